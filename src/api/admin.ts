@@ -1,0 +1,85 @@
+// Admin API (bearer ADMIN_TOKEN): approve operators, create accounts and access keys, list and steer nodes.
+
+import { Hono } from "hono";
+import { z } from "zod";
+import { createAccount, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
+import { openDb } from "../db/client.ts";
+import { getNode, listNodes, listOperators, setNodeStatus, upsertOperator } from "../db/registry.ts";
+import { NODE_STATUSES, OPERATOR_STATUSES, type NodeRow } from "../db/schema.ts";
+import type { Env } from "../env.ts";
+import { randomHex, randomSecret, timingSafeEqualHex, sha256Hex } from "../protocol/crypto.ts";
+import { nodeIdSchema } from "../protocol/node-protocol.ts";
+import { sealSecret } from "../services/secret-box.ts";
+import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
+
+export const adminApi = new Hono<{ Bindings: Env }>();
+
+adminApi.use("*", async (c, next) => {
+  const header = c.req.header("authorization") ?? "";
+  const token = header.startsWith("Bearer ") ? header.slice(7) : "";
+  const expected = c.env.ADMIN_TOKEN;
+  // Compare digests so the comparison is constant-time whatever the lengths.
+  if (!expected || !token || !timingSafeEqualHex(await sha256Hex(token), await sha256Hex(expected))) {
+    throw new ApiError(401, "Unauthorized", "A valid admin bearer token is required.");
+  }
+  await next();
+});
+
+const addressParam = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
+
+adminApi.get("/operators", async (c) => c.json({ operators: await listOperators(openDb(c.env.DB)) }));
+
+adminApi.put("/operators/:address", async (c) => {
+  const address = parseWith(addressParam, c.req.param("address"));
+  const body = await parseJsonBody(c.req.raw, z.object({ status: z.enum(OPERATOR_STATUSES), name: z.string().max(128).optional() }));
+  const operator = await upsertOperator(openDb(c.env.DB), address, body.status, body.name, Date.now());
+  return c.json(operator);
+});
+
+adminApi.get("/accounts", async (c) => c.json({ accounts: await listAccounts(openDb(c.env.DB)) }));
+
+adminApi.post("/accounts", async (c) => {
+  const body = await parseJsonBody(c.req.raw, z.object({ name: z.string().min(1).max(128) }));
+  const account = await createAccount(openDb(c.env.DB), `acc_${randomHex(8)}`, body.name, Date.now());
+  return c.json(account, 201);
+});
+
+/** Creates an access key; the secret is in this response only and stored encrypted. */
+adminApi.post("/accounts/:id/keys", async (c) => {
+  const db = openDb(c.env.DB);
+  const account = await getAccount(db, c.req.param("id"));
+  if (!account) throw new ApiError(404, "NoSuchAccount", `Account ${c.req.param("id")} does not exist.`);
+  const accessKeyId = `ICN${randomHex(9).toUpperCase().slice(0, 17)}`;
+  const secretAccessKey = randomSecret();
+  await insertAccessKey(db, accessKeyId, account.id, await sealSecret(c.env.KEY_ENCRYPTION_KEY, secretAccessKey), Date.now());
+  return c.json({ accountId: account.id, accessKeyId, secretAccessKey }, 201);
+});
+
+adminApi.get("/accounts/:id/keys", async (c) => {
+  const db = openDb(c.env.DB);
+  const account = await getAccount(db, c.req.param("id"));
+  if (!account) throw new ApiError(404, "NoSuchAccount", `Account ${c.req.param("id")} does not exist.`);
+  return c.json({ keys: await listAccessKeys(db, account.id) });
+});
+
+/** A node as admins see it: registry fields without secrets, plus whether it is currently heard from. */
+function nodeView(node: NodeRow, now: number, offlineAfterMs: number) {
+  const { secretEnc: _secret, ...rest } = node;
+  return { ...rest, live: node.lastHeartbeatAt !== null && node.lastHeartbeatAt >= now - offlineAfterMs };
+}
+
+adminApi.get("/nodes", async (c) => {
+  const now = Date.now();
+  const offlineAfterMs = Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000;
+  const nodes = await listNodes(openDb(c.env.DB));
+  return c.json({ nodes: nodes.map((n) => nodeView(n, now, offlineAfterMs)) });
+});
+
+adminApi.put("/nodes/:id", async (c) => {
+  const id = parseWith(nodeIdSchema, c.req.param("id"));
+  const body = await parseJsonBody(c.req.raw, z.object({ status: z.enum(NODE_STATUSES) }));
+  const db = openDb(c.env.DB);
+  if (!(await getNode(db, id))) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
+  await setNodeStatus(db, id, body.status, Date.now());
+  return c.json(nodeView((await getNode(db, id))!, Date.now(), Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000));
+});

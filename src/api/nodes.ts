@@ -1,0 +1,122 @@
+// Node-facing control API: registration (EIP-712 signed by the operator's wallet), heartbeats and going offline.
+
+import { Hono } from "hono";
+import { recoverTypedDataAddress } from "viem";
+import { openDb } from "../db/client.ts";
+import { getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
+import type { Env } from "../env.ts";
+import { randomHex, randomSecret } from "../protocol/crypto.ts";
+import {
+  heartbeatSchema,
+  NODE_SIGV4_REGION,
+  nodeIdSchema,
+  registrationDomain,
+  registrationRequestSchema,
+  registrationTypedMessage,
+  registrationTypes,
+  type RegistrationResponse,
+} from "../protocol/node-protocol.ts";
+import { sealSecret } from "../services/secret-box.ts";
+import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
+import { authenticateNode } from "./node-auth.ts";
+
+/** A registration signature may not be valid for longer than this, which bounds the stored nonces. */
+export const MAX_REGISTRATION_VALIDITY_S = 3600;
+
+export const nodesApi = new Hono<{ Bindings: Env }>();
+
+nodesApi.post("/register", async (c) => {
+  const req = await parseJsonBody(c.req.raw, registrationRequestSchema);
+  const nowMs = Date.now();
+  const nowS = Math.floor(nowMs / 1000);
+  const m = req.message;
+
+  // Cheap guards first, then the signer, then the operator, then the replay window (Storj's order).
+  if (m.expiry <= nowS) throw new ApiError(400, "SignatureExpired", `The registration expired at ${m.expiry}; sign a fresh one.`);
+  if (m.expiry > nowS + MAX_REGISTRATION_VALIDITY_S) {
+    throw new ApiError(400, "ExpiryTooFar", `expiry may be at most ${MAX_REGISTRATION_VALIDITY_S} seconds in the future.`);
+  }
+  const capacityBytes = Number(m.capacityBytes);
+  if (!Number.isSafeInteger(capacityBytes)) throw new ApiError(400, "ValidationError", "capacityBytes is larger than this edge can account.");
+
+  let signer: string;
+  try {
+    signer = await recoverTypedDataAddress({
+      domain: registrationDomain(Number(c.env.REGISTRATION_CHAIN_ID)),
+      types: registrationTypes,
+      primaryType: "NodeRegistration",
+      message: registrationTypedMessage(m),
+      signature: req.signature as `0x${string}`,
+    });
+  } catch {
+    throw new ApiError(400, "InvalidSignature", "The signature is not a valid EIP-712 signature.");
+  }
+  if (signer.toLowerCase() !== req.operator.toLowerCase()) {
+    throw new ApiError(401, "WrongSigner", `The message was signed by ${signer}, not by operator ${req.operator}.`);
+  }
+
+  const db = openDb(c.env.DB);
+  const operator = await getOperator(db, req.operator);
+  if (!operator) throw new ApiError(403, "UnknownOperator", `Operator ${req.operator} is not registered; ask an admin to approve it.`);
+  if (operator.status !== "approved") throw new ApiError(403, "OperatorNotApproved", `Operator ${req.operator} is ${operator.status}, not approved.`);
+
+  const existing = await getNode(db, m.nodeId);
+  if (existing && existing.operatorAddress !== operator.address) {
+    throw new ApiError(409, "NodeIdTaken", `Node ${m.nodeId} belongs to another operator.`);
+  }
+
+  const accessKeyId = `ICNN${randomHex(8).toUpperCase()}`;
+  const secretAccessKey = randomSecret();
+  const outcome = await registerNode(db, {
+    id: m.nodeId,
+    operatorAddress: operator.address,
+    url: m.url,
+    zone: m.zone,
+    capacityBytes,
+    agentVersion: m.agentVersion,
+    accessKeyId,
+    secretEnc: await sealSecret(c.env.KEY_ENCRYPTION_KEY, secretAccessKey),
+    nonce: m.nonce.toLowerCase(),
+    nonceExpiresAt: m.expiry * 1000,
+    now: nowMs,
+  });
+  if (outcome === "replayed") throw new ApiError(409, "NonceReplayed", "This registration nonce was already used.");
+  // A node coming back after being offline is active again (suspension and draining are kept).
+  if (existing?.status === "offline") await setNodeStatus(db, m.nodeId, "active", nowMs);
+
+  const body: RegistrationResponse = {
+    nodeId: m.nodeId,
+    accessKeyId,
+    secretAccessKey,
+    region: NODE_SIGV4_REGION,
+    heartbeatIntervalSeconds: Number(c.env.HEARTBEAT_INTERVAL_SECONDS),
+    offlineAfterSeconds: Number(c.env.NODE_OFFLINE_AFTER_SECONDS),
+  };
+  return c.json(body, 200);
+});
+
+nodesApi.post("/:nodeId/heartbeat", async (c) => {
+  const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
+  const db = openDb(c.env.DB);
+  const now = new Date();
+  const { body } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
+  }
+  const hb = parseWith(heartbeatSchema, json);
+  await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
+  const node = await getNode(db, nodeId);
+  return c.json({ ok: true, status: node?.status });
+});
+
+nodesApi.post("/:nodeId/offline", async (c) => {
+  const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
+  const db = openDb(c.env.DB);
+  const now = new Date();
+  const { node } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
+  if (node.status === "active") await setNodeStatus(db, nodeId, "offline", now.getTime());
+  return c.json({ ok: true });
+});

@@ -1,0 +1,95 @@
+// The D1 registry: operators, nodes, accounts, access keys and buckets. The only file that names tables.
+// Migrations in migrations/ are generated from this file with `npm run db:generate` and never edited once shipped.
+
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const OPERATOR_STATUSES = ["pending", "approved", "suspended"] as const;
+export type OperatorStatus = (typeof OPERATOR_STATUSES)[number];
+
+export const NODE_STATUSES = ["active", "draining", "offline", "suspended"] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/** Datacenter operators, identified by the wallet that signs their nodes' registrations. */
+export const operators = sqliteTable("operators", {
+  address: text("address").primaryKey(), // lowercase 0x-address
+  name: text("name").notNull().default(""),
+  status: text("status", { enum: OPERATOR_STATUSES }).notNull().default("pending"),
+  createdAt: integer("created_at").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** ScalerNodes: one node-agent each, with its own SigV4 credentials for edge<->node traffic. */
+export const nodes = sqliteTable(
+  "nodes",
+  {
+    id: text("id").primaryKey(),
+    operatorAddress: text("operator_address")
+      .notNull()
+      .references(() => operators.address),
+    url: text("url").notNull(),
+    zone: text("zone").notNull(),
+    capacityBytes: integer("capacity_bytes").notNull(),
+    usedBytes: integer("used_bytes").notNull().default(0),
+    freeBytes: integer("free_bytes").notNull().default(0),
+    blobCount: integer("blob_count").notNull().default(0),
+    status: text("status", { enum: NODE_STATUSES }).notNull().default("active"),
+    lastHeartbeatAt: integer("last_heartbeat_at"),
+    agentVersion: text("agent_version").notNull(),
+    accessKeyId: text("access_key_id").notNull().unique(),
+    secretEnc: text("secret_enc").notNull(),
+    registeredAt: integer("registered_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [index("nodes_status_idx").on(t.status)],
+);
+
+/** EIP-712 nonces already used for registration; kept until their signature's expiry passes. */
+export const registrationNonces = sqliteTable("registration_nonces", {
+  nonce: text("nonce").primaryKey(),
+  operatorAddress: text("operator_address").notNull(),
+  expiresAt: integer("expires_at").notNull(),
+});
+
+/** Customer accounts: every bucket and access key belongs to exactly one. */
+export const accounts = sqliteTable("accounts", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  status: text("status", { enum: ["active", "suspended"] }).notNull().default("active"),
+  createdAt: integer("created_at").notNull(),
+});
+
+/** S3 access keys; the secret is AES-GCM encrypted under the Worker's KEY_ENCRYPTION_KEY. */
+export const accessKeys = sqliteTable(
+  "access_keys",
+  {
+    accessKeyId: text("access_key_id").primaryKey(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    secretEnc: text("secret_enc").notNull(),
+    status: text("status", { enum: ["active", "inactive"] }).notNull().default("active"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("access_keys_account_idx").on(t.accountId)],
+);
+
+/** Buckets: globally unique names; `id` names the bucket's BucketIndex Durable Object. */
+export const buckets = sqliteTable(
+  "buckets",
+  {
+    name: text("name").primaryKey(),
+    id: text("id").notNull().unique(),
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    region: text("region").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("buckets_account_idx").on(t.accountId)],
+);
+
+export type OperatorRow = typeof operators.$inferSelect;
+export type NodeRow = typeof nodes.$inferSelect;
+export type AccountRow = typeof accounts.$inferSelect;
+export type AccessKeyRow = typeof accessKeys.$inferSelect;
+export type BucketRow = typeof buckets.$inferSelect;

@@ -1,0 +1,12 @@
+// The one Env type. Bindings and vars come from wrangler.toml through `npm run types`
+// (src/worker-configuration.d.ts); secrets are not in wrangler.toml, so they are declared here.
+
+import type { BucketIndex } from "../workers/durable/bucket-index.ts";
+
+export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX"> {
+  BUCKET_INDEX: DurableObjectNamespace<BucketIndex>;
+  /** Bearer token for /api/v1/admin/*. */
+  ADMIN_TOKEN: string;
+  /** Base64 of 32 bytes: AES-GCM key that encrypts secrets stored in D1. */
+  KEY_ENCRYPTION_KEY: string;
+}

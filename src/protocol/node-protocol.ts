@@ -1,0 +1,128 @@
+// The wire contract between the edge and a node-agent: registration (EIP-712), heartbeats, and the blob API.
+// Shared by both programs; keep it free of runtime-specific imports.
+
+import { z } from "zod";
+
+/** SigV4 scope for every request between edge and node (both directions), signed with the node's credentials. */
+export const NODE_SIGV4_REGION = "icn";
+/** Blob traffic uses service "s3" so aws4fetch signs UNSIGNED-PAYLOAD and bodies stream unbuffered. */
+export const NODE_BLOB_SERVICE = "s3";
+/** Control-API calls from the node (heartbeat, offline) sign their small JSON body in full. */
+export const NODE_CONTROL_SERVICE = "icn";
+
+/** Header carrying the SHA-256 (hex) of a whole blob, on PUT responses and GET/HEAD responses. */
+export const BLOB_SHA256_HEADER = "x-icn-blob-sha256";
+
+/** Edge-assigned blob ids: lowercase, no dots or slashes, so a path can never escape the blob directory. */
+export const BLOB_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{15,127}$/;
+export const blobIdSchema = z.string().regex(BLOB_ID_PATTERN, "blob id must match [a-z0-9][a-z0-9_-]{15,127}");
+
+export const NODE_ID_PATTERN = /^node_[0-9a-f]{16}$/;
+export const nodeIdSchema = z.string().regex(NODE_ID_PATTERN, "node id must look like node_ followed by 16 hex digits");
+
+export const ZONE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+// ---- Registration: the operator's wallet signs this EIP-712 message (https://eips.ethereum.org/EIPS/eip-712).
+
+export const REGISTRATION_DOMAIN_NAME = "ICN Edge";
+export const REGISTRATION_DOMAIN_VERSION = "1";
+
+export function registrationDomain(chainId: number) {
+  return { name: REGISTRATION_DOMAIN_NAME, version: REGISTRATION_DOMAIN_VERSION, chainId } as const;
+}
+
+export const registrationTypes = {
+  NodeRegistration: [
+    { name: "nodeId", type: "string" },
+    { name: "url", type: "string" },
+    { name: "zone", type: "string" },
+    { name: "capacityBytes", type: "uint256" },
+    { name: "agentVersion", type: "string" },
+    { name: "nonce", type: "bytes32" },
+    { name: "expiry", type: "uint64" },
+  ],
+} as const;
+
+const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits");
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
+
+export const registrationMessageSchema = z.object({
+  nodeId: nodeIdSchema,
+  url: z.url({ protocol: /^https?$/ }).max(2048),
+  zone: z.string().regex(ZONE_PATTERN, "zone must be lowercase letters, digits and dashes"),
+  /** Decimal string: capacities exceed 2^53 in real datacenters. */
+  capacityBytes: z.string().regex(/^[1-9]\d{0,30}$/, "capacityBytes must be a positive decimal integer"),
+  agentVersion: z.string().min(1).max(64),
+  nonce: hex32,
+  /** Unix seconds after which the signature is void. */
+  expiry: z.number().int().positive(),
+});
+export type RegistrationMessage = z.infer<typeof registrationMessageSchema>;
+
+export const registrationRequestSchema = z.object({
+  operator: address,
+  message: registrationMessageSchema,
+  signature: z.string().regex(/^0x[0-9a-fA-F]+$/, "signature must be 0x-prefixed hex"),
+});
+export type RegistrationRequest = z.infer<typeof registrationRequestSchema>;
+
+/** Converts the JSON message into the typed values EIP-712 hashing needs. */
+export function registrationTypedMessage(m: RegistrationMessage) {
+  return {
+    nodeId: m.nodeId,
+    url: m.url,
+    zone: m.zone,
+    capacityBytes: BigInt(m.capacityBytes),
+    agentVersion: m.agentVersion,
+    nonce: m.nonce as `0x${string}`,
+    expiry: BigInt(m.expiry),
+  };
+}
+
+export interface RegistrationResponse {
+  nodeId: string;
+  /** SigV4 credentials for all edge<->node traffic; the secret is shown only in this response. */
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: typeof NODE_SIGV4_REGION;
+  heartbeatIntervalSeconds: number;
+  offlineAfterSeconds: number;
+}
+
+// ---- Heartbeat: POST /api/v1/nodes/:nodeId/heartbeat, SigV4-signed (service "icn").
+
+export const heartbeatSchema = z.object({
+  totalBytes: z.number().int().nonnegative(),
+  freeBytes: z.number().int().nonnegative(),
+  usedBytes: z.number().int().nonnegative(),
+  blobCount: z.number().int().nonnegative(),
+  healthy: z.boolean(),
+  agentVersion: z.string().min(1).max(64),
+});
+export type Heartbeat = z.infer<typeof heartbeatSchema>;
+
+// ---- Blob API served by the node-agent (every route SigV4-signed by the edge, service "s3"):
+//   PUT    /blobs/:blobId   body streamed; 201 {blobId,size,sha256} once fsynced and renamed into place
+//   GET    /blobs/:blobId   optional Range: bytes=a-b; 200/206; BLOB_SHA256_HEADER carries the whole blob's hash
+//   HEAD   /blobs/:blobId
+//   DELETE /blobs/:blobId   204, idempotent
+// Errors are JSON {code, message}: NoSuchBlob 404, InvalidBlobId 400, InvalidRange 416,
+// InsufficientStorage 507, AccessDenied 403, ...
+
+export function blobPath(blobId: string): string {
+  return `/blobs/${blobId}`;
+}
+
+export const blobPutResponseSchema = z.object({
+  blobId: blobIdSchema,
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type BlobPutResponse = z.infer<typeof blobPutResponseSchema>;
+
+/** JSON error body used by the control API and the node-agent alike. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  details?: unknown;
+}

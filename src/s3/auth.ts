@@ -1,0 +1,39 @@
+// Authenticates an S3 request: SigV4 (header or presigned query) against the account's access keys in D1.
+// Anonymous requests are refused: nothing is public yet.
+
+import { findActiveAccessKey } from "../db/accounts.ts";
+import type { Db } from "../db/client.ts";
+import { hasSigV4, SigV4Error, verifySigV4, type SignedRequestParts } from "../protocol/sigv4.ts";
+import { openSecret } from "../services/secret-box.ts";
+import { S3Error } from "./errors.ts";
+import type { Principal } from "./context.ts";
+
+export async function authenticateS3(
+  parts: SignedRequestParts,
+  db: Db,
+  kek: string,
+  regions: readonly string[],
+  now: Date,
+): Promise<Principal> {
+  if (!hasSigV4(parts)) throw new S3Error("AccessDenied", "Anonymous access is not allowed.");
+  let accountId: string | undefined;
+  try {
+    const signature = await verifySigV4(
+      parts,
+      async (accessKeyId) => {
+        const key = await findActiveAccessKey(db, accessKeyId);
+        if (!key) return undefined;
+        accountId = key.accountId;
+        return openSecret(kek, key.secretEnc);
+      },
+      { now, regions, service: "s3" },
+    );
+    if (!signature.presigned && signature.payloadHash === "") {
+      throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
+    }
+    return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
+  } catch (error) {
+    if (error instanceof SigV4Error) throw new S3Error(error.code, error.message, error.details);
+    throw error;
+  }
+}

@@ -1,0 +1,33 @@
+// Bucket lookups with ownership enforced: one account never sees or touches another's buckets.
+
+import { getBucket } from "../db/accounts.ts";
+import type { BucketRow } from "../db/schema.ts";
+import type { S3Context } from "./context.ts";
+import { S3Error } from "./errors.ts";
+
+export async function requireOwnedBucket(ctx: S3Context, name: string): Promise<BucketRow> {
+  const bucket = await getBucket(ctx.db, name);
+  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
+  // S3 answers AccessDenied, not NoSuchBucket, for a bucket that exists under another account.
+  if (bucket.accountId !== ctx.principal.accountId) throw new S3Error("AccessDenied");
+  return bucket;
+}
+
+export function bucketIndex(ctx: S3Context, bucket: BucketRow) {
+  return ctx.env.BUCKET_INDEX.get(ctx.env.BUCKET_INDEX.idFromName(bucket.id));
+}
+
+/** Bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html */
+export function validateBucketName(name: string): void {
+  const valid =
+    name.length >= 3 &&
+    name.length <= 63 &&
+    /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name) &&
+    !name.includes("..") &&
+    !/^\d+\.\d+\.\d+\.\d+$/.test(name) &&
+    !name.startsWith("xn--") &&
+    !name.startsWith("sthree-") &&
+    !name.endsWith("-s3alias") &&
+    !name.endsWith("--ol-s3");
+  if (!valid) throw new S3Error("InvalidBucketName", undefined, { BucketName: name });
+}

@@ -1,0 +1,24 @@
+// What every S3 operation receives: the request, its verified principal and the edge's bindings.
+
+import type { Db } from "../db/client.ts";
+import type { Env } from "../env.ts";
+import type { VerifiedSignature } from "../protocol/sigv4.ts";
+
+export interface Principal {
+  accountId: string;
+  accessKeyId: string;
+  signature: VerifiedSignature;
+}
+
+export interface S3Context {
+  request: Request;
+  env: Env;
+  db: Db;
+  principal: Principal;
+  requestId: string;
+  /** One clock per request: tests control time through it. */
+  now: Date;
+  /** The region this edge reports (the first of S3_REGIONS). */
+  region: string;
+  waitUntil(promise: Promise<unknown>): void;
+}

@@ -1,0 +1,115 @@
+// The S3 front door: request id, routing, authentication, dispatch to the operation, and every failure
+// rendered once as S3 XML.
+
+import { openDb } from "../db/client.ts";
+import type { Env } from "../env.ts";
+import { randomHex, base64 } from "../protocol/crypto.ts";
+import { rawPathAndQuery } from "../protocol/sigv4.ts";
+import { NoCapacityError } from "../services/blob-storage.ts";
+import { NodeRequestError } from "../services/node-client.ts";
+import { authenticateS3 } from "./auth.ts";
+import type { S3Context } from "./context.ts";
+import { S3Error } from "./errors.ts";
+import { createBucketOp, deleteBucketOp, getBucketLocationOp, headBucketOp, listBucketsOp } from "./operations/buckets.ts";
+import { listObjectsV1Op, listObjectsV2Op } from "./operations/list.ts";
+import {
+  abortMultipartUploadOp,
+  completeMultipartUploadOp,
+  createMultipartUploadOp,
+  listPartsOp,
+  uploadPartOp,
+} from "./operations/multipart.ts";
+import { deleteObjectOp, deleteObjectsOp, getObjectOp, putObjectOp } from "./operations/objects.ts";
+import { errorResponse } from "./respond.ts";
+import { routeS3Request, type S3Op } from "./router.ts";
+
+export async function handleS3(request: Request, env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
+  const requestId = randomHex(8).toUpperCase();
+  const { rawPath, rawQuery } = rawPathAndQuery(request.url);
+  const url = new URL(request.url);
+  const host = request.headers.get("host") ?? url.host;
+  let response: Response;
+  try {
+    const op = routeS3Request(
+      { method: request.method, host, rawPath, query: url.searchParams, headers: request.headers },
+      env.S3_BASE_DOMAINS.split(",").map((d) => d.trim()).filter(Boolean),
+    );
+    const db = openDb(env.DB);
+    const now = new Date();
+    const regions = env.S3_REGIONS.split(",").map((r) => r.trim());
+    const headers = new Headers(request.headers);
+    if (!headers.has("host")) headers.set("host", host);
+    const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
+    const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil };
+    response = await dispatch(ctx, op);
+  } catch (error) {
+    response = errorResponse(toS3Error(error, requestId), requestId, safeDecode(rawPath), request.method);
+    // The body may be unread after an early error; drain it off the hot path so the connection can be reused.
+    if (request.body && !request.bodyUsed) waitUntil(request.body.cancel().catch(() => {}));
+  }
+  response.headers.set("x-amz-request-id", requestId);
+  response.headers.set("x-amz-id-2", base64(crypto.getRandomValues(new Uint8Array(24))));
+  return response;
+}
+
+function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
+  switch (op.op) {
+    case "ListBuckets":
+      return listBucketsOp(ctx);
+    case "CreateBucket":
+      return createBucketOp(ctx, op.bucket);
+    case "HeadBucket":
+      return headBucketOp(ctx, op.bucket);
+    case "DeleteBucket":
+      return deleteBucketOp(ctx, op.bucket);
+    case "GetBucketLocation":
+      return getBucketLocationOp(ctx, op.bucket);
+    case "ListObjectsV2":
+      return listObjectsV2Op(ctx, op.bucket);
+    case "ListObjects":
+      return listObjectsV1Op(ctx, op.bucket);
+    case "DeleteObjects":
+      return deleteObjectsOp(ctx, op.bucket);
+    case "PutObject":
+      return putObjectOp(ctx, op.bucket, op.key);
+    case "GetObject":
+      return getObjectOp(ctx, op.bucket, op.key, false);
+    case "HeadObject":
+      return getObjectOp(ctx, op.bucket, op.key, true);
+    case "DeleteObject":
+      return deleteObjectOp(ctx, op.bucket, op.key);
+    case "CreateMultipartUpload":
+      return createMultipartUploadOp(ctx, op.bucket, op.key);
+    case "UploadPart":
+      return uploadPartOp(ctx, op.bucket, op.key, op.uploadId, op.partNumber);
+    case "CompleteMultipartUpload":
+      return completeMultipartUploadOp(ctx, op.bucket, op.key, op.uploadId);
+    case "AbortMultipartUpload":
+      return abortMultipartUploadOp(ctx, op.bucket, op.key, op.uploadId);
+    case "ListParts":
+      return listPartsOp(ctx, op.bucket, op.key, op.uploadId);
+    default: {
+      const unreachable: never = op;
+      throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);
+    }
+  }
+}
+
+function toS3Error(error: unknown, requestId: string): S3Error {
+  if (error instanceof S3Error) return error;
+  // Storage nodes failing or full: 503 so SDKs retry the request (their bodies are replayable; ours are not).
+  if (error instanceof NoCapacityError || error instanceof NodeRequestError) {
+    console.warn(JSON.stringify({ event: "storage_unavailable", requestId, error: error.message }));
+    return new S3Error("ServiceUnavailable", "Storage is temporarily unavailable; please retry.");
+  }
+  console.error(JSON.stringify({ event: "s3_internal_error", requestId, error: String(error), stack: (error as Error)?.stack }));
+  return new S3Error("InternalError");
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

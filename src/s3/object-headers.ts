@@ -1,0 +1,153 @@
+// HTTP headers of objects: what a PUT stores (representation headers, x-amz-meta-*), what GET/HEAD return,
+// Range parsing and conditional-request evaluation.
+
+import type { ObjectRecord, StoredHeaders } from "../services/object-model.ts";
+import { checksumHeaderName, parseChecksumAlgorithm } from "./checksums.ts";
+import { S3Error } from "./errors.ts";
+import { httpDate, quoteEtag } from "./respond.ts";
+
+/** User-defined metadata limit: https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html */
+export const MAX_USER_METADATA_BYTES = 2048;
+export const MAX_KEY_BYTES = 1024;
+
+export function validateObjectKey(key: string): void {
+  if (new TextEncoder().encode(key).length > MAX_KEY_BYTES) throw new S3Error("KeyTooLongError", undefined, { Size: String(key.length), MaxSizeAllowed: String(MAX_KEY_BYTES) });
+}
+
+export function storedHeadersFrom(headers: Headers): StoredHeaders {
+  const pick = (name: string) => headers.get(name) ?? undefined;
+  return {
+    contentType: pick("content-type"),
+    // aws-chunked is transfer framing, not part of the object's Content-Encoding.
+    contentEncoding: stripAwsChunked(headers.get("content-encoding")),
+    contentDisposition: pick("content-disposition"),
+    contentLanguage: pick("content-language"),
+    cacheControl: pick("cache-control"),
+    expires: pick("expires"),
+  };
+}
+
+function stripAwsChunked(value: string | null): string | undefined {
+  if (value === null) return undefined;
+  const rest = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "" && s !== "aws-chunked");
+  return rest.length ? rest.join(", ") : undefined;
+}
+
+export function userMetadataFrom(headers: Headers): Record<string, string> {
+  const meta: Record<string, string> = {};
+  let size = 0;
+  headers.forEach((value, name) => {
+    if (!name.startsWith("x-amz-meta-")) return;
+    const key = name.slice("x-amz-meta-".length);
+    meta[key] = value;
+    size += key.length + value.length;
+  });
+  if (size > MAX_USER_METADATA_BYTES) {
+    throw new S3Error("MetadataTooLarge", undefined, { Size: String(size), MaxSizeAllowed: String(MAX_USER_METADATA_BYTES) });
+  }
+  return meta;
+}
+
+/** Headers GET and HEAD return for an object, with response-* query overrides applied. */
+export function objectResponseHeaders(record: ObjectRecord, query: URLSearchParams, requestHeaders: Headers): Headers {
+  const h = new Headers();
+  const stored = record.headers;
+  h.set("content-type", stored.contentType ?? "binary/octet-stream");
+  if (stored.contentEncoding) h.set("content-encoding", stored.contentEncoding);
+  if (stored.contentDisposition) h.set("content-disposition", stored.contentDisposition);
+  if (stored.contentLanguage) h.set("content-language", stored.contentLanguage);
+  if (stored.cacheControl) h.set("cache-control", stored.cacheControl);
+  if (stored.expires) h.set("expires", stored.expires);
+  h.set("etag", quoteEtag(record.etag));
+  h.set("last-modified", httpDate(record.lastModified));
+  h.set("accept-ranges", "bytes");
+  for (const [name, value] of Object.entries(record.userMetadata)) h.set(`x-amz-meta-${name}`, value);
+  if (record.segments.length > 1) h.set("x-amz-mp-parts-count", String(record.segments.length));
+  if (record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+    const algorithm = parseChecksumAlgorithm(record.checksum.algorithm);
+    if (algorithm) h.set(checksumHeaderName(algorithm), record.checksum.value);
+  }
+  const overrides: [string, string][] = [
+    ["response-content-type", "content-type"],
+    ["response-content-language", "content-language"],
+    ["response-expires", "expires"],
+    ["response-cache-control", "cache-control"],
+    ["response-content-disposition", "content-disposition"],
+    ["response-content-encoding", "content-encoding"],
+  ];
+  for (const [param, header] of overrides) {
+    const value = query.get(param);
+    if (value !== null) h.set(header, value);
+  }
+  return h;
+}
+
+/**
+ * Parses a Range header against an object size. Returns undefined for "whole object" (no header, or a form
+ * S3 ignores such as multiple ranges), throws InvalidRange when unsatisfiable.
+ * https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2
+ */
+export function parseRange(header: string | null, size: number): { start: number; end: number } | undefined {
+  if (header === null) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0 || size === 0) throw invalidRange(size);
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== "" && Number(m[2]) < start) return undefined; // syntactically invalid: ignored, as RFC 9110 says
+    if (start >= size) throw invalidRange(size);
+  }
+  return { start, end };
+}
+
+function invalidRange(size: number): S3Error {
+  return new S3Error("InvalidRange", undefined, { RangeRequested: "", ActualObjectSize: String(size) });
+}
+
+/**
+ * Conditional GET/HEAD, with S3's precedence: If-Match beats If-Unmodified-Since, If-None-Match beats
+ * If-Modified-Since. https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+ * Returns 304 or throws PreconditionFailed; undefined when the request proceeds.
+ */
+export function evaluateReadPreconditions(record: ObjectRecord, headers: Headers): 304 | undefined {
+  const ifMatch = headers.get("if-match");
+  const ifNoneMatch = headers.get("if-none-match");
+  const ifModifiedSince = parseHttpDate(headers.get("if-modified-since"));
+  const ifUnmodifiedSince = parseHttpDate(headers.get("if-unmodified-since"));
+  const lastModifiedS = Math.floor(record.lastModified / 1000) * 1000;
+
+  if (ifMatch !== null) {
+    if (!etagMatches(ifMatch, record.etag)) throw new S3Error("PreconditionFailed", undefined, { Condition: "If-Match" });
+  } else if (ifUnmodifiedSince !== undefined && lastModifiedS > ifUnmodifiedSince) {
+    throw new S3Error("PreconditionFailed", undefined, { Condition: "If-Unmodified-Since" });
+  }
+  if (ifNoneMatch !== null) {
+    if (etagMatches(ifNoneMatch, record.etag)) return 304;
+  } else if (ifModifiedSince !== undefined && lastModifiedS <= ifModifiedSince) {
+    return 304;
+  }
+  return undefined;
+}
+
+function etagMatches(condition: string, etag: string): boolean {
+  return condition.split(",").some((c) => {
+    const v = c.trim().replace(/^W\//, "").replace(/^"|"$/g, "");
+    return v === "*" || v === etag;
+  });
+}
+
+function parseHttpDate(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : t;
+}

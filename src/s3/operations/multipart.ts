@@ -1,0 +1,126 @@
+// Multipart upload: CreateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts.
+// Each part is its own blob on a node; completing writes the object's manifest and never copies data.
+// https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
+
+import { fromHex, hex, randomHex } from "../../protocol/crypto.ts";
+import { freeBlobs, storeSegment } from "../../services/blob-storage.ts";
+import { MAX_PART_NUMBER, replicasOf, type UploadedPart } from "../../services/object-model.ts";
+import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
+import type { S3Context } from "../context.ts";
+import { S3Error } from "../errors.ts";
+import { storedHeadersFrom, userMetadataFrom, validateObjectKey } from "../object-headers.ts";
+import { openPayload } from "../payload.ts";
+import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
+import { childText, parseXml } from "../xml.ts";
+import { storageEnv } from "./storage-env.ts";
+
+export async function createMultipartUploadOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  validateObjectKey(key);
+  const uploadId = randomHex(24);
+  await bucketIndex(ctx, bucket).createUpload({
+    uploadId,
+    key,
+    initiated: ctx.now.getTime(),
+    headers: storedHeadersFrom(ctx.request.headers),
+    userMetadata: userMetadataFrom(ctx.request.headers),
+  });
+  return xmlResponse("InitiateMultipartUploadResult", { Bucket: bucket.name, Key: key, UploadId: uploadId });
+}
+
+export async function uploadPartOp(ctx: S3Context, bucketName: string, key: string, uploadId: string, partNumber: number): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const index = bucketIndex(ctx, bucket);
+  const upload = await index.getUpload(uploadId);
+  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+
+  const payload = openPayload(ctx.request, ctx.principal);
+  const segment = await storeSegment(storageEnv(ctx), payload);
+  const part: UploadedPart = { ...segment, partNumber, lastModified: ctx.now.getTime() };
+  const outcome = await index.putPart(uploadId, part).catch((error: unknown) => {
+    ctx.waitUntil(freeBlobs(storageEnv(ctx), segment.replicas));
+    throw error;
+  });
+  if (!outcome.ok) {
+    // Aborted or completed while this part streamed: its blob belongs to nothing.
+    ctx.waitUntil(freeBlobs(storageEnv(ctx), segment.replicas));
+    throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  }
+  if (outcome.replaced) ctx.waitUntil(freeBlobs(storageEnv(ctx), outcome.replaced.replicas));
+  return new Response(null, { status: 200, headers: { etag: quoteEtag(part.md5) } });
+}
+
+export async function completeMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const doc = parseXml(await ctx.request.text());
+  if (!doc || doc.name !== "CompleteMultipartUpload") throw new S3Error("MalformedXML");
+  const requested = doc.children
+    .filter((c) => c.name === "Part")
+    .map((p) => ({ partNumber: Number(childText(p, "PartNumber")), etag: (childText(p, "ETag") ?? "").trim().replace(/^"|"$/g, "").toLowerCase() }));
+  const badNumber = (n: number) => !Number.isInteger(n) || n < 1 || n > MAX_PART_NUMBER;
+  if (requested.length === 0 || requested.length > MAX_PART_NUMBER || requested.some((p) => badNumber(p.partNumber))) {
+    throw new S3Error("MalformedXML");
+  }
+  // Every part ETag this edge issues is an MD5; anything else cannot name an uploaded part.
+  if (requested.some((p) => !/^[0-9a-f]{32}$/.test(p.etag))) throw new S3Error("InvalidPart");
+
+  const index = bucketIndex(ctx, bucket);
+  const upload = await index.getUpload(uploadId);
+  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+
+  // S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-<part count>".
+  const joined = new Uint8Array(requested.length * 16);
+  requested.forEach((p, i) => joined.set(fromHex(p.etag), i * 16));
+  const etag = `${hex(await crypto.subtle.digest("MD5", joined))}-${requested.length}`;
+
+  const result = await index.completeUpload(uploadId, requested, etag, ctx.now.getTime());
+  if (!result.ok) throw new S3Error(result.code, result.message, { UploadId: uploadId });
+  const freed = [...replicasOf(result.discarded), ...(result.previous ? replicasOf(result.previous.segments) : [])];
+  if (freed.length) ctx.waitUntil(freeBlobs(storageEnv(ctx), freed));
+
+  const location = new URL(ctx.request.url);
+  return xmlResponse("CompleteMultipartUploadResult", {
+    Location: `${location.origin}/${bucket.name}/${encodeURIComponent(key)}`,
+    Bucket: bucket.name,
+    Key: key,
+    ETag: quoteEtag(etag),
+  });
+}
+
+export async function abortMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const index = bucketIndex(ctx, bucket);
+  const upload = await index.getUpload(uploadId);
+  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  const parts = await index.abortUpload(uploadId);
+  if (!parts) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(parts)));
+  return new Response(null, { status: 204 });
+}
+
+export async function listPartsOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const index = bucketIndex(ctx, bucket);
+  const upload = await index.getUpload(uploadId);
+  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  const q = new URL(ctx.request.url).searchParams;
+  const marker = Number(q.get("part-number-marker") ?? "0");
+  const maxParts = Math.min(Number(q.get("max-parts") ?? "1000"), 1000);
+  if (!Number.isInteger(marker) || !Number.isInteger(maxParts) || maxParts < 0) throw new S3Error("InvalidArgument");
+  const all = (await index.listParts(uploadId)).filter((p) => p.partNumber > marker);
+  const page = all.slice(0, maxParts);
+  const truncated = all.length > page.length;
+  return xmlResponse("ListPartsResult", {
+    Bucket: bucket.name,
+    Key: key,
+    UploadId: uploadId,
+    PartNumberMarker: marker,
+    NextPartNumberMarker: page.length ? page[page.length - 1]!.partNumber : marker,
+    MaxParts: maxParts,
+    IsTruncated: truncated,
+    Initiator: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
+    Owner: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
+    StorageClass: "STANDARD",
+    Part: page.map((p) => ({ PartNumber: p.partNumber, LastModified: isoTime(p.lastModified), ETag: quoteEtag(p.md5), Size: p.size })),
+  });
+}

@@ -1,0 +1,12 @@
+import type { StorageEnv } from "../../services/blob-storage.ts";
+import type { S3Context } from "../context.ts";
+
+/** The blob-storage view of a request: registry, secrets, liveness window and the request's clock. */
+export function storageEnv(ctx: S3Context): StorageEnv {
+  return {
+    db: ctx.db,
+    kek: ctx.env.KEY_ENCRYPTION_KEY,
+    offlineAfterMs: Number(ctx.env.NODE_OFFLINE_AFTER_SECONDS) * 1000,
+    now: ctx.now.getTime(),
+  };
+}

@@ -1,0 +1,145 @@
+// (method, host, path, query) -> one typed S3 operation. Everything after this works on the S3Op value.
+// Path-style: /bucket/key. Virtual-hosted-style: bucket.<base domain>/key
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html).
+
+import { S3Error } from "./errors.ts";
+
+export type S3Op =
+  | { op: "ListBuckets" }
+  | { op: "CreateBucket"; bucket: string }
+  | { op: "HeadBucket"; bucket: string }
+  | { op: "DeleteBucket"; bucket: string }
+  | { op: "GetBucketLocation"; bucket: string }
+  | { op: "ListObjectsV2"; bucket: string }
+  | { op: "ListObjects"; bucket: string }
+  | { op: "DeleteObjects"; bucket: string }
+  | { op: "PutObject"; bucket: string; key: string }
+  | { op: "GetObject"; bucket: string; key: string }
+  | { op: "HeadObject"; bucket: string; key: string }
+  | { op: "DeleteObject"; bucket: string; key: string }
+  | { op: "CreateMultipartUpload"; bucket: string; key: string }
+  | { op: "UploadPart"; bucket: string; key: string; uploadId: string; partNumber: number }
+  | { op: "CompleteMultipartUpload"; bucket: string; key: string; uploadId: string }
+  | { op: "AbortMultipartUpload"; bucket: string; key: string; uploadId: string }
+  | { op: "ListParts"; bucket: string; key: string; uploadId: string };
+
+export type S3OpName = S3Op["op"];
+
+/** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
+const UNSUPPORTED_SUBRESOURCES = [
+  "acl", "analytics", "accelerate", "cors", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
+  "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+  "replication", "requestPayment", "tagging", "versioning", "versions", "website", "retention", "legal-hold",
+  "torrent", "restore", "select", "attributes", "uploads",
+];
+
+export interface RouteInput {
+  method: string;
+  host: string;
+  rawPath: string;
+  query: URLSearchParams;
+  headers: Headers;
+}
+
+export function routeS3Request(input: RouteInput, baseDomains: readonly string[]): S3Op {
+  const { bucket, key } = locate(input.host, input.rawPath, baseDomains);
+  const q = input.query;
+  const method = input.method.toUpperCase();
+
+  if (bucket === undefined) {
+    if (method === "GET") return { op: "ListBuckets" };
+    throw new S3Error("MethodNotAllowed");
+  }
+  if (key === undefined) {
+    if (method === "POST" && q.has("delete")) return { op: "DeleteObjects", bucket };
+    if (method === "GET" && q.has("location")) return { op: "GetBucketLocation", bucket };
+    rejectUnsupported(q, bucket);
+    switch (method) {
+      case "PUT":
+        return { op: "CreateBucket", bucket };
+      case "HEAD":
+        return { op: "HeadBucket", bucket };
+      case "DELETE":
+        return { op: "DeleteBucket", bucket };
+      case "GET":
+        return q.get("list-type") === "2" ? { op: "ListObjectsV2", bucket } : { op: "ListObjects", bucket };
+      default:
+        throw new S3Error("MethodNotAllowed");
+    }
+  }
+
+  const uploadId = q.get("uploadId");
+  if (method === "POST" && q.has("uploads")) return { op: "CreateMultipartUpload", bucket, key };
+  if (uploadId !== null) {
+    switch (method) {
+      case "PUT": {
+        const partNumber = parsePartNumber(q.get("partNumber"));
+        if (input.headers.has("x-amz-copy-source")) throw new S3Error("NotImplemented", "UploadPartCopy is not implemented yet.");
+        return { op: "UploadPart", bucket, key, uploadId, partNumber };
+      }
+      case "POST":
+        return { op: "CompleteMultipartUpload", bucket, key, uploadId };
+      case "DELETE":
+        return { op: "AbortMultipartUpload", bucket, key, uploadId };
+      case "GET":
+        return { op: "ListParts", bucket, key, uploadId };
+      default:
+        throw new S3Error("MethodNotAllowed");
+    }
+  }
+  rejectUnsupported(q, `${bucket}/${key}`);
+  switch (method) {
+    case "PUT":
+      if (input.headers.has("x-amz-copy-source")) throw new S3Error("NotImplemented", "CopyObject is not implemented yet.");
+      return { op: "PutObject", bucket, key };
+    case "GET":
+      return { op: "GetObject", bucket, key };
+    case "HEAD":
+      return { op: "HeadObject", bucket, key };
+    case "DELETE":
+      return { op: "DeleteObject", bucket, key };
+    default:
+      throw new S3Error("MethodNotAllowed");
+  }
+}
+
+function rejectUnsupported(q: URLSearchParams, resource: string): void {
+  for (const name of UNSUPPORTED_SUBRESOURCES) {
+    if (q.has(name)) throw new S3Error("NotImplemented", `The ${name} subresource is not implemented.`, { Resource: resource });
+  }
+}
+
+function parsePartNumber(value: string | null): number {
+  if (value === null || !/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 10_000) {
+    throw new S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", {
+      ArgumentName: "partNumber",
+      ArgumentValue: value ?? "",
+    });
+  }
+  return Number(value);
+}
+
+/** Splits host + raw path into bucket and key (keys are decoded exactly once; "//" and leading slashes survive). */
+export function locate(host: string, rawPath: string, baseDomains: readonly string[]): { bucket?: string; key?: string } {
+  const hostname = host.replace(/:\d+$/, "").toLowerCase();
+  const path = rawPath.startsWith("/") ? rawPath.slice(1) : rawPath;
+  for (const domain of baseDomains) {
+    if (hostname.endsWith(`.${domain}`)) {
+      const bucket = hostname.slice(0, hostname.length - domain.length - 1);
+      return { bucket, key: path === "" ? undefined : decodeKey(path) };
+    }
+  }
+  if (path === "") return {};
+  const slash = path.indexOf("/");
+  if (slash < 0) return { bucket: decodeKey(path) };
+  const key = path.slice(slash + 1);
+  return { bucket: decodeKey(path.slice(0, slash)), key: key === "" ? undefined : decodeKey(key) };
+}
+
+function decodeKey(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new S3Error("InvalidArgument", "The key is not valid percent-encoded UTF-8.");
+  }
+}

@@ -1,0 +1,133 @@
+// The edge's side of the blob API: every request to a node is SigV4-signed with that node's credentials
+// (aws4fetch, service "s3" so the body streams as UNSIGNED-PAYLOAD). aws4fetch's own fetch() retries, which
+// cannot replay a streamed body, so requests are signed with sign() and sent with plain fetch().
+
+import { AwsClient } from "aws4fetch";
+import {
+  blobPath,
+  blobPutResponseSchema,
+  NODE_BLOB_SERVICE,
+  NODE_SIGV4_REGION,
+  type BlobPutResponse,
+} from "../protocol/node-protocol.ts";
+import type { BodyStage } from "./pipeline.ts";
+import { openSecret } from "./secret-box.ts";
+
+export interface NodeEndpoint {
+  id: string;
+  url: string;
+  accessKeyId: string;
+  secretEnc: string;
+}
+
+export class NodeRequestError extends Error {
+  readonly nodeId: string;
+  readonly status: number;
+  constructor(nodeId: string, status: number, message: string) {
+    super(`node ${nodeId}: ${message}`);
+    this.name = "NodeRequestError";
+    this.nodeId = nodeId;
+    this.status = status;
+  }
+}
+
+const clients = new Map<string, { secretEnc: string; client: Promise<AwsClient> }>();
+
+async function awsClientFor(node: NodeEndpoint, kek: string): Promise<AwsClient> {
+  const cached = clients.get(node.id);
+  if (cached && cached.secretEnc === node.secretEnc) return cached.client;
+  const client = openSecret(kek, node.secretEnc).then(
+    (secretAccessKey) =>
+      new AwsClient({ accessKeyId: node.accessKeyId, secretAccessKey, service: NODE_BLOB_SERVICE, region: NODE_SIGV4_REGION }),
+  );
+  clients.set(node.id, { secretEnc: node.secretEnc, client });
+  return client;
+}
+
+function blobUrl(node: NodeEndpoint, blobId: string): string {
+  return new URL(blobPath(blobId), node.url).toString();
+}
+
+/**
+ * Starts streaming a blob of `size` bytes to a node and returns the pipeline stage that feeds it.
+ * `result` resolves once the node has fsynced the blob and answered 201.
+ */
+export async function startBlobUpload(node: NodeEndpoint, kek: string, blobId: string, size: number): Promise<BlobUploadStage> {
+  const aws = await awsClientFor(node, kek);
+  const { readable, writable } = new FixedLengthStream(size);
+  const request = await aws.sign(blobUrl(node, blobId), {
+    method: "PUT",
+    body: readable,
+    headers: { "content-length": String(size) },
+  });
+  return new BlobUploadStage(node.id, writable.getWriter(), fetch(request));
+}
+
+export class BlobUploadStage implements BodyStage {
+  readonly nodeId: string;
+  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  private readonly response: Promise<Response>;
+  /** Rejects as soon as the node answers early with an error, so writes never wait on a dead upload. */
+  private readonly failedEarly: Promise<never>;
+  private outcome?: BlobPutResponse;
+
+  constructor(nodeId: string, writer: WritableStreamDefaultWriter<Uint8Array>, response: Promise<Response>) {
+    this.nodeId = nodeId;
+    this.writer = writer;
+    this.response = response;
+    this.failedEarly = response.then(
+      async (r) => {
+        if (r.ok) return new Promise<never>(() => {});
+        throw new NodeRequestError(nodeId, r.status, await r.text().catch(() => ""));
+      },
+      (e) => {
+        throw new NodeRequestError(nodeId, 0, String(e));
+      },
+    );
+    this.failedEarly.catch(() => {});
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    await Promise.race([this.writer.write(chunk), this.failedEarly]);
+  }
+
+  async finish(): Promise<void> {
+    await Promise.race([this.writer.close(), this.failedEarly]);
+    let res: Response;
+    try {
+      res = await this.response;
+    } catch (e) {
+      throw new NodeRequestError(this.nodeId, 0, String(e));
+    }
+    if (res.status !== 201) throw new NodeRequestError(this.nodeId, res.status, await res.text().catch(() => ""));
+    this.outcome = blobPutResponseSchema.parse(await res.json());
+  }
+
+  abort(reason: unknown): void {
+    void this.writer.abort(reason).catch(() => {});
+  }
+
+  /** What the node stored; only valid after `finish`. */
+  get stored(): BlobPutResponse {
+    if (!this.outcome) throw new Error("upload not finished");
+    return this.outcome;
+  }
+}
+
+/** GETs a blob (optionally a byte range `start..end` inclusive) from a node. */
+export async function fetchBlob(node: NodeEndpoint, kek: string, blobId: string, range?: { start: number; end: number }): Promise<Response> {
+  const aws = await awsClientFor(node, kek);
+  const headers: Record<string, string> = {};
+  if (range) headers.range = `bytes=${range.start}-${range.end}`;
+  const res = await fetch(await aws.sign(blobUrl(node, blobId), { method: "GET", headers }));
+  if (res.status !== 200 && res.status !== 206) {
+    throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
+  }
+  return res;
+}
+
+export async function deleteBlob(node: NodeEndpoint, kek: string, blobId: string): Promise<void> {
+  const aws = await awsClientFor(node, kek);
+  const res = await fetch(await aws.sign(blobUrl(node, blobId), { method: "DELETE" }));
+  if (res.status !== 204 && res.status !== 404) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
+}

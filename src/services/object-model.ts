@@ -1,0 +1,95 @@
+// What the edge records about a stored object. Shared by the S3 operations and the BucketIndex Durable Object.
+
+/** One copy of a blob on one node. */
+export interface BlobReplica {
+  nodeId: string;
+  blobId: string;
+  /** SHA-256 (hex) of the blob as stored on the node (what scrub and proofs of storage check). */
+  sha256: string;
+  /** Room for the Merkle root of the blob's chunks (proofs of storage; not computed yet). */
+  merkleRoot?: string;
+}
+
+/** A contiguous piece of an object's bytes: the whole object for a simple PUT, one part for multipart. */
+export interface ObjectSegment {
+  size: number;
+  /** MD5 (hex) of the segment's plaintext: the part ETag for multipart. */
+  md5: string;
+  replicas: BlobReplica[];
+}
+
+/** HTTP representation headers S3 stores with the object and returns on GET/HEAD. */
+export interface StoredHeaders {
+  contentType?: string;
+  contentEncoding?: string;
+  contentDisposition?: string;
+  contentLanguage?: string;
+  cacheControl?: string;
+  expires?: string;
+}
+
+export interface ObjectRecord {
+  key: string;
+  size: number;
+  /** ETag without quotes: MD5 hex, or md5-of-md5s with "-N" for multipart. */
+  etag: string;
+  /** Milliseconds since the epoch. */
+  lastModified: number;
+  headers: StoredHeaders;
+  /** x-amz-meta-* values, keyed by lowercase name without the prefix. */
+  userMetadata: Record<string, string>;
+  storageClass: "STANDARD";
+  segments: ObjectSegment[];
+  /** The additional checksum the client asked for (x-amz-checksum-*), of the whole object. */
+  checksum?: { algorithm: string; value: string };
+}
+
+export interface ObjectSummary {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: number;
+  storageClass: string;
+}
+
+export interface ListQuery {
+  prefix: string;
+  delimiter: string;
+  maxKeys: number;
+  /** Resume point: list keys after `value`; with `skipPrefix`, skip every key starting with `value`. */
+  cursor?: { value: string; skipPrefix: boolean };
+}
+
+export interface ListResult {
+  contents: ObjectSummary[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  /** Where the next page starts (the last key or common prefix returned) when truncated. */
+  next?: { value: string; skipPrefix: boolean };
+}
+
+export interface MultipartUpload {
+  uploadId: string;
+  key: string;
+  initiated: number;
+  headers: StoredHeaders;
+  userMetadata: Record<string, string>;
+}
+
+export interface UploadedPart extends ObjectSegment {
+  partNumber: number;
+  lastModified: number;
+}
+
+export type CompleteUploadResult =
+  | { ok: true; record: ObjectRecord; previous: ObjectRecord | null; discarded: UploadedPart[] }
+  | { ok: false; code: "NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall"; message?: string };
+
+/** Smallest part S3 accepts for every part but the last (5 MiB). */
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+export const MAX_PART_NUMBER = 10_000;
+
+/** Every blob an object (or set of parts) references, for deleting them from nodes. */
+export function replicasOf(segments: readonly ObjectSegment[]): BlobReplica[] {
+  return segments.flatMap((s) => s.replicas);
+}

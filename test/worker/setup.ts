@@ -1,0 +1,3 @@
+import { applyD1Migrations, env } from "cloudflare:test";
+
+await applyD1Migrations(env.DB, (env as unknown as { TEST_MIGRATIONS: D1Migration[] }).TEST_MIGRATIONS);

@@ -1,0 +1,270 @@
+// BucketIndex: one Durable Object per bucket, the single writer of that bucket's object index.
+// Its SQLite storage makes listing strongly consistent and every write atomic. Blobs live on nodes;
+// this object only records where. Callers delete blobs that a write or delete made unreferenced.
+
+import { DurableObject } from "cloudflare:workers";
+import type {
+  CompleteUploadResult,
+  ListQuery,
+  ListResult,
+  MultipartUpload,
+  ObjectRecord,
+  ObjectSummary,
+  UploadedPart,
+} from "../../src/services/object-model.ts";
+import { MIN_PART_SIZE } from "../../src/services/object-model.ts";
+import type { Env } from "../../src/env.ts";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS objects (
+  key TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified INTEGER NOT NULL,
+  storage_class TEXT NOT NULL,
+  record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+  upload_id TEXT PRIMARY KEY,
+  key TEXT NOT NULL,
+  initiated INTEGER NOT NULL,
+  upload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+  upload_id TEXT NOT NULL,
+  part_number INTEGER NOT NULL,
+  part TEXT NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
+);
+`;
+
+/** How many rows one listing query reads at a time. */
+const LIST_BATCH = 1000;
+
+export class BucketIndex extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(SCHEMA);
+  }
+
+  /** Records an object, replacing any previous version. Returns the replaced record so its blobs can be freed. */
+  putObject(record: ObjectRecord): ObjectRecord | null {
+    const previous = this.getObject(record.key);
+    this.writeObject(record);
+    return previous;
+  }
+
+  getObject(key: string): ObjectRecord | null {
+    const row = this.sql.exec<{ record: string }>("SELECT record FROM objects WHERE key = ?", key).toArray()[0];
+    return row ? (JSON.parse(row.record) as ObjectRecord) : null;
+  }
+
+  /** Removes an object; returns what was removed (null when there was nothing). */
+  deleteObject(key: string): ObjectRecord | null {
+    const previous = this.getObject(key);
+    if (previous) this.sql.exec("DELETE FROM objects WHERE key = ?", key);
+    return previous;
+  }
+
+  /** True when no object and no multipart upload remains (DeleteBucket's precondition). */
+  isEmpty(): boolean {
+    const objects = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM objects LIMIT 1)").one().n;
+    const uploads = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM uploads LIMIT 1)").one().n;
+    return objects === 0 && uploads === 0;
+  }
+
+  /**
+   * Lists keys in UTF-8 binary order (SQLite's BINARY collation compares UTF-8 bytes), rolling keys that
+   * contain the delimiter after the prefix into common prefixes, as ListObjectsV2 defines.
+   */
+  listObjects(query: ListQuery): ListResult {
+    const { prefix, delimiter, maxKeys } = query;
+    const contents: ObjectSummary[] = [];
+    const commonPrefixes: string[] = [];
+    let lower = initialLowerBound(prefix, query.cursor);
+    let last: ListResult["next"];
+
+    while (true) {
+      if (lower === null) return { contents, commonPrefixes, isTruncated: false };
+      const rows = this.sql
+        .exec<{ key: string; size: number; etag: string; last_modified: number; storage_class: string }>(
+          `SELECT key, size, etag, last_modified, storage_class FROM objects WHERE key ${lower.inclusive ? ">=" : ">"} ? ORDER BY key LIMIT ?`,
+          lower.value,
+          LIST_BATCH,
+        )
+        .toArray();
+      let jumped = false;
+      for (const row of rows) {
+        if (!row.key.startsWith(prefix)) return { contents, commonPrefixes, isTruncated: false };
+        if (contents.length + commonPrefixes.length >= maxKeys) return { contents, commonPrefixes, isTruncated: true, next: last };
+        const cut = delimiter ? row.key.indexOf(delimiter, prefix.length) : -1;
+        if (cut >= 0) {
+          const common = row.key.slice(0, cut + delimiter.length);
+          commonPrefixes.push(common);
+          last = { value: common, skipPrefix: true };
+          // Jump past every key under this common prefix with a fresh query.
+          const after = successor(common);
+          lower = after === null ? null : { value: after, inclusive: true };
+          jumped = true;
+          break;
+        }
+        contents.push({
+          key: row.key,
+          size: row.size,
+          etag: row.etag,
+          lastModified: row.last_modified,
+          storageClass: row.storage_class,
+        });
+        last = { value: row.key, skipPrefix: false };
+      }
+      if (jumped) continue;
+      if (rows.length < LIST_BATCH) return { contents, commonPrefixes, isTruncated: false };
+      lower = { value: rows[rows.length - 1]!.key, inclusive: false };
+    }
+  }
+
+  createUpload(upload: MultipartUpload): void {
+    this.sql.exec(
+      "INSERT INTO uploads (upload_id, key, initiated, upload) VALUES (?, ?, ?, ?)",
+      upload.uploadId,
+      upload.key,
+      upload.initiated,
+      JSON.stringify(upload),
+    );
+  }
+
+  getUpload(uploadId: string): MultipartUpload | null {
+    const row = this.sql.exec<{ upload: string }>("SELECT upload FROM uploads WHERE upload_id = ?", uploadId).toArray()[0];
+    return row ? (JSON.parse(row.upload) as MultipartUpload) : null;
+  }
+
+  /**
+   * Records an uploaded part. Returns `{ ok: false }` when the upload is gone (the caller frees the new blob),
+   * otherwise the part it replaced, whose blob the caller frees.
+   */
+  putPart(uploadId: string, part: UploadedPart): { ok: true; replaced: UploadedPart | null } | { ok: false } {
+    if (!this.getUpload(uploadId)) return { ok: false };
+    const previous = this.sql
+      .exec<{ part: string }>("SELECT part FROM parts WHERE upload_id = ? AND part_number = ?", uploadId, part.partNumber)
+      .toArray()[0];
+    this.sql.exec(
+      "INSERT OR REPLACE INTO parts (upload_id, part_number, part) VALUES (?, ?, ?)",
+      uploadId,
+      part.partNumber,
+      JSON.stringify(part),
+    );
+    return { ok: true, replaced: previous ? (JSON.parse(previous.part) as UploadedPart) : null };
+  }
+
+  listParts(uploadId: string): UploadedPart[] {
+    return this.sql
+      .exec<{ part: string }>("SELECT part FROM parts WHERE upload_id = ? ORDER BY part_number", uploadId)
+      .toArray()
+      .map((r) => JSON.parse(r.part) as UploadedPart);
+  }
+
+  /**
+   * Completes a multipart upload atomically: checks the client's part list against the uploaded parts
+   * (ascending order, matching ETags, 5 MiB minimum for all but the last), writes the object's manifest,
+   * and removes the upload. No data is copied: the object's segments are the parts' blobs.
+   */
+  completeUpload(
+    uploadId: string,
+    requested: { partNumber: number; etag: string }[],
+    etag: string,
+    now: number,
+  ): CompleteUploadResult {
+    const upload = this.getUpload(uploadId);
+    if (!upload) return { ok: false, code: "NoSuchUpload" };
+    const uploaded = new Map(this.listParts(uploadId).map((p) => [p.partNumber, p]));
+    const chosen: UploadedPart[] = [];
+    let previousNumber = 0;
+    for (const want of requested) {
+      if (want.partNumber <= previousNumber) return { ok: false, code: "InvalidPartOrder" };
+      previousNumber = want.partNumber;
+      const part = uploaded.get(want.partNumber);
+      if (!part || normalizeEtag(want.etag) !== part.md5) return { ok: false, code: "InvalidPart" };
+      chosen.push(part);
+    }
+    for (let i = 0; i < chosen.length - 1; i++) {
+      if (chosen[i]!.size < MIN_PART_SIZE) {
+        return { ok: false, code: "EntityTooSmall", message: `Part ${chosen[i]!.partNumber} is smaller than the minimum allowed size.` };
+      }
+    }
+    const chosenNumbers = new Set(chosen.map((p) => p.partNumber));
+    const discarded = [...uploaded.values()].filter((p) => !chosenNumbers.has(p.partNumber));
+    const record: ObjectRecord = {
+      key: upload.key,
+      size: chosen.reduce((sum, p) => sum + p.size, 0),
+      etag,
+      lastModified: now,
+      headers: upload.headers,
+      userMetadata: upload.userMetadata,
+      storageClass: "STANDARD",
+      segments: chosen.map(({ size, md5, replicas }) => ({ size, md5, replicas })),
+    };
+    const previous = this.getObject(upload.key);
+    this.ctx.storage.transactionSync(() => {
+      this.writeObject(record);
+      this.sql.exec("DELETE FROM parts WHERE upload_id = ?", uploadId);
+      this.sql.exec("DELETE FROM uploads WHERE upload_id = ?", uploadId);
+    });
+    return { ok: true, record, previous, discarded };
+  }
+
+  /** Drops an upload and returns its parts so their blobs can be freed; null when it does not exist. */
+  abortUpload(uploadId: string): UploadedPart[] | null {
+    if (!this.getUpload(uploadId)) return null;
+    const parts = this.listParts(uploadId);
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM parts WHERE upload_id = ?", uploadId);
+      this.sql.exec("DELETE FROM uploads WHERE upload_id = ?", uploadId);
+    });
+    return parts;
+  }
+
+  private writeObject(record: ObjectRecord): void {
+    this.sql.exec(
+      "INSERT OR REPLACE INTO objects (key, size, etag, last_modified, storage_class, record) VALUES (?, ?, ?, ?, ?, ?)",
+      record.key,
+      record.size,
+      record.etag,
+      record.lastModified,
+      record.storageClass,
+      JSON.stringify(record),
+    );
+  }
+}
+
+function normalizeEtag(etag: string): string {
+  return etag.trim().replace(/^"|"$/g, "").toLowerCase();
+}
+
+function initialLowerBound(prefix: string, cursor: ListQuery["cursor"]): { value: string; inclusive: boolean } | null {
+  if (!cursor) return { value: prefix, inclusive: true };
+  if (cursor.skipPrefix) {
+    const after = successor(cursor.value);
+    if (after === null) return null;
+    return after < prefix ? { value: prefix, inclusive: true } : { value: after, inclusive: true };
+  }
+  return cursor.value < prefix ? { value: prefix, inclusive: true } : { value: cursor.value, inclusive: false };
+}
+
+/**
+ * The smallest string greater than every string that starts with `s` (in code-point order, which is UTF-8
+ * byte order), or null when no such string exists.
+ */
+export function successor(s: string): string | null {
+  const chars = Array.from(s);
+  while (chars.length > 0) {
+    const last = chars.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1;
+      return chars.join("") + String.fromCodePoint(next);
+    }
+  }
+  return null;
+}
