@@ -385,3 +385,11 @@ export function rawPathAndQuery(url: string): { rawPath: string; rawQuery: strin
   const end = hash < 0 ? rest.length : hash;
   return q < 0 || q > end ? { rawPath: rest.slice(0, end), rawQuery: "" } : { rawPath: rest.slice(0, q), rawQuery: rest.slice(q + 1, end) };
 }
+
+/** The request's headers with `host` present: some runtimes keep it only in the URL, but SigV4 signs it. */
+export function headersWithHost(request: Request): Headers {
+  if (request.headers.has("host")) return request.headers;
+  const headers = new Headers(request.headers);
+  headers.set("host", new URL(request.url).host);
+  return headers;
+}

@@ -4,7 +4,7 @@
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
-import { rawPathAndQuery } from "../protocol/sigv4.ts";
+import { headersWithHost, rawPathAndQuery } from "../protocol/sigv4.ts";
 import { NoCapacityError } from "../services/blob-storage.ts";
 import { NodeRequestError } from "../services/node-client.ts";
 import { authenticateS3 } from "./auth.ts";
@@ -27,7 +27,8 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
   const requestId = randomHex(8).toUpperCase();
   const { rawPath, rawQuery } = rawPathAndQuery(request.url);
   const url = new URL(request.url);
-  const host = request.headers.get("host") ?? url.host;
+  const headers = headersWithHost(request);
+  const host = headers.get("host")!;
   let response: Response;
   try {
     const op = routeS3Request(
@@ -37,8 +38,6 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     const db = openDb(env.DB);
     const now = new Date();
     const regions = env.S3_REGIONS.split(",").map((r) => r.trim());
-    const headers = new Headers(request.headers);
-    if (!headers.has("host")) headers.set("host", host);
     const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil };
     response = await dispatch(ctx, op);

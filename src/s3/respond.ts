@@ -17,7 +17,8 @@ export function errorResponse(error: S3Error, requestId: string, resource: strin
   }
   if (method === "HEAD") return new Response(null, { status: error.status, headers });
   const body: XmlNode = { Code: error.code, Message: error.message, ...error.fields, Resource: resource, RequestId: requestId };
-  return new Response(toXml("Error", body, undefined), { status: error.status, headers });
+  // S3's error documents carry no namespace.
+  return new Response(toXml("Error", body, null), { status: error.status, headers });
 }
 
 /** S3 renders timestamps in listings as ISO 8601 with milliseconds. */

@@ -15,7 +15,7 @@ export function escapeXml(value: string): string {
 }
 
 /** Renders `{ Root: {...} }` as an XML document; arrays repeat their element, undefined/null are omitted. */
-export function toXml(root: string, body: XmlNode, xmlns: string | undefined = S3_XMLNS): string {
+export function toXml(root: string, body: XmlNode, xmlns: string | null = S3_XMLNS): string {
   const attr = xmlns ? ` xmlns="${xmlns}"` : "";
   return `<?xml version="1.0" encoding="UTF-8"?>\n<${root}${attr}>${renderChildren(body)}</${root}>`;
 }

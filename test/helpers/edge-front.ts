@@ -1,0 +1,51 @@
+// The local edge's front door: a thin HTTP proxy in front of `wrangler dev`. workerd never answers
+// `Expect: 100-continue`, so awscli/boto3 would stall 1 s on every upload (../shared/TOOLCHAIN.md); Node's
+// server answers it at once. Everything else (method, path, Host, headers, body) passes through untouched.
+
+import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { pipeline } from "node:stream";
+
+export interface EdgeFront {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startEdgeFront(options: { port: number; upstream: string }): Promise<EdgeFront> {
+  const upstream = new URL(options.upstream);
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => forward(req, res, upstream, agent));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, "127.0.0.1", () => resolve());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+        agent.destroy();
+      }),
+  };
+}
+
+function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent: Agent): void {
+  const headers = { ...req.headers };
+  delete headers.expect;
+  const outbound = httpRequest(
+    { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
+    (upstreamRes) => {
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, upstreamRes.rawHeaders);
+      pipeline(upstreamRes, res, () => {});
+    },
+  );
+  outbound.on("error", (error) => {
+    if (!res.headersSent) {
+      res.writeHead(502, { "content-type": "text/plain" });
+      res.end(`edge unavailable: ${error.message}\n`);
+    } else {
+      res.destroy(error);
+    }
+  });
+  pipeline(req, outbound, () => {});
+}

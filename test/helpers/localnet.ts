@@ -1,0 +1,364 @@
+// The whole ICN Edge network on one machine, in one helper (Storj's testplanet): the edge Worker under
+// `wrangler dev` (local D1, Durable Objects, cron), a small front proxy that answers `Expect: 100-continue`,
+// and N real node-agent processes in different zones, each with its own operator wallet and data dir.
+// `npm start` and the end-to-end tests both use it.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { toHex } from "viem";
+import { mnemonicToAccount } from "viem/accounts";
+import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** anvil's deterministic test mnemonic: operator wallets match the local chain's funded accounts. */
+export const TEST_MNEMONIC = "test test test test test test test test test test test junk";
+export const ZONES = ["zone-a", "zone-b", "zone-c"];
+export const REGION = "us-east-1";
+
+export interface AccountKeys {
+  id: string;
+  name: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface NodeInfo {
+  index: number;
+  id: string;
+  url: string;
+  pid: number;
+  dataDir: string;
+  zone: string;
+  operator: string;
+}
+
+/** The shape of `.icn/network.json`: everything a script needs to drive the running network. */
+export interface NetworkDescription {
+  edgeUrl: string;
+  region: string;
+  adminToken: string;
+  accounts: { default: AccountKeys; second: AccountKeys };
+  nodes: NodeInfo[];
+  worker: { pid: number; url: string; persistDir: string };
+  startedAt: string;
+}
+
+export interface LocalNetworkOptions {
+  /** Where state lives: secrets, wrangler's D1/DO state, node data dirs, network.json. */
+  stateDir: string;
+  /** Port of the edge (the front proxy); 0 picks a free one. */
+  edgePort: number;
+  nodeCount: number;
+  /** Extra wrangler vars (e.g. a shorter offline window for tests). */
+  vars?: Record<string, string>;
+  /** The edge's secrets (ADMIN_TOKEN, KEY_ENCRYPTION_KEY), generated when missing; default stateDir/dev.vars. */
+  secretsFile?: string;
+  /** Child output always goes to stateDir/logs; unless quiet, error lines are echoed to stderr too. */
+  quiet?: boolean;
+}
+
+interface Secrets {
+  ADMIN_TOKEN: string;
+  KEY_ENCRYPTION_KEY: string;
+}
+
+export class LocalNetwork {
+  readonly options: LocalNetworkOptions;
+  description!: NetworkDescription;
+  private worker?: ChildProcess;
+  private front?: EdgeFront;
+  private readonly agents = new Map<number, ChildProcess>();
+  private secrets!: Secrets;
+
+  constructor(options: LocalNetworkOptions) {
+    this.options = options;
+  }
+
+  get edgeUrl(): string {
+    return this.description.edgeUrl;
+  }
+
+  get networkFile(): string {
+    return join(this.options.stateDir, "network.json");
+  }
+
+  async start(): Promise<NetworkDescription> {
+    const { stateDir } = this.options;
+    await mkdir(join(stateDir, "logs"), { recursive: true });
+    this.secrets = await loadOrCreateSecrets(this.options.secretsFile ?? join(stateDir, "dev.vars"));
+    const persistDir = join(stateDir, "wrangler-state");
+    await this.applyMigrations(persistDir);
+
+    const workerPort = await freePort();
+    this.worker = await this.startWorker(workerPort, persistDir);
+    const workerUrl = `http://127.0.0.1:${workerPort}`;
+    await waitForHttp(`${workerUrl}/api/v1/openapi.json`, 60_000, this.worker);
+
+    this.front = await startEdgeFront({ port: this.options.edgePort, upstream: workerUrl });
+    const edgeUrl = `http://127.0.0.1:${this.front.port}`;
+    this.description = {
+      edgeUrl,
+      region: REGION,
+      adminToken: this.secrets.ADMIN_TOKEN,
+      accounts: await this.ensureAccounts(edgeUrl),
+      nodes: [],
+      worker: { pid: this.worker.pid!, url: workerUrl, persistDir },
+      startedAt: new Date().toISOString(),
+    };
+
+    await Promise.all(Array.from({ length: this.options.nodeCount }, (_, i) => this.startNode(i)));
+    await this.writeDescription();
+    return this.description;
+  }
+
+  /** Calls the admin API of the running edge. */
+  async admin<T = unknown>(method: string, path: string, body?: unknown, edgeUrl = this.description.edgeUrl): Promise<T> {
+    const res = await fetch(`${edgeUrl}/api/v1/admin${path}`, {
+      method,
+      headers: { authorization: `Bearer ${this.secrets.ADMIN_TOKEN}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`admin ${method} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  }
+
+  /** Starts (or restarts) node `index`: approves its operator, spawns the agent, waits until it registered. */
+  async startNode(index: number): Promise<NodeInfo> {
+    const operator = operatorWallet(index);
+    await this.admin("PUT", `/operators/${operator.address}`, { status: "approved", name: `operator-${index}` });
+    const dataDir = join(this.options.stateDir, "nodes", `node-${index}`);
+    await mkdir(dataDir, { recursive: true });
+    const keyFile = join(dataDir, "operator.key");
+    await writeFile(keyFile, `${operator.privateKey}\n`, { mode: 0o600 });
+    const zone = ZONES[index % ZONES.length]!;
+
+    const child = spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, "node-agent/bin/icn-node-agent.js"),
+        "--data-dir", dataDir,
+        "--edge-url", this.description.edgeUrl,
+        "--zone", zone,
+        "--wallet-key-file", keyFile,
+        "--listen", "127.0.0.1:0",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
+    );
+    this.agents.set(index, child);
+    this.pipeLog(child.stderr!, `node-${index}`);
+    const ready = await readReadyLine(child, 60_000);
+    const info: NodeInfo = { index, id: ready.nodeId, url: ready.url, pid: child.pid!, dataDir, zone, operator: operator.address };
+    this.description.nodes = [...this.description.nodes.filter((n) => n.index !== index), info].sort((a, b) => a.index - b.index);
+    await this.writeDescription();
+    return info;
+  }
+
+  /** Sends `signal` to node `index` and waits for it to exit. */
+  async stopNode(index: number, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    const child = this.agents.get(index);
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    child.kill(signal);
+    const code = await exited;
+    this.agents.delete(index);
+    return code;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")));
+    await this.front?.close();
+    if (this.worker?.pid && this.worker.exitCode === null) {
+      const exited = new Promise((r) => this.worker!.once("exit", r));
+      // wrangler runs in its own process group so workerd goes with it.
+      try {
+        process.kill(-this.worker.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      await Promise.race([exited, sleep(10_000)]);
+      try {
+        process.kill(-this.worker.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private async writeDescription(): Promise<void> {
+    await writeFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  private wranglerCommand(): { command: string; args: string[] } {
+    const nodeBin = join(REPO_ROOT, "node_modules/node/bin/node");
+    return { command: existsSync(nodeBin) ? nodeBin : process.execPath, args: [join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js")] };
+  }
+
+  private async applyMigrations(persistDir: string): Promise<void> {
+    const { command, args } = this.wranglerCommand();
+    const child = spawn(command, [...args, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CI: "true", WRANGLER_LOG_PATH: join(this.options.stateDir, "logs"), WRANGLER_SEND_METRICS: "false" },
+    });
+    let output = "";
+    child.stdout!.on("data", (d) => (output += d));
+    child.stderr!.on("data", (d) => (output += d));
+    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    if (code !== 0) throw new Error(`applying D1 migrations failed (${code}):\n${output}`);
+  }
+
+  private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
+    const { command, args } = this.wranglerCommand();
+    const vars = Object.entries({ ...this.secrets, ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    const child = spawn(
+      command,
+      [
+        ...args, "dev",
+        "--ip", "127.0.0.1",
+        "--port", String(port),
+        "--inspector-port", String(await freePort()),
+        "--persist-to", persistDir,
+        "--show-interactive-dev-session=false",
+        "--log-level", "warn",
+        ...vars,
+      ],
+      {
+        cwd: REPO_ROOT,
+        detached: true, // its own process group: stopping it stops workerd too
+        stdio: ["ignore", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          CLOUDFLARE_CF_FETCH_ENABLED: "false",
+          WRANGLER_LOG_PATH: join(this.options.stateDir, "logs"),
+          WRANGLER_SEND_METRICS: "false",
+        },
+      },
+    );
+    this.pipeLog(child.stdout!, "worker");
+    this.pipeLog(child.stderr!, "worker");
+    return child;
+  }
+
+  private pipeLog(stream: NodeJS.ReadableStream, name: string): void {
+    const file = join(this.options.stateDir, "logs", `${name}.log`);
+    const lines = createInterface({ input: stream });
+    let pending = Promise.resolve();
+    lines.on("line", (line) => {
+      pending = pending.then(() => writeFile(file, `${line}\n`, { flag: "a" })).catch(() => {});
+      if (!this.options.quiet && /error|fail/i.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+    });
+  }
+
+  /** Reuses the accounts recorded in network.json when the edge still knows them; creates them otherwise. */
+  private async ensureAccounts(edgeUrl: string): Promise<NetworkDescription["accounts"]> {
+    const previous = await readJson<NetworkDescription>(this.networkFile);
+    const known = await this.admin<{ accounts: { id: string }[] }>("GET", "/accounts", undefined, edgeUrl);
+    const ids = new Set(known.accounts.map((a) => a.id));
+    const ensure = async (name: string, prior?: AccountKeys): Promise<AccountKeys> => {
+      if (prior && ids.has(prior.id)) return prior;
+      const account = await this.admin<{ id: string }>("POST", "/accounts", { name }, edgeUrl);
+      const key = await this.admin<{ accessKeyId: string; secretAccessKey: string }>("POST", `/accounts/${account.id}/keys`, undefined, edgeUrl);
+      return { id: account.id, name, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+    };
+    return {
+      default: await ensure("default", previous?.accounts?.default),
+      second: await ensure("second", previous?.accounts?.second),
+    };
+  }
+}
+
+/** The wallet of node `index`'s operator: anvil account index+1 (index 0 is the protocol's deployer). */
+export function operatorWallet(index: number): { address: string; privateKey: string } {
+  const account = mnemonicToAccount(TEST_MNEMONIC, { addressIndex: index + 1 });
+  return { address: account.address, privateKey: toHex(account.getHdKey().privateKey!) };
+}
+
+async function loadOrCreateSecrets(file: string): Promise<Secrets> {
+  const existing = existsSync(file) ? parseDevVars(await readFile(file, "utf8")) : {};
+  const secrets: Secrets = {
+    ADMIN_TOKEN: existing.ADMIN_TOKEN ?? randomBytes(24).toString("hex"),
+    KEY_ENCRYPTION_KEY: existing.KEY_ENCRYPTION_KEY ?? randomBytes(32).toString("base64"),
+  };
+  if (existing.ADMIN_TOKEN === undefined || existing.KEY_ENCRYPTION_KEY === undefined) {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, `ADMIN_TOKEN=${secrets.ADMIN_TOKEN}\nKEY_ENCRYPTION_KEY=${secrets.KEY_ENCRYPTION_KEY}\n`, { mode: 0o600 });
+  }
+  return secrets;
+}
+
+function parseDevVars(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*"?([^"]*)"?\s*$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode} before serving ${url}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${url}`);
+}
+
+async function readReadyLine(child: ChildProcess, timeoutMs: number): Promise<{ nodeId: string; url: string }> {
+  const lines = createInterface({ input: child.stdout! });
+  return new Promise((resolveReady, reject) => {
+    const timer = setTimeout(() => reject(new Error("node-agent did not become ready in time")), timeoutMs);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node-agent exited with ${code} before it was ready`));
+    });
+    lines.on("line", (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; nodeId?: string; url?: string };
+        if (event.event === "ready" && event.nodeId && event.url) {
+          clearTimeout(timer);
+          resolveReady({ nodeId: event.nodeId, url: event.url });
+        }
+      } catch {
+        // not a JSON line
+      }
+    });
+  });
+}

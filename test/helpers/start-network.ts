@@ -1,0 +1,71 @@
+// `npm start`: runs the whole ICN Edge network locally until Ctrl-C, and prints how to use it.
+// Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787).
+
+import { join } from "node:path";
+import { LocalNetwork, REPO_ROOT } from "./localnet.ts";
+
+function parseArgs(argv: string[]): { nodes: number } {
+  let nodes = 3;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--nodes" || arg.startsWith("--nodes=")) {
+      const value = arg.includes("=") ? arg.split("=")[1] : argv[++i];
+      nodes = Number(value);
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
+        console.error("--nodes must be an integer between 1 and 64");
+        process.exit(2);
+      }
+    } else {
+      console.error(`unknown argument ${arg}\nusage: npm start [-- --nodes N]`);
+      process.exit(2);
+    }
+  }
+  return { nodes };
+}
+
+const { nodes } = parseArgs(process.argv.slice(2));
+const edgePort = Number(process.env.ICN_EDGE_PORT ?? 8787);
+const network = new LocalNetwork({
+  stateDir: join(REPO_ROOT, ".icn"),
+  secretsFile: join(REPO_ROOT, ".dev.vars"),
+  edgePort,
+  nodeCount: nodes,
+});
+
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    console.log("\nstopping the network…");
+    await network.stop();
+  }
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+try {
+  const d = await network.start();
+  const a = d.accounts.default;
+  console.log(`
+ICN Edge is running.
+
+  S3 endpoint     ${d.edgeUrl}   (region ${d.region}, path-style or <bucket>.localhost)
+  Access key      ${a.accessKeyId}
+  Secret key      ${a.secretAccessKey}
+  Second account  ${d.accounts.second.accessKeyId} / ${d.accounts.second.secretAccessKey}
+  Admin token     ${d.adminToken}
+  Nodes           ${d.nodes.map((n) => `${n.id} (${n.zone}) ${n.url}`).join("\n                  ")}
+  Described in    ${network.networkFile}
+
+Try it:
+  export AWS_ACCESS_KEY_ID=${a.accessKeyId} AWS_SECRET_ACCESS_KEY=${a.secretAccessKey} AWS_DEFAULT_REGION=${d.region}
+  aws --endpoint-url ${d.edgeUrl} s3 mb s3://demo
+  aws --endpoint-url ${d.edgeUrl} s3 cp ./some-file s3://demo/
+  aws --endpoint-url ${d.edgeUrl} s3 ls s3://demo/
+
+Ctrl-C stops every process this started. Data stays in .icn/ for the next start.`);
+} catch (error) {
+  console.error(`failed to start the network: ${(error as Error).stack ?? error}`);
+  await shutdown(1);
+}

@@ -1,0 +1,155 @@
+import { env, SELF } from "cloudflare:test";
+import { AwsClient } from "aws4fetch";
+import { privateKeyToAccount } from "viem/accounts";
+import { describe, expect, it } from "vitest";
+import { registrationDomain, registrationTypedMessage, registrationTypes, type RegistrationMessage, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
+import { randomHex } from "../../src/protocol/crypto.ts";
+import { runOnce as runNodeLiveness } from "../../workers/cron/node-liveness.ts";
+import type { Env } from "../../src/env.ts";
+import { admin, EDGE } from "./helpers.ts";
+
+const operator = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+const stranger = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
+
+function message(overrides: Partial<RegistrationMessage> = {}): RegistrationMessage {
+  return {
+    nodeId: `node_${randomHex(8)}`,
+    url: "http://127.0.0.1:9",
+    zone: "zone-a",
+    capacityBytes: String(10 * 1024 ** 3),
+    agentVersion: "0.1.0",
+    nonce: `0x${randomHex(32)}`,
+    expiry: Math.floor(Date.now() / 1000) + 300,
+    ...overrides,
+  };
+}
+
+async function register(m: RegistrationMessage, signer = operator, claimed = operator.address): Promise<Response> {
+  const signature = await signer.signTypedData({
+    domain: registrationDomain(31337),
+    types: registrationTypes,
+    primaryType: "NodeRegistration",
+    message: registrationTypedMessage(m),
+  });
+  return SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ operator: claimed, message: m, signature }),
+  });
+}
+
+async function nodeIds(): Promise<string[]> {
+  const body = (await (await admin("GET", "/nodes")).json()) as { nodes: { id: string }[] };
+  return body.nodes.map((n) => n.id);
+}
+
+async function approve(address: string, status = "approved") {
+  const res = await admin("PUT", `/operators/${address}`, { status });
+  expect(res.status).toBe(200);
+}
+
+describe("node registration", () => {
+  it("refuses an operator that is not approved, and writes nothing", async () => {
+    await approve(operator.address, "pending");
+    const m = message();
+    const res = await register(m);
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ code: "OperatorNotApproved" });
+    expect(await nodeIds()).not.toContain(m.nodeId);
+  });
+
+  it("registers a node signed by an approved operator and issues SigV4 credentials", async () => {
+    await approve(operator.address);
+    const m = message();
+    const res = await register(m);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as RegistrationResponse;
+    expect(body.nodeId).toBe(m.nodeId);
+    expect(body.secretAccessKey).toHaveLength(40);
+    expect(await nodeIds()).toContain(m.nodeId);
+  });
+
+  it("refuses a message signed by a different wallet than the claimed operator", async () => {
+    await approve(operator.address);
+    const m = message();
+    const res = await register(m, stranger, operator.address);
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ code: "WrongSigner" });
+    expect(await nodeIds()).not.toContain(m.nodeId);
+  });
+
+  it("refuses an expired signature", async () => {
+    await approve(operator.address);
+    const m = message({ expiry: Math.floor(Date.now() / 1000) - 1 });
+    const res = await register(m);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ code: "SignatureExpired" });
+  });
+
+  it("refuses a replayed nonce, even for an otherwise valid message", async () => {
+    await approve(operator.address);
+    const m = message();
+    expect((await register(m)).status).toBe(200);
+    const replay = await register(m);
+    expect(replay.status).toBe(409);
+    expect(await replay.json()).toMatchObject({ code: "NonceReplayed" });
+  });
+
+  it("refuses a malformed message with a zod error naming the field", async () => {
+    const res = await SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
+      method: "POST",
+      body: JSON.stringify({ operator: operator.address, message: { ...message(), zone: "Not A Zone" }, signature: "0x00" }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { code: string; details: { path: string }[] };
+    expect(body.code).toBe("ValidationError");
+    expect(body.details.map((d) => d.path)).toContain("message.zone");
+  });
+});
+
+describe("node heartbeats and liveness", () => {
+  async function registered() {
+    await approve(operator.address);
+    const m = message();
+    const creds = (await (await register(m)).json()) as RegistrationResponse;
+    const client = new AwsClient({ accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, service: "icn", region: "icn", retries: 0 });
+    return { m, creds, client };
+  }
+
+  const beat = { totalBytes: 1000, freeBytes: 600, usedBytes: 400, blobCount: 7, healthy: true, agentVersion: "0.1.1" };
+
+  it("records a signed heartbeat's disk figures", async () => {
+    const { m, client } = await registered();
+    const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/heartbeat`, { method: "POST", body: JSON.stringify(beat) }));
+    expect(res.status).toBe(200);
+    const nodes = ((await (await admin("GET", "/nodes")).json()) as { nodes: { id: string; freeBytes: number; blobCount: number; agentVersion: string }[] }).nodes;
+    expect(nodes.find((n) => n.id === m.nodeId)).toMatchObject({ freeBytes: 600, blobCount: 7, agentVersion: "0.1.1" });
+  });
+
+  it("refuses a heartbeat signed with the wrong secret or for another node", async () => {
+    const { m, creds } = await registered();
+    const other = await registered();
+    const forger = new AwsClient({ accessKeyId: creds.accessKeyId, secretAccessKey: "f".repeat(40), service: "icn", region: "icn", retries: 0 });
+    const forged = await SELF.fetch(await forger.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/heartbeat`, { method: "POST", body: JSON.stringify(beat) }));
+    expect(forged.status).toBe(403);
+    const crossed = await SELF.fetch(await other.client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/heartbeat`, { method: "POST", body: JSON.stringify(beat) }));
+    expect(crossed.status).toBe(403);
+  });
+
+  it("marks a node offline once it has been silent past the window", async () => {
+    const { m } = await registered();
+    const window = Number((env as unknown as Env).NODE_OFFLINE_AFTER_SECONDS) * 1000;
+    const early = await runNodeLiveness(env as unknown as Env, new Date(Date.now() + window / 2));
+    expect(early.markedOffline).not.toContain(m.nodeId);
+    const late = await runNodeLiveness(env as unknown as Env, new Date(Date.now() + window + 5000));
+    expect(late.markedOffline).toContain(m.nodeId);
+  });
+
+  it("takes a node out of service when it says it is going offline", async () => {
+    const { m, client } = await registered();
+    const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/offline`, { method: "POST", body: "{}" }));
+    expect(res.status).toBe(200);
+    const nodes = ((await (await admin("GET", "/nodes")).json()) as { nodes: { id: string; status: string }[] }).nodes;
+    expect(nodes.find((n) => n.id === m.nodeId)?.status).toBe("offline");
+  });
+});
