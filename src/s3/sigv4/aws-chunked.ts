@@ -87,8 +87,10 @@ class ByteQueue {
   }
 
   async expect(bytes: Uint8Array): Promise<void> {
+    let at = 0;
     for await (const piece of this.read(bytes.length)) {
-      if (piece.some((b, i) => b !== bytes[i])) throw malformed("chunk data is not followed by CRLF");
+      if (piece.some((b, i) => b !== bytes[at + i])) throw malformed("chunk data is not followed by CRLF");
+      at += piece.length;
     }
   }
 
