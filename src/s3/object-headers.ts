@@ -51,8 +51,11 @@ export function userMetadataFrom(headers: Headers): Record<string, string> {
   return meta;
 }
 
-/** Headers GET and HEAD return for an object, with response-* query overrides applied. */
-export function objectResponseHeaders(record: ObjectRecord, query: URLSearchParams, requestHeaders: Headers): Headers {
+/**
+ * Headers GET and HEAD return for an object, with response-* query overrides applied. The stored checksum
+ * covers the whole object, so (as S3 does) it is only returned when the whole object is.
+ */
+export function objectResponseHeaders(record: ObjectRecord, query: URLSearchParams, requestHeaders: Headers, wholeObject: boolean): Headers {
   const h = new Headers();
   const stored = record.headers;
   h.set("content-type", stored.contentType ?? "binary/octet-stream");
@@ -66,7 +69,7 @@ export function objectResponseHeaders(record: ObjectRecord, query: URLSearchPara
   h.set("accept-ranges", "bytes");
   for (const [name, value] of Object.entries(record.userMetadata)) h.set(`x-amz-meta-${name}`, value);
   if (record.segments.length > 1) h.set("x-amz-mp-parts-count", String(record.segments.length));
-  if (record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+  if (wholeObject && record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
     const algorithm = parseChecksumAlgorithm(record.checksum.algorithm);
     if (algorithm) h.set(checksumHeaderName(algorithm), record.checksum.value);
   }

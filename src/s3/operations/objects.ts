@@ -58,9 +58,11 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
   const record = await bucketIndex(ctx, bucket).getObject(key);
   if (!record) throw new S3Error("NoSuchKey", undefined, { Key: key });
 
-  const url = new URL(ctx.request.url);
-  const headers = objectResponseHeaders(record, url.searchParams, ctx.request.headers);
-  if (evaluateReadPreconditions(record, ctx.request.headers) === 304) {
+  // Preconditions come before Range (RFC 9110 section 13.2.2).
+  const condition = evaluateReadPreconditions(record, ctx.request.headers);
+  const range = condition === 304 ? undefined : parseRange(ctx.request.headers.get("range"), record.size);
+  const headers = objectResponseHeaders(record, new URL(ctx.request.url).searchParams, ctx.request.headers, range === undefined);
+  if (condition === 304) {
     const notModified = new Headers();
     for (const name of ["etag", "last-modified", "cache-control", "expires"]) {
       const v = headers.get(name);
@@ -69,7 +71,6 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
     return new Response(null, { status: 304, headers: notModified });
   }
 
-  const range = parseRange(ctx.request.headers.get("range"), record.size);
   const start = range?.start ?? 0;
   const end = range?.end ?? record.size - 1;
   const length = record.size === 0 ? 0 : end - start + 1;

@@ -1,0 +1,12 @@
+import { startInProcessAgent, newBlobId } from "/work/main/test/node-agent/support/in-process-agent.ts";
+const agent = await startInProcessAgent();
+const id = newBlobId();
+console.log("put");
+let r = await agent.edgeFetch(`/blobs/${id}`, { method: "PUT", body: Buffer.from("hello"), headers: {"content-length": "5"} });
+console.log(r.status, await r.text());
+r = await agent.edgeFetch(`/blobs/${id}`);
+console.log(r.status, await r.text());
+r = await agent.edgeFetch(`/blobs/${id}`, {method: "HEAD"});
+console.log(r.status, await r.text());
+await agent.stop();
+console.log("stopped");

@@ -1,0 +1,12 @@
+import { open } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+const file = await open("/tmp/dbg/x.bin", "w");
+const ws = file.createWriteStream({ autoClose: false });
+await pipeline([Buffer.from("abc")], ws);
+ws.destroy(); console.log("piped");
+const t = setTimeout(() => console.log("still waiting"), 1000);
+await file.stat().then((s) => console.log("stat ok", s.size));
+await file.sync(); console.log("synced"); await file.close();
+clearTimeout(t);
+console.log("done");

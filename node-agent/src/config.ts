@@ -1,0 +1,155 @@
+// Command-line flags (each with an ICN_* environment fallback), validated once with zod at startup.
+
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ZONE_PATTERN } from "../../src/protocol/node-protocol.ts";
+
+export interface AgentConfig {
+  dataDir: string;
+  /** Edge base URL without a trailing slash. */
+  edgeUrl: string;
+  zone: string;
+  walletKey: `0x${string}`;
+  listenHost: string;
+  /** 0 lets the OS pick a free port. */
+  listenPort: number;
+  /** URL the edge uses to reach this node; defaults to http://<listen host>:<bound port>. */
+  publicUrl: string | undefined;
+  /** Capacity offered to the edge; defaults to the size of the data directory's filesystem. */
+  capacityBytes: bigint | undefined;
+  chainId: number;
+}
+
+/** A flag problem the operator must fix; main prints it and exits 2. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const FLAG_ENV = {
+  "data-dir": "ICN_DATA_DIR",
+  "edge-url": "ICN_EDGE_URL",
+  zone: "ICN_ZONE",
+  "wallet-key": "ICN_WALLET_KEY",
+  "wallet-key-file": "ICN_WALLET_KEY_FILE",
+  listen: "ICN_LISTEN",
+  "public-url": "ICN_PUBLIC_URL",
+  capacity: "ICN_CAPACITY",
+  "chain-id": "ICN_CHAIN_ID",
+} as const;
+type Flag = keyof typeof FLAG_ENV;
+
+export const DEFAULT_LISTEN = "127.0.0.1:0";
+export const DEFAULT_CHAIN_ID = 31337;
+
+export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone ZONE (--wallet-key 0xHEX | --wallet-key-file FILE)
+                      [--listen HOST:PORT] [--public-url URL] [--capacity BYTES] [--chain-id ID]
+
+  --data-dir DIR          where blobs and node.json live                      (ICN_DATA_DIR)
+  --edge-url URL          the ICN edge, e.g. https://edge.example             (ICN_EDGE_URL)
+  --zone ZONE             placement zone: lowercase letters, digits, dashes   (ICN_ZONE)
+  --wallet-key 0xHEX      operator wallet private key that signs registration (ICN_WALLET_KEY)
+  --wallet-key-file FILE  file holding that key instead                       (ICN_WALLET_KEY_FILE)
+  --listen HOST:PORT      address to bind; port 0 picks a free one  [${DEFAULT_LISTEN}] (ICN_LISTEN)
+  --public-url URL        URL the edge reaches this node at [http://HOST:PORT] (ICN_PUBLIC_URL)
+  --capacity BYTES        bytes offered to the network [filesystem size]      (ICN_CAPACITY)
+  --chain-id ID           EIP-712 domain chain id                 [${DEFAULT_CHAIN_ID}] (ICN_CHAIN_ID)
+`;
+
+/** Says "is required" for a missing value and `message` for a wrong one. */
+const requiredOr = (message: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : message) });
+
+const httpUrl = z.url({ protocol: /^https?$/, ...requiredOr("must be an http:// or https:// URL") }).transform((u) => u.replace(/\/+$/, ""));
+
+const rawConfigSchema = z.object({
+  "data-dir": z.string(requiredOr("must be a path")).min(1, "is required"),
+  "edge-url": httpUrl,
+  zone: z.string(requiredOr("must be a string")).regex(ZONE_PATTERN, "must be lowercase letters, digits and dashes (max 63)"),
+  "wallet-key": z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits").optional(),
+  "wallet-key-file": z.string().min(1).optional(),
+  listen: z.string().default(DEFAULT_LISTEN),
+  "public-url": httpUrl.optional(),
+  capacity: z.string().regex(/^[1-9]\d{0,30}$/, "must be a positive whole number of bytes").optional(),
+  "chain-id": z
+    .string()
+    .regex(/^[1-9]\d{0,15}$/, "must be a positive integer")
+    .optional(),
+});
+
+/** Parses argv (without the node and script paths) plus the environment. Throws ConfigError. */
+export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AgentConfig {
+  let flags: Partial<Record<Flag, string>>;
+  try {
+    const options = Object.fromEntries(Object.keys(FLAG_ENV).map((flag) => [flag, { type: "string" as const }])) as Record<Flag, { type: "string" }>;
+    flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Partial<Record<Flag, string>>;
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+
+  const merged: Partial<Record<Flag, string>> = {};
+  for (const [flag, envName] of Object.entries(FLAG_ENV) as [Flag, string][]) {
+    const value = flags[flag] ?? nonEmpty(env[envName]);
+    if (value !== undefined) merged[flag] = value;
+  }
+
+  const parsed = rawConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const flag = String(issue.path[0]) as Flag;
+      return `--${flag} (or ${FLAG_ENV[flag]}): ${issue.message}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  const raw = parsed.data;
+  const { host, port } = parseListen(raw.listen);
+  return {
+    dataDir: resolve(raw["data-dir"]),
+    edgeUrl: raw["edge-url"],
+    zone: raw.zone,
+    walletKey: resolveWalletKey(raw["wallet-key"], raw["wallet-key-file"]),
+    listenHost: host,
+    listenPort: port,
+    publicUrl: raw["public-url"],
+    capacityBytes: raw.capacity === undefined ? undefined : BigInt(raw.capacity),
+    chainId: raw["chain-id"] === undefined ? DEFAULT_CHAIN_ID : Number(raw["chain-id"]),
+  };
+}
+
+/** HOST:PORT, with IPv6 hosts in brackets ([::1]:8080). */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`--listen (or ICN_LISTEN): '${value}' must look like 127.0.0.1:8080 (port 0 picks a free one)`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+/** The default public URL for a bound address. */
+export function urlForListenAddress(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+function resolveWalletKey(key: string | undefined, file: string | undefined): `0x${string}` {
+  if (key !== undefined && file !== undefined) {
+    throw new ConfigError("--wallet-key and --wallet-key-file (or their ICN_* variables) are mutually exclusive; give one");
+  }
+  if (key !== undefined) return key as `0x${string}`;
+  if (file === undefined) throw new ConfigError("--wallet-key or --wallet-key-file (or ICN_WALLET_KEY / ICN_WALLET_KEY_FILE) is required");
+  let contents: string;
+  try {
+    contents = readFileSync(file, "utf8").trim();
+  } catch (error) {
+    throw new ConfigError(`--wallet-key-file: cannot read ${file}: ${(error as Error).message}`);
+  }
+  // Accept the key with or without 0x, as wallets export both; never echo the contents.
+  const normalized = contents.startsWith("0x") ? contents : `0x${contents}`;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(normalized)) throw new ConfigError(`--wallet-key-file: ${file} must hold one private key: 64 hex digits`);
+  return normalized as `0x${string}`;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}

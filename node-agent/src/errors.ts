@@ -1,0 +1,44 @@
+// The agent's one error type and the one table mapping each error code to its HTTP status.
+// Handlers throw `AgentError`; the app's onError renders it as the protocol's JSON `ErrorBody`.
+
+import type { SigV4FailureCode } from "../../src/protocol/sigv4.ts";
+
+const STATUS_BY_CODE = {
+  InvalidBlobId: 400,
+  IncompleteBody: 400,
+  XAmzContentSHA256Mismatch: 400,
+  InvalidRequest: 400,
+  AccessDenied: 403,
+  NoSuchBlob: 404,
+  NotFound: 404,
+  InvalidRange: 416,
+  InternalError: 500,
+  NotRegistered: 503,
+  InsufficientStorage: 507,
+  // Signature failures: the edge is the only caller, so every one of them is a plain refusal.
+  AuthorizationHeaderMalformed: 403,
+  AuthorizationQueryParametersError: 403,
+  InvalidAccessKeyId: 403,
+  RequestTimeTooSkewed: 403,
+  SignatureDoesNotMatch: 403,
+  MissingSecurityHeader: 403,
+} as const satisfies Record<SigV4FailureCode | string, number>;
+
+export type AgentErrorCode = keyof typeof STATUS_BY_CODE;
+
+export class AgentError extends Error {
+  readonly code: AgentErrorCode;
+  readonly status: (typeof STATUS_BY_CODE)[AgentErrorCode];
+  readonly details: Record<string, string> | undefined;
+  /** Extra response headers, e.g. content-range on 416. */
+  readonly headers: Record<string, string>;
+
+  constructor(code: AgentErrorCode, message: string, options: { details?: Record<string, string>; headers?: Record<string, string> } = {}) {
+    super(message);
+    this.name = "AgentError";
+    this.code = code;
+    this.status = STATUS_BY_CODE[code];
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+}

@@ -1,0 +1,135 @@
+// The agent's HTTP surface: GET /health, and the SigV4-guarded blob API the edge drives
+// (PUT/GET/HEAD/DELETE /blobs/:blobId, see src/protocol/node-protocol.ts).
+
+import { randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import type { ReadableStream as NodeReadableStream } from "node:stream/web";
+import { Hono, type Context } from "hono";
+import { BLOB_ID_PATTERN, BLOB_SHA256_HEADER, type BlobPutResponse, type ErrorBody } from "../../src/protocol/node-protocol.ts";
+import { requireEdgeSignature, type AgentBindings, type AuthVariables, type NodeCredentials } from "./auth.ts";
+import { READ_HIGH_WATER_MARK, type BlobStore } from "./blob-store.ts";
+import { resolveRange } from "./byte-range.ts";
+import { AgentError } from "./errors.ts";
+import { silentLogger, type Logger } from "./logger.ts";
+
+export interface AgentAppOptions {
+  store: BlobStore;
+  nodeId: string;
+  /** Current credentials from the edge; undefined until registration completes (signed routes answer 503). */
+  credentials: () => NodeCredentials | undefined;
+  now?: () => Date;
+  log?: Logger;
+}
+
+type AgentEnv = { Bindings: AgentBindings; Variables: AuthVariables & { log: Logger } };
+
+export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
+  const { store, nodeId } = options;
+  const baseLog = options.log ?? silentLogger;
+  const app = new Hono<AgentEnv>();
+
+  app.use("*", async (c, next) => {
+    const started = performance.now();
+    const log = baseLog.child({ requestId: randomBytes(6).toString("hex") });
+    c.set("log", log);
+    await next();
+    if (c.req.path !== "/health") {
+      log.info("request", { method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) });
+    }
+  });
+
+  // Registered before the signature check, so it is the one route that answers unsigned.
+  app.get("/health", (c) => c.json({ ok: true, nodeId }));
+
+  app.use("*", requireEdgeSignature({ credentials: options.credentials, now: options.now ?? (() => new Date()) }));
+
+  app.put("/blobs/:blobId", async (c) => {
+    const blobId = validBlobId(c.req.param("blobId"));
+    const declared = c.req.header("content-length");
+    if (declared !== undefined && !/^\d+$/.test(declared)) throw new AgentError("InvalidRequest", "Content-Length must be a decimal integer.");
+    // Read the Node request directly when there is one: no web-stream conversion on the hot path.
+    const incoming = c.env?.incoming;
+    const body = incoming ?? webBody(c.req.raw.body);
+    let record;
+    try {
+      record = await store.put(blobId, body, {
+        expectedLength: declared === undefined ? undefined : Number(declared),
+        expectedSha256: c.get("signedPayloadSha256"),
+      });
+    } catch (error) {
+      if (incoming !== undefined && !incoming.complete && !(error instanceof AgentError)) {
+        throw new AgentError("IncompleteBody", "The connection closed before the whole body arrived; nothing was stored.");
+      }
+      throw error;
+    }
+    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256 };
+    return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+  });
+
+  // Hono also routes HEAD here (with c.req.method still "HEAD").
+  app.get("/blobs/:blobId", async (c) => {
+    const blobId = validBlobId(c.req.param("blobId"));
+    const opened = await store.openBlob(blobId);
+    if (opened === undefined) throw new AgentError("NoSuchBlob", "The blob does not exist on this node.");
+    const { record, file } = opened;
+    const headers: Record<string, string> = {
+      "accept-ranges": "bytes",
+      "content-type": "application/octet-stream",
+      [BLOB_SHA256_HEADER]: record.sha256,
+    };
+    const resolution = resolveRange(c.req.header("range"), record.size);
+    if (resolution.kind === "unsatisfiable") {
+      await file.close();
+      throw new AgentError("InvalidRange", "The requested range is not satisfiable.", {
+        headers: { "content-range": `bytes */${record.size}` },
+      });
+    }
+    const { start, end } = resolution.kind === "partial" ? resolution.range : { start: 0, end: record.size - 1 };
+    const length = end - start + 1;
+    headers["content-length"] = String(length);
+    if (resolution.kind === "partial") headers["content-range"] = `bytes ${start}-${end}/${record.size}`;
+    const status = resolution.kind === "partial" ? 206 : 200;
+
+    if (c.req.method === "HEAD" || length === 0) {
+      await file.close();
+      return c.body(null, status, headers);
+    }
+    const stream = file.createReadStream({ start, end, highWaterMark: READ_HIGH_WATER_MARK });
+    return c.body(Readable.toWeb(stream) as ReadableStream<Uint8Array>, status, headers);
+  });
+
+  app.delete("/blobs/:blobId", async (c) => {
+    await store.delete(validBlobId(c.req.param("blobId")));
+    return c.body(null, 204);
+  });
+
+  app.notFound((c) => errorResponse(c, new AgentError("NotFound", "No such route on this node.")));
+
+  app.onError((error, c) => {
+    const log = c.get("log") ?? baseLog;
+    const agentError =
+      error instanceof AgentError ? error : new AgentError("InternalError", "The node failed to process the request.");
+    if (agentError.code === "InternalError") log.error("request_failed", { error });
+    else if (agentError.status === 403) log.warn("request_refused", { code: agentError.code, message: agentError.message });
+    return errorResponse(c, agentError);
+  });
+
+  return app;
+}
+
+/** The protocol's JSON error body; HEAD answers carry only the status and headers. */
+function errorResponse(c: Context<AgentEnv>, error: AgentError): Response {
+  if (c.req.method === "HEAD") return c.body(null, error.status, error.headers);
+  const body: ErrorBody = { code: error.code, message: error.message };
+  if (error.details !== undefined) body.details = error.details;
+  return c.json(body, error.status, error.headers);
+}
+
+function validBlobId(blobId: string): string {
+  if (!BLOB_ID_PATTERN.test(blobId)) throw new AgentError("InvalidBlobId", "Blob ids must match [a-z0-9][a-z0-9_-]{15,127}.");
+  return blobId;
+}
+
+function webBody(body: ReadableStream<Uint8Array> | null): Readable {
+  return body === null ? Readable.from([]) : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
+}
