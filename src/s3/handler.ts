@@ -10,16 +10,37 @@ import { NodeRequestError } from "../services/node-client.ts";
 import { authenticateS3 } from "./auth.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
-import { createBucketOp, deleteBucketOp, getBucketLocationOp, headBucketOp, listBucketsOp } from "./operations/buckets.ts";
+import {
+  createBucketOp,
+  deleteBucketOp,
+  deleteBucketTaggingOp,
+  getBucketLocationOp,
+  getBucketTaggingOp,
+  headBucketOp,
+  listBucketsOp,
+  putBucketTaggingOp,
+} from "./operations/buckets.ts";
 import { listObjectsV1Op, listObjectsV2Op } from "./operations/list.ts";
 import {
   abortMultipartUploadOp,
   completeMultipartUploadOp,
   createMultipartUploadOp,
+  listMultipartUploadsOp,
   listPartsOp,
+  uploadPartCopyOp,
   uploadPartOp,
 } from "./operations/multipart.ts";
-import { deleteObjectOp, deleteObjectsOp, getObjectOp, putObjectOp } from "./operations/objects.ts";
+import {
+  copyObjectOp,
+  deleteObjectOp,
+  deleteObjectsOp,
+  deleteObjectTaggingOp,
+  getObjectAttributesOp,
+  getObjectOp,
+  getObjectTaggingOp,
+  putObjectOp,
+  putObjectTaggingOp,
+} from "./operations/objects.ts";
 import { errorResponse } from "./respond.ts";
 import { routeS3Request, type S3Op } from "./router.ts";
 
@@ -87,6 +108,26 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return abortMultipartUploadOp(ctx, op.bucket, op.key, op.uploadId);
     case "ListParts":
       return listPartsOp(ctx, op.bucket, op.key, op.uploadId);
+    case "CopyObject":
+      return copyObjectOp(ctx, op.bucket, op.key);
+    case "UploadPartCopy":
+      return uploadPartCopyOp(ctx, op.bucket, op.key, op.uploadId, op.partNumber);
+    case "ListMultipartUploads":
+      return listMultipartUploadsOp(ctx, op.bucket);
+    case "GetObjectTagging":
+      return getObjectTaggingOp(ctx, op.bucket, op.key);
+    case "PutObjectTagging":
+      return putObjectTaggingOp(ctx, op.bucket, op.key);
+    case "DeleteObjectTagging":
+      return deleteObjectTaggingOp(ctx, op.bucket, op.key);
+    case "GetObjectAttributes":
+      return getObjectAttributesOp(ctx, op.bucket, op.key);
+    case "GetBucketTagging":
+      return getBucketTaggingOp(ctx, op.bucket);
+    case "PutBucketTagging":
+      return putBucketTaggingOp(ctx, op.bucket);
+    case "DeleteBucketTagging":
+      return deleteBucketTaggingOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

@@ -1,7 +1,7 @@
 // HTTP headers of objects: what a PUT stores (representation headers, x-amz-meta-*), what GET/HEAD return,
 // Range parsing and conditional-request evaluation.
 
-import type { ObjectRecord, StoredHeaders } from "../services/object-model.ts";
+import type { ObjectRecord, StoredHeaders, WriteCondition, WriteConditionFailure } from "../services/object-model.ts";
 import { checksumHeaderName, parseChecksumAlgorithm } from "./checksums.ts";
 import { S3Error } from "./errors.ts";
 import { httpDate, quoteEtag } from "./respond.ts";
@@ -69,6 +69,8 @@ export function objectResponseHeaders(record: ObjectRecord, query: URLSearchPara
   h.set("accept-ranges", "bytes");
   for (const [name, value] of Object.entries(record.userMetadata)) h.set(`x-amz-meta-${name}`, value);
   if (record.segments.length > 1) h.set("x-amz-mp-parts-count", String(record.segments.length));
+  const tagCount = record.tags ? Object.keys(record.tags).length : 0;
+  if (tagCount > 0) h.set("x-amz-tagging-count", String(tagCount));
   if (wholeObject && record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
     const algorithm = parseChecksumAlgorithm(record.checksum.algorithm);
     if (algorithm) h.set(checksumHeaderName(algorithm), record.checksum.value);
@@ -153,4 +155,49 @@ function parseHttpDate(value: string | null): number | undefined {
   if (value === null) return undefined;
   const t = Date.parse(value);
   return Number.isNaN(t) ? undefined : t;
+}
+
+/** If-None-Match / If-Match on PutObject and CompleteMultipartUpload. S3 supports only "*" for If-None-Match. */
+export function writeConditionFrom(headers: Headers): WriteCondition | undefined {
+  const ifNoneMatch = headers.get("if-none-match");
+  const ifMatch = headers.get("if-match");
+  if (ifNoneMatch !== null) {
+    if (ifNoneMatch.trim() !== "*") throw new S3Error("NotImplemented", "If-None-Match on writes supports only '*'.", { Header: "If-None-Match" });
+    return { ifNoneMatch: "*" };
+  }
+  if (ifMatch !== null) return { ifMatch };
+  return undefined;
+}
+
+/** Turns a refused conditional write into S3's error. */
+export function writeConditionError(code: WriteConditionFailure, key: string): S3Error {
+  return code === "NoSuchKey" ? new S3Error("NoSuchKey", undefined, { Key: key }) : new S3Error("PreconditionFailed", undefined, { Condition: "If-Match/If-None-Match" });
+}
+
+/** x-amz-copy-source: "/bucket/key" or "bucket/key", URL-encoded, optionally "?versionId=...". */
+export function parseCopySource(value: string): { bucket: string; key: string; versionId?: string } {
+  const [path, query] = value.split("?", 2) as [string, string | undefined];
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    throw new S3Error("InvalidArgument", "Invalid copy source encoding", { ArgumentName: "x-amz-copy-source" });
+  }
+  const trimmed = decoded.startsWith("/") ? decoded.slice(1) : decoded;
+  const slash = trimmed.indexOf("/");
+  if (slash <= 0 || slash === trimmed.length - 1) {
+    throw new S3Error("InvalidArgument", "Copy Source must mention the source bucket and key: sourcebucket/sourcekey", { ArgumentName: "x-amz-copy-source" });
+  }
+  const versionId = query ? new URLSearchParams(query).get("versionId") ?? undefined : undefined;
+  return { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1), versionId };
+}
+
+/** x-amz-copy-source-if-* conditions, evaluated like GET's but always failing with 412. */
+export function evaluateCopySourceConditions(record: ObjectRecord, headers: Headers): void {
+  const mapped = new Headers();
+  for (const name of ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]) {
+    const v = headers.get(`x-amz-copy-source-${name}`);
+    if (v !== null) mapped.set(name, v);
+  }
+  if (evaluateReadPreconditions(record, mapped) === 304) throw new S3Error("PreconditionFailed", undefined, { Condition: "x-amz-copy-source-If-None-Match/If-Modified-Since" });
 }

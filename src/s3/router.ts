@@ -21,7 +21,17 @@ export type S3Op =
   | { op: "UploadPart"; bucket: string; key: string; uploadId: string; partNumber: number }
   | { op: "CompleteMultipartUpload"; bucket: string; key: string; uploadId: string }
   | { op: "AbortMultipartUpload"; bucket: string; key: string; uploadId: string }
-  | { op: "ListParts"; bucket: string; key: string; uploadId: string };
+  | { op: "ListParts"; bucket: string; key: string; uploadId: string }
+  | { op: "CopyObject"; bucket: string; key: string }
+  | { op: "UploadPartCopy"; bucket: string; key: string; uploadId: string; partNumber: number }
+  | { op: "ListMultipartUploads"; bucket: string }
+  | { op: "GetObjectTagging"; bucket: string; key: string }
+  | { op: "PutObjectTagging"; bucket: string; key: string }
+  | { op: "DeleteObjectTagging"; bucket: string; key: string }
+  | { op: "GetObjectAttributes"; bucket: string; key: string }
+  | { op: "GetBucketTagging"; bucket: string }
+  | { op: "PutBucketTagging"; bucket: string }
+  | { op: "DeleteBucketTagging"; bucket: string };
 
 export type S3OpName = S3Op["op"];
 
@@ -29,8 +39,8 @@ export type S3OpName = S3Op["op"];
 const UNSUPPORTED_SUBRESOURCES = [
   "acl", "analytics", "accelerate", "cors", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
   "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-  "replication", "requestPayment", "tagging", "versioning", "versions", "website", "retention", "legal-hold",
-  "torrent", "restore", "select", "attributes", "uploads",
+  "replication", "requestPayment", "versioning", "versions", "website", "retention", "legal-hold",
+  "torrent", "restore", "select",
 ];
 
 export interface RouteInput {
@@ -53,6 +63,13 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
   if (key === undefined) {
     if (method === "POST" && q.has("delete")) return { op: "DeleteObjects", bucket };
     if (method === "GET" && q.has("location")) return { op: "GetBucketLocation", bucket };
+    if (method === "GET" && q.has("uploads")) return { op: "ListMultipartUploads", bucket };
+    if (q.has("tagging")) {
+      if (method === "GET") return { op: "GetBucketTagging", bucket };
+      if (method === "PUT") return { op: "PutBucketTagging", bucket };
+      if (method === "DELETE") return { op: "DeleteBucketTagging", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
     rejectUnsupported(q, bucket);
     switch (method) {
       case "PUT":
@@ -74,7 +91,7 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
     switch (method) {
       case "PUT": {
         const partNumber = parsePartNumber(q.get("partNumber"));
-        if (input.headers.has("x-amz-copy-source")) throw new S3Error("NotImplemented", "UploadPartCopy is not implemented yet.");
+        if (input.headers.has("x-amz-copy-source")) return { op: "UploadPartCopy", bucket, key, uploadId, partNumber };
         return { op: "UploadPart", bucket, key, uploadId, partNumber };
       }
       case "POST":
@@ -87,10 +104,17 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
         throw new S3Error("MethodNotAllowed");
     }
   }
+  if (q.has("tagging")) {
+    if (method === "GET") return { op: "GetObjectTagging", bucket, key };
+    if (method === "PUT") return { op: "PutObjectTagging", bucket, key };
+    if (method === "DELETE") return { op: "DeleteObjectTagging", bucket, key };
+    throw new S3Error("MethodNotAllowed");
+  }
+  if (method === "GET" && q.has("attributes")) return { op: "GetObjectAttributes", bucket, key };
   rejectUnsupported(q, `${bucket}/${key}`);
   switch (method) {
     case "PUT":
-      if (input.headers.has("x-amz-copy-source")) throw new S3Error("NotImplemented", "CopyObject is not implemented yet.");
+      if (input.headers.has("x-amz-copy-source")) return { op: "CopyObject", bucket, key };
       return { op: "PutObject", bucket, key };
     case "GET":
       return { op: "GetObject", bucket, key };

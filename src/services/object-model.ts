@@ -42,6 +42,25 @@ export interface ObjectRecord {
   segments: ObjectSegment[];
   /** The additional checksum the client asked for (x-amz-checksum-*), of the whole object. */
   checksum?: { algorithm: string; value: string };
+  /** Object tags (x-amz-tagging, PutObjectTagging). */
+  tags?: Record<string, string>;
+}
+
+/**
+ * A conditional write (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html), checked
+ * by the bucket's single writer at commit time so that of concurrent creators exactly one wins.
+ */
+export type WriteCondition = { ifNoneMatch: "*" } | { ifMatch: string };
+
+/** Why a conditional write was refused: S3 answers 412, or 404 for If-Match on a missing key. */
+export type WriteConditionFailure = "PreconditionFailed" | "NoSuchKey";
+
+export function checkWriteCondition(current: ObjectRecord | null, condition: WriteCondition | undefined): WriteConditionFailure | undefined {
+  if (!condition) return undefined;
+  if ("ifNoneMatch" in condition) return current ? "PreconditionFailed" : undefined;
+  if (!current) return "NoSuchKey";
+  const wanted = condition.ifMatch.trim().replace(/^"|"$/g, "");
+  return wanted === "*" || wanted === current.etag ? undefined : "PreconditionFailed";
 }
 
 export interface ObjectSummary {
@@ -74,6 +93,25 @@ export interface MultipartUpload {
   initiated: number;
   headers: StoredHeaders;
   userMetadata: Record<string, string>;
+  tags?: Record<string, string>;
+  /** Checksum algorithm requested at creation (x-amz-checksum-algorithm). */
+  checksumAlgorithm?: string;
+}
+
+export interface ListUploadsQuery {
+  prefix: string;
+  delimiter: string;
+  maxUploads: number;
+  keyMarker: string;
+  uploadIdMarker: string;
+}
+
+export interface ListUploadsResult {
+  uploads: MultipartUpload[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  nextKeyMarker?: string;
+  nextUploadIdMarker?: string;
 }
 
 export interface UploadedPart extends ObjectSegment {
@@ -83,7 +121,9 @@ export interface UploadedPart extends ObjectSegment {
 
 export type CompleteUploadResult =
   | { ok: true; record: ObjectRecord; previous: ObjectRecord | null; discarded: UploadedPart[] }
-  | { ok: false; code: "NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall"; message?: string };
+  | { ok: false; code: "NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | WriteConditionFailure; message?: string };
+
+export type PutObjectResult = { ok: true; previous: ObjectRecord | null } | { ok: false; code: WriteConditionFailure };
 
 /** Smallest part S3 accepts for every part but the last (5 MiB). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;

@@ -7,12 +7,16 @@ import type {
   CompleteUploadResult,
   ListQuery,
   ListResult,
+  ListUploadsQuery,
+  ListUploadsResult,
   MultipartUpload,
   ObjectRecord,
   ObjectSummary,
+  PutObjectResult,
   UploadedPart,
+  WriteCondition,
 } from "../../src/services/object-model.ts";
-import { MIN_PART_SIZE } from "../../src/services/object-model.ts";
+import { checkWriteCondition, MIN_PART_SIZE } from "../../src/services/object-model.ts";
 import type { Env } from "../../src/env.ts";
 
 const SCHEMA = `
@@ -30,6 +34,11 @@ CREATE TABLE IF NOT EXISTS uploads (
   initiated INTEGER NOT NULL,
   upload TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bucket_config (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (key, upload_id);
 CREATE TABLE IF NOT EXISTS parts (
   upload_id TEXT NOT NULL,
   part_number INTEGER NOT NULL,
@@ -50,11 +59,24 @@ export class BucketIndex extends DurableObject<Env> {
     this.sql.exec(SCHEMA);
   }
 
-  /** Records an object, replacing any previous version. Returns the replaced record so its blobs can be freed. */
-  putObject(record: ObjectRecord): ObjectRecord | null {
+  /**
+   * Records an object, replacing any previous version, unless `condition` fails against what is stored now.
+   * Returns the replaced record so its blobs can be freed.
+   */
+  putObject(record: ObjectRecord, condition?: WriteCondition): PutObjectResult {
     const previous = this.getObject(record.key);
+    const failure = checkWriteCondition(previous, condition);
+    if (failure) return { ok: false, code: failure };
     this.writeObject(record);
-    return previous;
+    return { ok: true, previous };
+  }
+
+  /** Replaces an object's tags; false when the object does not exist. */
+  setObjectTags(key: string, tags: Record<string, string>): boolean {
+    const current = this.getObject(key);
+    if (!current) return false;
+    this.writeObject({ ...current, tags });
+    return true;
   }
 
   getObject(key: string): ObjectRecord | null {
@@ -176,9 +198,12 @@ export class BucketIndex extends DurableObject<Env> {
     requested: { partNumber: number; etag: string }[],
     etag: string,
     now: number,
+    condition?: WriteCondition,
   ): CompleteUploadResult {
     const upload = this.getUpload(uploadId);
     if (!upload) return { ok: false, code: "NoSuchUpload" };
+    const failure = checkWriteCondition(this.getObject(upload.key), condition);
+    if (failure) return { ok: false, code: failure };
     const uploaded = new Map(this.listParts(uploadId).map((p) => [p.partNumber, p]));
     const chosen: UploadedPart[] = [];
     let previousNumber = 0;
@@ -205,6 +230,7 @@ export class BucketIndex extends DurableObject<Env> {
       userMetadata: upload.userMetadata,
       storageClass: "STANDARD",
       segments: chosen.map(({ size, md5, replicas }) => ({ size, md5, replicas })),
+      tags: upload.tags,
     };
     const previous = this.getObject(upload.key);
     this.ctx.storage.transactionSync(() => {
@@ -224,6 +250,67 @@ export class BucketIndex extends DurableObject<Env> {
       this.sql.exec("DELETE FROM uploads WHERE upload_id = ?", uploadId);
     });
     return parts;
+  }
+
+  /**
+   * Multipart uploads in progress, ordered by key then upload id, with keys rolled up by delimiter
+   * (ListMultipartUploads).
+   */
+  listUploads(query: ListUploadsQuery): ListUploadsResult {
+    const rows = this.sql
+      .exec<{ upload: string; key: string; upload_id: string }>(
+        `SELECT upload, key, upload_id FROM uploads
+         WHERE key >= ? AND (key > ? OR (key = ? AND upload_id > ?))
+         ORDER BY key, upload_id`,
+        query.prefix,
+        query.keyMarker,
+        query.keyMarker,
+        query.uploadIdMarker,
+      )
+      .toArray();
+    const uploads: MultipartUpload[] = [];
+    const commonPrefixes: string[] = [];
+    for (const row of rows) {
+      if (!row.key.startsWith(query.prefix)) break;
+      const cut = query.delimiter ? row.key.indexOf(query.delimiter, query.prefix.length) : -1;
+      const common = cut >= 0 ? row.key.slice(0, cut + query.delimiter.length) : undefined;
+      if (common !== undefined && commonPrefixes[commonPrefixes.length - 1] === common) continue;
+      if (uploads.length + commonPrefixes.length >= query.maxUploads) {
+        const last = uploads[uploads.length - 1];
+        const lastPrefix = commonPrefixes[commonPrefixes.length - 1];
+        const lastIsPrefix = lastPrefix !== undefined && (!last || lastPrefix > last.key);
+        return {
+          uploads,
+          commonPrefixes,
+          isTruncated: true,
+          nextKeyMarker: lastIsPrefix ? lastPrefix : last?.key,
+          nextUploadIdMarker: lastIsPrefix ? undefined : last?.uploadId,
+        };
+      }
+      if (common !== undefined) commonPrefixes.push(common);
+      else uploads.push(JSON.parse(row.upload) as MultipartUpload);
+    }
+    return { uploads, commonPrefixes, isTruncated: false };
+  }
+
+  /** Aborts every upload started before `cutoff` (abandoned uploads); returns their parts so blobs can be freed. */
+  abortUploadsStartedBefore(cutoff: number): { uploadId: string; parts: UploadedPart[] }[] {
+    const stale = this.sql.exec<{ upload_id: string }>("SELECT upload_id FROM uploads WHERE initiated < ?", cutoff).toArray();
+    return stale.map(({ upload_id }) => ({ uploadId: upload_id, parts: this.abortUpload(upload_id) ?? [] }));
+  }
+
+  /** Bucket-level configuration (tagging, CORS, ...): JSON documents by name, owned by this single writer. */
+  getConfig(name: string): unknown {
+    const row = this.sql.exec<{ value: string }>("SELECT value FROM bucket_config WHERE name = ?", name).toArray()[0];
+    return row ? (JSON.parse(row.value) as unknown) : null;
+  }
+
+  setConfig(name: string, value: unknown): void {
+    this.sql.exec("INSERT OR REPLACE INTO bucket_config (name, value) VALUES (?, ?)", name, JSON.stringify(value));
+  }
+
+  deleteConfig(name: string): void {
+    this.sql.exec("DELETE FROM bucket_config WHERE name = ?", name);
   }
 
   private writeObject(record: ObjectRecord): void {

@@ -6,13 +6,30 @@ import { bucketIndex, requireOwnedBucket, validateBucketName } from "../bucket-a
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
+import { parseTaggingXml, taggingXml, type TagSet } from "../tagging.ts";
 import { childText, parseXml, toXmlText } from "../xml.ts";
 
+/** ListBuckets, with the optional pagination S3 added in 2024 (max-buckets, continuation-token, prefix). */
 export async function listBucketsOp(ctx: S3Context): Promise<Response> {
-  const rows = await listBuckets(ctx.db, ctx.principal.accountId);
+  const q = new URL(ctx.request.url).searchParams;
+  const maxRaw = q.get("max-buckets");
+  if (maxRaw !== null && (!/^\d+$/.test(maxRaw) || Number(maxRaw) < 1 || Number(maxRaw) > 10_000)) {
+    throw new S3Error("InvalidArgument", "max-buckets must be an integer between 1 and 10000", { ArgumentName: "max-buckets", ArgumentValue: maxRaw });
+  }
+  const prefix = q.get("prefix") ?? "";
+  const after = q.get("continuation-token") ?? "";
+  const region = q.get("bucket-region");
+  const all = (await listBuckets(ctx.db, ctx.principal.accountId)).filter(
+    (b) => b.name.startsWith(prefix) && b.name > after && (region === null || b.region === region),
+  );
+  const limit = maxRaw === null ? all.length : Number(maxRaw);
+  const page = all.slice(0, limit);
   return xmlResponse("ListAllMyBucketsResult", {
     Owner: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
-    Buckets: { Bucket: rows.map((b) => ({ Name: b.name, CreationDate: isoTime(b.createdAt), BucketRegion: b.region })) },
+    Buckets: { Bucket: page.map((b) => ({ Name: b.name, CreationDate: isoTime(b.createdAt), BucketRegion: b.region })) },
+    // Bucket names are unique and ordered, so the last one returned is a sound continuation token.
+    ContinuationToken: all.length > page.length ? page[page.length - 1]!.name : undefined,
+    Prefix: q.has("prefix") ? prefix : undefined,
   });
 }
 
@@ -59,4 +76,26 @@ export async function getBucketLocationOp(ctx: S3Context, name: string): Promise
   // us-east-1 is reported as an empty LocationConstraint, as S3 does.
   const region = bucket.region === "us-east-1" ? "" : bucket.region;
   return new Response(toXmlText("LocationConstraint", region), { headers: { "content-type": "application/xml" } });
+}
+
+const TAGGING = "tagging";
+
+export async function getBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const tags = (await bucketIndex(ctx, bucket).getConfig(TAGGING)) as TagSet | null;
+  if (!tags) throw new S3Error("NoSuchTagSet", undefined, { BucketName: name });
+  return xmlResponse("Tagging", taggingXml(tags));
+}
+
+export async function putBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const tags = parseTaggingXml(await ctx.request.text(), "bucket");
+  await bucketIndex(ctx, bucket).setConfig(TAGGING, tags);
+  return new Response(null, { status: 204 });
+}
+
+export async function deleteBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  await bucketIndex(ctx, bucket).deleteConfig(TAGGING);
+  return new Response(null, { status: 204 });
 }

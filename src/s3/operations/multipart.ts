@@ -8,7 +8,9 @@ import { MAX_PART_NUMBER, replicasOf, type UploadedPart } from "../../services/o
 import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
-import { storedHeadersFrom, userMetadataFrom, validateObjectKey } from "../object-headers.ts";
+import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionError, writeConditionFrom } from "../object-headers.ts";
+import { parseTaggingHeader } from "../tagging.ts";
+import { copyBytes, readCopySource } from "./objects.ts";
 import { openPayload } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
@@ -24,6 +26,8 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
     initiated: ctx.now.getTime(),
     headers: storedHeadersFrom(ctx.request.headers),
     userMetadata: userMetadataFrom(ctx.request.headers),
+    tags: parseTaggingHeader(ctx.request.headers.get("x-amz-tagging")),
+    checksumAlgorithm: ctx.request.headers.get("x-amz-checksum-algorithm")?.toUpperCase() ?? undefined,
   });
   return xmlResponse("InitiateMultipartUploadResult", { Bucket: bucket.name, Key: key, UploadId: uploadId });
 }
@@ -36,18 +40,50 @@ export async function uploadPartOp(ctx: S3Context, bucketName: string, key: stri
 
   const payload = openPayload(ctx.request, ctx.principal);
   const segment = await storeSegment(storageEnv(ctx), payload);
-  const part: UploadedPart = { ...segment, partNumber, lastModified: ctx.now.getTime() };
+  const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime() });
+  return new Response(null, { status: 200, headers: { etag: quoteEtag(part.md5) } });
+}
+
+/** UploadPartCopy: a part made from (a range of) an existing object. */
+export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: string, uploadId: string, partNumber: number): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const index = bucketIndex(ctx, bucket);
+  const upload = await index.getUpload(uploadId);
+  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  const { record: source } = await readCopySource(ctx);
+  const rangeHeader = ctx.request.headers.get("x-amz-copy-source-range");
+  let start = 0;
+  let end = source.size - 1;
+  if (rangeHeader !== null) {
+    // Unlike GET, a copy range must be an explicit, satisfiable first-last pair.
+    const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
+    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= source.size) {
+      throw new S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", {
+        ArgumentName: "x-amz-copy-source-range",
+        ArgumentValue: rangeHeader,
+      });
+    }
+    start = Number(m[1]);
+    end = Number(m[2]);
+  }
+  const { segment } = await copyBytes(ctx, source, start, end);
+  const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime() });
+  return xmlResponse("CopyPartResult", { ETag: quoteEtag(part.md5), LastModified: isoTime(part.lastModified) });
+}
+
+/** Records a stored part in the upload; frees the part it replaced, or its own blob when the upload is gone. */
+async function recordPart(ctx: S3Context, index: ReturnType<typeof bucketIndex>, uploadId: string, part: UploadedPart): Promise<UploadedPart> {
   const outcome = await index.putPart(uploadId, part).catch((error: unknown) => {
-    ctx.waitUntil(freeBlobs(storageEnv(ctx), segment.replicas));
+    ctx.waitUntil(freeBlobs(storageEnv(ctx), part.replicas));
     throw error;
   });
   if (!outcome.ok) {
     // Aborted or completed while this part streamed: its blob belongs to nothing.
-    ctx.waitUntil(freeBlobs(storageEnv(ctx), segment.replicas));
+    ctx.waitUntil(freeBlobs(storageEnv(ctx), part.replicas));
     throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
   }
   if (outcome.replaced) ctx.waitUntil(freeBlobs(storageEnv(ctx), outcome.replaced.replicas));
-  return new Response(null, { status: 200, headers: { etag: quoteEtag(part.md5) } });
+  return part;
 }
 
 export async function completeMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
@@ -73,8 +109,11 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   requested.forEach((p, i) => joined.set(fromHex(p.etag), i * 16));
   const etag = `${hex(await crypto.subtle.digest("MD5", joined))}-${requested.length}`;
 
-  const result = await index.completeUpload(uploadId, requested, etag, ctx.now.getTime());
-  if (!result.ok) throw new S3Error(result.code, result.message, { UploadId: uploadId });
+  const result = await index.completeUpload(uploadId, requested, etag, ctx.now.getTime(), writeConditionFrom(ctx.request.headers));
+  if (!result.ok) {
+    if (result.code === "PreconditionFailed" || result.code === "NoSuchKey") throw writeConditionError(result.code, key);
+    throw new S3Error(result.code, result.message, { UploadId: uploadId });
+  }
   const freed = [...replicasOf(result.discarded), ...(result.previous ? replicasOf(result.previous.segments) : [])];
   if (freed.length) ctx.waitUntil(freeBlobs(storageEnv(ctx), freed));
 
@@ -122,5 +161,43 @@ export async function listPartsOp(ctx: S3Context, bucketName: string, key: strin
     Owner: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
     StorageClass: "STANDARD",
     Part: page.map((p) => ({ PartNumber: p.partNumber, LastModified: isoTime(p.lastModified), ETag: quoteEtag(p.md5), Size: p.size })),
+  });
+}
+
+/** ListMultipartUploads: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html */
+export async function listMultipartUploadsOp(ctx: S3Context, bucketName: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const q = new URL(ctx.request.url).searchParams;
+  const maxRaw = q.get("max-uploads");
+  if (maxRaw !== null && !/^\d+$/.test(maxRaw)) throw new S3Error("InvalidArgument", "max-uploads must be an integer", { ArgumentName: "max-uploads", ArgumentValue: maxRaw });
+  const query = {
+    prefix: q.get("prefix") ?? "",
+    delimiter: q.get("delimiter") ?? "",
+    maxUploads: Math.min(maxRaw === null ? 1000 : Number(maxRaw), 1000),
+    keyMarker: q.get("key-marker") ?? "",
+    // Without a key marker, an upload-id marker means nothing (S3 ignores it).
+    uploadIdMarker: q.get("key-marker") ? (q.get("upload-id-marker") ?? "") : "",
+  };
+  const result = await bucketIndex(ctx, bucket).listUploads(query);
+  const owner = { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId };
+  return xmlResponse("ListMultipartUploadsResult", {
+    Bucket: bucket.name,
+    KeyMarker: query.keyMarker,
+    UploadIdMarker: query.uploadIdMarker,
+    NextKeyMarker: result.nextKeyMarker,
+    NextUploadIdMarker: result.nextUploadIdMarker,
+    Prefix: query.prefix,
+    Delimiter: query.delimiter || undefined,
+    MaxUploads: query.maxUploads,
+    IsTruncated: result.isTruncated,
+    Upload: result.uploads.map((u) => ({
+      Key: u.key,
+      UploadId: u.uploadId,
+      Initiator: owner,
+      Owner: owner,
+      StorageClass: "STANDARD",
+      Initiated: isoTime(u.initiated),
+    })),
+    CommonPrefixes: result.commonPrefixes.map((Prefix) => ({ Prefix })),
   });
 }

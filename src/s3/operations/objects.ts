@@ -1,56 +1,160 @@
-// Object operations: PutObject, GetObject, HeadObject, DeleteObject, DeleteObjects.
+// Object operations: PutObject, CopyObject, GetObject, HeadObject, DeleteObject, DeleteObjects,
+// object tagging and GetObjectAttributes.
 
-import { replicasOf, type ObjectRecord } from "../../services/object-model.ts";
+import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
+import { replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
+import { DigestStage, readChunks } from "../../services/pipeline.ts";
 import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
-import { checksumHeaderName } from "../checksums.ts";
+import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import {
+  evaluateCopySourceConditions,
   evaluateReadPreconditions,
   objectResponseHeaders,
+  parseCopySource,
   parseRange,
   storedHeadersFrom,
   userMetadataFrom,
   validateObjectKey,
+  writeConditionError,
+  writeConditionFrom,
 } from "../object-headers.ts";
-import { openPayload } from "../payload.ts";
-import { quoteEtag, xmlResponse } from "../respond.ts";
+import { MAX_PUT_SIZE, openPayload } from "../payload.ts";
+import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
+import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv } from "./storage-env.ts";
 
 export async function putObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
   validateObjectKey(key);
-  const headers = storedHeadersFrom(ctx.request.headers);
-  const userMetadata = userMetadataFrom(ctx.request.headers);
-  const payload = openPayload(ctx.request, ctx.principal);
+  const headers = ctx.request.headers;
+  const condition = writeConditionFrom(headers);
+  const record = {
+    headers: storedHeadersFrom(headers),
+    userMetadata: userMetadataFrom(headers),
+    tags: parseTaggingHeader(headers.get("x-amz-tagging")),
+  };
+  const index = bucketIndex(ctx, bucket);
+  // Fail fast before moving any bytes; the bucket's writer checks again at commit, where it counts.
+  if (condition) await assertWritable(index, key, condition);
 
+  const payload = openPayload(ctx.request, ctx.principal);
   const segment = await storeSegment(storageEnv(ctx), payload);
+  const stored: ObjectRecord = {
+    key,
+    size: segment.size,
+    etag: segment.md5,
+    lastModified: ctx.now.getTime(),
+    ...record,
+    storageClass: "STANDARD",
+    segments: [segment],
+    checksum: payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined,
+  };
+  await commitObject(ctx, bucket, stored, condition);
+
+  const response = new Headers({ etag: quoteEtag(stored.etag) });
+  if (stored.checksum && payload.checksum) response.set(checksumHeaderName(payload.checksum.algorithm), stored.checksum.value);
+  return new Response(null, { status: 200, headers: response });
+}
+
+async function assertWritable(index: ReturnType<typeof bucketIndex>, key: string, condition: WriteCondition): Promise<void> {
+  const current = await index.getObject(key);
+  if ("ifNoneMatch" in condition && current) throw writeConditionError("PreconditionFailed", key);
+  if ("ifMatch" in condition) {
+    if (!current) throw writeConditionError("NoSuchKey", key);
+    const wanted = condition.ifMatch.trim().replace(/^"|"$/g, "");
+    if (wanted !== "*" && wanted !== current.etag) throw writeConditionError("PreconditionFailed", key);
+  }
+}
+
+/** Records the object in the bucket's index; frees the blobs of what it replaced, or its own if refused. */
+async function commitObject(ctx: S3Context, bucket: BucketRow, record: ObjectRecord, condition?: WriteCondition): Promise<void> {
+  const storage = storageEnv(ctx);
+  let result;
+  try {
+    result = await bucketIndex(ctx, bucket).putObject(record, condition);
+  } catch (error) {
+    ctx.waitUntil(freeBlobs(storage, replicasOf(record.segments)));
+    throw error;
+  }
+  if (!result.ok) {
+    ctx.waitUntil(freeBlobs(storage, replicasOf(record.segments)));
+    throw writeConditionError(result.code, record.key);
+  }
+  if (result.previous) ctx.waitUntil(freeBlobs(storage, replicasOf(result.previous.segments)));
+}
+
+/** Looks up a copy source the caller may read. */
+export async function readCopySource(ctx: S3Context): Promise<{ bucket: BucketRow; record: ObjectRecord }> {
+  const source = parseCopySource(ctx.request.headers.get("x-amz-copy-source")!);
+  const bucket = await requireOwnedBucket(ctx, source.bucket);
+  const record = await bucketIndex(ctx, bucket).getObject(source.key);
+  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: source.key });
+  if (source.versionId !== undefined && source.versionId !== "null") throw new S3Error("NoSuchKey", "The specified version does not exist.", { Key: source.key });
+  evaluateCopySourceConditions(record, ctx.request.headers);
+  return { bucket, record };
+}
+
+/** Streams bytes [start, end] of an existing object into a new blob, computing MD5 (and a checksum). */
+export async function copyBytes(ctx: S3Context, source: ObjectRecord, start: number, end: number, checksumAlgorithm?: string) {
+  const length = source.size === 0 ? 0 : end - start + 1;
+  const stream = length === 0 ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : await streamSegments(storageEnv(ctx), source.segments, start, end, ctx.waitUntil);
+  const algorithm = checksumAlgorithm ? parseChecksumAlgorithm(checksumAlgorithm) : undefined;
+  const checksum = algorithm ? new ChecksumStage(algorithm) : undefined;
+  const segment = await storeSegment(storageEnv(ctx), {
+    length,
+    source: readChunks(stream),
+    checks: checksum ? [checksum] : [],
+    md5: new DigestStage("MD5"),
+    verify: async () => {},
+  });
+  return { segment, checksum: checksum ? { algorithm: checksum.algorithm, value: checksum.value } : undefined };
+}
+
+/** CopyObject: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html */
+export async function copyObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  validateObjectKey(key);
+  const headers = ctx.request.headers;
+  const { bucket: sourceBucket, record: source } = await readCopySource(ctx);
+  const metadataDirective = (headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
+  const taggingDirective = (headers.get("x-amz-tagging-directive") ?? "COPY").toUpperCase();
+  if (!["COPY", "REPLACE"].includes(metadataDirective)) throw new S3Error("InvalidArgument", "Unknown metadata directive.", { ArgumentName: "x-amz-metadata-directive" });
+  if (!["COPY", "REPLACE"].includes(taggingDirective)) throw new S3Error("InvalidArgument", "Unknown tagging directive.", { ArgumentName: "x-amz-tagging-directive" });
+  if (sourceBucket.name === bucket.name && source.key === key && metadataDirective === "COPY" && taggingDirective === "COPY") {
+    throw new S3Error(
+      "InvalidRequest",
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+    );
+  }
+  if (source.size > MAX_PUT_SIZE) throw new S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120");
+  const condition = writeConditionFrom(headers);
+  if (condition) await assertWritable(bucketIndex(ctx, bucket), key, condition);
+
+  const checksumAlgorithm = headers.get("x-amz-checksum-algorithm") ?? source.checksum?.algorithm;
+  const { segment, checksum } = await copyBytes(ctx, source, 0, source.size - 1, checksumAlgorithm);
+  const replace = metadataDirective === "REPLACE";
   const record: ObjectRecord = {
     key,
     size: segment.size,
     etag: segment.md5,
     lastModified: ctx.now.getTime(),
-    headers,
-    userMetadata,
+    headers: replace ? storedHeadersFrom(headers) : source.headers,
+    userMetadata: replace ? userMetadataFrom(headers) : source.userMetadata,
+    tags: taggingDirective === "REPLACE" ? parseTaggingHeader(headers.get("x-amz-tagging")) : source.tags,
     storageClass: "STANDARD",
     segments: [segment],
-    checksum: payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined,
+    checksum,
   };
-  const index = bucketIndex(ctx, bucket);
-  let previous: ObjectRecord | null;
-  try {
-    previous = await index.putObject(record);
-  } catch (error) {
-    ctx.waitUntil(freeBlobs(storageEnv(ctx), segment.replicas));
-    throw error;
-  }
-  if (previous) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(previous.segments)));
-
-  const response = new Headers({ etag: quoteEtag(record.etag) });
-  if (record.checksum && payload.checksum) response.set(checksumHeaderName(payload.checksum.algorithm), record.checksum.value);
-  return new Response(null, { status: 200, headers: response });
+  await commitObject(ctx, bucket, record, condition);
+  return xmlResponse("CopyObjectResult", {
+    ETag: quoteEtag(record.etag),
+    LastModified: isoTime(record.lastModified),
+    ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value } : {}),
+  });
 }
 
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
@@ -112,4 +216,64 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
     }
   }
   return xmlResponse("DeleteResult", { Deleted: quiet ? undefined : deleted, Error: errors });
+}
+
+export async function getObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const record = await bucketIndex(ctx, bucket).getObject(key);
+  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  return xmlResponse("Tagging", taggingXml(record.tags ?? {}));
+}
+
+export async function putObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const tags = parseTaggingXml(await ctx.request.text(), "object");
+  if (!(await bucketIndex(ctx, bucket).setObjectTags(key, tags))) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  return new Response(null, { status: 200 });
+}
+
+export async function deleteObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  if (!(await bucketIndex(ctx, bucket).setObjectTags(key, {}))) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  return new Response(null, { status: 204 });
+}
+
+/** GetObjectAttributes: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html */
+export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const record = await bucketIndex(ctx, bucket).getObject(key);
+  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  const wanted = new Set(
+    (ctx.request.headers.get("x-amz-object-attributes") ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+  if (wanted.size === 0) throw new S3Error("InvalidArgument", "x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty", { ArgumentName: "x-amz-object-attributes" });
+  const maxParts = Math.min(Number(ctx.request.headers.get("x-amz-max-parts") ?? "1000"), 1000);
+  const marker = Number(ctx.request.headers.get("x-amz-part-number-marker") ?? "0");
+  const multipart = record.segments.length > 1 || /-\d+$/.test(record.etag);
+  const parts = record.segments.map((s, i) => ({ PartNumber: i + 1, Size: s.size })).filter((p) => p.PartNumber > marker);
+  const page = parts.slice(0, maxParts);
+  return xmlResponse(
+    "GetObjectAttributesResponse",
+    {
+      ETag: wanted.has("ETag") ? record.etag : undefined,
+      Checksum: wanted.has("Checksum") && record.checksum ? { [`Checksum${record.checksum.algorithm}`]: record.checksum.value } : undefined,
+      ObjectParts:
+        wanted.has("ObjectParts") && multipart
+          ? {
+              PartsCount: record.segments.length,
+              PartNumberMarker: marker,
+              NextPartNumberMarker: page.length ? page[page.length - 1]!.PartNumber : marker,
+              MaxParts: maxParts,
+              IsTruncated: parts.length > page.length,
+              Part: page,
+            }
+          : undefined,
+      StorageClass: wanted.has("StorageClass") ? record.storageClass : undefined,
+      ObjectSize: wanted.has("ObjectSize") ? record.size : undefined,
+    },
+    { headers: { "last-modified": new Date(record.lastModified).toUTCString() } },
+  );
 }

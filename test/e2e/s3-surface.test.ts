@@ -1,0 +1,228 @@
+// The wider S3 surface against the real local network, through @aws-sdk/client-s3: copies, conditional writes,
+// tagging, multipart listings, object attributes, bucket pagination.
+
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketTaggingCommand,
+  DeleteObjectTaggingCommand,
+  GetBucketTaggingCommand,
+  GetObjectAttributesCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListMultipartUploadsCommand,
+  PutBucketTaggingCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
+
+const MiB = 1024 * 1024;
+let network: LocalNetwork;
+let d: NetworkDescription;
+let stateDir: string;
+let s3: S3Client;
+const bucket = "surface";
+
+async function errorOf(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof S3ServiceException) return { name: error.name, status: error.$metadata.httpStatusCode };
+    throw error;
+  }
+  return { name: "no error" };
+}
+
+beforeAll(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), "icn-surface-"));
+  network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: 3, quiet: true });
+  d = await network.start();
+  s3 = new S3Client({
+    endpoint: d.edgeUrl,
+    region: d.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey },
+    maxAttempts: 1,
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+}, 180_000);
+
+afterAll(async () => {
+  await network?.stop();
+  if (stateDir) await rm(stateDir, { recursive: true, force: true });
+}, 60_000);
+
+describe("CopyObject", () => {
+  it("copies bytes and metadata, or replaces the metadata when asked", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "orig", Body: "copy me", ContentType: "text/plain", Metadata: { colour: "blue" } }));
+    const copied = await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "copy", CopySource: `${bucket}/orig` }));
+    expect(copied.CopyObjectResult?.ETag).toBe(`"${createHash("md5").update("copy me").digest("hex")}"`);
+    const copy = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "copy" }));
+    expect(await copy.Body!.transformToString()).toBe("copy me");
+    expect(copy.ContentType).toBe("text/plain");
+    expect(copy.Metadata).toEqual({ colour: "blue" });
+
+    await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "orig", CopySource: `${bucket}/orig`, MetadataDirective: "REPLACE", ContentType: "text/x-new", Metadata: { colour: "red" } }));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "orig" }));
+    expect(head.ContentType).toBe("text/x-new");
+    expect(head.Metadata).toEqual({ colour: "red" });
+  });
+
+  it("copies across buckets and keys with spaces and unicode", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "surface-other" }));
+    const key = "dir/ünï cödé + plus%.txt";
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: "across" }));
+    await s3.send(new CopyObjectCommand({ Bucket: "surface-other", Key: key, CopySource: encodeURI(`${bucket}/${key}`).replace(/\+/g, "%2B") }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: "surface-other", Key: key }));
+    expect(await got.Body!.transformToString()).toBe("across");
+  });
+
+  it("refuses to copy an object onto itself without changes, and a missing source", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "self", Body: "x" }));
+    expect((await errorOf(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "self", CopySource: `${bucket}/self` })))).name).toBe("InvalidRequest");
+    expect((await errorOf(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "x", CopySource: `${bucket}/missing` })))).name).toBe("NoSuchKey");
+  });
+
+  it("honours x-amz-copy-source-if-match", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "cond-src", Body: "y" }));
+    const err = await errorOf(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: "cond-dst", CopySource: `${bucket}/cond-src`, CopySourceIfMatch: '"nope"' })));
+    expect(err).toEqual({ name: "PreconditionFailed", status: 412 });
+  });
+});
+
+describe("UploadPartCopy", () => {
+  it("assembles an object from ranges of another", async () => {
+    const source = randomBytes(12 * MiB);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "big-src", Body: source }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "assembled" }));
+    const p1 = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: "assembled", UploadId, PartNumber: 1, CopySource: `${bucket}/big-src`, CopySourceRange: `bytes=0-${6 * MiB - 1}` }));
+    const p2 = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: "assembled", UploadId, PartNumber: 2, CopySource: `${bucket}/big-src`, CopySourceRange: `bytes=${6 * MiB}-${12 * MiB - 1}` }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: "assembled",
+        UploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.CopyPartResult!.ETag }, { PartNumber: 2, ETag: p2.CopyPartResult!.ETag }] },
+      }),
+    );
+    const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "assembled" }))).Body!.transformToByteArray());
+    expect(got.equals(source)).toBe(true);
+    const bad = await errorOf(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: "assembled", UploadId: "gone", PartNumber: 1, CopySource: `${bucket}/big-src` })));
+    expect(bad.name).toBe("NoSuchUpload");
+  });
+});
+
+describe("conditional writes", () => {
+  it("lets exactly one of several concurrent If-None-Match: * creators win", async () => {
+    const attempts = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: "contested", Body: `writer ${i}`, IfNoneMatch: "*" })).then(() => "won", (e: Error) => e.name)),
+    );
+    expect(attempts.filter((a) => a === "won")).toHaveLength(1);
+    expect(attempts.filter((a) => a !== "won").every((a) => a === "PreconditionFailed")).toBe(true);
+    const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "contested" }))).Body!.transformToString();
+    expect(body).toBe(`writer ${attempts.indexOf("won")}`);
+  });
+
+  it("replaces only the version named by If-Match", async () => {
+    const first = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "guarded", Body: "v1" }));
+    expect((await errorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: "guarded", Body: "v2", IfMatch: '"0123456789abcdef0123456789abcdef"' })))).name).toBe("PreconditionFailed");
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "guarded", Body: "v2", IfMatch: first.ETag }));
+    expect(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "guarded" }))).Body!.transformToString()).toBe("v2");
+    expect((await errorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: "never-was", Body: "v", IfMatch: first.ETag })))).name).toBe("NoSuchKey");
+  });
+
+  it("refuses to complete a multipart upload over an existing key with If-None-Match: *", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "mp-guarded", Body: "exists" }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "mp-guarded" }));
+    const part = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: "mp-guarded", UploadId, PartNumber: 1, Body: "part" }));
+    const err = await errorOf(
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "mp-guarded", UploadId, IfNoneMatch: "*", MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } })),
+    );
+    expect(err.name).toBe("PreconditionFailed");
+    expect(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "mp-guarded" }))).Body!.transformToString()).toBe("exists");
+  });
+});
+
+describe("tagging", () => {
+  it("stores tags from x-amz-tagging and the tagging APIs", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "tagged", Body: "t", Tagging: "project=icn&tier=gold%20plus" }));
+    expect((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "tagged" }))).TagSet).toEqual([
+      { Key: "project", Value: "icn" },
+      { Key: "tier", Value: "gold plus" },
+    ]);
+    expect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "tagged" }))).TagCount).toBe(2);
+    await s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: "tagged", Tagging: { TagSet: [{ Key: "only", Value: "one" }] } }));
+    expect((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "tagged" }))).TagSet).toEqual([{ Key: "only", Value: "one" }]);
+    await s3.send(new DeleteObjectTaggingCommand({ Bucket: bucket, Key: "tagged" }));
+    expect((await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: "tagged" }))).TagSet).toEqual([]);
+    const tooMany = Array.from({ length: 11 }, (_, i) => ({ Key: `k${i}`, Value: "v" }));
+    expect((await errorOf(s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: "tagged", Tagging: { TagSet: tooMany } })))).name).toBe("InvalidTag");
+  });
+
+  it("stores bucket tags, and says NoSuchTagSet when there are none", async () => {
+    expect((await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: bucket })))).name).toBe("NoSuchTagSet");
+    await s3.send(new PutBucketTaggingCommand({ Bucket: bucket, Tagging: { TagSet: [{ Key: "team", Value: "storage" }] } }));
+    expect((await s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))).TagSet).toEqual([{ Key: "team", Value: "storage" }]);
+    await s3.send(new DeleteBucketTaggingCommand({ Bucket: bucket }));
+    expect((await errorOf(s3.send(new GetBucketTaggingCommand({ Bucket: bucket })))).name).toBe("NoSuchTagSet");
+  });
+});
+
+describe("listings and attributes", () => {
+  it("lists multipart uploads in progress with markers", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "surface-uploads" }));
+    const ids: string[] = [];
+    for (const key of ["a/1", "a/2", "b", "c"]) {
+      ids.push((await s3.send(new CreateMultipartUploadCommand({ Bucket: "surface-uploads", Key: key }))).UploadId!);
+    }
+    const all = await s3.send(new ListMultipartUploadsCommand({ Bucket: "surface-uploads" }));
+    expect(all.Uploads?.map((u) => u.Key)).toEqual(["a/1", "a/2", "b", "c"]);
+    const rolled = await s3.send(new ListMultipartUploadsCommand({ Bucket: "surface-uploads", Delimiter: "/" }));
+    expect(rolled.CommonPrefixes?.map((p) => p.Prefix)).toEqual(["a/"]);
+    const first = await s3.send(new ListMultipartUploadsCommand({ Bucket: "surface-uploads", MaxUploads: 2 }));
+    expect(first.IsTruncated).toBe(true);
+    const rest = await s3.send(new ListMultipartUploadsCommand({ Bucket: "surface-uploads", KeyMarker: first.NextKeyMarker, UploadIdMarker: first.NextUploadIdMarker }));
+    expect(rest.Uploads?.map((u) => u.Key)).toEqual(["b", "c"]);
+  });
+
+  it("reports object attributes, including parts of a multipart object", async () => {
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: "attrs" }));
+    const parts = [randomBytes(5 * MiB), randomBytes(100)];
+    const etags = [];
+    for (const [i, body] of parts.entries()) etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: "attrs", UploadId, PartNumber: i + 1, Body: body }))).ETag);
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: "attrs", UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }));
+    const attrs = await s3.send(new GetObjectAttributesCommand({ Bucket: bucket, Key: "attrs", ObjectAttributes: ["ETag", "ObjectSize", "ObjectParts", "StorageClass"] }));
+    expect(attrs.ObjectSize).toBe(5 * MiB + 100);
+    expect(attrs.ObjectParts?.TotalPartsCount).toBe(2);
+    expect(attrs.ObjectParts?.Parts?.map((p) => p.Size)).toEqual([5 * MiB, 100]);
+    expect(attrs.StorageClass).toBe("STANDARD");
+  });
+
+  it("pages through buckets with max-buckets", async () => {
+    const names: string[] = [];
+    let token: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      const page = await s3.send(new ListBucketsCommand({ MaxBuckets: 1, ContinuationToken: token }));
+      names.push(...(page.Buckets ?? []).map((b) => b.Name!));
+      token = page.ContinuationToken;
+      if (!token) break;
+    }
+    const all = (await s3.send(new ListBucketsCommand({}))).Buckets!.map((b) => b.Name!);
+    expect(names).toEqual(all);
+    expect(all.length).toBeGreaterThanOrEqual(3);
+  });
+});
