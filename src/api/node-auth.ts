@@ -6,7 +6,7 @@ import type { Db } from "../db/client.ts";
 import type { NodeRow } from "../db/schema.ts";
 import { sha256Hex } from "../protocol/crypto.ts";
 import { NODE_CONTROL_SERVICE, NODE_SIGV4_REGION } from "../protocol/node-protocol.ts";
-import { headersWithHost, rawPathAndQuery, SigV4Error, verifySigV4 } from "../protocol/sigv4.ts";
+import { headersAsSigned, rawPathAndQuery, SigV4Error, verifySigV4 } from "../protocol/sigv4.ts";
 import { openSecret } from "../services/secret-box.ts";
 import { ApiError } from "./errors.ts";
 
@@ -16,7 +16,7 @@ export async function authenticateNode(request: Request, db: Db, kek: string, no
   let node: NodeRow | undefined;
   try {
     await verifySigV4(
-      { method: request.method, ...rawPathAndQuery(request.url), headers: headersWithHost(request) },
+      { method: request.method, ...rawPathAndQuery(request.url), headers: headersAsSigned(request) },
       async (accessKeyId) => {
         node = await getNodeByAccessKey(db, accessKeyId);
         return node ? openSecret(kek, node.secretEnc) : undefined;

@@ -386,10 +386,20 @@ export function rawPathAndQuery(url: string): { rawPath: string; rawQuery: strin
   return q < 0 || q > end ? { rawPath: rest.slice(0, end), rawQuery: "" } : { rawPath: rest.slice(0, q), rawQuery: rest.slice(q + 1, end) };
 }
 
-/** The request's headers with `host` present: some runtimes keep it only in the URL, but SigV4 signs it. */
-export function headersWithHost(request: Request): Headers {
-  if (request.headers.has("host")) return request.headers;
+/**
+ * The request's headers as the client signed them. Some runtimes keep `host` only in the URL, and Cloudflare's
+ * edge (and wrangler dev, which emulates it) rewrites Accept-Encoding to "br, gzip" before the Worker runs,
+ * keeping the client's value in `request.cf.clientAcceptEncoding`; clients such as rclone sign that header.
+ */
+export function headersAsSigned(request: Request): Headers {
+  const clientAcceptEncoding = (request as { cf?: { clientAcceptEncoding?: unknown } }).cf?.clientAcceptEncoding;
+  const restoreEncoding = typeof clientAcceptEncoding === "string";
+  if (request.headers.has("host") && !restoreEncoding) return request.headers;
   const headers = new Headers(request.headers);
-  headers.set("host", new URL(request.url).host);
+  if (!headers.has("host")) headers.set("host", new URL(request.url).host);
+  if (restoreEncoding) {
+    if (clientAcceptEncoding === "") headers.delete("accept-encoding");
+    else headers.set("accept-encoding", clientAcceptEncoding);
+  }
   return headers;
 }

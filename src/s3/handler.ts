@@ -4,7 +4,7 @@
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
-import { headersWithHost, rawPathAndQuery } from "../protocol/sigv4.ts";
+import { headersAsSigned, rawPathAndQuery } from "../protocol/sigv4.ts";
 import { NoCapacityError } from "../services/blob-storage.ts";
 import { NodeRequestError } from "../services/node-client.ts";
 import { authenticateS3 } from "./auth.ts";
@@ -48,7 +48,7 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
   const requestId = randomHex(8).toUpperCase();
   const { rawPath, rawQuery } = rawPathAndQuery(request.url);
   const url = new URL(request.url);
-  const headers = headersWithHost(request);
+  const headers = headersAsSigned(request);
   const host = headers.get("host")!;
   let response: Response;
   try {
@@ -67,6 +67,10 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     // The body may be unread after an early error; drain it off the hot path so the connection can be reused.
     if (request.body && !request.bodyUsed) waitUntil(request.body.cancel().catch(() => {}));
   }
+  // S3 never compresses; Cloudflare's edge would compress XML and text bodies for clients that accept gzip,
+  // and clients that asked for gzip explicitly (rclone) would then store compressed bytes. A response that has
+  // a Content-Encoding of its own is left alone by the edge.
+  if (!response.headers.has("content-encoding")) response.headers.set("content-encoding", "identity");
   response.headers.set("x-amz-request-id", requestId);
   response.headers.set("x-amz-id-2", base64(crypto.getRandomValues(new Uint8Array(24))));
   return response;

@@ -23,7 +23,9 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -224,5 +226,35 @@ describe("listings and attributes", () => {
     const all = (await s3.send(new ListBucketsCommand({}))).Buckets!.map((b) => b.Name!);
     expect(names).toEqual(all);
     expect(all.length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("bytes as stored", () => {
+  it("serves a gzip-encoded object byte for byte, never re-encoded", async () => {
+    const gz = gzipSync(Buffer.from("compressed once ".repeat(1000)));
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "page.html.gz", Body: gz, ContentEncoding: "gzip", ContentType: "text/html" }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "page.html.gz" }));
+    expect(got.ContentEncoding).toBe("gzip");
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(gz)).toBe(true);
+  });
+
+  it("does not compress text for a client that signs Accept-Encoding: gzip", async () => {
+    const text = "plain text, ".repeat(500);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "plain.txt", Body: text, ContentType: "text/plain" }));
+    const signer = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+    const signed = await signer.sign(`${d.edgeUrl}/${bucket}/plain.txt`, { headers: { "accept-encoding": "gzip" } });
+    const { request } = await import("node:http");
+    const raw = await new Promise<{ status: number; encoding?: string; body: Buffer }>((resolve, reject) => {
+      const req = request(signed.url, { headers: Object.fromEntries(signed.headers) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode!, encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(raw.status).toBe(200);
+    expect(raw.encoding ?? "identity").toBe("identity");
+    expect(raw.body.toString()).toBe(text);
   });
 });

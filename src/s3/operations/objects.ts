@@ -184,7 +184,8 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
   if (head || length === 0) return new Response(null, { status, headers });
 
   const body = await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil);
-  return new Response(body, { status, headers });
+  // "manual": the bytes go out exactly as stored, even when the object's Content-Encoding says gzip.
+  return new Response(body, { status, headers, encodeBody: "manual" });
 }
 
 export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
