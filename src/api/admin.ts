@@ -2,6 +2,10 @@
 
 import { Hono } from "hono";
 import { z } from "zod";
+import { edgeChain, edgeProtocolSigner } from "../chain/edge-chain.ts";
+import { ChainError, ChainTransactionError } from "../chain/errors.ts";
+import { slashNode } from "../chain/slashing.ts";
+import { judgeNodeStake } from "../chain/stake-gate.ts";
 import { createAccount, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
 import { openDb } from "../db/client.ts";
 import { getNode, listNodes, listOperators, setNodeStatus, upsertOperator } from "../db/registry.ts";
@@ -82,4 +86,50 @@ adminApi.put("/nodes/:id", async (c) => {
   if (!(await getNode(db, id))) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
   await setNodeStatus(db, id, body.status, Date.now());
   return c.json(nodeView((await getNode(db, id))!, Date.now(), Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000));
+});
+
+export const slashRequestSchema = z.object({
+  /** ICNT base units, as a decimal string (amounts exceed 2^53). */
+  amount: z.string().regex(/^[1-9]\d{0,77}$/, "amount must be a positive decimal integer of ICNT base units"),
+  reason: z.string().min(1).refine((r) => new TextEncoder().encode(r).length <= 32, "reason must be at most 32 bytes of UTF-8"),
+});
+
+/** Slashes with the protocol key (the quorum's decision, carried out by the edge), then re-checks the stake at once. */
+adminApi.post("/nodes/:id/slash", async (c) => {
+  const id = parseWith(nodeIdSchema, c.req.param("id"));
+  const body = await parseJsonBody(c.req.raw, slashRequestSchema);
+  const db = openDb(c.env.DB);
+  const node = await getNode(db, id);
+  if (!node) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
+  const chain = edgeChain(c.env);
+  if (!chain) throw new ApiError(503, "ChainNotConfigured", "CHAIN_RPC_URL is not set: this edge has no chain to slash on.");
+
+  let transactionHash: string;
+  try {
+    const receipt = await slashNode(edgeProtocolSigner(c.env, chain.config), {
+      stakingAddress: chain.config.contracts.nodeStaking,
+      nodeId: id,
+      amount: BigInt(body.amount),
+      reason: body.reason,
+    });
+    transactionHash = receipt.transactionHash;
+  } catch (error) {
+    if (error instanceof ChainTransactionError) {
+      throw new ApiError(422, "SlashRefused", error.shortMessage, { revertReason: error.revertReason ?? null, transactionHash: error.transactionHash ?? null });
+    }
+    if (error instanceof ChainError) throw new ApiError(503, "ChainUnavailable", error.shortMessage);
+    throw error;
+  }
+
+  const now = Date.now();
+  const verdict = await judgeNodeStake(c.env, node, { now, fresh: true });
+  if (verdict.kind === "understaked" && node.status === "active") await setNodeStatus(db, id, "suspended", now);
+  const stake = verdict.kind === "skipped" ? undefined : verdict.stake;
+  return c.json({
+    nodeId: id,
+    transactionHash,
+    bonded: stake?.bonded.toString(),
+    required: stake?.required.toString(),
+    status: (await getNode(db, id))!.status,
+  });
 });

@@ -2,6 +2,7 @@
 
 import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
+import { judgeNodeStake, type NodeStakeVerdict, type StakedNode } from "../chain/stake-gate.ts";
 import { openDb } from "../db/client.ts";
 import { getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
 import type { Env } from "../env.ts";
@@ -64,6 +65,7 @@ nodesApi.post("/register", async (c) => {
   if (existing && existing.operatorAddress !== operator.address) {
     throw new ApiError(409, "NodeIdTaken", `Node ${m.nodeId} belongs to another operator.`);
   }
+  requireStake(await readStakeForRegistration({ id: m.nodeId, operatorAddress: operator.address, capacityBytes: BigInt(m.capacityBytes) }, c.env, nowMs), operator.address);
 
   const accessKeyId = `ICNN${randomHex(8).toUpperCase()}`;
   const secretAccessKey = randomSecret();
@@ -108,7 +110,11 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
   }
   const hb = parseWith(heartbeatSchema, json);
   await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
-  const node = await getNode(db, nodeId);
+  let node = await getNode(db, nodeId);
+  if (node?.status === "active" && (await understakedAtHeartbeat(node, c.env, now.getTime()))) {
+    await setNodeStatus(db, nodeId, "suspended", now.getTime());
+    node = await getNode(db, nodeId);
+  }
   return c.json({ ok: true, status: node?.status });
 });
 
@@ -120,3 +126,42 @@ nodesApi.post("/:nodeId/offline", async (c) => {
   if (node.status === "active") await setNodeStatus(db, nodeId, "offline", now.getTime());
   return c.json({ ok: true });
 });
+
+// ---- Stake (README, Chain): a node registers only with enough stake, and is suspended when it drops below.
+
+async function readStakeForRegistration(node: StakedNode, env: Env, now: number): Promise<NodeStakeVerdict> {
+  try {
+    return await judgeNodeStake(env, node, { now, fresh: true });
+  } catch (error) {
+    throw new ApiError(503, "ChainUnavailable", `The node's stake could not be read from the chain; try again. (${(error as Error).message.split("\n")[0]})`);
+  }
+}
+
+function requireStake(verdict: NodeStakeVerdict, operator: string): void {
+  if (verdict.kind === "skipped") {
+    console.warn(JSON.stringify({ event: "stake_check_skipped", reason: verdict.reason }));
+    return;
+  }
+  if (verdict.kind === "staked") return;
+  const { stake } = verdict;
+  const details = { nodeKey: stake.nodeKey, stakedBy: stake.stakedBy ?? null, bonded: stake.bonded.toString(), required: stake.required.toString() };
+  if (stake.stakedBy !== undefined && stake.stakedBy.toLowerCase() !== operator.toLowerCase()) {
+    throw new ApiError(403, "StakeOperatorMismatch", `The stake for this node is bound to ${stake.stakedBy}, not to the registering operator.`, details);
+  }
+  throw new ApiError(
+    403,
+    "InsufficientStake",
+    `The node's stake is ${stake.bonded} ICNT base units; its capacity needs at least ${stake.required}. Stake for node key ${stake.nodeKey} in NodeStaking first.`,
+    details,
+  );
+}
+
+/** A failed read never suspends a node: the chore tries again within a minute. */
+async function understakedAtHeartbeat(node: StakedNode, env: Env, now: number): Promise<boolean> {
+  try {
+    return (await judgeNodeStake(env, node, { now, fresh: false })).kind === "understaked";
+  } catch (error) {
+    console.warn(JSON.stringify({ event: "stake_read_failed", nodeId: node.id, message: (error as Error).message.split("\n")[0] }));
+    return false;
+  }
+}

@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { heartbeatSchema, registrationRequestSchema } from "../protocol/node-protocol.ts";
+import { slashRequestSchema } from "./admin.ts";
 
 const error = { $ref: "#/components/schemas/Error" };
 const errors = (...codes: number[]) =>
@@ -30,9 +31,10 @@ export function openApiDocument() {
     paths: {
       "/nodes/register": {
         post: {
-          summary: "Register (or re-register) a node; the operator's wallet signs an EIP-712 NodeRegistration message",
+          summary:
+            "Register (or re-register) a node; the operator's wallet signs an EIP-712 NodeRegistration message, and with a chain configured the operator's NodeStaking stake for the node must cover its capacity (403 InsufficientStake)",
           requestBody: json({ $ref: "#/components/schemas/RegistrationRequest" }),
-          responses: { "200": { description: "The node's SigV4 credentials (secret shown once)" }, ...errors(400, 401, 403, 409) },
+          responses: { "200": { description: "The node's SigV4 credentials (secret shown once)" }, ...errors(400, 401, 403, 409, 503) },
         },
       },
       "/nodes/{nodeId}/heartbeat": {
@@ -56,6 +58,14 @@ export function openApiDocument() {
       "/admin/nodes": { get: { summary: "List nodes with their state", security: admin, responses: { "200": { description: "nodes" }, ...errors(401) } } },
       "/admin/nodes/{id}": {
         put: { summary: "Set a node's status (active, draining, offline, suspended)", security: admin, responses: { "200": { description: "the node" }, ...errors(400, 401, 404) } },
+      },
+      "/admin/nodes/{id}/slash": {
+        post: {
+          summary: "Slash the node's stake with the protocol key (ICNT to the treasury); suspends the node if it falls below its minimum",
+          security: admin,
+          requestBody: json(z.toJSONSchema(slashRequestSchema)),
+          responses: { "200": { description: "the transaction and the stake left" }, ...errors(400, 401, 404, 422, 503) },
+        },
       },
     },
   };

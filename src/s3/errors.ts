@@ -33,6 +33,7 @@ const S3_ERRORS = {
   NoSuchBucket: [404, "The specified bucket does not exist"],
   NoSuchKey: [404, "The specified key does not exist."],
   NoSuchTagSet: [404, "The TagSet does not exist"],
+  NoSuchVersion: [404, "The specified version does not exist."],
   NoSuchUpload: [404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."],
   NotImplemented: [501, "A header you provided implies functionality that is not implemented."],
   ConditionalRequestConflict: [409, "A conflicting conditional operation is currently in progress against this resource. Please try again."],

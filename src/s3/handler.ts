@@ -16,11 +16,13 @@ import {
   deleteBucketTaggingOp,
   getBucketLocationOp,
   getBucketTaggingOp,
+  getBucketVersioningOp,
+  putBucketVersioningOp,
   headBucketOp,
   listBucketsOp,
   putBucketTaggingOp,
 } from "./operations/buckets.ts";
-import { listObjectsV1Op, listObjectsV2Op } from "./operations/list.ts";
+import { listObjectsV1Op, listObjectsV2Op, listObjectVersionsOp } from "./operations/list.ts";
 import {
   abortMultipartUploadOp,
   completeMultipartUploadOp,
@@ -132,6 +134,12 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return putBucketTaggingOp(ctx, op.bucket);
     case "DeleteBucketTagging":
       return deleteBucketTaggingOp(ctx, op.bucket);
+    case "GetBucketVersioning":
+      return getBucketVersioningOp(ctx, op.bucket);
+    case "PutBucketVersioning":
+      return putBucketVersioningOp(ctx, op.bucket);
+    case "ListObjectVersions":
+      return listObjectVersionsOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

@@ -31,7 +31,10 @@ export type S3Op =
   | { op: "GetObjectAttributes"; bucket: string; key: string }
   | { op: "GetBucketTagging"; bucket: string }
   | { op: "PutBucketTagging"; bucket: string }
-  | { op: "DeleteBucketTagging"; bucket: string };
+  | { op: "DeleteBucketTagging"; bucket: string }
+  | { op: "GetBucketVersioning"; bucket: string }
+  | { op: "PutBucketVersioning"; bucket: string }
+  | { op: "ListObjectVersions"; bucket: string };
 
 export type S3OpName = S3Op["op"];
 
@@ -39,7 +42,7 @@ export type S3OpName = S3Op["op"];
 const UNSUPPORTED_SUBRESOURCES = [
   "acl", "analytics", "accelerate", "cors", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
   "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
-  "replication", "requestPayment", "versioning", "versions", "website", "retention", "legal-hold",
+  "replication", "requestPayment", "website", "retention", "legal-hold",
   "torrent", "restore", "select",
 ];
 
@@ -64,6 +67,12 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
     if (method === "POST" && q.has("delete")) return { op: "DeleteObjects", bucket };
     if (method === "GET" && q.has("location")) return { op: "GetBucketLocation", bucket };
     if (method === "GET" && q.has("uploads")) return { op: "ListMultipartUploads", bucket };
+    if (method === "GET" && q.has("versions")) return { op: "ListObjectVersions", bucket };
+    if (q.has("versioning")) {
+      if (method === "GET") return { op: "GetBucketVersioning", bucket };
+      if (method === "PUT") return { op: "PutBucketVersioning", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
     if (q.has("tagging")) {
       if (method === "GET") return { op: "GetBucketTagging", bucket };
       if (method === "PUT") return { op: "PutBucketTagging", bucket };

@@ -44,6 +44,66 @@ export interface ObjectRecord {
   checksum?: { algorithm: string; value: string };
   /** Object tags (x-amz-tagging, PutObjectTagging). */
   tags?: Record<string, string>;
+  /** Set by the bucket index: a random id in a versioning-enabled bucket, otherwise "null". */
+  versionId?: string;
+}
+
+/**
+ * Bucket versioning (https://docs.aws.amazon.com/AmazonS3/latest/userguide/Versioning.html). A bucket that was
+ * never versioned keeps one "null" version per key; once enabled it can only be suspended, never unversioned.
+ */
+export type VersioningState = "Unversioned" | "Enabled" | "Suspended";
+
+/** The version id S3 gives objects written while versioning is off or suspended. */
+export const NULL_VERSION = "null";
+
+/** A delete marker: the newest version of a key deleted in a versioned bucket. */
+export interface DeleteMarker {
+  key: string;
+  versionId: string;
+  lastModified: number;
+  deleteMarker: true;
+}
+
+export type ObjectVersion = ObjectRecord | DeleteMarker;
+
+export function isDeleteMarker(v: ObjectVersion): v is DeleteMarker {
+  return "deleteMarker" in v;
+}
+
+export interface DeleteOutcome {
+  /** The version that no longer exists and whose blobs must be freed (never a delete marker). */
+  freed: ObjectRecord | null;
+  /** Version id of what the delete created (a marker) or removed (with a version id given). */
+  versionId?: string;
+  /** True when a delete marker was created or removed. */
+  deleteMarker: boolean;
+}
+
+export interface ListVersionsQuery {
+  prefix: string;
+  delimiter: string;
+  maxKeys: number;
+  keyMarker: string;
+  versionIdMarker: string;
+}
+
+export interface VersionSummary {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  lastModified: number;
+  deleteMarker: boolean;
+  size: number;
+  etag: string;
+}
+
+export interface ListVersionsResult {
+  versions: VersionSummary[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  nextKeyMarker?: string;
+  nextVersionIdMarker?: string;
 }
 
 /**
@@ -120,10 +180,11 @@ export interface UploadedPart extends ObjectSegment {
 }
 
 export type CompleteUploadResult =
-  | { ok: true; record: ObjectRecord; previous: ObjectRecord | null; discarded: UploadedPart[] }
+  | { ok: true; record: ObjectRecord; replaced: ObjectRecord | null; discarded: UploadedPart[] }
   | { ok: false; code: "NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | WriteConditionFailure; message?: string };
 
-export type PutObjectResult = { ok: true; previous: ObjectRecord | null } | { ok: false; code: WriteConditionFailure };
+/** `replaced` is a version that no longer exists (its blobs must be freed); the new record carries its versionId. */
+export type PutObjectResult = { ok: true; replaced: ObjectRecord | null; record: ObjectRecord } | { ok: false; code: WriteConditionFailure };
 
 /** Smallest part S3 accepts for every part but the last (5 MiB). */
 export const MIN_PART_SIZE = 5 * 1024 * 1024;

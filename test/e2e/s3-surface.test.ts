@@ -6,6 +6,13 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetBucketVersioningCommand,
+  ListObjectVersionsCommand,
+  ListObjectsV2Command,
+  PutBucketVersioningCommand,
   DeleteBucketTaggingCommand,
   DeleteObjectTaggingCommand,
   GetBucketTaggingCommand,
@@ -256,5 +263,85 @@ describe("bytes as stored", () => {
     expect(raw.status).toBe(200);
     expect(raw.encoding ?? "identity").toBe("identity");
     expect(raw.body.toString()).toBe(text);
+  });
+});
+
+describe("versioning", () => {
+  const vb = "surface-versioned";
+  const text = async (p: Promise<{ Body?: { transformToString(): Promise<string> } }>) => (await p).Body!.transformToString();
+
+  it("keeps every version, reads any by id, and hides a key behind a delete marker", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: vb }));
+    expect((await s3.send(new GetBucketVersioningCommand({ Bucket: vb }))).Status).toBeUndefined();
+    await s3.send(new PutObjectCommand({ Bucket: vb, Key: "doc", Body: "before versioning" }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: vb, VersioningConfiguration: { Status: "Enabled" } }));
+    expect((await s3.send(new GetBucketVersioningCommand({ Bucket: vb }))).Status).toBe("Enabled");
+
+    const v1 = await s3.send(new PutObjectCommand({ Bucket: vb, Key: "doc", Body: "one" }));
+    const v2 = await s3.send(new PutObjectCommand({ Bucket: vb, Key: "doc", Body: "two" }));
+    expect(v1.VersionId).toMatch(/^[0-9a-f]{32}$/);
+    expect(v2.VersionId).not.toBe(v1.VersionId);
+    expect(await text(s3.send(new GetObjectCommand({ Bucket: vb, Key: "doc" })))).toBe("two");
+    expect(await text(s3.send(new GetObjectCommand({ Bucket: vb, Key: "doc", VersionId: v1.VersionId })))).toBe("one");
+    expect(await text(s3.send(new GetObjectCommand({ Bucket: vb, Key: "doc", VersionId: "null" })))).toBe("before versioning");
+
+    const del = await s3.send(new DeleteObjectCommand({ Bucket: vb, Key: "doc" }));
+    expect(del.DeleteMarker).toBe(true);
+    expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: vb, Key: "doc" })))).name).toBe("NoSuchKey");
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: vb }))).KeyCount).toBe(0);
+    expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: vb, Key: "doc", VersionId: del.VersionId })))).status).toBe(405);
+
+    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: vb }));
+    expect(listed.Versions?.map((v) => [v.VersionId, v.IsLatest])).toEqual([
+      [v2.VersionId, false],
+      [v1.VersionId, false],
+      ["null", false],
+    ]);
+    expect(listed.DeleteMarkers?.map((m) => [m.VersionId, m.IsLatest])).toEqual([[del.VersionId, true]]);
+
+    // Removing the marker brings the newest version back.
+    await s3.send(new DeleteObjectCommand({ Bucket: vb, Key: "doc", VersionId: del.VersionId }));
+    expect(await text(s3.send(new GetObjectCommand({ Bucket: vb, Key: "doc" })))).toBe("two");
+  });
+
+  it("pages versions with key and version-id markers", async () => {
+    for (let i = 0; i < 3; i++) await s3.send(new PutObjectCommand({ Bucket: vb, Key: "paged", Body: `p${i}` }));
+    const seen: string[] = [];
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (let i = 0; i < 20; i++) {
+      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: vb, MaxKeys: 2, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      seen.push(...(page.Versions ?? []).map((v) => `${v.Key}@${v.VersionId}`), ...(page.DeleteMarkers ?? []).map((v) => `${v.Key}@${v.VersionId}`));
+      if (!page.IsTruncated) break;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
+    }
+    const all = await s3.send(new ListObjectVersionsCommand({ Bucket: vb }));
+    const expected = [...(all.Versions ?? []), ...(all.DeleteMarkers ?? [])].map((v) => `${v.Key}@${v.VersionId}`);
+    expect([...seen].sort()).toEqual([...expected].sort());
+    expect(new Set(seen).size).toBe(seen.length);
+  });
+
+  it("deletes specific versions in bulk and only then lets the bucket go", async () => {
+    const all = await s3.send(new ListObjectVersionsCommand({ Bucket: vb }));
+    expect((await errorOf(s3.send(new DeleteBucketCommand({ Bucket: vb })))).name).toBe("BucketNotEmpty");
+    const objects = [...(all.Versions ?? []), ...(all.DeleteMarkers ?? [])].map((v) => ({ Key: v.Key!, VersionId: v.VersionId! }));
+    const res = await s3.send(new DeleteObjectsCommand({ Bucket: vb, Delete: { Objects: objects } }));
+    expect(res.Deleted).toHaveLength(objects.length);
+    expect((await s3.send(new ListObjectVersionsCommand({ Bucket: vb }))).Versions ?? []).toEqual([]);
+    await s3.send(new DeleteBucketCommand({ Bucket: vb }));
+  });
+
+  it("writes null versions while suspended, replacing the previous null version", async () => {
+    const sb = "surface-suspended";
+    await s3.send(new CreateBucketCommand({ Bucket: sb }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: sb, VersioningConfiguration: { Status: "Enabled" } }));
+    const kept = await s3.send(new PutObjectCommand({ Bucket: sb, Key: "k", Body: "kept" }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: sb, VersioningConfiguration: { Status: "Suspended" } }));
+    await s3.send(new PutObjectCommand({ Bucket: sb, Key: "k", Body: "null one" }));
+    await s3.send(new PutObjectCommand({ Bucket: sb, Key: "k", Body: "null two" }));
+    const versions = (await s3.send(new ListObjectVersionsCommand({ Bucket: sb }))).Versions!;
+    expect(versions.map((v) => v.VersionId)).toEqual(["null", kept.VersionId]);
+    expect(await text(s3.send(new GetObjectCommand({ Bucket: sb, Key: "k" })))).toBe("null two");
   });
 });

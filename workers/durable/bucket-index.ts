@@ -1,10 +1,20 @@
 // BucketIndex: one Durable Object per bucket, the single writer of that bucket's object index.
 // Its SQLite storage makes listing strongly consistent and every write atomic. Blobs live on nodes;
 // this object only records where. Callers delete blobs that a write or delete made unreferenced.
+//
+// Tables: `versions` holds every version of every key (one "null" version per key in an unversioned bucket,
+// delete markers included), `objects` the current, non-deleted version of each key, which is what plain
+// listings and reads see.
 
 import { DurableObject } from "cloudflare:workers";
 import type {
   CompleteUploadResult,
+  DeleteOutcome,
+  ListVersionsQuery,
+  ListVersionsResult,
+  ObjectVersion,
+  VersioningState,
+  VersionSummary,
   ListQuery,
   ListResult,
   ListUploadsQuery,
@@ -16,7 +26,8 @@ import type {
   UploadedPart,
   WriteCondition,
 } from "../../src/services/object-model.ts";
-import { checkWriteCondition, MIN_PART_SIZE } from "../../src/services/object-model.ts";
+import { checkWriteCondition, isDeleteMarker, MIN_PART_SIZE, NULL_VERSION } from "../../src/services/object-model.ts";
+import { randomHex } from "../../src/protocol/crypto.ts";
 import type { Env } from "../../src/env.ts";
 
 const SCHEMA = `
@@ -28,6 +39,14 @@ CREATE TABLE IF NOT EXISTS objects (
   storage_class TEXT NOT NULL,
   record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS versions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  record TEXT NOT NULL,
+  UNIQUE (key, version_id)
+);
+CREATE INDEX IF NOT EXISTS versions_by_key ON versions (key, seq);
 CREATE TABLE IF NOT EXISTS uploads (
   upload_id TEXT PRIMARY KEY,
   key TEXT NOT NULL,
@@ -49,6 +68,8 @@ CREATE TABLE IF NOT EXISTS parts (
 
 /** How many rows one listing query reads at a time. */
 const LIST_BATCH = 1000;
+const VERSIONING = "versioning";
+const SCHEMA_VERSION = "schema_version";
 
 export class BucketIndex extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -57,43 +78,180 @@ export class BucketIndex extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.sql.exec(SCHEMA);
+    if (this.getConfig(SCHEMA_VERSION) === null) {
+      // Objects written before the versions table existed become their key's "null" version.
+      this.sql.exec("INSERT OR IGNORE INTO versions (key, version_id, record) SELECT key, 'null', record FROM objects");
+      this.setConfig(SCHEMA_VERSION, 2);
+    }
+  }
+
+  versioning(): VersioningState {
+    return (this.getConfig(VERSIONING) as VersioningState | null) ?? "Unversioned";
+  }
+
+  /** Enabled or Suspended; a versioned bucket never goes back to Unversioned (S3 has no such state change). */
+  setVersioning(state: "Enabled" | "Suspended"): void {
+    this.setConfig(VERSIONING, state);
   }
 
   /**
-   * Records an object, replacing any previous version, unless `condition` fails against what is stored now.
-   * Returns the replaced record so its blobs can be freed.
+   * Records a new current version of `record.key` unless `condition` fails against the current one. With
+   * versioning enabled older versions stay; otherwise the "null" version is replaced and returned for freeing.
    */
   putObject(record: ObjectRecord, condition?: WriteCondition): PutObjectResult {
-    const previous = this.getObject(record.key);
-    const failure = checkWriteCondition(previous, condition);
+    const failure = checkWriteCondition(this.getObject(record.key), condition);
     if (failure) return { ok: false, code: failure };
-    this.writeObject(record);
-    return { ok: true, previous };
+    const { stored, replaced } = this.addVersion(record);
+    return { ok: true, record: stored as ObjectRecord, replaced };
   }
 
-  /** Replaces an object's tags; false when the object does not exist. */
-  setObjectTags(key: string, tags: Record<string, string>): boolean {
-    const current = this.getObject(key);
-    if (!current) return false;
-    this.writeObject({ ...current, tags });
+  /** Replaces the tags of the current version (or of `versionId`); false when there is no such object. */
+  setObjectTags(key: string, tags: Record<string, string>, versionId?: string): boolean {
+    const target = this.lookup(key, versionId);
+    if (!target || isDeleteMarker(target)) return false;
+    const updated = { ...target, tags };
+    this.sql.exec("UPDATE versions SET record = ? WHERE key = ? AND version_id = ?", JSON.stringify(updated), key, target.versionId ?? NULL_VERSION);
+    if (this.getObject(key)?.versionId === updated.versionId) this.writeCurrent(updated);
     return true;
   }
 
+  /** The current version of a key: null when absent or deleted. */
   getObject(key: string): ObjectRecord | null {
     const row = this.sql.exec<{ record: string }>("SELECT record FROM objects WHERE key = ?", key).toArray()[0];
     return row ? (JSON.parse(row.record) as ObjectRecord) : null;
   }
 
-  /** Removes an object; returns what was removed (null when there was nothing). */
-  deleteObject(key: string): ObjectRecord | null {
-    const previous = this.getObject(key);
-    if (previous) this.sql.exec("DELETE FROM objects WHERE key = ?", key);
-    return previous;
+  /** One version of a key, which may be a delete marker. */
+  getVersion(key: string, versionId: string): ObjectVersion | null {
+    const row = this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE key = ? AND version_id = ?", key, versionId).toArray()[0];
+    return row ? (JSON.parse(row.record) as ObjectVersion) : null;
   }
 
-  /** True when no object and no multipart upload remains (DeleteBucket's precondition). */
+  /** The current version, or version `versionId` when given. */
+  private lookup(key: string, versionId: string | undefined): ObjectVersion | null {
+    return versionId === undefined ? this.getObject(key) : this.getVersion(key, versionId);
+  }
+
+  /**
+   * DeleteObject. Without a version id: unversioned buckets drop the object; versioned ones add a delete
+   * marker. With one: that version is removed for good and the next newest becomes current.
+   */
+  deleteObject(key: string, versionId?: string, now = Date.now()): DeleteOutcome {
+    if (versionId !== undefined) return this.deleteVersion(key, versionId);
+    const state = this.versioning();
+    if (state === "Unversioned") {
+      const current = this.getObject(key);
+      if (!current) return { freed: null, deleteMarker: false };
+      this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", key, NULL_VERSION);
+      this.sql.exec("DELETE FROM objects WHERE key = ?", key);
+      return { freed: current, deleteMarker: false };
+    }
+    const marker = { key, versionId: "", lastModified: now, deleteMarker: true as const };
+    const { stored, replaced } = this.addVersion(marker);
+    return { freed: replaced, versionId: stored.versionId, deleteMarker: true };
+  }
+
+  private deleteVersion(key: string, versionId: string): DeleteOutcome {
+    const target = this.getVersion(key, versionId);
+    if (!target) return { freed: null, versionId, deleteMarker: false };
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", key, versionId);
+      this.refreshCurrent(key);
+    });
+    return isDeleteMarker(target) ? { freed: null, versionId, deleteMarker: true } : { freed: target, versionId, deleteMarker: false };
+  }
+
+  /** Adds a version (object or marker) as the newest of its key, with the id the bucket's versioning state gives. */
+  private addVersion(version: ObjectVersion): { stored: ObjectVersion; replaced: ObjectRecord | null } {
+    const versionId = this.versioning() === "Enabled" ? randomHex(16) : NULL_VERSION;
+    const stored = { ...version, versionId };
+    let replaced: ObjectRecord | null = null;
+    this.ctx.storage.transactionSync(() => {
+      if (versionId === NULL_VERSION) {
+        const old = this.getVersion(version.key, NULL_VERSION);
+        if (old && !isDeleteMarker(old)) replaced = old;
+        this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", version.key, NULL_VERSION);
+      }
+      this.sql.exec("INSERT INTO versions (key, version_id, record) VALUES (?, ?, ?)", version.key, versionId, JSON.stringify(stored));
+      this.refreshCurrent(version.key);
+    });
+    return { stored, replaced };
+  }
+
+  /** Points `objects` at the newest version of `key`, or removes the key when that is a marker or nothing. */
+  private refreshCurrent(key: string): void {
+    const newest = this.sql.exec<{ record: string }>("SELECT record FROM versions WHERE key = ? ORDER BY seq DESC LIMIT 1", key).toArray()[0];
+    const version = newest ? (JSON.parse(newest.record) as ObjectVersion) : null;
+    if (version && !isDeleteMarker(version)) this.writeCurrent(version);
+    else this.sql.exec("DELETE FROM objects WHERE key = ?", key);
+  }
+
+  /** ListObjectVersions: keys in binary order, newest version first within a key, rolled up by delimiter. */
+  listVersions(query: ListVersionsQuery): ListVersionsResult {
+    const versions: VersionSummary[] = [];
+    const commonPrefixes: string[] = [];
+    // Resume strictly after (keyMarker, versionIdMarker): older versions of that key, then later keys.
+    let cursorKey = query.keyMarker;
+    let cursorSeq = -1;
+    if (query.keyMarker && query.versionIdMarker) {
+      const row = this.sql.exec<{ seq: number }>("SELECT seq FROM versions WHERE key = ? AND version_id = ?", query.keyMarker, query.versionIdMarker).toArray()[0];
+      cursorSeq = row?.seq ?? -1;
+    }
+    if (cursorKey < query.prefix) {
+      cursorKey = query.prefix;
+      cursorSeq = Number.MAX_SAFE_INTEGER;
+    }
+    let last: { key: string; versionId?: string } | undefined;
+    while (true) {
+      const rows = this.sql
+        .exec<{ seq: number; key: string; version_id: string; record: string; latest: number }>(
+          `SELECT seq, key, version_id, record, seq = (SELECT MAX(seq) FROM versions w WHERE w.key = v.key) AS latest
+           FROM versions v WHERE key > ? OR (key = ? AND seq < ?) ORDER BY key, seq DESC LIMIT ?`,
+          cursorKey,
+          cursorKey,
+          cursorSeq,
+          LIST_BATCH,
+        )
+        .toArray();
+      let jumped = false;
+      for (const row of rows) {
+        if (!row.key.startsWith(query.prefix)) return { versions, commonPrefixes, isTruncated: false };
+        if (versions.length + commonPrefixes.length >= query.maxKeys) {
+          return { versions, commonPrefixes, isTruncated: true, nextKeyMarker: last?.key, nextVersionIdMarker: last?.versionId };
+        }
+        const cut = query.delimiter ? row.key.indexOf(query.delimiter, query.prefix.length) : -1;
+        if (cut >= 0) {
+          const common = row.key.slice(0, cut + query.delimiter.length);
+          commonPrefixes.push(common);
+          last = { key: common };
+          const after = successor(common);
+          if (after === null) return { versions, commonPrefixes, isTruncated: false };
+          cursorKey = after;
+          cursorSeq = Number.MAX_SAFE_INTEGER;
+          jumped = true;
+          break;
+        }
+        const v = JSON.parse(row.record) as ObjectVersion;
+        versions.push({
+          key: row.key,
+          versionId: row.version_id,
+          isLatest: row.latest === 1,
+          lastModified: v.lastModified,
+          deleteMarker: isDeleteMarker(v),
+          size: isDeleteMarker(v) ? 0 : v.size,
+          etag: isDeleteMarker(v) ? "" : v.etag,
+        });
+        last = { key: row.key, versionId: row.version_id };
+        cursorKey = row.key;
+        cursorSeq = row.seq;
+      }
+      if (!jumped && rows.length < LIST_BATCH) return { versions, commonPrefixes, isTruncated: false };
+    }
+  }
+
+  /** True when no version (delete markers included) and no multipart upload remains (DeleteBucket's precondition). */
   isEmpty(): boolean {
-    const objects = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM objects LIMIT 1)").one().n;
+    const objects = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM versions LIMIT 1)").one().n;
     const uploads = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM uploads LIMIT 1)").one().n;
     return objects === 0 && uploads === 0;
   }
@@ -232,13 +390,13 @@ export class BucketIndex extends DurableObject<Env> {
       segments: chosen.map(({ size, md5, replicas }) => ({ size, md5, replicas })),
       tags: upload.tags,
     };
-    const previous = this.getObject(upload.key);
+    let added!: { stored: ObjectVersion; replaced: ObjectRecord | null };
     this.ctx.storage.transactionSync(() => {
-      this.writeObject(record);
+      added = this.addVersion(record);
       this.sql.exec("DELETE FROM parts WHERE upload_id = ?", uploadId);
       this.sql.exec("DELETE FROM uploads WHERE upload_id = ?", uploadId);
     });
-    return { ok: true, record, previous, discarded };
+    return { ok: true, record: added.stored as ObjectRecord, replaced: added.replaced, discarded };
   }
 
   /** Drops an upload and returns its parts so their blobs can be freed; null when it does not exist. */
@@ -313,7 +471,7 @@ export class BucketIndex extends DurableObject<Env> {
     this.sql.exec("DELETE FROM bucket_config WHERE name = ?", name);
   }
 
-  private writeObject(record: ObjectRecord): void {
+  private writeCurrent(record: ObjectRecord): void {
     this.sql.exec(
       "INSERT OR REPLACE INTO objects (key, size, etag, last_modified, storage_class, record) VALUES (?, ?, ?, ?, ?, ?)",
       record.key,

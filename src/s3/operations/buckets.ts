@@ -99,3 +99,21 @@ export async function deleteBucketTaggingOp(ctx: S3Context, name: string): Promi
   await bucketIndex(ctx, bucket).deleteConfig(TAGGING);
   return new Response(null, { status: 204 });
 }
+
+/** GetBucketVersioning: an empty document for a bucket that was never versioned. */
+export async function getBucketVersioningOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const state = await bucketIndex(ctx, bucket).versioning();
+  return xmlResponse("VersioningConfiguration", state === "Unversioned" ? {} : { Status: state });
+}
+
+export async function putBucketVersioningOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const doc = parseXml(await ctx.request.text());
+  if (!doc || doc.name !== "VersioningConfiguration") throw new S3Error("MalformedXML");
+  const status = childText(doc, "Status");
+  if (childText(doc, "MfaDelete") === "Enabled") throw new S3Error("NotImplemented", "MFA delete is not supported.");
+  if (status !== "Enabled" && status !== "Suspended") throw new S3Error("MalformedXML", "Status must be Enabled or Suspended.");
+  await bucketIndex(ctx, bucket).setVersioning(status);
+  return new Response(null, { status: 200 });
+}

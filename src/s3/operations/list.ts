@@ -1,7 +1,7 @@
 // Listing: ListObjectsV2 and ListObjects (v1). The BucketIndex does the ordering and rolling-up; this file
 // speaks the query parameters and the XML. https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
 
-import type { ListQuery, ListResult } from "../../services/object-model.ts";
+import type { ListQuery, ListResult, ListVersionsResult } from "../../services/object-model.ts";
 import { base64, fromBase64 } from "../../protocol/crypto.ts";
 import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
@@ -113,4 +113,49 @@ function decodeToken(token: string): { value: string; skipPrefix: boolean } {
     // fall through
   }
   throw new S3Error("InvalidArgument", "The continuation token provided is incorrect", { ArgumentName: "continuation-token" });
+}
+
+/** ListObjectVersions: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html */
+export async function listObjectVersionsOp(ctx: S3Context, bucketName: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const q = new URL(ctx.request.url).searchParams;
+  const common = commonParams(q);
+  const keyMarker = q.get("key-marker") ?? "";
+  const versionIdMarker = q.get("version-id-marker") ?? "";
+  if (versionIdMarker && !keyMarker) {
+    throw new S3Error("InvalidArgument", "A version-id marker cannot be specified without a key marker.", { ArgumentName: "version-id-marker" });
+  }
+  const result: ListVersionsResult =
+    common.query.maxKeys === 0
+      ? { versions: [], commonPrefixes: [], isTruncated: false }
+      : await bucketIndex(ctx, bucket).listVersions({ ...common.query, keyMarker, versionIdMarker });
+  const owner = { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId };
+  return xmlResponse("ListVersionsResult", {
+    Name: bucket.name,
+    Prefix: common.encode(common.query.prefix),
+    KeyMarker: common.encode(keyMarker),
+    VersionIdMarker: versionIdMarker,
+    NextKeyMarker: result.nextKeyMarker !== undefined ? common.encode(result.nextKeyMarker) : undefined,
+    NextVersionIdMarker: result.nextVersionIdMarker,
+    MaxKeys: common.query.maxKeys,
+    Delimiter: common.query.delimiter ? common.encode(common.query.delimiter) : undefined,
+    EncodingType: common.encodingType,
+    IsTruncated: result.isTruncated,
+    Version: result.versions
+      .filter((v) => !v.deleteMarker)
+      .map((v) => ({
+        Key: common.encode(v.key),
+        VersionId: v.versionId,
+        IsLatest: v.isLatest,
+        LastModified: isoTime(v.lastModified),
+        ETag: quoteEtag(v.etag),
+        Size: v.size,
+        Owner: owner,
+        StorageClass: "STANDARD",
+      })),
+    DeleteMarker: result.versions
+      .filter((v) => v.deleteMarker)
+      .map((v) => ({ Key: common.encode(v.key), VersionId: v.versionId, IsLatest: v.isLatest, LastModified: isoTime(v.lastModified), Owner: owner })),
+    CommonPrefixes: result.commonPrefixes.map((p) => ({ Prefix: common.encode(p) })),
+  });
 }

@@ -10,7 +10,7 @@ import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionError, writeConditionFrom } from "../object-headers.ts";
 import { parseTaggingHeader } from "../tagging.ts";
-import { copyBytes, readCopySource } from "./objects.ts";
+import { copyBytes, readCopySource, setVersionHeader } from "./objects.ts";
 import { openPayload } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
@@ -114,16 +114,22 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
     if (result.code === "PreconditionFailed" || result.code === "NoSuchKey") throw writeConditionError(result.code, key);
     throw new S3Error(result.code, result.message, { UploadId: uploadId });
   }
-  const freed = [...replicasOf(result.discarded), ...(result.previous ? replicasOf(result.previous.segments) : [])];
+  const freed = [...replicasOf(result.discarded), ...(result.replaced ? replicasOf(result.replaced.segments) : [])];
   if (freed.length) ctx.waitUntil(freeBlobs(storageEnv(ctx), freed));
 
   const location = new URL(ctx.request.url);
-  return xmlResponse("CompleteMultipartUploadResult", {
-    Location: `${location.origin}/${bucket.name}/${encodeURIComponent(key)}`,
-    Bucket: bucket.name,
-    Key: key,
-    ETag: quoteEtag(etag),
-  });
+  const headers = new Headers();
+  setVersionHeader(headers, result.record.versionId);
+  return xmlResponse(
+    "CompleteMultipartUploadResult",
+    {
+      Location: `${location.origin}/${bucket.name}/${encodeURIComponent(key)}`,
+      Bucket: bucket.name,
+      Key: key,
+      ETag: quoteEtag(etag),
+    },
+    { headers },
+  );
 }
 
 export async function abortMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {

@@ -3,7 +3,7 @@
 
 import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
-import { replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
+import { isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks } from "../../services/pipeline.ts";
 import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
@@ -53,9 +53,10 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
     segments: [segment],
     checksum: payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined,
   };
-  await commitObject(ctx, bucket, stored, condition);
+  const committed = await commitObject(ctx, bucket, stored, condition);
 
   const response = new Headers({ etag: quoteEtag(stored.etag) });
+  setVersionHeader(response, committed.versionId);
   if (stored.checksum && payload.checksum) response.set(checksumHeaderName(payload.checksum.algorithm), stored.checksum.value);
   return new Response(null, { status: 200, headers: response });
 }
@@ -70,8 +71,16 @@ async function assertWritable(index: ReturnType<typeof bucketIndex>, key: string
   }
 }
 
+/**
+ * x-amz-version-id, as S3 sends it: the id of the version a request wrote, read or deleted, omitted only in
+ * buckets that were never versioned (whose versions are all "null").
+ */
+export function setVersionHeader(headers: Headers, versionId: string | undefined): void {
+  if (versionId !== undefined && versionId !== NULL_VERSION) headers.set("x-amz-version-id", versionId);
+}
+
 /** Records the object in the bucket's index; frees the blobs of what it replaced, or its own if refused. */
-async function commitObject(ctx: S3Context, bucket: BucketRow, record: ObjectRecord, condition?: WriteCondition): Promise<void> {
+async function commitObject(ctx: S3Context, bucket: BucketRow, record: ObjectRecord, condition?: WriteCondition): Promise<ObjectRecord> {
   const storage = storageEnv(ctx);
   let result;
   try {
@@ -84,18 +93,41 @@ async function commitObject(ctx: S3Context, bucket: BucketRow, record: ObjectRec
     ctx.waitUntil(freeBlobs(storage, replicasOf(record.segments)));
     throw writeConditionError(result.code, record.key);
   }
-  if (result.previous) ctx.waitUntil(freeBlobs(storage, replicasOf(result.previous.segments)));
+  if (result.replaced) ctx.waitUntil(freeBlobs(storage, replicasOf(result.replaced.segments)));
+  return result.record;
 }
 
-/** Looks up a copy source the caller may read. */
+/** Looks up a copy source the caller may read (optionally a specific version). */
 export async function readCopySource(ctx: S3Context): Promise<{ bucket: BucketRow; record: ObjectRecord }> {
   const source = parseCopySource(ctx.request.headers.get("x-amz-copy-source")!);
   const bucket = await requireOwnedBucket(ctx, source.bucket);
-  const record = await bucketIndex(ctx, bucket).getObject(source.key);
-  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: source.key });
-  if (source.versionId !== undefined && source.versionId !== "null") throw new S3Error("NoSuchKey", "The specified version does not exist.", { Key: source.key });
+  const record = await readVersion(ctx, bucket, source.key, source.versionId, true);
   evaluateCopySourceConditions(record, ctx.request.headers);
   return { bucket, record };
+}
+
+/**
+ * The current version of a key, or the version asked for. A delete marker named by version id answers
+ * 405 MethodNotAllowed (400 InvalidRequest as a copy source), as S3 does.
+ */
+async function readVersion(ctx: S3Context, bucket: BucketRow, key: string, versionId: string | undefined, asCopySource = false): Promise<ObjectRecord> {
+  const index = bucketIndex(ctx, bucket);
+  if (versionId === undefined) {
+    const current = await index.getObject(key);
+    if (!current) throw new S3Error("NoSuchKey", undefined, { Key: key });
+    return current;
+  }
+  const version = await index.getVersion(key, versionId);
+  if (!version) throw new S3Error("NoSuchVersion", undefined, { Key: key, VersionId: versionId });
+  if (isDeleteMarker(version)) {
+    if (asCopySource) throw new S3Error("InvalidRequest", "The source of a copy request may not specifically refer to a delete marker by version id.");
+    throw new S3Error("MethodNotAllowed", "The specified method is not allowed against this resource.", { Method: ctx.request.method, ResourceType: "DeleteMarker" });
+  }
+  return version;
+}
+
+function versionIdParam(ctx: S3Context): string | undefined {
+  return new URL(ctx.request.url).searchParams.get("versionId") ?? undefined;
 }
 
 /** Streams bytes [start, end] of an existing object into a new blob, computing MD5 (and a checksum). */
@@ -149,23 +181,30 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
     segments: [segment],
     checksum,
   };
-  await commitObject(ctx, bucket, record, condition);
-  return xmlResponse("CopyObjectResult", {
-    ETag: quoteEtag(record.etag),
-    LastModified: isoTime(record.lastModified),
-    ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value } : {}),
-  });
+  const committed = await commitObject(ctx, bucket, record, condition);
+  const response = new Headers();
+  setVersionHeader(response, committed.versionId);
+  if (source.versionId && source.versionId !== NULL_VERSION) response.set("x-amz-copy-source-version-id", source.versionId);
+  return xmlResponse(
+    "CopyObjectResult",
+    {
+      ETag: quoteEtag(record.etag),
+      LastModified: isoTime(record.lastModified),
+      ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value } : {}),
+    },
+    { headers: response },
+  );
 }
 
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const record = await bucketIndex(ctx, bucket).getObject(key);
-  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
 
   // Preconditions come before Range (RFC 9110 section 13.2.2).
   const condition = evaluateReadPreconditions(record, ctx.request.headers);
   const range = condition === 304 ? undefined : parseRange(ctx.request.headers.get("range"), record.size);
   const headers = objectResponseHeaders(record, new URL(ctx.request.url).searchParams, ctx.request.headers, range === undefined);
+  setVersionHeader(headers, record.versionId);
   if (condition === 304) {
     const notModified = new Headers();
     for (const name of ["etag", "last-modified", "cache-control", "expires"]) {
@@ -190,9 +229,12 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 
 export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const removed = await bucketIndex(ctx, bucket).deleteObject(key);
-  if (removed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(removed.segments)));
-  return new Response(null, { status: 204 });
+  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionIdParam(ctx), ctx.now.getTime());
+  if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
+  const headers = new Headers();
+  setVersionHeader(headers, outcome.versionId);
+  if (outcome.deleteMarker) headers.set("x-amz-delete-marker", "true");
+  return new Response(null, { status: 204, headers });
 }
 
 /** DeleteObjects: up to 1000 keys; every key gets a Deleted or Error entry (Deleted omitted in quiet mode). */
@@ -201,19 +243,25 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
   const doc = parseXml(await ctx.request.text());
   if (!doc || doc.name !== "Delete") throw new S3Error("MalformedXML");
   const quiet = childText(doc, "Quiet")?.trim().toLowerCase() === "true";
-  const keys = doc.children.filter((c) => c.name === "Object").map((o) => childText(o, "Key"));
-  if (keys.length === 0 || keys.length > 1000 || keys.some((k) => k === undefined)) throw new S3Error("MalformedXML");
+  const targets = doc.children.filter((c) => c.name === "Object").map((o) => ({ key: childText(o, "Key"), versionId: childText(o, "VersionId") }));
+  if (targets.length === 0 || targets.length > 1000 || targets.some((t) => t.key === undefined)) throw new S3Error("MalformedXML");
 
   const index = bucketIndex(ctx, bucket);
-  const deleted: { Key: string }[] = [];
-  const errors: { Key: string; Code: string; Message: string }[] = [];
-  for (const key of keys as string[]) {
+  const deleted: Record<string, string | boolean | undefined>[] = [];
+  const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = [];
+  for (const { key, versionId } of targets as { key: string; versionId?: string }[]) {
     try {
-      const removed = await index.deleteObject(key);
-      if (removed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(removed.segments)));
-      deleted.push({ Key: key });
+      const outcome = await index.deleteObject(key, versionId, ctx.now.getTime());
+      if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
+      const marker = outcome.deleteMarker;
+      deleted.push({
+        Key: key,
+        VersionId: versionId,
+        DeleteMarker: marker ? true : undefined,
+        DeleteMarkerVersionId: marker && versionId === undefined ? outcome.versionId : undefined,
+      });
     } catch (error) {
-      errors.push({ Key: key, Code: "InternalError", Message: String(error) });
+      errors.push({ Key: key, VersionId: versionId, Code: "InternalError", Message: String(error) });
     }
   }
   return xmlResponse("DeleteResult", { Deleted: quiet ? undefined : deleted, Error: errors });
@@ -221,29 +269,36 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
 
 export async function getObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const record = await bucketIndex(ctx, bucket).getObject(key);
-  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: key });
-  return xmlResponse("Tagging", taggingXml(record.tags ?? {}));
+  const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
+  const headers = new Headers();
+  setVersionHeader(headers, record.versionId);
+  return xmlResponse("Tagging", taggingXml(record.tags ?? {}), { headers });
 }
 
 export async function putObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
   const tags = parseTaggingXml(await ctx.request.text(), "object");
-  if (!(await bucketIndex(ctx, bucket).setObjectTags(key, tags))) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  await setTags(ctx, bucket, key, tags);
   return new Response(null, { status: 200 });
 }
 
 export async function deleteObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  if (!(await bucketIndex(ctx, bucket).setObjectTags(key, {}))) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  await setTags(ctx, bucket, key, {});
   return new Response(null, { status: 204 });
+}
+
+async function setTags(ctx: S3Context, bucket: BucketRow, key: string, tags: Record<string, string>): Promise<void> {
+  const versionId = versionIdParam(ctx);
+  if (!(await bucketIndex(ctx, bucket).setObjectTags(key, tags, versionId))) {
+    throw versionId === undefined ? new S3Error("NoSuchKey", undefined, { Key: key }) : new S3Error("NoSuchVersion", undefined, { Key: key, VersionId: versionId });
+  }
 }
 
 /** GetObjectAttributes: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html */
 export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const record = await bucketIndex(ctx, bucket).getObject(key);
-  if (!record) throw new S3Error("NoSuchKey", undefined, { Key: key });
+  const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
   const wanted = new Set(
     (ctx.request.headers.get("x-amz-object-attributes") ?? "")
       .split(",")
