@@ -4,14 +4,12 @@
 // garbage in tmp/ that the next start deletes. No HTTP here.
 
 import { createHash, randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { BLOB_ID_PATTERN } from "../../src/protocol/node-protocol.ts";
-import { fsyncDirectory, fsyncFile, writeFileDurably } from "./durable-fs.ts";
+import { DurableFileWriter, fsyncDirectory, writeFileDurably } from "./durable-fs.ts";
 import { AgentError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -89,7 +87,11 @@ export class BlobStore {
     return { usedBytes: this.usedBytes, blobCount: this.blobCount };
   }
 
-  async put(blobId: string, body: Readable | AsyncIterable<Uint8Array>, options: PutBlobOptions = {}): Promise<BlobRecord> {
+  /**
+   * Stores `body` under `blobId`. On failure `body` is left as it is (not destroyed), so an HTTP caller can
+   * still answer on the same connection.
+   */
+  async put(blobId: string, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutBlobOptions = {}): Promise<BlobRecord> {
     assertBlobId(blobId);
     let reserved = 0;
     const reserve = (bytes: number) => {
@@ -106,22 +108,23 @@ export class BlobStore {
     try {
       const hash = createHash("sha256");
       let size = 0;
-      await pipeline(
-        body,
-        async function* meter(source: AsyncIterable<Uint8Array>) {
-          for await (const chunk of source) {
+      const file = await open(tmpBlob, "wx");
+      try {
+        const metered = async function* () {
+          for await (const chunk of body) {
             size += chunk.length;
             if (size > reserved) reserve(size - reserved);
             hash.update(chunk);
             yield chunk;
           }
-        },
-        createWriteStream(tmpBlob, { flags: "wx", highWaterMark: WRITE_HIGH_WATER_MARK }),
-      );
+        };
+        await pipeline(metered(), new DurableFileWriter(file, WRITE_HIGH_WATER_MARK));
+      } finally {
+        await file.close();
+      }
       if (options.expectedLength !== undefined && size !== options.expectedLength) {
         throw new AgentError("IncompleteBody", `The body had ${size} bytes but Content-Length declared ${options.expectedLength}.`);
       }
-      await fsyncFile(tmpBlob);
 
       const record: BlobRecord = { blobId, size, sha256: hash.digest("hex"), createdAt: this.now().toISOString() };
       if (options.expectedSha256 !== undefined && options.expectedSha256 !== record.sha256) {

@@ -22,7 +22,7 @@ const STATUS_BY_CODE = {
   RequestTimeTooSkewed: 403,
   SignatureDoesNotMatch: 403,
   MissingSecurityHeader: 403,
-} as const satisfies Record<SigV4FailureCode | string, number>;
+} as const satisfies Record<SigV4FailureCode, number> & Record<string, number>;
 
 export type AgentErrorCode = keyof typeof STATUS_BY_CODE;
 

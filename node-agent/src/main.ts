@@ -11,7 +11,7 @@ import { ConfigError, parseAgentConfig, urlForListenAddress, USAGE, type AgentCo
 import { measureDiskSpace } from "./disk-space.ts";
 import { EdgeClient, EdgeRequestError, type NodeAnnouncement } from "./edge-client.ts";
 import { startHeartbeatChore, type RunningChore } from "./heartbeat-chore.ts";
-import { closeGracefully, formatAddress, listen } from "./http-listener.ts";
+import { formatAddress, listen } from "./http-listener.ts";
 import { createJsonLogger, type Logger } from "./logger.ts";
 import { loadOrCreateNodeIdentity } from "./node-identity.ts";
 import { createAgentApp } from "./server.ts";
@@ -32,8 +32,12 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
 
   let registration: RegistrationResponse | undefined;
   const app = createAgentApp({ store, nodeId, credentials: () => registration, log });
-  const { server, host, port } = await listen(app.fetch, config.listenHost, config.listenPort);
+  const listening = await listen(app.fetch, config.listenHost, config.listenPort);
+  const { host, port } = listening;
   const publicUrl = config.publicUrl ?? urlForListenAddress(host, port);
+  if (config.publicUrl === undefined && (host === "0.0.0.0" || host === "::")) {
+    log.warn("public_url_unreachable", { message: `the edge cannot reach ${publicUrl}; pass --public-url` });
+  }
 
   const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, log });
   const announcement: NodeAnnouncement = { nodeId, url: publicUrl, zone: config.zone, capacityBytes, agentVersion: AGENT_VERSION };
@@ -45,7 +49,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     log.info("shutting_down", { signal });
     stopping.abort();
     await heartbeats?.stop();
-    const drain = await closeGracefully(server, DRAIN_TIMEOUT_MS);
+    const drain = await listening.close(DRAIN_TIMEOUT_MS);
     if (registration !== undefined) {
       try {
         await edge.goOffline(nodeId, registration);
@@ -68,7 +72,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     } else {
       log.error("registration_failed", { error });
     }
-    server.close();
+    await listening.close(1_000);
     return 1;
   }
   log.info("registered", { nodeId, operator: account.address, url: publicUrl, heartbeatIntervalSeconds: registration.heartbeatIntervalSeconds });

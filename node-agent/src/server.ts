@@ -47,9 +47,10 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
     const blobId = validBlobId(c.req.param("blobId"));
     const declared = c.req.header("content-length");
     if (declared !== undefined && !/^\d+$/.test(declared)) throw new AgentError("InvalidRequest", "Content-Length must be a decimal integer.");
-    // Read the Node request directly when there is one: no web-stream conversion on the hot path.
+    // Read the Node request directly when there is one: no web-stream conversion on the hot path. Not
+    // destroyed on failure, so a 507 or 400 still reaches the edge instead of a connection reset.
     const incoming = c.env?.incoming;
-    const body = incoming ?? webBody(c.req.raw.body);
+    const body = incoming ? incoming.iterator({ destroyOnReturn: false }) : webBody(c.req.raw.body);
     let record;
     try {
       record = await store.put(blobId, body, {
@@ -130,6 +131,6 @@ function validBlobId(blobId: string): string {
   return blobId;
 }
 
-function webBody(body: ReadableStream<Uint8Array> | null): Readable {
+function webBody(body: ReadableStream<Uint8Array> | null): AsyncIterable<Uint8Array> {
   return body === null ? Readable.from([]) : Readable.fromWeb(body as NodeReadableStream<Uint8Array>);
 }

@@ -15,7 +15,7 @@ afterAll(async () => {
   await agent?.stop();
 });
 
-async function putBlob(blobId: string, bytes: Uint8Array): Promise<Response> {
+async function putBlob(blobId: string, bytes: Uint8Array<ArrayBuffer>): Promise<Response> {
   return agent.edgeFetch(`/blobs/${blobId}`, { method: "PUT", body: bytes, headers: { "content-length": String(bytes.length) } });
 }
 

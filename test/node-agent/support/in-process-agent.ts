@@ -11,7 +11,7 @@ import { randomHex } from "../../../src/protocol/crypto.ts";
 import { NODE_BLOB_SERVICE, NODE_SIGV4_REGION } from "../../../src/protocol/node-protocol.ts";
 import type { NodeCredentials } from "../../../node-agent/src/auth.ts";
 import { BlobStore, type BlobStoreOptions } from "../../../node-agent/src/blob-store.ts";
-import { closeGracefully, listen } from "../../../node-agent/src/http-listener.ts";
+import { listen } from "../../../node-agent/src/http-listener.ts";
 import { createAgentApp } from "../../../node-agent/src/server.ts";
 
 export const TEST_NODE_ID = "node_00112233aabbccdd";
@@ -64,7 +64,8 @@ export async function startInProcessAgent(options: InProcessAgentOptions = {}): 
     credentials: () => (options.unregistered ? undefined : credentials),
     ...(options.now ? { now: options.now } : {}),
   });
-  const { server, port } = await listen(app.fetch, "127.0.0.1", 0);
+  const listening = await listen(app.fetch, "127.0.0.1", 0);
+  const { server, port } = listening;
   const url = `http://127.0.0.1:${port}`;
   const signer = edgeSigner(credentials);
   return {
@@ -76,7 +77,7 @@ export async function startInProcessAgent(options: InProcessAgentOptions = {}): 
     edgeFetch: async (path, init = {}) => fetch(await signer.sign(`${url}${path}`, init)),
     listFiles: () => listFiles(dataDir),
     stop: async ({ keepData = false } = {}) => {
-      await closeGracefully(server, 1_000);
+      await listening.close(1_000);
       if (!keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };
