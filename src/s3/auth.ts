@@ -1,12 +1,12 @@
 // Authenticates an S3 request: SigV4 (header or presigned query) against the account's access keys in D1.
-// Anonymous requests are refused: nothing is public yet.
+// A request without any signature is anonymous; only public-read buckets answer those (bucket-access.ts).
 
 import { findActiveAccessKey } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
 import { hasSigV4, SigV4Error, verifySigV4, type SignedRequestParts } from "../protocol/sigv4.ts";
 import { openSecret } from "../services/secret-box.ts";
 import { S3Error } from "./errors.ts";
-import type { Principal } from "./context.ts";
+import { ANONYMOUS, type Principal } from "./context.ts";
 
 export async function authenticateS3(
   parts: SignedRequestParts,
@@ -15,7 +15,7 @@ export async function authenticateS3(
   regions: readonly string[],
   now: Date,
 ): Promise<Principal> {
-  if (!hasSigV4(parts)) throw new S3Error("AccessDenied", "Anonymous access is not allowed.");
+  if (!hasSigV4(parts)) return ANONYMOUS;
   let accountId: string | undefined;
   try {
     const signature = await verifySigV4(

@@ -5,11 +5,36 @@ import type { BucketRow } from "../db/schema.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
 
+/** The caller's account; anonymous callers are refused. */
+export function requireAccount(ctx: S3Context): string {
+  if (ctx.principal.accountId === null) throw new S3Error("AccessDenied", "Anonymous access is not allowed for this operation.");
+  return ctx.principal.accountId;
+}
+
+/** A bucket the caller owns. */
 export async function requireOwnedBucket(ctx: S3Context, name: string): Promise<BucketRow> {
   const bucket = await getBucket(ctx.db, name);
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
   // S3 answers AccessDenied, not NoSuchBucket, for a bucket that exists under another account.
   if (bucket.accountId !== ctx.principal.accountId) throw new S3Error("AccessDenied");
+  return bucket;
+}
+
+/** Canned ACLs a bucket can carry (x-amz-acl); "public-read" lets anyone list and read it. */
+export const BUCKET_ACLS = ["private", "public-read"] as const;
+export type BucketAcl = (typeof BUCKET_ACLS)[number];
+export const ACL_CONFIG = "acl";
+
+/**
+ * A bucket the caller may read: its own, or (for anyone, signed in or not) one its owner made public-read.
+ * Nothing else is ever served anonymously.
+ */
+export async function requireReadableBucket(ctx: S3Context, name: string): Promise<BucketRow> {
+  const bucket = await getBucket(ctx.db, name);
+  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
+  if (bucket.accountId === ctx.principal.accountId) return bucket;
+  const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) as BucketAcl | null;
+  if (acl !== "public-read") throw new S3Error("AccessDenied");
   return bucket;
 }
 

@@ -4,11 +4,15 @@ import type { Db } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import type { VerifiedSignature } from "../protocol/sigv4.ts";
 
+/** Who sent the request: an account with a verified signature, or nobody (anonymous, for public-read buckets). */
 export interface Principal {
-  accountId: string;
-  accessKeyId: string;
-  signature: VerifiedSignature;
+  /** null for anonymous requests. */
+  accountId: string | null;
+  accessKeyId: string | null;
+  signature: VerifiedSignature | null;
 }
+
+export const ANONYMOUS: Principal = { accountId: null, accessKeyId: null, signature: null };
 
 export interface S3Context {
   request: Request;

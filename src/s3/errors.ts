@@ -4,6 +4,7 @@
 
 const S3_ERRORS = {
   AccessDenied: [403, "Access Denied"],
+  AccessForbidden: [403, "CORSResponse: This CORS request is not allowed."],
   AuthorizationHeaderMalformed: [400, "The authorization header you provided is invalid."],
   AuthorizationQueryParametersError: [400, "Error parsing the X-Amz-Credential parameter."],
   BadDigest: [400, "The Content-MD5 or checksum value that you specified did not match what the server received."],
@@ -32,6 +33,7 @@ const S3_ERRORS = {
   MissingSecurityHeader: [400, "Your request is missing a required header."],
   NoSuchBucket: [404, "The specified bucket does not exist"],
   NoSuchKey: [404, "The specified key does not exist."],
+  NoSuchCORSConfiguration: [404, "The CORS configuration does not exist"],
   NoSuchTagSet: [404, "The TagSet does not exist"],
   NoSuchVersion: [404, "The specified version does not exist."],
   NoSuchUpload: [404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."],

@@ -16,6 +16,12 @@ import {
   deleteBucketTaggingOp,
   getBucketLocationOp,
   getBucketTaggingOp,
+  getBucketAclOp,
+  putBucketAclOp,
+  getBucketCorsOp,
+  putBucketCorsOp,
+  deleteBucketCorsOp,
+  CORS_CONFIG,
   getBucketVersioningOp,
   putBucketVersioningOp,
   headBucketOp,
@@ -38,13 +44,17 @@ import {
   deleteObjectsOp,
   deleteObjectTaggingOp,
   getObjectAttributesOp,
+  getObjectAclOp,
+  putObjectAclOp,
   getObjectOp,
   getObjectTaggingOp,
   putObjectOp,
   putObjectTaggingOp,
 } from "./operations/objects.ts";
 import { errorResponse } from "./respond.ts";
-import { routeS3Request, type S3Op } from "./router.ts";
+import { locate, routeS3Request, type S3Op } from "./router.ts";
+import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
+import { getBucket } from "../db/accounts.ts";
 
 export async function handleS3(request: Request, env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   const requestId = randomHex(8).toUpperCase();
@@ -52,13 +62,17 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
   const url = new URL(request.url);
   const headers = headersAsSigned(request);
   const host = headers.get("host")!;
+  const baseDomains = env.S3_BASE_DOMAINS.split(",").map((d) => d.trim()).filter(Boolean);
+  const db = openDb(env.DB);
+  const origin = request.headers.get("origin");
+  const bucketName = locate(host, rawPath, baseDomains).bucket;
   let response: Response;
   try {
-    const op = routeS3Request(
-      { method: request.method, host, rawPath, query: url.searchParams, headers: request.headers },
-      env.S3_BASE_DOMAINS.split(",").map((d) => d.trim()).filter(Boolean),
-    );
-    const db = openDb(env.DB);
+    if (request.method === "OPTIONS") {
+      response = await answerPreflight(request, env, db, bucketName);
+      return finish(response, requestId);
+    }
+    const op = routeS3Request({ method: request.method, host, rawPath, query: url.searchParams, headers: request.headers }, baseDomains);
     const now = new Date();
     const regions = env.S3_REGIONS.split(",").map((r) => r.trim());
     const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
@@ -69,6 +83,16 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     // The body may be unread after an early error; drain it off the hot path so the connection can be reused.
     if (request.body && !request.bodyUsed) waitUntil(request.body.cancel().catch(() => {}));
   }
+  if (origin !== null && bucketName !== undefined) {
+    const rules = await bucketCorsRules(env, db, bucketName).catch(() => null);
+    const rule = rules && matchCorsRule(rules, origin, request.method, []);
+    if (rule) corsHeaders(rule, origin, false, []).forEach((value, name) => response.headers.set(name, value));
+  }
+  return finish(response, requestId);
+}
+
+/** Headers every S3 response carries. */
+function finish(response: Response, requestId: string): Response {
   // S3 never compresses; Cloudflare's edge would compress XML and text bodies for clients that accept gzip,
   // and clients that asked for gzip explicitly (rclone) would then store compressed bytes. A response that has
   // a Content-Encoding of its own is left alone by the edge.
@@ -76,6 +100,31 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
   response.headers.set("x-amz-request-id", requestId);
   response.headers.set("x-amz-id-2", base64(crypto.getRandomValues(new Uint8Array(24))));
   return response;
+}
+
+async function bucketCorsRules(env: Env, db: ReturnType<typeof openDb>, name: string): Promise<CorsRule[] | null> {
+  const bucket = await getBucket(db, name);
+  if (!bucket) return null;
+  return (await env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucket.id)).getConfig(CORS_CONFIG)) as CorsRule[] | null;
+}
+
+/** A CORS preflight: unauthenticated, answered from the bucket's CORS rules (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTOPTIONSobject.html). */
+async function answerPreflight(request: Request, env: Env, db: ReturnType<typeof openDb>, bucketName: string | undefined): Promise<Response> {
+  const origin = request.headers.get("origin");
+  const method = request.headers.get("access-control-request-method");
+  if (!origin || !method) throw new S3Error("InvalidRequest", "Insufficient information. Origin request header needed.");
+  if (bucketName === undefined) throw new S3Error("AccessForbidden", "CORSResponse: Bucket not found");
+  const rules = await bucketCorsRules(env, db, bucketName);
+  if (!rules) throw new S3Error("AccessForbidden", "CORSResponse: CORS is not enabled for this bucket.");
+  const wanted = requestedHeaders(request.headers.get("access-control-request-headers"));
+  const rule = matchCorsRule(rules, origin, method, wanted);
+  if (!rule) {
+    throw new S3Error(
+      "AccessForbidden",
+      "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+    );
+  }
+  return new Response(null, { status: 200, headers: corsHeaders(rule, origin, true, wanted) });
 }
 
 function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
@@ -140,6 +189,20 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return putBucketVersioningOp(ctx, op.bucket);
     case "ListObjectVersions":
       return listObjectVersionsOp(ctx, op.bucket);
+    case "GetBucketAcl":
+      return getBucketAclOp(ctx, op.bucket);
+    case "PutBucketAcl":
+      return putBucketAclOp(ctx, op.bucket);
+    case "GetObjectAcl":
+      return getObjectAclOp(ctx, op.bucket, op.key);
+    case "PutObjectAcl":
+      return putObjectAclOp(ctx, op.bucket, op.key);
+    case "GetBucketCors":
+      return getBucketCorsOp(ctx, op.bucket);
+    case "PutBucketCors":
+      return putBucketCorsOp(ctx, op.bucket);
+    case "DeleteBucketCors":
+      return deleteBucketCorsOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

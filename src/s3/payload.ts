@@ -33,7 +33,9 @@ export interface IncomingPayload {
 
 export function openPayload(request: Request, principal: Principal): IncomingPayload {
   const headers = request.headers;
-  const mode = principal.signature.payloadHash;
+  if (!principal.signature) throw new S3Error("AccessDenied", "Anonymous writes are not allowed.");
+  const signature = principal.signature;
+  const mode = signature.payloadHash;
   const body = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   const chunked = mode.startsWith("STREAMING-") || /(^|,)\s*aws-chunked\s*(,|$)/.test(headers.get("content-encoding") ?? "");
 
@@ -50,7 +52,7 @@ export function openPayload(request: Request, principal: Principal): IncomingPay
     if (![STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER].includes(mode)) {
       throw new S3Error("InvalidArgument", `x-amz-content-sha256 '${mode}' is not supported with aws-chunked bodies.`);
     }
-    const s = principal.signature;
+    const s = signature;
     source = decodeAwsChunked(readChunks(body), {
       signing: mode === STREAMING_UNSIGNED_TRAILER ? undefined : { signingKey: s.signingKey, amzDate: s.amzDate, scope: s.scope, seedSignature: s.signature },
       onTrailers: (t) => (trailers = t),

@@ -34,13 +34,20 @@ export type S3Op =
   | { op: "DeleteBucketTagging"; bucket: string }
   | { op: "GetBucketVersioning"; bucket: string }
   | { op: "PutBucketVersioning"; bucket: string }
-  | { op: "ListObjectVersions"; bucket: string };
+  | { op: "ListObjectVersions"; bucket: string }
+  | { op: "GetBucketAcl"; bucket: string }
+  | { op: "PutBucketAcl"; bucket: string }
+  | { op: "GetObjectAcl"; bucket: string; key: string }
+  | { op: "PutObjectAcl"; bucket: string; key: string }
+  | { op: "GetBucketCors"; bucket: string }
+  | { op: "PutBucketCors"; bucket: string }
+  | { op: "DeleteBucketCors"; bucket: string };
 
 export type S3OpName = S3Op["op"];
 
 /** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
 const UNSUPPORTED_SUBRESOURCES = [
-  "acl", "analytics", "accelerate", "cors", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
+  "analytics", "accelerate", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
   "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
   "replication", "requestPayment", "website", "retention", "legal-hold",
   "torrent", "restore", "select",
@@ -68,6 +75,17 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
     if (method === "GET" && q.has("location")) return { op: "GetBucketLocation", bucket };
     if (method === "GET" && q.has("uploads")) return { op: "ListMultipartUploads", bucket };
     if (method === "GET" && q.has("versions")) return { op: "ListObjectVersions", bucket };
+    if (q.has("acl")) {
+      if (method === "GET") return { op: "GetBucketAcl", bucket };
+      if (method === "PUT") return { op: "PutBucketAcl", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
+    if (q.has("cors")) {
+      if (method === "GET") return { op: "GetBucketCors", bucket };
+      if (method === "PUT") return { op: "PutBucketCors", bucket };
+      if (method === "DELETE") return { op: "DeleteBucketCors", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
     if (q.has("versioning")) {
       if (method === "GET") return { op: "GetBucketVersioning", bucket };
       if (method === "PUT") return { op: "PutBucketVersioning", bucket };
@@ -120,6 +138,11 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
     throw new S3Error("MethodNotAllowed");
   }
   if (method === "GET" && q.has("attributes")) return { op: "GetObjectAttributes", bucket, key };
+  if (q.has("acl")) {
+    if (method === "GET") return { op: "GetObjectAcl", bucket, key };
+    if (method === "PUT") return { op: "PutObjectAcl", bucket, key };
+    throw new S3Error("MethodNotAllowed");
+  }
   rejectUnsupported(q, `${bucket}/${key}`);
   switch (method) {
     case "PUT":

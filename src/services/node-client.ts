@@ -44,8 +44,9 @@ async function awsClientFor(node: NodeEndpoint, kek: string): Promise<AwsClient>
   return client;
 }
 
+/** The blob's URL under the node's public URL, keeping any path prefix (a node behind a proxy at /icn). */
 function blobUrl(node: NodeEndpoint, blobId: string): string {
-  return new URL(blobPath(blobId), node.url).toString();
+  return `${node.url.replace(/\/+$/, "")}${blobPath(blobId)}`;
 }
 
 /**

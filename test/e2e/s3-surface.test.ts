@@ -13,6 +13,7 @@ import {
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutBucketVersioningCommand,
+  PutBucketAclCommand,
   DeleteBucketTaggingCommand,
   DeleteObjectTaggingCommand,
   GetBucketTaggingCommand,
@@ -343,5 +344,20 @@ describe("versioning", () => {
     const versions = (await s3.send(new ListObjectVersionsCommand({ Bucket: sb }))).Versions!;
     expect(versions.map((v) => v.VersionId)).toEqual(["null", kept.VersionId]);
     expect(await text(s3.send(new GetObjectCommand({ Bucket: sb, Key: "k" })))).toBe("null two");
+  });
+});
+
+describe("public-read", () => {
+  it("serves objects of a public-read bucket to anonymous callers, and only reads", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "surface-public" }));
+    await s3.send(new PutObjectCommand({ Bucket: "surface-public", Key: "index.html", Body: "<h1>hi</h1>", ContentType: "text/html" }));
+    expect((await fetch(`${d.edgeUrl}/surface-public/index.html`)).status).toBe(403);
+    await s3.send(new PutBucketAclCommand({ Bucket: "surface-public", ACL: "public-read" }));
+    const res = await fetch(`${d.edgeUrl}/surface-public/index.html`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/html");
+    expect(await res.text()).toBe("<h1>hi</h1>");
+    expect((await fetch(`${d.edgeUrl}/surface-public/index.html`, { method: "DELETE" })).status).toBe(403);
+    expect((await fetch(`${d.edgeUrl}/surface-public/new.html`, { method: "PUT", body: "x" })).status).toBe(403);
   });
 });

@@ -2,7 +2,17 @@
 
 import { deleteBucketRow, getBucket, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
-import { bucketIndex, requireOwnedBucket, validateBucketName } from "../bucket-access.ts";
+import {
+  ACL_CONFIG,
+  BUCKET_ACLS,
+  bucketIndex,
+  requireAccount,
+  requireOwnedBucket,
+  requireReadableBucket,
+  validateBucketName,
+  type BucketAcl,
+} from "../bucket-access.ts";
+import { corsXml, parseCorsXml, type CorsRule } from "../cors.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
@@ -19,13 +29,14 @@ export async function listBucketsOp(ctx: S3Context): Promise<Response> {
   const prefix = q.get("prefix") ?? "";
   const after = q.get("continuation-token") ?? "";
   const region = q.get("bucket-region");
-  const all = (await listBuckets(ctx.db, ctx.principal.accountId)).filter(
+  const accountId = requireAccount(ctx);
+  const all = (await listBuckets(ctx.db, accountId)).filter(
     (b) => b.name.startsWith(prefix) && b.name > after && (region === null || b.region === region),
   );
   const limit = maxRaw === null ? all.length : Number(maxRaw);
   const page = all.slice(0, limit);
   return xmlResponse("ListAllMyBucketsResult", {
-    Owner: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
+    Owner: { ID: accountId, DisplayName: accountId },
     Buckets: { Bucket: page.map((b) => ({ Name: b.name, CreationDate: isoTime(b.createdAt), BucketRegion: b.region })) },
     // Bucket names are unique and ordered, so the last one returned is a sound continuation token.
     ContinuationToken: all.length > page.length ? page[page.length - 1]!.name : undefined,
@@ -34,7 +45,9 @@ export async function listBucketsOp(ctx: S3Context): Promise<Response> {
 }
 
 export async function createBucketOp(ctx: S3Context, name: string): Promise<Response> {
+  const accountId = requireAccount(ctx);
   validateBucketName(name);
+  const acl = cannedAcl(ctx.request.headers);
   const body = await ctx.request.text();
   if (body.trim() !== "") {
     const doc = parseXml(body);
@@ -48,19 +61,23 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   const inserted = await insertBucket(ctx.db, {
     name,
     id: randomHex(16),
-    accountId: ctx.principal.accountId,
+    accountId,
     region: ctx.region,
     createdAt: ctx.now.getTime(),
   });
   if (!inserted) {
     const existing = await getBucket(ctx.db, name);
-    throw new S3Error(existing?.accountId === ctx.principal.accountId ? "BucketAlreadyOwnedByYou" : "BucketAlreadyExists", undefined, { BucketName: name });
+    throw new S3Error(existing?.accountId === accountId ? "BucketAlreadyOwnedByYou" : "BucketAlreadyExists", undefined, { BucketName: name });
+  }
+  if (acl !== "private") {
+    const bucket = (await getBucket(ctx.db, name))!;
+    await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
   }
   return new Response(null, { status: 200, headers: { location: `/${name}` } });
 }
 
 export async function headBucketOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = await requireReadableBucket(ctx, name);
   return new Response(null, { status: 200, headers: { "x-amz-bucket-region": bucket.region } });
 }
 
@@ -116,4 +133,61 @@ export async function putBucketVersioningOp(ctx: S3Context, name: string): Promi
   if (status !== "Enabled" && status !== "Suspended") throw new S3Error("MalformedXML", "Status must be Enabled or Suspended.");
   await bucketIndex(ctx, bucket).setVersioning(status);
   return new Response(null, { status: 200 });
+}
+
+/** x-amz-acl: only the canned ACLs a bucket can carry here; grants (x-amz-grant-*) are not supported. */
+function cannedAcl(headers: Headers): BucketAcl {
+  if ([...headers.keys()].some((h) => h.startsWith("x-amz-grant-"))) throw new S3Error("NotImplemented", "ACL grants are not supported; use a canned ACL.");
+  const acl = headers.get("x-amz-acl") ?? "private";
+  if (!(BUCKET_ACLS as readonly string[]).includes(acl)) throw new S3Error("NotImplemented", `The canned ACL '${acl}' is not supported; use private or public-read.`);
+  return acl as BucketAcl;
+}
+
+/** GetBucketAcl: the owner has FULL_CONTROL; public-read adds READ for AllUsers. */
+export async function getBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const acl = ((await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) as BucketAcl | null) ?? "private";
+  return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
+}
+
+export function aclXml(owner: string, acl: BucketAcl) {
+  const xsi = "http://www.w3.org/2001/XMLSchema-instance";
+  return {
+    Owner: { ID: owner, DisplayName: owner },
+    AccessControlList: {
+      Grant: [
+        { Grantee: { [`_xmlns:xsi`]: xsi, ID: owner, DisplayName: owner, "_xsi:type": "CanonicalUser" }, Permission: "FULL_CONTROL" },
+        ...(acl === "public-read" ? [{ Grantee: { URI: "http://acs.amazonaws.com/groups/global/AllUsers", "_xsi:type": "Group" }, Permission: "READ" }] : []),
+      ],
+    },
+  };
+}
+
+/** PutBucketAcl with a canned ACL header (an AccessControlPolicy body is not supported). */
+export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  if ((await ctx.request.text()).trim() !== "") throw new S3Error("NotImplemented", "Only canned ACLs (x-amz-acl) are supported.");
+  await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, cannedAcl(ctx.request.headers));
+  return new Response(null, { status: 200 });
+}
+
+export const CORS_CONFIG = "cors";
+
+export async function getBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const rules = (await bucketIndex(ctx, bucket).getConfig(CORS_CONFIG)) as CorsRule[] | null;
+  if (!rules) throw new S3Error("NoSuchCORSConfiguration", undefined, { BucketName: name });
+  return xmlResponse("CORSConfiguration", corsXml(rules));
+}
+
+export async function putBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  await bucketIndex(ctx, bucket).setConfig(CORS_CONFIG, parseCorsXml(await ctx.request.text()));
+  return new Response(null, { status: 200 });
+}
+
+export async function deleteBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  await bucketIndex(ctx, bucket).deleteConfig(CORS_CONFIG);
+  return new Response(null, { status: 204 });
 }

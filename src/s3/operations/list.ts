@@ -3,7 +3,7 @@
 
 import type { ListQuery, ListResult, ListVersionsResult } from "../../services/object-model.ts";
 import { base64, fromBase64 } from "../../protocol/crypto.ts";
-import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
+import { bucketIndex, requireOwnedBucket, requireReadableBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
@@ -12,7 +12,7 @@ import type { XmlNode } from "../xml.ts";
 const MAX_KEYS = 1000;
 
 export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = await requireReadableBucket(ctx, bucketName);
   const q = new URL(ctx.request.url).searchParams;
   const common = commonParams(q);
   const token = q.get("continuation-token");
@@ -31,12 +31,12 @@ export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promi
     ContinuationToken: token ?? undefined,
     NextContinuationToken: result.isTruncated && result.next ? encodeToken(result.next) : undefined,
     StartAfter: startAfter !== undefined ? common.encode(startAfter) : undefined,
-    ...entries(ctx, result, common.encode, q.get("fetch-owner") === "true"),
+    ...entries(bucket.accountId, result, common.encode, q.get("fetch-owner") === "true"),
   });
 }
 
 export async function listObjectsV1Op(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = await requireReadableBucket(ctx, bucketName);
   const q = new URL(ctx.request.url).searchParams;
   const common = commonParams(q);
   const marker = q.get("marker") ?? "";
@@ -57,7 +57,7 @@ export async function listObjectsV1Op(ctx: S3Context, bucketName: string): Promi
     Delimiter: delimiter ? common.encode(delimiter) : undefined,
     EncodingType: common.encodingType,
     IsTruncated: result.isTruncated,
-    ...entries(ctx, result, common.encode, true),
+    ...entries(bucket.accountId, result, common.encode, true),
   });
 }
 
@@ -85,8 +85,8 @@ async function runList(ctx: S3Context, bucket: Parameters<typeof bucketIndex>[1]
   return bucketIndex(ctx, bucket).listObjects(query);
 }
 
-function entries(ctx: S3Context, result: ListResult, encode: (s: string) => string, withOwner: boolean): XmlNode {
-  const owner = withOwner ? { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId } : undefined;
+function entries(ownerId: string, result: ListResult, encode: (s: string) => string, withOwner: boolean): XmlNode {
+  const owner = withOwner ? { ID: ownerId, DisplayName: ownerId } : undefined;
   return {
     Contents: result.contents.map((o) => ({
       Key: encode(o.key),
@@ -129,7 +129,7 @@ export async function listObjectVersionsOp(ctx: S3Context, bucketName: string): 
     common.query.maxKeys === 0
       ? { versions: [], commonPrefixes: [], isTruncated: false }
       : await bucketIndex(ctx, bucket).listVersions({ ...common.query, keyMarker, versionIdMarker });
-  const owner = { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId };
+  const owner = { ID: bucket.accountId, DisplayName: bucket.accountId };
   return xmlResponse("ListVersionsResult", {
     Name: bucket.name,
     Prefix: common.encode(common.query.prefix),

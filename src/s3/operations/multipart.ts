@@ -163,8 +163,8 @@ export async function listPartsOp(ctx: S3Context, bucketName: string, key: strin
     NextPartNumberMarker: page.length ? page[page.length - 1]!.partNumber : marker,
     MaxParts: maxParts,
     IsTruncated: truncated,
-    Initiator: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
-    Owner: { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId },
+    Initiator: { ID: bucket.accountId, DisplayName: bucket.accountId },
+    Owner: { ID: bucket.accountId, DisplayName: bucket.accountId },
     StorageClass: "STANDARD",
     Part: page.map((p) => ({ PartNumber: p.partNumber, LastModified: isoTime(p.lastModified), ETag: quoteEtag(p.md5), Size: p.size })),
   });
@@ -185,7 +185,7 @@ export async function listMultipartUploadsOp(ctx: S3Context, bucketName: string)
     uploadIdMarker: q.get("key-marker") ? (q.get("upload-id-marker") ?? "") : "",
   };
   const result = await bucketIndex(ctx, bucket).listUploads(query);
-  const owner = { ID: ctx.principal.accountId, DisplayName: ctx.principal.accountId };
+  const owner = { ID: bucket.accountId, DisplayName: bucket.accountId };
   return xmlResponse("ListMultipartUploadsResult", {
     Bucket: bucket.name,
     KeyMarker: query.keyMarker,

@@ -5,7 +5,8 @@ import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
 import { isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks } from "../../services/pipeline.ts";
-import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
+import { ACL_CONFIG, bucketIndex, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
+import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
@@ -197,7 +198,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
 }
 
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = await requireReadableBucket(ctx, bucketName);
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
 
   // Preconditions come before Range (RFC 9110 section 13.2.2).
@@ -332,4 +333,23 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
     },
     { headers: { "last-modified": new Date(record.lastModified).toUTCString() } },
   );
+}
+
+/** GetObjectAcl: objects carry their bucket's ACL (per-object ACLs are not supported). */
+export async function getObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  await readVersion(ctx, bucket, key, versionIdParam(ctx));
+  const acl = ((await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) as BucketAcl | null) ?? "private";
+  return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
+}
+
+/** PutObjectAcl: accepts only the canned "private", which every object already has. */
+export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, bucketName);
+  await readVersion(ctx, bucket, key, versionIdParam(ctx));
+  const acl = ctx.request.headers.get("x-amz-acl");
+  if (acl !== "private" || (await ctx.request.text()).trim() !== "") {
+    throw new S3Error("NotImplemented", "Per-object ACLs are not supported; objects follow their bucket's ACL.");
+  }
+  return new Response(null, { status: 200 });
 }
