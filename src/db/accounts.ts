@@ -57,3 +57,8 @@ export async function insertBucket(db: Db, row: typeof buckets.$inferInsert): Pr
 export async function deleteBucketRow(db: Db, name: string) {
   await db.delete(buckets).where(eq(buckets.name, name));
 }
+
+/** Every bucket, for chores that visit each bucket's index. */
+export async function listAllBuckets(db: Db) {
+  return db.select({ name: buckets.name, id: buckets.id }).from(buckets).orderBy(asc(buckets.name)).all();
+}

@@ -34,6 +34,7 @@ const S3_ERRORS = {
   NoSuchBucket: [404, "The specified bucket does not exist"],
   NoSuchKey: [404, "The specified key does not exist."],
   NoSuchCORSConfiguration: [404, "The CORS configuration does not exist"],
+  NoSuchLifecycleConfiguration: [404, "The lifecycle configuration does not exist"],
   NoSuchTagSet: [404, "The TagSet does not exist"],
   NoSuchVersion: [404, "The specified version does not exist."],
   NoSuchUpload: [404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."],

@@ -22,6 +22,9 @@ import {
   putBucketCorsOp,
   deleteBucketCorsOp,
   CORS_CONFIG,
+  getBucketLifecycleOp,
+  putBucketLifecycleOp,
+  deleteBucketLifecycleOp,
   getBucketVersioningOp,
   putBucketVersioningOp,
   headBucketOp,
@@ -203,6 +206,12 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return putBucketCorsOp(ctx, op.bucket);
     case "DeleteBucketCors":
       return deleteBucketCorsOp(ctx, op.bucket);
+    case "GetBucketLifecycle":
+      return getBucketLifecycleOp(ctx, op.bucket);
+    case "PutBucketLifecycle":
+      return putBucketLifecycleOp(ctx, op.bucket);
+    case "DeleteBucketLifecycle":
+      return deleteBucketLifecycleOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

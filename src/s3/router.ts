@@ -41,13 +41,16 @@ export type S3Op =
   | { op: "PutObjectAcl"; bucket: string; key: string }
   | { op: "GetBucketCors"; bucket: string }
   | { op: "PutBucketCors"; bucket: string }
-  | { op: "DeleteBucketCors"; bucket: string };
+  | { op: "DeleteBucketCors"; bucket: string }
+  | { op: "GetBucketLifecycle"; bucket: string }
+  | { op: "PutBucketLifecycle"; bucket: string }
+  | { op: "DeleteBucketLifecycle"; bucket: string };
 
 export type S3OpName = S3Op["op"];
 
 /** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
 const UNSUPPORTED_SUBRESOURCES = [
-  "analytics", "accelerate", "encryption", "intelligent-tiering", "inventory", "lifecycle", "logging",
+  "analytics", "accelerate", "encryption", "intelligent-tiering", "inventory", "logging",
   "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
   "replication", "requestPayment", "website", "retention", "legal-hold",
   "torrent", "restore", "select",
@@ -78,6 +81,12 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
     if (q.has("acl")) {
       if (method === "GET") return { op: "GetBucketAcl", bucket };
       if (method === "PUT") return { op: "PutBucketAcl", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
+    if (q.has("lifecycle")) {
+      if (method === "GET") return { op: "GetBucketLifecycle", bucket };
+      if (method === "PUT") return { op: "PutBucketLifecycle", bucket };
+      if (method === "DELETE") return { op: "DeleteBucketLifecycle", bucket };
       throw new S3Error("MethodNotAllowed");
     }
     if (q.has("cors")) {

@@ -28,6 +28,7 @@ import type {
 } from "../../src/services/object-model.ts";
 import { checkWriteCondition, isDeleteMarker, MIN_PART_SIZE, NULL_VERSION } from "../../src/services/object-model.ts";
 import { randomHex } from "../../src/protocol/crypto.ts";
+import { isAbandoned, isExpired, LIFECYCLE_CONFIG, ruleMatches, type LifecycleRule } from "../../src/services/lifecycle.ts";
 import type { Env } from "../../src/env.ts";
 
 const SCHEMA = `
@@ -70,6 +71,7 @@ CREATE TABLE IF NOT EXISTS parts (
 const LIST_BATCH = 1000;
 const VERSIONING = "versioning";
 const SCHEMA_VERSION = "schema_version";
+const DAY_MS = 24 * 3600 * 1000;
 
 export class BucketIndex extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -455,6 +457,46 @@ export class BucketIndex extends DurableObject<Env> {
   abortUploadsStartedBefore(cutoff: number): { uploadId: string; parts: UploadedPart[] }[] {
     const stale = this.sql.exec<{ upload_id: string }>("SELECT upload_id FROM uploads WHERE initiated < ?", cutoff).toArray();
     return stale.map(({ upload_id }) => ({ uploadId: upload_id, parts: this.abortUpload(upload_id) ?? [] }));
+  }
+
+  /**
+   * Applies the bucket's lifecycle rules once: expires current objects (a delete marker in versioned buckets)
+   * and aborts abandoned multipart uploads, examining at most `budget` rows per rule so a run stays short.
+   * Returns what the caller must free on the nodes.
+   */
+  applyLifecycle(now: number, budget = 1000): { expired: string[]; freed: ObjectRecord[]; aborted: { uploadId: string; parts: UploadedPart[] }[] } {
+    const rules = ((this.getConfig(LIFECYCLE_CONFIG) as LifecycleRule[] | null) ?? []).filter((r) => r.enabled);
+    const expired: string[] = [];
+    const freed: ObjectRecord[] = [];
+    const aborted: { uploadId: string; parts: UploadedPart[] }[] = [];
+    for (const rule of rules) {
+      if (rule.expirationDays !== undefined || rule.expirationDate !== undefined) {
+        // A cheap SQL bound; isExpired decides exactly (S3 rounds ages to midnight UTC).
+        const modifiedBefore = rule.expirationDate !== undefined ? (now >= rule.expirationDate ? Number.MAX_SAFE_INTEGER : -1) : now - (rule.expirationDays! - 1) * DAY_MS;
+        const rows = this.sql
+          .exec<{ record: string }>("SELECT record FROM objects WHERE key >= ? AND last_modified < ? ORDER BY key LIMIT ?", rule.prefix, modifiedBefore, budget)
+          .toArray();
+        for (const row of rows) {
+          const record = JSON.parse(row.record) as ObjectRecord;
+          if (!record.key.startsWith(rule.prefix)) break;
+          if (!ruleMatches(rule, record.key, record.tags) || !isExpired(rule, record.lastModified, now)) continue;
+          const outcome = this.deleteObject(record.key, undefined, now);
+          expired.push(record.key);
+          if (outcome.freed) freed.push(outcome.freed);
+        }
+      }
+      if (rule.abortIncompleteMultipartUploadDays !== undefined) {
+        const rows = this.sql
+          .exec<{ upload: string }>("SELECT upload FROM uploads WHERE key >= ? ORDER BY key LIMIT ?", rule.prefix, budget)
+          .toArray();
+        for (const row of rows) {
+          const upload = JSON.parse(row.upload) as MultipartUpload;
+          if (!upload.key.startsWith(rule.prefix)) break;
+          if (isAbandoned(rule, upload.initiated, now)) aborted.push({ uploadId: upload.uploadId, parts: this.abortUpload(upload.uploadId) ?? [] });
+        }
+      }
+    }
+    return { expired, freed, aborted };
   }
 
   /** Bucket-level configuration (tagging, CORS, ...): JSON documents by name, owned by this single writer. */

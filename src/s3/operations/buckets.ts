@@ -13,6 +13,8 @@ import {
   type BucketAcl,
 } from "../bucket-access.ts";
 import { corsXml, parseCorsXml, type CorsRule } from "../cors.ts";
+import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
+import { LIFECYCLE_CONFIG, type LifecycleRule } from "../../services/lifecycle.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
@@ -189,5 +191,24 @@ export async function putBucketCorsOp(ctx: S3Context, name: string): Promise<Res
 export async function deleteBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
   await bucketIndex(ctx, bucket).deleteConfig(CORS_CONFIG);
+  return new Response(null, { status: 204 });
+}
+
+export async function getBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  const rules = (await bucketIndex(ctx, bucket).getConfig(LIFECYCLE_CONFIG)) as LifecycleRule[] | null;
+  if (!rules) throw new S3Error("NoSuchLifecycleConfiguration", undefined, { BucketName: name });
+  return xmlResponse("LifecycleConfiguration", lifecycleXml(rules));
+}
+
+export async function putBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  await bucketIndex(ctx, bucket).setConfig(LIFECYCLE_CONFIG, parseLifecycleXml(await ctx.request.text()));
+  return new Response(null, { status: 200 });
+}
+
+export async function deleteBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = await requireOwnedBucket(ctx, name);
+  await bucketIndex(ctx, bucket).deleteConfig(LIFECYCLE_CONFIG);
   return new Response(null, { status: 204 });
 }
