@@ -7,6 +7,14 @@ import { hasSigV4, SigV4Error, verifySigV4, type SignedRequestParts } from "../p
 import { openSecret } from "../services/secret-box.ts";
 import { S3Error } from "./errors.ts";
 import { ANONYMOUS, type Principal } from "./context.ts";
+import { TtlCache } from "../services/ttl-cache.ts";
+
+/**
+ * Decrypted secrets of active keys, per isolate. A key disabled or deleted keeps working here for at most
+ * this long, the price of not reading D1 and decrypting on every request.
+ */
+const KEY_CACHE_TTL_MS = 30_000;
+const keys = new TtlCache<string, { accountId: string; secret: string }>(KEY_CACHE_TTL_MS);
 
 export async function authenticateS3(
   parts: SignedRequestParts,
@@ -21,10 +29,12 @@ export async function authenticateS3(
     const signature = await verifySigV4(
       parts,
       async (accessKeyId) => {
-        const key = await findActiveAccessKey(db, accessKeyId);
-        if (!key) return undefined;
-        accountId = key.accountId;
-        return openSecret(kek, key.secretEnc);
+        const key = await keys.get(accessKeyId, now.getTime(), async () => {
+          const row = await findActiveAccessKey(db, accessKeyId);
+          return row ? { accountId: row.accountId, secret: await openSecret(kek, row.secretEnc) } : undefined;
+        });
+        accountId = key?.accountId;
+        return key?.secret;
       },
       { now, regions, service: "s3" },
     );

@@ -1,9 +1,27 @@
 // Bucket lookups with ownership enforced: one account never sees or touches another's buckets.
 
-import { getBucket } from "../db/accounts.ts";
+import { getBucket as readBucket } from "../db/accounts.ts";
+import type { Db } from "../db/client.ts";
+import { TtlCache } from "../services/ttl-cache.ts";
 import type { BucketRow } from "../db/schema.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
+
+/**
+ * Bucket rows by name, per isolate. Create and delete in this isolate update it at once; another isolate may
+ * see a deleted bucket for up to this long, but a recreated bucket gets a new id (a new index), so a stale
+ * entry can never reach another account's objects.
+ */
+const BUCKET_CACHE_TTL_MS = 5_000;
+const bucketRows = new TtlCache<string, BucketRow>(BUCKET_CACHE_TTL_MS);
+
+export function getBucket(db: Db, name: string): Promise<BucketRow | undefined> {
+  return bucketRows.get(name, Date.now(), () => readBucket(db, name));
+}
+
+export function forgetBucket(name: string): void {
+  bucketRows.delete(name);
+}
 
 /** The caller's account; anonymous callers are refused. */
 export function requireAccount(ctx: S3Context): string {

@@ -57,7 +57,7 @@ import {
 import { errorResponse } from "./respond.ts";
 import { locate, routeS3Request, type S3Op } from "./router.ts";
 import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
-import { getBucket } from "../db/accounts.ts";
+import { getBucket } from "./bucket-access.ts";
 
 export async function handleS3(request: Request, env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   const requestId = randomHex(8).toUpperCase();

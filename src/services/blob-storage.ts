@@ -9,6 +9,16 @@ import type { BlobReplica, ObjectSegment } from "./object-model.ts";
 import { deleteBlob, fetchBlob, NodeRequestError, startBlobUpload, type NodeEndpoint } from "./node-client.ts";
 import { DigestStage, pump, type BodyStage } from "./pipeline.ts";
 import { placeReplicas } from "./placement.ts";
+import { TtlCache } from "./ttl-cache.ts";
+import type { NodeRow } from "../db/schema.ts";
+
+/**
+ * Node endpoints for reads, cached per isolate. A node that re-registers gets new credentials and perhaps a
+ * new URL; a read that fails with the stale ones drops the entry and retries once. Placement always reads
+ * the registry: a write cannot be retried once its body has started to flow.
+ */
+const ENDPOINT_CACHE_TTL_MS = 10_000;
+const endpoints = new TtlCache<string, NodeRow>(ENDPOINT_CACHE_TTL_MS);
 
 export interface StorageEnv {
   db: Db;
@@ -71,7 +81,7 @@ export async function storeSegment(storage: StorageEnv, input: SegmentInput): Pr
 }
 
 async function endpointFor(storage: StorageEnv, nodeId: string): Promise<NodeEndpoint> {
-  const node = await getNode(storage.db, nodeId);
+  const node = await endpoints.get(nodeId, storage.now, () => getNode(storage.db, nodeId));
   if (!node) throw new NodeRequestError(nodeId, 0, "node is no longer registered");
   return node;
 }
@@ -79,13 +89,20 @@ async function endpointFor(storage: StorageEnv, nodeId: string): Promise<NodeEnd
 /** Reads bytes [start, end] (inclusive) of one segment from its first reachable replica. */
 async function fetchSegmentRange(storage: StorageEnv, segment: ObjectSegment, start: number, end: number): Promise<ReadableStream<Uint8Array>> {
   let lastError: unknown;
+  const whole = start === 0 && end === segment.size - 1;
   for (const replica of segment.replicas) {
     try {
-      const node = await endpointFor(storage, replica.nodeId);
-      const whole = start === 0 && end === segment.size - 1;
-      const res = await fetchBlob(node, storage.kek, replica.blobId, whole ? undefined : { start, end });
+      let res: Response;
+      try {
+        res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, whole ? undefined : { start, end });
+      } catch (error) {
+        // Perhaps the node re-registered with new credentials or a new URL: read the registry afresh once.
+        if (!(error instanceof NodeRequestError) || (error.status !== 403 && error.status !== 0)) throw error;
+        endpoints.delete(replica.nodeId);
+        res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, whole ? undefined : { start, end });
+      }
       if (res.body) return res.body;
-      lastError = new NodeRequestError(node.id, res.status, "empty body");
+      lastError = new NodeRequestError(replica.nodeId, res.status, "empty body");
     } catch (error) {
       lastError = error;
     }

@@ -1,11 +1,13 @@
 // Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 
-import { deleteBucketRow, getBucket, insertBucket, listBuckets } from "../../db/accounts.ts";
+import { deleteBucketRow, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
 import {
   ACL_CONFIG,
   BUCKET_ACLS,
   bucketIndex,
+  forgetBucket,
+  getBucket,
   requireAccount,
   requireOwnedBucket,
   requireReadableBucket,
@@ -87,6 +89,7 @@ export async function deleteBucketOp(ctx: S3Context, name: string): Promise<Resp
   const bucket = await requireOwnedBucket(ctx, name);
   if (!(await bucketIndex(ctx, bucket).isEmpty())) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
   await deleteBucketRow(ctx.db, name);
+  forgetBucket(name);
   return new Response(null, { status: 204 });
 }
 

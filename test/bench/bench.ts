@@ -1,0 +1,232 @@
+// `npm run bench`: measures the running local network (start it with `npm start` first; it reads
+// .icn/network.json) against one node-agent driven directly, in the same run, on the same machine.
+//   - large objects: 64 MiB PUT/GET, 1 and 4 streams (MiB/s)
+//   - small objects: 4 KiB PUT/GET/HEAD at concurrency 16 (ops/s, p50, p99)
+//   - ListObjectsV2 over 10,000 keys (edge only: nodes do not list)
+//   - multipart 1 GiB (8 x 128 MiB parts) and the edge's RSS growth while it streams
+// Targets (from the S3 issue; reported, never asserted): edge >= 60% of direct for large objects, small GET p99
+// < 20 ms, edge RSS growth < 64 MiB for a 1 GiB upload. Every loop is bounded in count and time.
+
+import { AwsClient } from "aws4fetch";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawnAgent, TEST_WALLET_KEY } from "../node-agent/support/agent-process.ts";
+import { startFakeEdge } from "../node-agent/support/fake-edge.ts";
+import { REPO_ROOT, type NetworkDescription } from "../helpers/localnet.ts";
+
+const MiB = 1024 * 1024;
+const SMALL = 4096;
+const CONCURRENCY = 16;
+const SMALL_OPS = 2000;
+const LIST_KEYS = 10_000;
+
+interface Target {
+  name: string;
+  put(key: string, body: Uint8Array): Promise<void>;
+  get(key: string): Promise<number>;
+  head(key: string): Promise<void>;
+}
+
+async function expectOk(res: Response, what: string): Promise<Response> {
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+async function drain(res: Response): Promise<number> {
+  let n = 0;
+  for await (const chunk of res.body!) n += chunk.byteLength;
+  return n;
+}
+
+function edgeTarget(d: NetworkDescription, bucket: string): Target & { client: AwsClient; base: string } {
+  const client = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+  const base = `${d.edgeUrl}/${bucket}`;
+  return {
+    name: "edge",
+    client,
+    base,
+    put: async (key, body) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "PUT", body })), `edge PUT ${key}`)),
+    get: async (key) => drain(await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "GET" })), `edge GET ${key}`)),
+    head: async (key) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "HEAD" })), `edge HEAD ${key}`)),
+  };
+}
+
+function directTarget(url: string, accessKeyId: string, secretAccessKey: string): Target {
+  const client = new AwsClient({ accessKeyId, secretAccessKey, service: "s3", region: "icn", retries: 0 });
+  const blob = (key: string) => `${url}/blobs/bench${key.replace(/[^a-z0-9]/g, "-").padStart(16, "0")}`;
+  return {
+    name: "direct",
+    put: async (key, body) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "PUT", body })), `direct PUT ${key}`)),
+    get: async (key) => drain(await expectOk(await fetch(await client.sign(blob(key), { method: "GET" })), `direct GET ${key}`)),
+    head: async (key) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "HEAD" })), `direct HEAD ${key}`)),
+  };
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const start = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - start, value };
+}
+
+/** MiB/s for `streams` parallel transfers of `size` bytes, `rounds` times each. */
+async function throughput(op: (key: string) => Promise<unknown>, size: number, streams: number, rounds: number, prefix: string): Promise<number> {
+  const { ms } = await timed(() => Promise.all(Array.from({ length: streams }, async (_, s) => {
+    for (let r = 0; r < rounds; r++) await op(`${prefix}-${s}-${r}`);
+  })));
+  return (size * streams * rounds) / MiB / (ms / 1000);
+}
+
+/** ops/s and latency percentiles for `total` ops at `concurrency`. */
+async function latency(op: (i: number) => Promise<unknown>, total: number, concurrency: number) {
+  const samples: number[] = [];
+  let next = 0;
+  const { ms } = await timed(() => Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < total) {
+      const i = next++;
+      const start = performance.now();
+      await op(i);
+      samples.push(performance.now() - start);
+    }
+  })));
+  samples.sort((a, b) => a - b);
+  const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!;
+  return { opsPerSec: total / (ms / 1000), p50: pct(50), p99: pct(99) };
+}
+
+/** Resident memory of the edge: every workerd process under the wrangler process group. */
+async function edgeRssBytes(workerPid: number): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+      const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+      if (pgid !== workerPid) continue;
+      const cmd = await readFile(`/proc/${entry}/cmdline`, "utf8");
+      if (!cmd.includes("workerd")) continue;
+      const status = await readFile(`/proc/${entry}/status`, "utf8");
+      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      // process went away
+    }
+  }
+  return total;
+}
+
+function fmt(n: number, digits = 1): string {
+  return n.toFixed(digits);
+}
+
+async function main(): Promise<void> {
+  const networkFile = join(REPO_ROOT, ".icn/network.json");
+  const d = JSON.parse(await readFile(networkFile, "utf8").catch(() => {
+    throw new Error(`no running network: start one with \`npm start\` (looked for ${networkFile})`);
+  })) as NetworkDescription;
+  const bucket = `bench-${Date.now().toString(36)}`;
+  const edge = edgeTarget(d, bucket);
+  await expectOk(await fetch(await edge.client.sign(edge.base, { method: "PUT" })), "create bench bucket");
+
+  // One agent of the same code, registered with a stand-in edge so the bench holds its credentials.
+  const fakeEdge = await startFakeEdge();
+  const dataDir = await mkdtemp(join(tmpdir(), "icn-bench-node-"));
+  const agent = spawnAgent(["--data-dir", dataDir, "--edge-url", fakeEdge.url, "--zone", "bench", "--wallet-key", TEST_WALLET_KEY]);
+  const ready = await agent.ready();
+  const creds = fakeEdge.issued[0]!;
+  const direct = directTarget(ready.url, creds.accessKeyId, creds.secretAccessKey);
+
+  const rows: { metric: string; edge: string; direct: string; ratio: string }[] = [];
+  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), edgeUrl: d.edgeUrl };
+  let peakRss = await edgeRssBytes(d.worker.pid);
+  const baselineRss = peakRss;
+  const sampler = setInterval(() => void edgeRssBytes(d.worker.pid).then((r) => (peakRss = Math.max(peakRss, r))), 100);
+
+  try {
+    const large = randomBytes(64 * MiB);
+    for (const streams of [1, 4]) {
+      const rounds = streams === 1 ? 3 : 1;
+      const put: Record<string, number> = {};
+      const get: Record<string, number> = {};
+      for (const t of [edge, direct]) {
+        put[t.name] = await throughput((k) => t.put(k, large), large.length, streams, rounds, `large${streams}`);
+        get[t.name] = await throughput(async (k) => t.get(k), large.length, streams, rounds, `large${streams}`);
+      }
+      rows.push({ metric: `64 MiB PUT x${streams} (MiB/s)`, edge: fmt(put.edge!), direct: fmt(put.direct!), ratio: fmt((100 * put.edge!) / put.direct!, 0) + "%" });
+      rows.push({ metric: `64 MiB GET x${streams} (MiB/s)`, edge: fmt(get.edge!), direct: fmt(get.direct!), ratio: fmt((100 * get.edge!) / get.direct!, 0) + "%" });
+      results[`large_put_x${streams}`] = put;
+      results[`large_get_x${streams}`] = get;
+    }
+
+    const small = randomBytes(SMALL);
+    for (const [name, op] of [
+      ["PUT", (t: Target) => (i: number) => t.put(`small-${i}`, small)],
+      ["GET", (t: Target) => (i: number) => t.get(`small-${i}`)],
+      ["HEAD", (t: Target) => (i: number) => t.head(`small-${i}`)],
+    ] as const) {
+      const e = await latency(op(edge), SMALL_OPS, CONCURRENCY);
+      const x = await latency(op(direct), SMALL_OPS, CONCURRENCY);
+      rows.push({ metric: `4 KiB ${name} ops/s (c=${CONCURRENCY})`, edge: fmt(e.opsPerSec, 0), direct: fmt(x.opsPerSec, 0), ratio: fmt((100 * e.opsPerSec) / x.opsPerSec, 0) + "%" });
+      rows.push({ metric: `4 KiB ${name} p50 / p99 (ms)`, edge: `${fmt(e.p50)} / ${fmt(e.p99)}`, direct: `${fmt(x.p50)} / ${fmt(x.p99)}`, ratio: "" });
+      results[`small_${name.toLowerCase()}`] = { edge: e, direct: x };
+    }
+
+    // Listing: 10,000 keys (the small PUTs above are part of them), listed in pages of 1000.
+    await latency((i) => edge.put(`list/${String(i).padStart(5, "0")}`, small.subarray(0, 16)), LIST_KEYS, CONCURRENCY);
+    const listing = await timed(async () => {
+      let token: string | undefined;
+      let keys = 0;
+      for (let page = 0; page < 100; page++) {
+        const url = `${edge.base}?list-type=2&prefix=list%2F${token ? `&continuation-token=${encodeURIComponent(token)}` : ""}`;
+        const xml = await (await expectOk(await fetch(await edge.client.sign(url, { method: "GET" })), "list")).text();
+        keys += (xml.match(/<Key>/g) ?? []).length;
+        token = /<NextContinuationToken>([^<]+)</.exec(xml)?.[1];
+        if (!token) break;
+      }
+      return keys;
+    });
+    rows.push({ metric: `ListObjectsV2 ${listing.value} keys (ms)`, edge: fmt(listing.ms, 0), direct: "n/a", ratio: "" });
+    results.list = { keys: listing.value, ms: listing.ms };
+
+    // Multipart 1 GiB: 8 parts of 128 MiB through the edge; the same bytes as 8 blobs directly.
+    const part = randomBytes(128 * MiB);
+    const rssBefore = await edgeRssBytes(d.worker.pid);
+    let rssDuring = rssBefore;
+    const mpSampler = setInterval(() => void edgeRssBytes(d.worker.pid).then((r) => (rssDuring = Math.max(rssDuring, r))), 50);
+    const mpEdge = await timed(async () => {
+      const init = await (await expectOk(await fetch(await edge.client.sign(`${edge.base}/multipart-1g?uploads`, { method: "POST" })), "create upload")).text();
+      const uploadId = /<UploadId>([^<]+)</.exec(init)![1]!;
+      const etags: string[] = [];
+      for (let n = 1; n <= 8; n++) {
+        const res = await expectOk(await fetch(await edge.client.sign(`${edge.base}/multipart-1g?partNumber=${n}&uploadId=${uploadId}`, { method: "PUT", body: part })), `part ${n}`);
+        etags.push(res.headers.get("etag")!);
+      }
+      const body = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")}</CompleteMultipartUpload>`;
+      await expectOk(await fetch(await edge.client.sign(`${edge.base}/multipart-1g?uploadId=${uploadId}`, { method: "POST", body })), "complete");
+    });
+    clearInterval(mpSampler);
+    const mpDirect = await timed(async () => {
+      for (let n = 1; n <= 8; n++) await direct.put(`mp-${n}`, part);
+    });
+    const gib = 1024;
+    rows.push({ metric: "multipart 1 GiB PUT (MiB/s)", edge: fmt(gib / (mpEdge.ms / 1000)), direct: fmt(gib / (mpDirect.ms / 1000)), ratio: fmt((100 * mpDirect.ms) / mpEdge.ms, 0) + "%" });
+    rows.push({ metric: "edge RSS growth during 1 GiB upload (MiB)", edge: fmt((rssDuring - rssBefore) / MiB), direct: "", ratio: "" });
+    results.multipart = { edgeMs: mpEdge.ms, directMs: mpDirect.ms, rssBefore, rssDuring };
+  } finally {
+    clearInterval(sampler);
+    agent.kill();
+    await agent.exited;
+    await fakeEdge.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+
+  rows.push({ metric: "edge peak RSS over the run (MiB)", edge: fmt(peakRss / MiB), direct: "", ratio: `baseline ${fmt(baselineRss / MiB)}` });
+  results.peakRss = peakRss;
+  const width = Math.max(...rows.map((r) => r.metric.length));
+  console.log(`\n${"metric".padEnd(width)}  ${"edge".padStart(14)}  ${"direct".padStart(14)}  edge/direct`);
+  for (const r of rows) console.log(`${r.metric.padEnd(width)}  ${r.edge.padStart(14)}  ${r.direct.padStart(14)}  ${r.ratio}`);
+  await writeFile(join(REPO_ROOT, ".icn/bench.json"), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\n(raw numbers in .icn/bench.json; bucket ${bucket} holds the bench's objects)`);
+}
+
+await main();
