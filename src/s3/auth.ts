@@ -16,6 +16,22 @@ import { TtlCache } from "../services/ttl-cache.ts";
 const KEY_CACHE_TTL_MS = 30_000;
 const keys = new TtlCache<string, { accountId: string; secret: string }>(KEY_CACHE_TTL_MS);
 
+async function cachedKey(db: Db, kek: string, accessKeyId: string, now: Date) {
+  return keys.get(accessKeyId, now.getTime(), async () => {
+    const row = await findActiveAccessKey(db, accessKeyId);
+    return row ? { accountId: row.accountId, secret: await openSecret(kek, row.secretEnc) } : undefined;
+  });
+}
+
+/** The secret of an active access key (for signatures verified outside verifySigV4, e.g. POST policies). */
+export async function lookupKeySecret(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
+  return (await cachedKey(db, kek, accessKeyId, now))?.secret;
+}
+
+export async function lookupKeyAccount(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
+  return (await cachedKey(db, kek, accessKeyId, now))?.accountId;
+}
+
 export async function authenticateS3(
   parts: SignedRequestParts,
   db: Db,
@@ -29,10 +45,7 @@ export async function authenticateS3(
     const signature = await verifySigV4(
       parts,
       async (accessKeyId) => {
-        const key = await keys.get(accessKeyId, now.getTime(), async () => {
-          const row = await findActiveAccessKey(db, accessKeyId);
-          return row ? { accountId: row.accountId, secret: await openSecret(kek, row.secretEnc) } : undefined;
-        });
+        const key = await cachedKey(db, kek, accessKeyId, now);
         accountId = key?.accountId;
         return key?.secret;
       },

@@ -26,6 +26,8 @@ const S3_ERRORS = {
   InvalidRange: [416, "The requested range is not satisfiable"],
   InvalidRequest: [400, "Invalid Request"],
   KeyTooLongError: [400, "Your key is too long"],
+  MalformedPOSTRequest: [400, "The body of your POST request is not well-formed multipart/form-data."],
+  InvalidPolicyDocument: [400, "The content of the form does not meet the conditions specified in the policy document."],
   MalformedXML: [400, "The XML you provided was not well-formed or did not validate against our published schema."],
   MetadataTooLarge: [400, "Your metadata headers exceed the maximum allowed metadata size."],
   MethodNotAllowed: [405, "The specified method is not allowed against this resource."],

@@ -53,6 +53,7 @@ import {
   getObjectTaggingOp,
   putObjectOp,
   putObjectTaggingOp,
+  postObjectOp,
 } from "./operations/objects.ts";
 import { errorResponse } from "./respond.ts";
 import { locate, routeS3Request, type S3Op } from "./router.ts";
@@ -212,6 +213,8 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return putBucketLifecycleOp(ctx, op.bucket);
     case "DeleteBucketLifecycle":
       return deleteBucketLifecycleOp(ctx, op.bucket);
+    case "PostObject":
+      return postObjectOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

@@ -44,7 +44,8 @@ export type S3Op =
   | { op: "DeleteBucketCors"; bucket: string }
   | { op: "GetBucketLifecycle"; bucket: string }
   | { op: "PutBucketLifecycle"; bucket: string }
-  | { op: "DeleteBucketLifecycle"; bucket: string };
+  | { op: "DeleteBucketLifecycle"; bucket: string }
+  | { op: "PostObject"; bucket: string };
 
 export type S3OpName = S3Op["op"];
 
@@ -75,6 +76,7 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
   }
   if (key === undefined) {
     if (method === "POST" && q.has("delete")) return { op: "DeleteObjects", bucket };
+    if (method === "POST" && /^multipart\/form-data/i.test(input.headers.get("content-type") ?? "")) return { op: "PostObject", bucket };
     if (method === "GET" && q.has("location")) return { op: "GetBucketLocation", bucket };
     if (method === "GET" && q.has("uploads")) return { op: "ListMultipartUploads", bucket };
     if (method === "GET" && q.has("versions")) return { op: "ListObjectVersions", bucket };

@@ -5,7 +5,9 @@ import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
 import { isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks } from "../../services/pipeline.ts";
-import { ACL_CONFIG, bucketIndex, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
+import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
+import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
+import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
 import type { S3Context } from "../context.ts";
@@ -352,4 +354,63 @@ export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: st
     throw new S3Error("NotImplemented", "Per-object ACLs are not supported; objects follow their bucket's ACL.");
   }
   return new Response(null, { status: 200 });
+}
+
+/**
+ * PostObject: a browser form upload authorized by a signed policy instead of a signed request.
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html
+ */
+export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<Response> {
+  const contentLength = Number(ctx.request.headers.get("content-length") ?? NaN);
+  if (!Number.isSafeInteger(contentLength)) throw new S3Error("MissingContentLength");
+  const form = await readFormUpload(ctx.request.headers.get("content-type") ?? "", contentLength, readChunks(ctx.request.body ?? new ReadableStream()));
+  const bucket = await getBucket(ctx.db, bucketName);
+  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
+  const regions = ctx.env.S3_REGIONS.split(",").map((r) => r.trim());
+  const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, (id) => lookupKeySecret(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now));
+  const signerAccount = await lookupKeyAccount(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, signer, ctx.now);
+  if (signerAccount !== bucket.accountId) throw new S3Error("AccessDenied");
+
+  const fields = form.fields;
+  const keyTemplate = fields.get("key");
+  if (!keyTemplate) throw new S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.", { ArgumentName: "key" });
+  const key = keyTemplate.replace(/\$\{filename\}/g, form.filename);
+  validateObjectKey(key);
+  const formHeaders = new Headers();
+  for (const [name, value] of fields) {
+    if (name.startsWith("x-amz-meta-") || ["content-type", "cache-control", "content-disposition", "content-encoding", "expires"].includes(name)) formHeaders.set(name, value);
+  }
+  if (!formHeaders.has("content-type") && form.fileContentType) formHeaders.set("content-type", form.fileContentType);
+  if (fields.has("acl") && fields.get("acl") !== "private") throw new S3Error("NotImplemented", "Only the private canned ACL is supported on objects.");
+
+  const segment = await storeSegment(storageEnv(ctx), { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} });
+  const record: ObjectRecord = {
+    key,
+    size: segment.size,
+    etag: segment.md5,
+    lastModified: ctx.now.getTime(),
+    headers: storedHeadersFrom(formHeaders),
+    userMetadata: userMetadataFrom(formHeaders),
+    tags: fields.has("tagging") ? parseTaggingXml(fields.get("tagging")!, "object") : undefined,
+    storageClass: "STANDARD",
+    segments: [segment],
+  };
+  const committed = await commitObject(ctx, bucket, record);
+
+  const etag = quoteEtag(record.etag);
+  const location = `${new URL(ctx.request.url).origin}/${bucket.name}/${encodeURIComponent(key)}`;
+  const headers = new Headers({ etag, location });
+  setVersionHeader(headers, committed.versionId);
+  const redirect = fields.get("success_action_redirect") ?? fields.get("redirect");
+  if (redirect) {
+    const target = new URL(redirect);
+    target.searchParams.set("bucket", bucket.name);
+    target.searchParams.set("key", key);
+    target.searchParams.set("etag", etag);
+    headers.set("location", target.toString());
+    return new Response(null, { status: 303, headers });
+  }
+  const status = fields.get("success_action_status");
+  if (status === "201") return xmlResponse("PostResponse", { Location: location, Bucket: bucket.name, Key: key, ETag: etag }, { status: 201, headers });
+  return new Response(null, { status: status === "200" ? 200 : 204, headers });
 }
