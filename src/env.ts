@@ -9,4 +9,6 @@ export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX"> {
   ADMIN_TOKEN: string;
   /** Base64 of 32 bytes: AES-GCM key that encrypts secrets stored in D1. */
   KEY_ENCRYPTION_KEY: string;
+  /** 0x-hex private key that signs the protocol's transactions (slashing, settlement); unused without a chain. */
+  PROTOCOL_SIGNER_KEY?: string;
 }

@@ -126,3 +126,36 @@ export interface ErrorBody {
   message: string;
   details?: unknown;
 }
+
+// ---- Durability (repair and scrub). All routes below are SigV4-signed by the edge like the blob API.
+//   POST /blobs/:blobId/replicate   body ReplicateRequest: the node pulls the blob from `sourceUrl` (a presigned
+//                                   GET on a peer node, valid for minutes), verifies size and SHA-256 while
+//                                   writing, and answers 201 BlobPutResponse; 502 SourceFailed / 422 BadDigest.
+//   GET  /blobs?after=&limit=       BlobListing: the node's blob ids in order (orphan detection), at most 1000.
+//   POST /scrub                     starts a scrub pass now (202); one runs on a schedule anyway.
+// Node -> edge (service "icn"): POST /api/v1/nodes/:nodeId/scrub-report with a ScrubReport after each pass.
+
+export const replicateRequestSchema = z.object({
+  sourceUrl: z.url({ protocol: /^https?$/ }),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
+export type ReplicateRequest = z.infer<typeof replicateRequestSchema>;
+
+export const blobListingSchema = z.object({
+  blobs: z.array(z.object({ blobId: blobIdSchema, size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), createdAt: z.number() })),
+  /** Present when more blobs follow: pass it as `after`. */
+  next: blobIdSchema.optional(),
+});
+export type BlobListing = z.infer<typeof blobListingSchema>;
+
+export const scrubReportSchema = z.object({
+  startedAt: z.number(),
+  finishedAt: z.number(),
+  scanned: z.number().int().nonnegative(),
+  /** Blobs whose bytes no longer hash to their recorded SHA-256: moved to quarantine, never served again. */
+  corrupt: z.array(z.object({ blobId: blobIdSchema, expectedSha256: z.string(), actualSha256: z.string() })).max(100_000),
+  /** Blobs whose sidecar exists but whose data file is gone (or the reverse). */
+  missing: z.array(blobIdSchema).max(100_000),
+});
+export type ScrubReport = z.infer<typeof scrubReportSchema>;

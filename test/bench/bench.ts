@@ -35,8 +35,9 @@ async function expectOk(res: Response, what: string): Promise<Response> {
 }
 
 async function drain(res: Response): Promise<number> {
+  const reader = res.body!.getReader();
   let n = 0;
-  for await (const chunk of res.body!) n += chunk.byteLength;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.byteLength;
   return n;
 }
 
@@ -47,7 +48,7 @@ function edgeTarget(d: NetworkDescription, bucket: string): Target & { client: A
     name: "edge",
     client,
     base,
-    put: async (key, body) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "PUT", body })), `edge PUT ${key}`)),
+    put: async (key, body) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "PUT", body: body as BodyInit })), `edge PUT ${key}`)),
     get: async (key) => drain(await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "GET" })), `edge GET ${key}`)),
     head: async (key) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "HEAD" })), `edge HEAD ${key}`)),
   };
@@ -58,7 +59,7 @@ function directTarget(url: string, accessKeyId: string, secretAccessKey: string)
   const blob = (key: string) => `${url}/blobs/bench${key.replace(/[^a-z0-9]/g, "-").padStart(16, "0")}`;
   return {
     name: "direct",
-    put: async (key, body) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "PUT", body })), `direct PUT ${key}`)),
+    put: async (key, body) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "PUT", body: body as BodyInit })), `direct PUT ${key}`)),
     get: async (key) => drain(await expectOk(await fetch(await client.sign(blob(key), { method: "GET" })), `direct GET ${key}`)),
     head: async (key) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "HEAD" })), `direct HEAD ${key}`)),
   };

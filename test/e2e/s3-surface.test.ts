@@ -31,6 +31,7 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
 import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
@@ -253,7 +254,9 @@ describe("bytes as stored", () => {
     const signed = await signer.sign(`${d.edgeUrl}/${bucket}/plain.txt`, { headers: { "accept-encoding": "gzip" } });
     const { request } = await import("node:http");
     const raw = await new Promise<{ status: number; encoding?: string; body: Buffer }>((resolve, reject) => {
-      const req = request(signed.url, { headers: Object.fromEntries(signed.headers) }, (res) => {
+      const headers: Record<string, string> = {};
+      signed.headers.forEach((value, name) => (headers[name] = value));
+      const req = request(signed.url, { headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => resolve({ status: res.statusCode!, encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
@@ -359,5 +362,59 @@ describe("public-read", () => {
     expect(await res.text()).toBe("<h1>hi</h1>");
     expect((await fetch(`${d.edgeUrl}/surface-public/index.html`, { method: "DELETE" })).status).toBe(403);
     expect((await fetch(`${d.edgeUrl}/surface-public/new.html`, { method: "PUT", body: "x" })).status).toBe(403);
+  });
+});
+
+describe("presigned POST (browser form upload)", () => {
+  const pb = "surface-post";
+
+  async function post(fields: Record<string, string>, file: Buffer, url: string) {
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    form.append("file", new Blob([new Uint8Array(file)]), "photo.jpg");
+    return fetch(url, { method: "POST", body: form });
+  }
+
+  it("stores a form upload that satisfies the signed policy", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: pb }));
+    const { url, fields } = await createPresignedPost(s3, {
+      Bucket: pb,
+      Key: "uploads/${filename}",
+      Conditions: [["starts-with", "$key", "uploads/"], ["content-length-range", 1, 1024 * 1024], ["starts-with", "$Content-Type", "image/"]],
+      Fields: { "Content-Type": "image/jpeg", success_action_status: "201" },
+      Expires: 300,
+    });
+    const file = randomBytes(200 * 1024);
+    const res = await post(fields, file, url);
+    expect(res.status).toBe(201);
+    expect(await res.text()).toContain("<Key>uploads/photo.jpg</Key>");
+    const got = await s3.send(new GetObjectCommand({ Bucket: pb, Key: "uploads/photo.jpg" }));
+    expect(got.ContentType).toBe("image/jpeg");
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(file)).toBe(true);
+  });
+
+  it("refuses uploads outside the policy and forged policies, storing nothing", async () => {
+    const { url, fields } = await createPresignedPost(s3, {
+      Bucket: pb,
+      Key: "small/${filename}",
+      Conditions: [["content-length-range", 1, 1000]],
+      Expires: 300,
+    });
+    const tooBig = await post(fields, randomBytes(5000), url);
+    expect(tooBig.status).toBe(400);
+    expect(await tooBig.text()).toContain("<Code>EntityTooLarge</Code>");
+
+    const extra = await post({ ...fields, "x-amz-meta-sneaky": "1" }, randomBytes(10), url);
+    expect(extra.status).toBe(403);
+
+    const forged = await post({ ...fields, key: "elsewhere/photo.jpg" }, randomBytes(10), url);
+    expect(forged.status).toBe(403);
+
+    const tampered = await post({ ...fields, Policy: Buffer.from('{"expiration":"2099-01-01T00:00:00Z","conditions":[]}').toString("base64") }, randomBytes(10), url);
+    expect(tampered.status).toBe(403);
+    expect(await tampered.text()).toContain("<Code>SignatureDoesNotMatch</Code>");
+
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: pb, Prefix: "small/" }))).KeyCount).toBe(0);
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: pb, Prefix: "elsewhere/" }))).KeyCount).toBe(0);
   });
 });

@@ -35,6 +35,11 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
   const outbound = httpRequest(
     { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
     (upstreamRes) => {
+      // The client gave up (an agent aborting a heartbeat while it shuts down): pipeline() would throw.
+      if (res.destroyed) {
+        upstreamRes.resume();
+        return;
+      }
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, upstreamRes.rawHeaders);
       pipeline(upstreamRes, res, () => {});
     },

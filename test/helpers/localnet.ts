@@ -13,12 +13,15 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { toHex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
+import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
+import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
+import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /** anvil's deterministic test mnemonic: operator wallets match the local chain's funded accounts. */
-export const TEST_MNEMONIC = "test test test test test test test test test test test junk";
+export { TEST_MNEMONIC };
 export const ZONES = ["zone-a", "zone-b", "zone-c"];
 export const REGION = "us-east-1";
 
@@ -47,6 +50,8 @@ export interface NetworkDescription {
   accounts: { default: AccountKeys; second: AccountKeys };
   nodes: NodeInfo[];
   worker: { pid: number; url: string; persistDir: string };
+  /** The local chain: RPC URL, chain id and contract addresses (test/helpers/chain.ts). */
+  chain: ChainDescription;
   startedAt: string;
 }
 
@@ -62,6 +67,8 @@ export interface LocalNetworkOptions {
   secretsFile?: string;
   /** Child output always goes to stateDir/logs; unless quiet, error lines are echoed to stderr too. */
   quiet?: boolean;
+  /** Port of the local chain's RPC (anvil); 0 or absent picks a free one. */
+  chainPort?: number;
 }
 
 interface Secrets {
@@ -76,6 +83,8 @@ export class LocalNetwork {
   private front?: EdgeFront;
   private readonly agents = new Map<number, ChildProcess>();
   private secrets!: Secrets;
+  /** Started before the Worker, stopped after it. */
+  chain?: LocalChain;
 
   constructor(options: LocalNetworkOptions) {
     this.options = options;
@@ -94,7 +103,7 @@ export class LocalNetwork {
     await mkdir(join(stateDir, "logs"), { recursive: true });
     this.secrets = await loadOrCreateSecrets(this.options.secretsFile ?? join(stateDir, "dev.vars"));
     const persistDir = join(stateDir, "wrangler-state");
-    await this.applyMigrations(persistDir);
+    const [chain] = await Promise.all([this.startChain(), this.applyMigrations(persistDir)]);
 
     const workerPort = await freePort();
     this.worker = await this.startWorker(workerPort, persistDir);
@@ -110,6 +119,7 @@ export class LocalNetwork {
       accounts: await this.ensureAccounts(edgeUrl),
       nodes: [],
       worker: { pid: this.worker.pid!, url: workerUrl, persistDir },
+      chain: chain.describe(),
       startedAt: new Date().toISOString(),
     };
 
@@ -130,12 +140,14 @@ export class LocalNetwork {
     return JSON.parse(text) as T;
   }
 
-  /** Starts (or restarts) node `index`: approves its operator, spawns the agent, waits until it registered. */
-  async startNode(index: number): Promise<NodeInfo> {
+  /**
+   * Starts (or restarts) node `index`: approves its operator, stakes the minimum for the node's capacity (unless
+   * `stake` is false), spawns the agent, waits until it registered.
+   */
+  async startNode(index: number, { stake = true }: { stake?: boolean } = {}): Promise<NodeInfo> {
     const operator = operatorWallet(index);
     await this.admin("PUT", `/operators/${operator.address}`, { status: "approved", name: `operator-${index}` });
-    const dataDir = join(this.options.stateDir, "nodes", `node-${index}`);
-    await mkdir(dataDir, { recursive: true });
+    const { dataDir, capacityBytes } = stake ? await this.stakeNode(index) : await this.prepareNodeDir(index);
     const keyFile = join(dataDir, "operator.key");
     await writeFile(keyFile, `${operator.privateKey}\n`, { mode: 0o600 });
     const zone = ZONES[index % ZONES.length]!;
@@ -149,6 +161,8 @@ export class LocalNetwork {
         "--zone", zone,
         "--wallet-key-file", keyFile,
         "--listen", "127.0.0.1:0",
+        // The capacity the stake was sized for, stated rather than measured twice.
+        "--capacity", String(capacityBytes),
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
     );
@@ -159,6 +173,24 @@ export class LocalNetwork {
     this.description.nodes = [...this.description.nodes.filter((n) => n.index !== index), info].sort((a, b) => a.index - b.index);
     await this.writeDescription();
     return info;
+  }
+
+  /**
+   * Gives node `index` its identity before its agent first starts (the agent's own code writes node.json, so the
+   * stake can be keyed on the id it will register with) and measures the capacity it will offer.
+   */
+  async prepareNodeDir(index: number): Promise<{ dataDir: string; nodeId: string; capacityBytes: bigint }> {
+    const dataDir = join(this.options.stateDir, "nodes", `node-${index}`);
+    await mkdir(dataDir, { recursive: true });
+    const { nodeId } = await loadOrCreateNodeIdentity(dataDir);
+    return { dataDir, nodeId, capacityBytes: (await measureDiskSpace(dataDir)).totalBytes };
+  }
+
+  /** Tops node `index`'s stake up to the minimum for its capacity, from its operator's wallet. */
+  async stakeNode(index: number): Promise<{ dataDir: string; nodeId: string; capacityBytes: bigint }> {
+    const prepared = await this.prepareNodeDir(index);
+    await this.chain!.ensureNodeStake(operatorWallet(index).privateKey as `0x${string}`, prepared.nodeId, prepared.capacityBytes);
+    return prepared;
   }
 
   /** Sends `signal` to node `index` and waits for it to exit. */
@@ -190,6 +222,16 @@ export class LocalNetwork {
         // already gone
       }
     }
+    await this.chain?.stop();
+  }
+
+  /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
+  private async startChain(): Promise<LocalChain> {
+    const { stateDir } = this.options;
+    this.chain = await LocalChain.start({ stateDir, port: this.options.chainPort ?? 0, logFile: join(stateDir, "logs", "anvil.log") });
+    await this.chain.deployOrReuse();
+    await this.chain.ensureValidatorsStaked();
+    return this.chain;
   }
 
   private async writeDescription(): Promise<void> {
@@ -217,7 +259,7 @@ export class LocalNetwork {
 
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
     const { command, args } = this.wranglerCommand();
-    const vars = Object.entries({ ...this.secrets, ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const child = spawn(
       command,
       [

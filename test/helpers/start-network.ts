@@ -1,5 +1,5 @@
 // `npm start`: runs the whole ICN Edge network locally until Ctrl-C, and prints how to use it.
-// Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787).
+// Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545).
 
 import { join } from "node:path";
 import { LocalNetwork, REPO_ROOT } from "./localnet.ts";
@@ -30,6 +30,7 @@ const network = new LocalNetwork({
   secretsFile: join(REPO_ROOT, ".dev.vars"),
   edgePort,
   nodeCount: nodes,
+  chainPort: Number(process.env.ICN_CHAIN_PORT ?? 8545),
 });
 
 let stopping = false;
@@ -56,6 +57,8 @@ ICN Edge is running.
   Second account  ${d.accounts.second.accessKeyId} / ${d.accounts.second.secretAccessKey}
   Admin token     ${d.adminToken}
   Nodes           ${d.nodes.map((n) => `${n.id} (${n.zone}) ${n.url}`).join("\n                  ")}
+  Chain           ${d.chain.rpcUrl} (chain id ${d.chain.chainId}): ICNT ${d.chain.contracts.icnt}
+                  NodeStaking ${d.chain.contracts.nodeStaking}, ICNT/USDC pool ${d.chain.contracts.icntUsdcPair}
   Described in    ${network.networkFile}
 
 Try it:

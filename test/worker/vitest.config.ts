@@ -23,6 +23,8 @@ export default defineConfig(async () => {
     test: {
       include: ["test/worker/**/*.test.ts"],
       setupFiles: ["test/worker/setup.ts"],
+      // A real anvil for the tests of the configured chain path (test/worker/stake-gate.test.ts).
+      globalSetup: ["test/helpers/worker-chain.ts"],
     },
   };
 });
