@@ -73,7 +73,10 @@ export function objectResponseHeaders(record: ObjectRecord, query: URLSearchPara
   if (tagCount > 0) h.set("x-amz-tagging-count", String(tagCount));
   if (wholeObject && record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
     const algorithm = parseChecksumAlgorithm(record.checksum.algorithm);
-    if (algorithm) h.set(checksumHeaderName(algorithm), record.checksum.value);
+    if (algorithm) {
+      h.set(checksumHeaderName(algorithm), record.checksum.value);
+      h.set("x-amz-checksum-type", record.checksum.type ?? "FULL_OBJECT");
+    }
   }
   const overrides: [string, string][] = [
     ["response-content-type", "content-type"],

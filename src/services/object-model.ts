@@ -40,8 +40,11 @@ export interface ObjectRecord {
   userMetadata: Record<string, string>;
   storageClass: "STANDARD";
   segments: ObjectSegment[];
-  /** The additional checksum the client asked for (x-amz-checksum-*), of the whole object. */
-  checksum?: { algorithm: string; value: string };
+  /**
+   * The additional checksum the client asked for (x-amz-checksum-*): of the whole object for a PUT, or S3's
+   * composite "checksum of part checksums-N" for a multipart upload.
+   */
+  checksum?: { algorithm: string; value: string; type?: "FULL_OBJECT" | "COMPOSITE" };
   /** Object tags (x-amz-tagging, PutObjectTagging). */
   tags?: Record<string, string>;
   /** Set by the bucket index: a random id in a versioning-enabled bucket, otherwise "null". */
@@ -177,6 +180,8 @@ export interface ListUploadsResult {
 export interface UploadedPart extends ObjectSegment {
   partNumber: number;
   lastModified: number;
+  /** The part's additional checksum (x-amz-checksum-*), when the client sent or asked for one. */
+  checksum?: { algorithm: string; value: string };
 }
 
 export type CompleteUploadResult =

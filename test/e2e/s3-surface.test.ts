@@ -31,7 +31,9 @@ import {
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
+import { Readable } from "node:stream";
 import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
@@ -416,5 +418,42 @@ describe("presigned POST (browser form upload)", () => {
 
     expect((await s3.send(new ListObjectsV2Command({ Bucket: pb, Prefix: "small/" }))).KeyCount).toBe(0);
     expect((await s3.send(new ListObjectsV2Command({ Bucket: pb, Prefix: "elsewhere/" }))).KeyCount).toBe(0);
+  });
+});
+
+describe("keys, conditional reads and SDK multipart", () => {
+  it("round-trips keys with spaces, plus, percent, double slashes, unicode and a leading slash", async () => {
+    // The longest key S3 allows is 1024 bytes of UTF-8.
+    const keys = ["a b/c d.txt", "plus+sign", "100%/done", "double//slash", "/leading", "日本語/ファイル", "emoji 😀", "tab\there", "x".repeat(1019)].map((k) => `keys/${k}`);
+    for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: key }));
+    const listed = (await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: "keys/" }))).Contents!.map((o) => o.Key);
+    for (const key of keys) {
+      expect(listed).toContain(key);
+      expect(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString()).toBe(key);
+    }
+    expect((await errorOf(s3.send(new PutObjectCommand({ Bucket: bucket, Key: "k".repeat(1025), Body: "x" })))).name).toBe("KeyTooLongError");
+  });
+
+  it("answers conditional reads with 304 and 412 by S3's precedence", async () => {
+    const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "conditional", Body: "c" }));
+    const later = new Date(Date.now() + 3600_000);
+    const earlier = new Date(Date.now() - 3600_000);
+    expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "conditional", IfNoneMatch: put.ETag })))).status).toBe(304);
+    expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "conditional", IfMatch: '"deadbeef"' })))).status).toBe(412);
+    expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "conditional", IfModifiedSince: later })))).status).toBe(304);
+    expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: bucket, Key: "conditional", IfUnmodifiedSince: earlier })))).status).toBe(412);
+    // If-Match true wins over a failing If-Unmodified-Since.
+    const both = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "conditional", IfMatch: put.ETag, IfUnmodifiedSince: earlier }));
+    expect(await both.Body!.transformToString()).toBe("c");
+  });
+
+  it("takes @aws-sdk/lib-storage multipart uploads with their default part checksums and serves the composite checksum", async () => {
+    const data = randomBytes(17 * MiB + 5);
+    const upload = new Upload({ client: s3, params: { Bucket: bucket, Key: "lib-storage.bin", Body: Readable.from([data]), ChecksumAlgorithm: "CRC32" }, partSize: 5 * MiB, queueSize: 3 });
+    const done = await upload.done();
+    expect(done.ETag).toMatch(/-4"$/);
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "lib-storage.bin", ChecksumMode: "ENABLED" }));
+    expect(got.ChecksumCRC32).toMatch(/^[A-Za-z0-9+/]{6}==-4$/);
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(data)).toBe(true);
   });
 });

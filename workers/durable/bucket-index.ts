@@ -359,6 +359,7 @@ export class BucketIndex extends DurableObject<Env> {
     etag: string,
     now: number,
     condition?: WriteCondition,
+    checksum?: ObjectRecord["checksum"],
   ): CompleteUploadResult {
     const upload = this.getUpload(uploadId);
     if (!upload) return { ok: false, code: "NoSuchUpload" };
@@ -391,6 +392,7 @@ export class BucketIndex extends DurableObject<Env> {
       storageClass: "STANDARD",
       segments: chosen.map(({ size, md5, replicas }) => ({ size, md5, replicas })),
       tags: upload.tags,
+      checksum,
     };
     let added!: { stored: ObjectVersion; replaced: ObjectRecord | null };
     this.ctx.storage.transactionSync(() => {

@@ -2,9 +2,10 @@
 // Each part is its own blob on a node; completing writes the object's manifest and never copies data.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html
 
-import { fromHex, hex, randomHex } from "../../protocol/crypto.ts";
+import { fromBase64, fromHex, hex, randomHex } from "../../protocol/crypto.ts";
+import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm, type ChecksumAlgorithm } from "../checksums.ts";
 import { freeBlobs, storeSegment } from "../../services/blob-storage.ts";
-import { MAX_PART_NUMBER, replicasOf, type UploadedPart } from "../../services/object-model.ts";
+import { MAX_PART_NUMBER, replicasOf, type ObjectRecord, type UploadedPart } from "../../services/object-model.ts";
 import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
@@ -29,7 +30,13 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
     tags: parseTaggingHeader(ctx.request.headers.get("x-amz-tagging")),
     checksumAlgorithm: ctx.request.headers.get("x-amz-checksum-algorithm")?.toUpperCase() ?? undefined,
   });
-  return xmlResponse("InitiateMultipartUploadResult", { Bucket: bucket.name, Key: key, UploadId: uploadId });
+  const algorithm = ctx.request.headers.get("x-amz-checksum-algorithm");
+  const headers = new Headers();
+  if (algorithm) {
+    headers.set("x-amz-checksum-algorithm", algorithm.toUpperCase());
+    headers.set("x-amz-checksum-type", "COMPOSITE");
+  }
+  return xmlResponse("InitiateMultipartUploadResult", { Bucket: bucket.name, Key: key, UploadId: uploadId }, { headers });
 }
 
 export async function uploadPartOp(ctx: S3Context, bucketName: string, key: string, uploadId: string, partNumber: number): Promise<Response> {
@@ -40,8 +47,11 @@ export async function uploadPartOp(ctx: S3Context, bucketName: string, key: stri
 
   const payload = openPayload(ctx.request, ctx.principal);
   const segment = await storeSegment(storageEnv(ctx), payload);
-  const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime() });
-  return new Response(null, { status: 200, headers: { etag: quoteEtag(part.md5) } });
+  const checksum = payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined;
+  const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime(), checksum });
+  const headers = new Headers({ etag: quoteEtag(part.md5) });
+  if (checksum) headers.set(checksumHeaderName(checksum.algorithm as ChecksumAlgorithm), checksum.value);
+  return new Response(null, { status: 200, headers });
 }
 
 /** UploadPartCopy: a part made from (a range of) an existing object. */
@@ -92,7 +102,12 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   if (!doc || doc.name !== "CompleteMultipartUpload") throw new S3Error("MalformedXML");
   const requested = doc.children
     .filter((c) => c.name === "Part")
-    .map((p) => ({ partNumber: Number(childText(p, "PartNumber")), etag: (childText(p, "ETag") ?? "").trim().replace(/^"|"$/g, "").toLowerCase() }));
+    .map((p) => ({
+      partNumber: Number(childText(p, "PartNumber")),
+      etag: (childText(p, "ETag") ?? "").trim().replace(/^"|"$/g, "").toLowerCase(),
+      // The part checksum the client recorded (ChecksumCRC32, ...), checked against what the part arrived with.
+      checksums: Object.fromEntries(p.children.filter((c) => c.name.startsWith("Checksum") && c.name !== "ChecksumType").map((c) => [c.name.slice(8).toUpperCase(), c.text.trim()])),
+    }));
   const badNumber = (n: number) => !Number.isInteger(n) || n < 1 || n > MAX_PART_NUMBER;
   if (requested.length === 0 || requested.length > MAX_PART_NUMBER || requested.some((p) => badNumber(p.partNumber))) {
     throw new S3Error("MalformedXML");
@@ -109,7 +124,15 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   requested.forEach((p, i) => joined.set(fromHex(p.etag), i * 16));
   const etag = `${hex(await crypto.subtle.digest("MD5", joined))}-${requested.length}`;
 
-  const result = await index.completeUpload(uploadId, requested, etag, ctx.now.getTime(), writeConditionFrom(ctx.request.headers));
+  const checksum = await compositeChecksum(upload.checksumAlgorithm, requested, await index.listParts(uploadId));
+  const result = await index.completeUpload(
+    uploadId,
+    requested.map(({ partNumber, etag: partEtag }) => ({ partNumber, etag: partEtag })),
+    etag,
+    ctx.now.getTime(),
+    writeConditionFrom(ctx.request.headers),
+    checksum,
+  );
   if (!result.ok) {
     if (result.code === "PreconditionFailed" || result.code === "NoSuchKey") throw writeConditionError(result.code, key);
     throw new S3Error(result.code, result.message, { UploadId: uploadId });
@@ -127,9 +150,42 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
       Bucket: bucket.name,
       Key: key,
       ETag: quoteEtag(etag),
+      ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: "COMPOSITE" } : {}),
     },
     { headers },
   );
+}
+
+/**
+ * S3's composite checksum of a multipart object: the algorithm applied to the concatenated binary part
+ * checksums, then "-<part count>" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
+ * Part checksums the client lists must match the ones the parts arrived with. Undefined when the upload asked
+ * for no checksum or some part came without one.
+ */
+async function compositeChecksum(
+  algorithmName: string | undefined,
+  requested: { partNumber: number; checksums: Record<string, string> }[],
+  parts: UploadedPart[],
+): Promise<ObjectRecord["checksum"]> {
+  const byNumber = new Map(parts.map((p) => [p.partNumber, p]));
+  for (const want of requested) {
+    for (const [algorithm, value] of Object.entries(want.checksums)) {
+      const stored = byNumber.get(want.partNumber)?.checksum;
+      if (stored && stored.algorithm === algorithm && stored.value !== value) {
+        throw new S3Error("InvalidPart", `The ${algorithm} checksum of part ${want.partNumber} does not match the part that was uploaded.`);
+      }
+    }
+  }
+  const algorithm = algorithmName ? parseChecksumAlgorithm(algorithmName) : undefined;
+  if (!algorithm) return undefined;
+  const stage = new ChecksumStage(algorithm);
+  for (const want of requested) {
+    const partChecksum = byNumber.get(want.partNumber)?.checksum;
+    if (!partChecksum || partChecksum.algorithm !== algorithm) return undefined;
+    await stage.write(fromBase64(partChecksum.value));
+  }
+  await stage.finish();
+  return { algorithm, value: `${stage.value}-${requested.length}`, type: "COMPOSITE" };
 }
 
 export async function abortMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
