@@ -14,7 +14,19 @@ export function validateObjectKey(key: string): void {
   if (new TextEncoder().encode(key).length > MAX_KEY_BYTES) throw new S3Error("KeyTooLongError", undefined, { Size: String(key.length), MaxSizeAllowed: String(MAX_KEY_BYTES) });
 }
 
+/**
+ * x-amz-storage-class: every object here is STANDARD (replicated across zones); S3's other classes name
+ * tiers this network does not have, so they are refused rather than silently ignored.
+ */
+export function validateStorageClass(headers: Headers): void {
+  const storageClass = headers.get("x-amz-storage-class");
+  if (storageClass !== null && storageClass !== "STANDARD") {
+    throw new S3Error("InvalidStorageClass", `The storage class '${storageClass}' is not offered; use STANDARD.`, { StorageClassRequested: storageClass });
+  }
+}
+
 export function storedHeadersFrom(headers: Headers): StoredHeaders {
+  validateStorageClass(headers);
   const pick = (name: string) => headers.get(name) ?? undefined;
   return {
     contentType: pick("content-type"),
