@@ -1,7 +1,7 @@
 // The D1 registry: operators, nodes, accounts, access keys and buckets. The only file that names tables.
 // Migrations in migrations/ are generated from this file with `npm run db:generate` and never edited once shipped.
 
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const OPERATOR_STATUSES = ["pending", "approved", "suspended"] as const;
 export type OperatorStatus = (typeof OPERATOR_STATUSES)[number];
@@ -41,6 +41,21 @@ export const nodes = sqliteTable(
     updatedAt: integer("updated_at").notNull(),
   },
   (t) => [index("nodes_status_idx").on(t.status)],
+);
+
+/**
+ * Blobs a node reported corrupt or missing (scrub) or the edge found bad on read: the repair chore replaces
+ * these replicas, then removes the row.
+ */
+export const blobFaults = sqliteTable(
+  "blob_faults",
+  {
+    nodeId: text("node_id").notNull(),
+    blobId: text("blob_id").notNull(),
+    reason: text("reason", { enum: ["corrupt", "missing", "read_mismatch"] }).notNull(),
+    reportedAt: integer("reported_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.blobId] })],
 );
 
 /** EIP-712 nonces already used for registration; kept until their signature's expiry passes. */
@@ -84,6 +99,8 @@ export const buckets = sqliteTable(
       .references(() => accounts.id),
     region: text("region").notNull(),
     createdAt: integer("created_at").notNull(),
+    /** How many nodes hold each blob of this bucket (1-5), set at creation. */
+    replicationFactor: integer("replication_factor").notNull().default(3),
   },
   (t) => [index("buckets_account_idx").on(t.accountId)],
 );

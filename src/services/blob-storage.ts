@@ -1,16 +1,19 @@
-// Moving object bytes between clients and nodes: store one segment (a whole object or one part) on the nodes
-// placement picks, stream segments back for a byte range, and free blobs nothing references any more.
-// Knows nothing of HTTP or S3: callers map its errors.
+// Moving object bytes between clients and nodes: store one segment (a whole object or one part) on the
+// replicas placement picks, stream segments back for a byte range from the best replica (verified, failing
+// over), and free blobs nothing references any more. Knows nothing of HTTP or S3: callers map its errors.
 
+import { insertBlobFault } from "../db/faults.ts";
 import { getNode, listPlaceableNodes } from "../db/registry.ts";
 import type { Db } from "../db/client.ts";
-import { hex, randomHex } from "../protocol/crypto.ts";
-import type { BlobReplica, ObjectSegment } from "./object-model.ts";
-import { deleteBlob, fetchBlob, NodeRequestError, startBlobUpload, type NodeEndpoint } from "./node-client.ts";
-import { DigestStage, pump, type BodyStage } from "./pipeline.ts";
-import { placeReplicas } from "./placement.ts";
-import { TtlCache } from "./ttl-cache.ts";
 import type { NodeRow } from "../db/schema.ts";
+import { hex, randomHex } from "../protocol/crypto.ts";
+import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
+import { nodeHealth } from "./node-health.ts";
+import { deleteBlob, fetchBlob, NodeRequestError, startBlobUpload, type BlobUploadStage, type NodeEndpoint } from "./node-client.ts";
+import type { BlobReplica, ObjectSegment } from "./object-model.ts";
+import { DigestStage, pump, readChunks, type BodyStage } from "./pipeline.ts";
+import { placeReplicas, writeQuorum } from "./placement.ts";
+import { TtlCache } from "./ttl-cache.ts";
 
 /**
  * Node endpoints for reads, cached per isolate. A node that re-registers gets new credentials and perhaps a
@@ -27,23 +30,36 @@ export interface StorageEnv {
   now: number;
 }
 
-/** No active node has room for the blob. */
+/** Where a new segment goes: its bucket (blob ids carry the bucket id) and how many replicas it needs. */
+export interface StorageTarget {
+  bucketId: string;
+  replicationFactor: number;
+}
+
+/** Not enough active nodes with room for a write quorum. */
 export class NoCapacityError extends Error {
-  constructor(size: number) {
-    super(`no active storage node has room for ${size} bytes`);
+  constructor(size: number, wanted: number) {
+    super(`not enough active storage nodes have room for ${size} bytes (a write needs ${wanted})`);
     this.name = "NoCapacityError";
   }
 }
 
-/** Every blob id is fresh: edge-assigned, random, and safe as a file name on any node. */
-export function newBlobId(): string {
-  return `b${randomHex(16)}`;
+/**
+ * Blob ids are edge-assigned and random, safe as file names on any node, and start with the bucket's id so
+ * an orphan found on a node leads straight to the one index that could reference it.
+ */
+export function newBlobId(bucketId: string): string {
+  return `b${bucketId}${randomHex(16)}`;
+}
+
+export function bucketIdOfBlob(blobId: string): string | undefined {
+  return /^b([0-9a-f]{32})[0-9a-f]{32}$/.exec(blobId)?.[1];
 }
 
 export interface SegmentInput {
   length: number;
   source: AsyncIterable<Uint8Array>;
-  /** Checks that must pass before the blob counts as stored (they run before the node upload finishes). */
+  /** Checks that must pass before the blob counts as stored (they run before the node uploads finish). */
   checks: BodyStage[];
   md5: DigestStage;
   /** Called after the body has passed and before the blob is committed to any index: may reject it. */
@@ -51,31 +67,88 @@ export interface SegmentInput {
 }
 
 /**
- * Streams one segment to a node chosen by placement, verifying it on the way. Resolves once the node has
- * fsynced the blob and its SHA-256 matches the edge's. On any failure the blob is removed again.
+ * Feeds one body to several replica uploads. A replica that fails is dropped; the write goes on while a
+ * quorum remains and fails (aborting every replica) when it cannot.
  */
-export async function storeSegment(storage: StorageEnv, input: SegmentInput): Promise<ObjectSegment> {
+class FanOutStage implements BodyStage {
+  private live: BlobUploadStage[];
+  readonly failed: { nodeId: string; error: unknown }[] = [];
+  private readonly quorum: number;
+
+  constructor(uploads: BlobUploadStage[], quorum: number) {
+    this.live = uploads;
+    this.quorum = quorum;
+  }
+
+  get succeeded(): BlobUploadStage[] {
+    return this.live;
+  }
+
+  private async each(step: (u: BlobUploadStage) => Promise<void>): Promise<void> {
+    const outcomes = await Promise.all(this.live.map((u) => step(u).then(() => undefined, (error: unknown) => error)));
+    const survivors: BlobUploadStage[] = [];
+    outcomes.forEach((error, i) => {
+      const upload = this.live[i]!;
+      if (error === undefined) survivors.push(upload);
+      else {
+        this.failed.push({ nodeId: upload.nodeId, error });
+        upload.abort(error);
+      }
+    });
+    this.live = survivors;
+    if (this.live.length < this.quorum) {
+      throw this.failed[this.failed.length - 1]?.error ?? new Error("write quorum lost");
+    }
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.each((u) => u.write(chunk));
+  }
+
+  finish(): Promise<void> {
+    return this.each((u) => u.finish());
+  }
+
+  abort(reason: unknown): void {
+    for (const u of this.live) u.abort(reason);
+  }
+}
+
+/**
+ * Streams one segment to the replicas placement picks (one read of the body, fanned out), verifying it on
+ * the way. Resolves once a write quorum of nodes has fsynced the blob with the edge's SHA-256; replicas that
+ * failed are left for the repair chore. On failure every replica that was written is removed again.
+ */
+export async function storeSegment(storage: StorageEnv, target: StorageTarget, input: SegmentInput): Promise<ObjectSegment> {
   const candidates = await listPlaceableNodes(storage.db, storage.now, storage.offlineAfterMs);
-  const blobId = newBlobId();
-  const [node] = placeReplicas(candidates, blobId, input.length, 1);
-  if (!node) throw new NoCapacityError(input.length);
+  const blobId = newBlobId(target.bucketId);
+  const quorum = writeQuorum(target.replicationFactor);
+  const nodes = placeReplicas(candidates, blobId, input.length, target.replicationFactor);
+  if (nodes.length < quorum) throw new NoCapacityError(input.length, quorum);
 
   const sha256 = new DigestStage("SHA-256");
-  const upload = await startBlobUpload(node, storage.kek, blobId, input.length);
-  // The upload stage goes last: every check has seen the bytes, and may fail them, before the node commits.
-  await pump(input.source, [input.md5, sha256, ...input.checks, upload]).catch(async (error) => {
-    await deleteBlob(node, storage.kek, blobId).catch(() => {});
+  const uploads = await Promise.all(nodes.map((node) => startBlobUpload(node, storage.kek, blobId, input.length)));
+  const fanOut = new FanOutStage(uploads, quorum);
+  const removeAll = () => Promise.all(nodes.map((node) => deleteBlob(node, storage.kek, blobId).catch(() => {})));
+  // The replicas go last: every check has seen the bytes, and may fail them, before any node commits.
+  await pump(input.source, [input.md5, sha256, ...input.checks, fanOut]).catch(async (error) => {
+    await removeAll();
     throw error;
   });
   try {
     await input.verify();
     const edgeSha = hex(sha256.digest);
-    if (upload.stored.sha256 !== edgeSha || upload.stored.size !== input.length) {
-      throw new NodeRequestError(node.id, 502, `stored blob ${blobId} does not match what the edge sent`);
+    const good = fanOut.succeeded.filter((u) => u.stored.sha256 === edgeSha && u.stored.size === input.length);
+    if (good.length < quorum) throw new NodeRequestError(good[0]?.nodeId ?? nodes[0]!.id, 502, `only ${good.length} replicas of ${blobId} match what the edge sent`);
+    for (const failure of fanOut.failed) nodeHealth.recordFailure(failure.nodeId, storage.now);
+    // A replica that stored different bytes than were sent is dropped at once.
+    for (const u of fanOut.succeeded.filter((s) => !good.includes(s))) {
+      const node = nodes.find((n) => n.id === u.nodeId)!;
+      await deleteBlob(node, storage.kek, blobId).catch(() => {});
     }
-    return { size: input.length, md5: hex(input.md5.digest), replicas: [{ nodeId: node.id, blobId, sha256: edgeSha }] };
+    return { size: input.length, md5: hex(input.md5.digest), replicas: good.map((u) => ({ nodeId: u.nodeId, blobId, sha256: edgeSha })) };
   } catch (error) {
-    await deleteBlob(node, storage.kek, blobId).catch(() => {});
+    await removeAll();
     throw error;
   }
 }
@@ -86,33 +159,139 @@ async function endpointFor(storage: StorageEnv, nodeId: string): Promise<NodeEnd
   return node;
 }
 
-/** Reads bytes [start, end] (inclusive) of one segment from its first reachable replica. */
-async function fetchSegmentRange(storage: StorageEnv, segment: ObjectSegment, start: number, end: number): Promise<ReadableStream<Uint8Array>> {
-  let lastError: unknown;
-  const whole = start === 0 && end === segment.size - 1;
-  for (const replica of segment.replicas) {
+/** GETs a replica, once more with a fresh registry entry when the node moved or re-keyed. */
+async function fetchReplica(storage: StorageEnv, replica: BlobReplica, range?: { start: number; end: number }): Promise<Response> {
+  const started = Date.now();
+  try {
+    let res: Response;
     try {
-      let res: Response;
-      try {
-        res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, whole ? undefined : { start, end });
-      } catch (error) {
-        // Perhaps the node re-registered with new credentials or a new URL: read the registry afresh once.
-        if (!(error instanceof NodeRequestError) || (error.status !== 403 && error.status !== 0)) throw error;
-        endpoints.delete(replica.nodeId);
-        res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, whole ? undefined : { start, end });
-      }
-      if (res.body) return res.body;
-      lastError = new NodeRequestError(replica.nodeId, res.status, "empty body");
+      res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, range);
     } catch (error) {
-      lastError = error;
+      if (!(error instanceof NodeRequestError) || (error.status !== 403 && error.status !== 0)) throw error;
+      endpoints.delete(replica.nodeId);
+      res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, range);
     }
+    nodeHealth.recordLatency(replica.nodeId, Date.now() - started, Date.now());
+    return res;
+  } catch (error) {
+    nodeHealth.recordFailure(replica.nodeId, Date.now());
+    throw error;
   }
-  throw lastError ?? new Error("segment has no replicas");
+}
+
+/** Records a replica that served wrong bytes, or none, so the repair chore replaces it. */
+function reportFault(storage: StorageEnv, replica: BlobReplica, reason: "missing" | "read_mismatch", waitUntil: (p: Promise<unknown>) => void): void {
+  console.warn(JSON.stringify({ event: "replica_fault", nodeId: replica.nodeId, blobId: replica.blobId, reason }));
+  waitUntil(insertBlobFault(storage.db, replica.nodeId, replica.blobId, reason, Date.now()).catch(() => {}));
 }
 
 /**
- * A stream of the object's bytes [start, end] (inclusive) across its segments. A single segment is passed
- * through natively; several are piped one after another into a fixed-length stream.
+ * Opens bytes [start, end] of a segment from the best replica: healthiest and fastest first, a second one
+ * hedged when the first is slower than its recent p95, failing over on errors. A whole-blob read must come
+ * from a replica whose recorded SHA-256 matches; the bytes themselves are checked while they stream.
+ */
+async function openReplica(
+  storage: StorageEnv,
+  replicas: readonly BlobReplica[],
+  start: number,
+  end: number,
+  size: number,
+  waitUntil: (p: Promise<unknown>) => void,
+): Promise<{ replica: BlobReplica; body: ReadableStream<Uint8Array> }> {
+  const whole = start === 0 && end === size - 1;
+  const ordered = nodeHealth.order(replicas, Date.now());
+  let lastError: unknown = new Error("segment has no replicas");
+  for (let i = 0; i < ordered.length; i++) {
+    const attempt = async (replica: BlobReplica) => {
+      const res = await fetchReplica(storage, replica, whole ? undefined : { start, end });
+      const recorded = res.headers.get(BLOB_SHA256_HEADER);
+      if (recorded !== null && recorded !== replica.sha256) {
+        await res.body?.cancel();
+        reportFault(storage, replica, "read_mismatch", waitUntil);
+        throw new NodeRequestError(replica.nodeId, 502, "replica holds a different blob");
+      }
+      if (!res.body) throw new NodeRequestError(replica.nodeId, res.status, "empty body");
+      return { replica, body: res.body };
+    };
+    const first = ordered[i]!;
+    const second = ordered[i + 1];
+    try {
+      const hedgeAfter = nodeHealth.hedgeDelayMs(first.nodeId);
+      if (!second || hedgeAfter === undefined) return await attempt(first);
+      const primary = attempt(first);
+      const hedged = new Promise<Awaited<ReturnType<typeof attempt>>>((resolve, reject) => {
+        const timer = setTimeout(() => attempt(second).then(resolve, reject), hedgeAfter);
+        primary.then(() => clearTimeout(timer), () => clearTimeout(timer));
+      });
+      const winner = await Promise.any([primary, hedged]);
+      // The loser's body, if it ever arrives, is discarded.
+      for (const p of [primary, hedged]) void p.then((r) => (r !== winner ? r.body.cancel() : undefined), () => {});
+      if (winner.replica === second) i++;
+      return winner;
+    } catch (error) {
+      lastError = error instanceof AggregateError ? error.errors[0] : error;
+      if (error instanceof NodeRequestError && error.status === 404) reportFault(storage, first, "missing", waitUntil);
+    }
+  }
+  throw lastError;
+}
+
+const VERIFY_READ_SIZE = 1024 * 1024;
+
+/**
+ * Streams one segment's bytes [start, end] into `writable`, resuming from another replica where the first
+ * fails mid-way. A whole-segment read is hashed as it passes: bytes that do not match the recorded SHA-256
+ * abort the response (never a silent corrupt read) and the replica is queued for repair.
+ */
+async function copySegment(
+  storage: StorageEnv,
+  segment: ObjectSegment,
+  start: number,
+  end: number,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  waitUntil: (p: Promise<unknown>) => void,
+  opened?: { replica: BlobReplica; body: ReadableStream<Uint8Array> },
+): Promise<void> {
+  const whole = start === 0 && end === segment.size - 1;
+  const hash = whole ? new DigestStage("SHA-256") : undefined;
+  let position = start;
+  let clientGone = false;
+  const tried = new Set<string>();
+  let current = opened ?? (await openReplica(storage, segment.replicas, start, end, segment.size, waitUntil));
+  while (true) {
+    tried.add(current.replica.nodeId);
+    try {
+      for await (const chunk of readChunks(current.body, VERIFY_READ_SIZE)) {
+        if (hash) await hash.write(chunk);
+        await writer.write(chunk).catch((error: unknown) => {
+          clientGone = true;
+          throw error;
+        });
+        position += chunk.byteLength;
+      }
+      if (position !== end + 1) throw new NodeRequestError(current.replica.nodeId, 502, "replica ended early");
+      break;
+    } catch (error) {
+      if (clientGone) throw error;
+      nodeHealth.recordFailure(current.replica.nodeId, Date.now());
+      const others = segment.replicas.filter((r) => !tried.has(r.nodeId));
+      if (others.length === 0) throw error;
+      // Resume where this replica stopped; the hash (if any) carries on over the same byte sequence.
+      current = await openReplica(storage, others, position, end, segment.size, waitUntil);
+    }
+  }
+  if (hash) {
+    await hash.finish();
+    if (hex(hash.digest) !== current.replica.sha256) {
+      reportFault(storage, current.replica, "read_mismatch", waitUntil);
+      throw new NodeRequestError(current.replica.nodeId, 502, "replica bytes do not match their SHA-256");
+    }
+  }
+}
+
+/**
+ * A stream of the object's bytes [start, end] (inclusive) across its segments. The first replica is opened
+ * before answering, so an object with no reachable replica fails with an error rather than a cut body.
  */
 export async function streamSegments(
   storage: StorageEnv,
@@ -131,31 +310,26 @@ export async function streamSegments(
     pieces.push({ segment, start: Math.max(start, segStart) - segStart, end: Math.min(end, segEnd) - segStart });
   }
   if (pieces.length === 0) return new ReadableStream({ start: (c) => c.close() });
-  if (pieces.length === 1) {
-    const only = pieces[0]!;
-    return fetchSegmentRange(storage, only.segment, only.start, only.end);
-  }
-  // Open the first piece before answering so an unreachable object fails with an error, not a cut body.
-  const first = await fetchSegmentRange(storage, pieces[0]!.segment, pieces[0]!.start, pieces[0]!.end);
+  const firstPiece = pieces[0]!;
+  const first = await openReplica(storage, firstPiece.segment.replicas, firstPiece.start, firstPiece.end, firstPiece.segment.size, waitUntil);
   const { readable, writable } = new FixedLengthStream(end - start + 1);
+  const writer = writable.getWriter();
   waitUntil(
     (async () => {
       try {
-        await first.pipeTo(writable, { preventClose: true });
-        for (const piece of pieces.slice(1)) {
-          const body = await fetchSegmentRange(storage, piece.segment, piece.start, piece.end);
-          await body.pipeTo(writable, { preventClose: true });
-        }
-        await writable.close();
+        await copySegment(storage, firstPiece.segment, firstPiece.start, firstPiece.end, writer, waitUntil, first);
+        for (const piece of pieces.slice(1)) await copySegment(storage, piece.segment, piece.start, piece.end, writer, waitUntil);
+        await writer.close();
       } catch (error) {
-        await writable.abort(error).catch(() => {});
+        console.warn(JSON.stringify({ event: "read_aborted", error: String(error) }));
+        await writer.abort(error).catch(() => {});
       }
     })(),
   );
   return readable;
 }
 
-/** Deletes blobs from their nodes; failures leave orphans for the scrub chore, never errors for clients. */
+/** Deletes blobs from their nodes; failures leave orphans for the orphan sweep, never errors for clients. */
 export async function freeBlobs(storage: StorageEnv, replicas: readonly BlobReplica[]): Promise<void> {
   await Promise.all(
     replicas.map(async (replica) => {

@@ -13,6 +13,11 @@ export interface PlacementCandidate {
 /** Bytes kept free on every node beyond the blob itself, so a disk is never filled to the last block. */
 export const PLACEMENT_HEADROOM_BYTES = 64 * 1024 * 1024;
 
+/** Replicas that must fsync-acknowledge a write before it succeeds: a majority (2 of 3, 3 of 5). */
+export function writeQuorum(replicationFactor: number): number {
+  return Math.floor(replicationFactor / 2) + 1;
+}
+
 export function placeReplicas<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number, count: number): T[] {
   const scored = candidates
     .filter((n) => n.freeBytes >= size + PLACEMENT_HEADROOM_BYTES)

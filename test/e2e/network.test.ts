@@ -236,11 +236,19 @@ describe("isolation and authentication", () => {
   });
 });
 
+/** CreateBucket with ICN's replication-factor header, which the SDK has no parameter for. */
+async function createBucketWithReplicas(bucket: string, replicationFactor: number): Promise<void> {
+  const signer = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+  const res = await fetch(await signer.sign(`${d.edgeUrl}/${bucket}`, { method: "PUT", headers: { "x-icn-replication-factor": String(replicationFactor) } }));
+  expect(res.status).toBe(200);
+}
+
 describe("crash safety", () => {
   it("never leaves a half-written blob visible when a node is SIGKILLed mid-upload", async () => {
     const s3 = client(d.accounts.default);
     const bucket = "e2e-crash";
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    // One replica: the node that dies holds the only copy, so the upload must fail, cleanly.
+    await createBucketWithReplicas(bucket, 1);
     const size = 64 * MiB;
     // A slow body, so the kill lands while bytes are still flowing to the node.
     const slow = Readable.from(
@@ -283,6 +291,39 @@ describe("crash safety", () => {
     }
     // And the network still takes writes.
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "after", Body: "still here" }));
+  }, 180_000);
+
+  it("keeps accepting an upload when one of three replicas is SIGKILLed mid-way, and reads it back whole", async () => {
+    const s3 = client(d.accounts.default);
+    const bucket = "e2e-crash-rf3";
+    await createBucketWithReplicas(bucket, 3);
+    const size = 48 * MiB;
+    const data = randomBytes(size);
+    const slow = Readable.from(
+      (async function* () {
+        for (let off = 0; off < size; off += MiB) {
+          await new Promise((r) => setTimeout(r, 30));
+          yield data.subarray(off, off + MiB);
+        }
+      })(),
+    );
+    const upload = s3.send(new PutObjectCommand({ Bucket: bucket, Key: "survivor", Body: slow, ContentLength: size }));
+    let victim: (typeof d.nodes)[number] | undefined;
+    for (let i = 0; i < 200 && !victim; i++) {
+      for (const node of d.nodes) {
+        const tmp = await readdir(join(node.dataDir, "tmp")).catch(() => []);
+        if (tmp.length > 0) victim = node;
+      }
+      if (!victim) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(victim).toBeDefined();
+    await network.stopNode(victim!.index, "SIGKILL");
+    const put = await upload;
+    expect(put.ETag).toBe(`"${createHash("md5").update(data).digest("hex")}"`);
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "survivor" }));
+    expect(await sha256Of(got.Body as Readable)).toEqual({ sha256: createHash("sha256").update(data).digest("hex"), size });
+    await network.startNode(victim!.index);
+    expect(await readdir(join(victim!.dataDir, "tmp"))).toEqual([]);
   }, 180_000);
 });
 

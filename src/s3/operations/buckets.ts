@@ -52,6 +52,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   const accountId = requireAccount(ctx);
   validateBucketName(name);
   const acl = cannedAcl(ctx.request.headers);
+  const replicationFactor = replicationFactorFrom(ctx.request.headers);
   const body = await ctx.request.text();
   if (body.trim() !== "") {
     const doc = parseXml(body);
@@ -68,6 +69,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     accountId,
     region: ctx.region,
     createdAt: ctx.now.getTime(),
+    replicationFactor,
   });
   if (!inserted) {
     const existing = await getBucket(ctx.db, name);
@@ -82,7 +84,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
 
 export async function headBucketOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, name);
-  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": bucket.region } });
+  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": bucket.region, [REPLICATION_FACTOR_HEADER]: String(bucket.replicationFactor) } });
 }
 
 export async function deleteBucketOp(ctx: S3Context, name: string): Promise<Response> {
@@ -138,6 +140,19 @@ export async function putBucketVersioningOp(ctx: S3Context, name: string): Promi
   if (status !== "Enabled" && status !== "Suspended") throw new S3Error("MalformedXML", "Status must be Enabled or Suspended.");
   await bucketIndex(ctx, bucket).setVersioning(status);
   return new Response(null, { status: 200 });
+}
+
+/** The header that sets a new bucket's replication factor (an ICN extension; S3 clients simply omit it). */
+export const REPLICATION_FACTOR_HEADER = "x-icn-replication-factor";
+export const DEFAULT_REPLICATION_FACTOR = 3;
+
+function replicationFactorFrom(headers: Headers): number {
+  const value = headers.get(REPLICATION_FACTOR_HEADER);
+  if (value === null) return DEFAULT_REPLICATION_FACTOR;
+  if (!/^[1-5]$/.test(value.trim())) {
+    throw new S3Error("InvalidArgument", "The replication factor must be an integer from 1 to 5.", { ArgumentName: REPLICATION_FACTOR_HEADER, ArgumentValue: value });
+  }
+  return Number(value);
 }
 
 /** x-amz-acl: only the canned ACLs a bucket can carry here; grants (x-amz-grant-*) are not supported. */

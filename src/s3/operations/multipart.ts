@@ -15,7 +15,7 @@ import { copyBytes, readCopySource, setVersionHeader } from "./objects.ts";
 import { openPayload } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
-import { storageEnv } from "./storage-env.ts";
+import { storageEnv, storageTarget } from "./storage-env.ts";
 
 export async function createMultipartUploadOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
@@ -46,7 +46,7 @@ export async function uploadPartOp(ctx: S3Context, bucketName: string, key: stri
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
 
   const payload = openPayload(ctx.request, ctx.principal);
-  const segment = await storeSegment(storageEnv(ctx), payload);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload);
   const checksum = payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined;
   const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime(), checksum });
   const headers = new Headers({ etag: quoteEtag(part.md5) });
@@ -76,7 +76,7 @@ export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: 
     start = Number(m[1]);
     end = Number(m[2]);
   }
-  const { segment } = await copyBytes(ctx, source, start, end);
+  const { segment } = await copyBytes(ctx, bucket, source, start, end);
   const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime() });
   return xmlResponse("CopyPartResult", { ETag: quoteEtag(part.md5), LastModified: isoTime(part.lastModified) });
 }

@@ -28,7 +28,7 @@ import { MAX_PUT_SIZE, openPayload } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
 import { childText, parseXml } from "../xml.ts";
-import { storageEnv } from "./storage-env.ts";
+import { storageEnv, storageTarget } from "./storage-env.ts";
 
 export async function putObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
@@ -45,7 +45,7 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
   if (condition) await assertWritable(index, key, condition);
 
   const payload = openPayload(ctx.request, ctx.principal);
-  const segment = await storeSegment(storageEnv(ctx), payload);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload);
   const stored: ObjectRecord = {
     key,
     size: segment.size,
@@ -134,12 +134,12 @@ function versionIdParam(ctx: S3Context): string | undefined {
 }
 
 /** Streams bytes [start, end] of an existing object into a new blob, computing MD5 (and a checksum). */
-export async function copyBytes(ctx: S3Context, source: ObjectRecord, start: number, end: number, checksumAlgorithm?: string) {
+export async function copyBytes(ctx: S3Context, target: BucketRow, source: ObjectRecord, start: number, end: number, checksumAlgorithm?: string) {
   const length = source.size === 0 ? 0 : end - start + 1;
   const stream = length === 0 ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : await streamSegments(storageEnv(ctx), source.segments, start, end, ctx.waitUntil);
   const algorithm = checksumAlgorithm ? parseChecksumAlgorithm(checksumAlgorithm) : undefined;
   const checksum = algorithm ? new ChecksumStage(algorithm) : undefined;
-  const segment = await storeSegment(storageEnv(ctx), {
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(target), {
     length,
     source: readChunks(stream),
     checks: checksum ? [checksum] : [],
@@ -170,7 +170,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
   if (condition) await assertWritable(bucketIndex(ctx, bucket), key, condition);
 
   const checksumAlgorithm = headers.get("x-amz-checksum-algorithm") ?? source.checksum?.algorithm;
-  const { segment, checksum } = await copyBytes(ctx, source, 0, source.size - 1, checksumAlgorithm);
+  const { segment, checksum } = await copyBytes(ctx, bucket, source, 0, source.size - 1, checksumAlgorithm);
   const replace = metadataDirective === "REPLACE";
   const record: ObjectRecord = {
     key,
@@ -383,7 +383,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   if (!formHeaders.has("content-type") && form.fileContentType) formHeaders.set("content-type", form.fileContentType);
   if (fields.has("acl") && fields.get("acl") !== "private") throw new S3Error("NotImplemented", "Only the private canned ACL is supported on objects.");
 
-  const segment = await storeSegment(storageEnv(ctx), { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} });
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} });
   const record: ObjectRecord = {
     key,
     size: segment.size,
