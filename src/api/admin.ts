@@ -14,6 +14,7 @@ import type { Env } from "../env.ts";
 import { randomHex, randomSecret, timingSafeEqualHex, sha256Hex } from "../protocol/crypto.ts";
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
+import { durabilityApi } from "./durability.ts";
 import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
 
 export const adminApi = new Hono<{ Bindings: Env }>();
@@ -30,6 +31,8 @@ adminApi.use("*", async (c, next) => {
 });
 
 const addressParam = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
+
+adminApi.route("/", durabilityApi);
 
 adminApi.get("/operators", async (c) => c.json({ operators: await listOperators(openDb(c.env.DB)) }));
 

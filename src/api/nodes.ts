@@ -9,6 +9,7 @@ import type { Env } from "../env.ts";
 import { randomHex, randomSecret } from "../protocol/crypto.ts";
 import {
   heartbeatSchema,
+  scrubReportSchema,
   NODE_SIGV4_REGION,
   nodeIdSchema,
   registrationDomain,
@@ -18,6 +19,7 @@ import {
   type RegistrationResponse,
 } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
+import { insertBlobFaults } from "../db/faults.ts";
 import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
 import { authenticateNode } from "./node-auth.ts";
 
@@ -165,3 +167,25 @@ async function understakedAtHeartbeat(node: StakedNode, env: Env, now: number): 
     return false;
   }
 }
+
+/** Findings of a node's scrub pass: corrupt and missing blobs become faults the repair chore fixes. */
+nodesApi.post("/:nodeId/scrub-report", async (c) => {
+  const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
+  const db = openDb(c.env.DB);
+  const now = new Date();
+  const { body } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
+  }
+  const report = parseWith(scrubReportSchema, json);
+  const faults = [
+    ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),
+    ...report.missing.map((blobId) => ({ nodeId, blobId, reason: "missing" as const })),
+  ];
+  await insertBlobFaults(db, faults, now.getTime());
+  console.log(JSON.stringify({ event: "scrub_report", nodeId, scanned: report.scanned, corrupt: report.corrupt.length, missing: report.missing.length }));
+  return c.json({ ok: true, faultsRecorded: faults.length });
+});

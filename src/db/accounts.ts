@@ -60,5 +60,5 @@ export async function deleteBucketRow(db: Db, name: string) {
 
 /** Every bucket, for chores that visit each bucket's index. */
 export async function listAllBuckets(db: Db) {
-  return db.select({ name: buckets.name, id: buckets.id }).from(buckets).orderBy(asc(buckets.name)).all();
+  return db.select({ name: buckets.name, id: buckets.id, replicationFactor: buckets.replicationFactor }).from(buckets).orderBy(asc(buckets.name)).all();
 }

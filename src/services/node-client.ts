@@ -9,6 +9,9 @@ import {
   NODE_BLOB_SERVICE,
   NODE_SIGV4_REGION,
   type BlobPutResponse,
+  blobListingSchema,
+  type BlobListing,
+  type ReplicateRequest,
 } from "../protocol/node-protocol.ts";
 import type { BodyStage } from "./pipeline.ts";
 import { openSecret } from "./secret-box.ts";
@@ -131,4 +134,37 @@ export async function deleteBlob(node: NodeEndpoint, kek: string, blobId: string
   const aws = await awsClientFor(node, kek);
   const res = await fetch(await aws.sign(blobUrl(node, blobId), { method: "DELETE" }));
   if (res.status !== 204 && res.status !== 404) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
+}
+
+/** A presigned GET of a blob on `node`, for a peer node to pull during repair (valid for `expiresS`). */
+export async function presignBlobGet(node: NodeEndpoint, kek: string, blobId: string, expiresS = 900): Promise<string> {
+  const aws = await awsClientFor(node, kek);
+  const url = new URL(blobUrl(node, blobId));
+  url.searchParams.set("X-Amz-Expires", String(expiresS));
+  return (await aws.sign(url.toString(), { method: "GET", aws: { signQuery: true } })).url;
+}
+
+/** Asks `target` to pull a blob from a presigned source URL, verifying size and SHA-256 as it writes. */
+export async function replicateBlob(target: NodeEndpoint, kek: string, blobId: string, request: ReplicateRequest): Promise<BlobPutResponse> {
+  const aws = await awsClientFor(target, kek);
+  const res = await fetch(
+    await aws.sign(`${blobUrl(target, blobId)}/replicate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    }),
+  );
+  if (res.status !== 201) throw new NodeRequestError(target.id, res.status, await res.text().catch(() => ""));
+  return blobPutResponseSchema.parse(await res.json());
+}
+
+/** One page of the blobs a node holds, in id order, starting after `after`. */
+export async function listNodeBlobs(node: NodeEndpoint, kek: string, after?: string, limit = 1000): Promise<BlobListing> {
+  const aws = await awsClientFor(node, kek);
+  const url = new URL(`${node.url.replace(/\/+$/, "")}/blobs`);
+  if (after) url.searchParams.set("after", after);
+  url.searchParams.set("limit", String(limit));
+  const res = await fetch(await aws.sign(url.toString(), { method: "GET" }));
+  if (res.status !== 200) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
+  return blobListingSchema.parse(await res.json());
 }

@@ -199,3 +199,13 @@ export const MAX_PART_NUMBER = 10_000;
 export function replicasOf(segments: readonly ObjectSegment[]): BlobReplica[] {
   return segments.flatMap((s) => s.replicas);
 }
+
+/** One segment the repair chore must fix: its replicas now, and those to replace. */
+export interface RepairWork {
+  key: string;
+  versionId: string;
+  segment: number;
+  size: number;
+  replicas: BlobReplica[];
+  drop: BlobReplica[];
+}

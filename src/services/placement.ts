@@ -25,17 +25,43 @@ export function placeReplicas<T extends PlacementCandidate>(candidates: readonly
     .sort((a, b) => b.score - a.score)
     .map((s) => s.node);
 
+  return mostDiverse(scored, count);
+}
+
+/**
+ * Among the best-ranked candidates, the set of `count` that spans the most zones, then the most operators,
+ * preferring higher-ranked nodes on ties (depth-first in rank order, so the first best set found wins).
+ * Greedy choice alone can paint itself into a corner (two nodes of one operator left for the last zone).
+ */
+function mostDiverse<T extends PlacementCandidate>(ranked: T[], count: number): T[] {
+  const pool = ranked.slice(0, count <= 3 ? 40 : 20);
+  const target = Math.min(count, pool.length);
+  const maxZones = Math.min(target, new Set(pool.map((n) => n.zone)).size);
+  const maxOperators = Math.min(target, new Set(pool.map((n) => n.operatorAddress)).size);
+  let best: T[] = pool.slice(0, target);
+  let bestScore = -1;
+  const score = (set: T[]) => new Set(set.map((n) => n.zone)).size * 1000 + new Set(set.map((n) => n.operatorAddress)).size;
+  const ideal = maxZones * 1000 + maxOperators;
   const chosen: T[] = [];
-  const take = (accept: (n: T) => boolean) => {
-    for (const node of scored) {
-      if (chosen.length >= count) return;
-      if (!chosen.includes(node) && accept(node)) chosen.push(node);
+  const search = (from: number): boolean => {
+    if (chosen.length === target) {
+      const s = score(chosen);
+      if (s > bestScore) {
+        bestScore = s;
+        best = [...chosen];
+      }
+      return s === ideal;
     }
+    for (let i = from; i <= pool.length - (target - chosen.length); i++) {
+      chosen.push(pool[i]!);
+      const done = search(i + 1);
+      chosen.pop();
+      if (done) return true;
+    }
+    return false;
   };
-  take((n) => !chosen.some((c) => c.zone === n.zone || c.operatorAddress === n.operatorAddress));
-  take((n) => !chosen.some((c) => c.zone === n.zone));
-  take(() => true);
-  return chosen;
+  search(0);
+  return best;
 }
 
 function rendezvousScore(nodeId: string, blobKey: string, weight: number): number {

@@ -13,6 +13,8 @@ import type {
   ListVersionsQuery,
   ListVersionsResult,
   ObjectVersion,
+  BlobReplica,
+  RepairWork,
   VersioningState,
   VersionSummary,
   ListQuery,
@@ -48,6 +50,16 @@ CREATE TABLE IF NOT EXISTS versions (
   UNIQUE (key, version_id)
 );
 CREATE INDEX IF NOT EXISTS versions_by_key ON versions (key, seq);
+CREATE TABLE IF NOT EXISTS replicas (
+  node_id TEXT NOT NULL,
+  blob_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  segment INTEGER NOT NULL,
+  PRIMARY KEY (node_id, blob_id, key, version_id, segment)
+);
+CREATE INDEX IF NOT EXISTS replicas_by_version ON replicas (key, version_id);
+CREATE INDEX IF NOT EXISTS replicas_by_blob ON replicas (blob_id);
 CREATE TABLE IF NOT EXISTS uploads (
   upload_id TEXT PRIMARY KEY,
   key TEXT NOT NULL,
@@ -84,6 +96,13 @@ export class BucketIndex extends DurableObject<Env> {
       // Objects written before the versions table existed become their key's "null" version.
       this.sql.exec("INSERT OR IGNORE INTO versions (key, version_id, record) SELECT key, 'null', record FROM objects");
       this.setConfig(SCHEMA_VERSION, 2);
+    }
+    if (this.getConfig(SCHEMA_VERSION) === 2) {
+      // Index where every replica of every version lives (repair, drain and orphan checks read it).
+      for (const row of this.sql.exec<{ record: string }>("SELECT record FROM versions").toArray()) {
+        this.indexReplicas(JSON.parse(row.record) as ObjectVersion);
+      }
+      this.setConfig(SCHEMA_VERSION, 3);
     }
   }
 
@@ -144,7 +163,7 @@ export class BucketIndex extends DurableObject<Env> {
     if (state === "Unversioned") {
       const current = this.getObject(key);
       if (!current) return { freed: null, deleteMarker: false };
-      this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", key, NULL_VERSION);
+      this.deleteVersionRow(key, NULL_VERSION);
       this.sql.exec("DELETE FROM objects WHERE key = ?", key);
       return { freed: current, deleteMarker: false };
     }
@@ -157,7 +176,7 @@ export class BucketIndex extends DurableObject<Env> {
     const target = this.getVersion(key, versionId);
     if (!target) return { freed: null, versionId, deleteMarker: false };
     this.ctx.storage.transactionSync(() => {
-      this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", key, versionId);
+      this.deleteVersionRow(key, versionId);
       this.refreshCurrent(key);
     });
     return isDeleteMarker(target) ? { freed: null, versionId, deleteMarker: true } : { freed: target, versionId, deleteMarker: false };
@@ -172,9 +191,9 @@ export class BucketIndex extends DurableObject<Env> {
       if (versionId === NULL_VERSION) {
         const old = this.getVersion(version.key, NULL_VERSION);
         if (old && !isDeleteMarker(old)) replaced = old;
-        this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", version.key, NULL_VERSION);
+        this.deleteVersionRow(version.key, NULL_VERSION);
       }
-      this.sql.exec("INSERT INTO versions (key, version_id, record) VALUES (?, ?, ?)", version.key, versionId, JSON.stringify(stored));
+      this.insertVersionRow(stored);
       this.refreshCurrent(version.key);
     });
     return { stored, replaced };
@@ -513,6 +532,126 @@ export class BucketIndex extends DurableObject<Env> {
 
   deleteConfig(name: string): void {
     this.sql.exec("DELETE FROM bucket_config WHERE name = ?", name);
+  }
+
+  private insertVersionRow(version: ObjectVersion): void {
+    this.sql.exec("INSERT INTO versions (key, version_id, record) VALUES (?, ?, ?)", version.key, version.versionId, JSON.stringify(version));
+    this.indexReplicas(version);
+  }
+
+  private deleteVersionRow(key: string, versionId: string): void {
+    this.sql.exec("DELETE FROM versions WHERE key = ? AND version_id = ?", key, versionId);
+    this.sql.exec("DELETE FROM replicas WHERE key = ? AND version_id = ?", key, versionId);
+  }
+
+  private indexReplicas(version: ObjectVersion): void {
+    if (isDeleteMarker(version)) return;
+    version.segments.forEach((segment, index) => {
+      for (const r of segment.replicas) {
+        this.sql.exec(
+          "INSERT OR IGNORE INTO replicas (node_id, blob_id, key, version_id, segment) VALUES (?, ?, ?, ?, ?)",
+          r.nodeId,
+          r.blobId,
+          version.key,
+          version.versionId ?? NULL_VERSION,
+          index,
+        );
+      }
+    });
+  }
+
+  /**
+   * Segments that need repair: with a replica on one of `badNodes`, with one of the `faulty` replicas, or with
+   * fewer than `replicationFactor` replicas. Each comes with its current replicas and the ones to drop.
+   */
+  findRepairWork(badNodes: string[], faulty: { nodeId: string; blobId: string }[], replicationFactor: number, limit: number): RepairWork[] {
+    const found = new Map<string, RepairWork>();
+    const add = (key: string, versionId: string, segment: number) => {
+      const id = `${versionId}\u0000${segment}\u0000${key}`;
+      if (found.has(id) || found.size >= limit) return;
+      const version = this.getVersion(key, versionId);
+      if (!version || isDeleteMarker(version)) return;
+      const seg = version.segments[segment];
+      if (!seg) return;
+      const drop = seg.replicas.filter((r) => badNodes.includes(r.nodeId) || faulty.some((f) => f.nodeId === r.nodeId && f.blobId === r.blobId));
+      if (drop.length === 0 && seg.replicas.length >= replicationFactor) return;
+      found.set(id, { key, versionId, segment, size: seg.size, replicas: seg.replicas, drop });
+    };
+    for (const nodeId of badNodes) {
+      for (const row of this.sql.exec<{ key: string; version_id: string; segment: number }>("SELECT key, version_id, segment FROM replicas WHERE node_id = ? LIMIT ?", nodeId, limit).toArray()) {
+        add(row.key, row.version_id, row.segment);
+      }
+    }
+    for (const f of faulty) {
+      for (const row of this.sql
+        .exec<{ key: string; version_id: string; segment: number }>("SELECT key, version_id, segment FROM replicas WHERE node_id = ? AND blob_id = ?", f.nodeId, f.blobId)
+        .toArray()) {
+        add(row.key, row.version_id, row.segment);
+      }
+    }
+    // Segments written with fewer replicas than the bucket wants (a replica failed during the write).
+    for (const row of this.sql
+      .exec<{ key: string; version_id: string; segment: number }>(
+        "SELECT key, version_id, segment FROM replicas GROUP BY key, version_id, segment HAVING COUNT(*) < ? LIMIT ?",
+        replicationFactor,
+        limit,
+      )
+      .toArray()) {
+      add(row.key, row.version_id, row.segment);
+    }
+    return [...found.values()];
+  }
+
+  /**
+   * Swaps replicas of one segment after repair: drops `remove` (node ids) and adds `add`. False when the
+   * version is gone or no longer has that segment (deleted or overwritten while the copy ran).
+   */
+  replaceReplicas(key: string, versionId: string, segment: number, blobId: string, remove: string[], add: BlobReplica[]): boolean {
+    const version = this.getVersion(key, versionId);
+    if (!version || isDeleteMarker(version)) return false;
+    const seg = version.segments[segment];
+    if (!seg || !seg.replicas.some((r) => r.blobId === blobId)) return false;
+    const replicas = [...seg.replicas.filter((r) => !remove.includes(r.nodeId) && !add.some((a) => a.nodeId === r.nodeId)), ...add];
+    const updated: ObjectRecord = { ...version, segments: version.segments.map((s, i) => (i === segment ? { ...s, replicas } : s)) };
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec("UPDATE versions SET record = ? WHERE key = ? AND version_id = ?", JSON.stringify(updated), key, versionId);
+      this.sql.exec("DELETE FROM replicas WHERE key = ? AND version_id = ? AND segment = ?", key, versionId, segment);
+      this.indexReplicasOfSegment(updated, segment);
+      if (this.getObject(key)?.versionId === versionId) this.writeCurrent(updated);
+    });
+    return true;
+  }
+
+  private indexReplicasOfSegment(version: ObjectRecord, segment: number): void {
+    for (const r of version.segments[segment]!.replicas) {
+      this.sql.exec(
+        "INSERT OR IGNORE INTO replicas (node_id, blob_id, key, version_id, segment) VALUES (?, ?, ?, ?, ?)",
+        r.nodeId,
+        r.blobId,
+        version.key,
+        version.versionId ?? NULL_VERSION,
+        segment,
+      );
+    }
+  }
+
+  /** How many replicas live on `nodeId` (a draining node is safe to remove at zero). */
+  countReplicasOn(nodeId: string): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM replicas WHERE node_id = ?", nodeId).one().n;
+  }
+
+  /** Replicas per segment of every version, for checking that repair restored the replication factor. */
+  replicationSummary(): { segments: number; byCount: Record<string, number> } {
+    const rows = this.sql
+      .exec<{ n: number; c: number }>("SELECT n, COUNT(*) AS c FROM (SELECT COUNT(*) AS n FROM replicas GROUP BY key, version_id, segment) GROUP BY n")
+      .toArray();
+    return { segments: rows.reduce((sum, r) => sum + r.c, 0), byCount: Object.fromEntries(rows.map((r) => [String(r.n), r.c])) };
+  }
+
+  /** Does any version or in-progress upload part reference this blob (orphan check)? */
+  references(blobId: string): boolean {
+    if (this.sql.exec("SELECT 1 FROM replicas WHERE blob_id = ? LIMIT 1", blobId).toArray().length > 0) return true;
+    return this.sql.exec("SELECT 1 FROM parts WHERE part LIKE ? LIMIT 1", `%${blobId}%`).toArray().length > 0;
   }
 
   private writeCurrent(record: ObjectRecord): void {

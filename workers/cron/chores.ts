@@ -1,0 +1,32 @@
+// Every scheduled chore, in the order each cron tick runs them. Each is `runOnce(env, now)` -> a report.
+
+import type { Env } from "../../src/env.ts";
+import { runOnce as runBucketLifecycle } from "./bucket-lifecycle.ts";
+import { runOnce as runNodeLiveness } from "./node-liveness.ts";
+import { runOnce as runOrphanSweep } from "./orphan-sweep.ts";
+import { runOnce as runRepair } from "./repair.ts";
+import { runOnce as runStakeCheck } from "./stake-check.ts";
+
+export interface Chore {
+  name: string;
+  runOnce(env: Env, now: Date): Promise<unknown>;
+}
+
+export const CHORES: Chore[] = [
+  { name: "node-liveness", runOnce: runNodeLiveness },
+  { name: "stake-check", runOnce: runStakeCheck },
+  { name: "repair", runOnce: runRepair },
+  { name: "bucket-lifecycle", runOnce: runBucketLifecycle },
+  { name: "orphan-sweep", runOnce: runOrphanSweep },
+];
+
+/** Runs every chore once; one failing does not stop the others. */
+export async function runAllChores(env: Env, now: Date): Promise<void> {
+  for (const chore of CHORES) {
+    try {
+      console.log(JSON.stringify(await chore.runOnce(env, now)));
+    } catch (error) {
+      console.error(JSON.stringify({ event: "chore_failed", chore: chore.name, error: String(error) }));
+    }
+  }
+}

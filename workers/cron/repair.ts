@@ -1,0 +1,134 @@
+// Chore: brings every segment back to its bucket's replication factor. A replica needs replacing when its node
+// has been silent past REPAIR_GRACE_SECONDS, is suspended or draining, or when the blob was reported corrupt or
+// missing (scrub, or a read that failed verification); a segment written with too few replicas needs more.
+// Copies go node to node: the target pulls a presigned GET from a healthy source and verifies the SHA-256.
+// Bounded per run in segments and concurrency, so a large backlog drains over several runs.
+
+import { listAllBuckets } from "../../src/db/accounts.ts";
+import { openDb } from "../../src/db/client.ts";
+import { deleteBlobFault, listBlobFaults } from "../../src/db/faults.ts";
+import { listNodes, listPlaceableNodes } from "../../src/db/registry.ts";
+import type { NodeRow } from "../../src/db/schema.ts";
+import type { Env } from "../../src/env.ts";
+import { bucketIdOfBlob } from "../../src/services/blob-storage.ts";
+import { deleteBlob, presignBlobGet, replicateBlob } from "../../src/services/node-client.ts";
+import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
+import { placeReplicas } from "../../src/services/placement.ts";
+
+const MAX_SEGMENTS_PER_RUN = 200;
+const CONCURRENCY = 4;
+
+export interface RepairReport {
+  chore: "repair";
+  badNodes: string[];
+  faults: number;
+  examined: number;
+  repaired: number;
+  failed: number;
+  /** Segments still needing repair that this run did not reach (0 when it caught up). */
+  backlog: number;
+  errors: string[];
+}
+
+/** Nodes whose replicas no longer count: silent past the grace period, suspended, or draining. */
+export function unusableNodes(nodes: NodeRow[], now: number, graceMs: number): Set<string> {
+  return new Set(
+    nodes
+      .filter((n) => n.status === "suspended" || n.status === "draining" || n.lastHeartbeatAt === null || n.lastHeartbeatAt < now - graceMs)
+      .map((n) => n.id),
+  );
+}
+
+export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
+  const db = openDb(env.DB);
+  const t = now.getTime();
+  const graceMs = Number(env.REPAIR_GRACE_SECONDS) * 1000;
+  const allNodes = await listNodes(db);
+  const byId = new Map(allNodes.map((n) => [n.id, n]));
+  const bad = unusableNodes(allNodes, t, graceMs);
+  const placeable = await listPlaceableNodes(db, t, Number(env.NODE_OFFLINE_AFTER_SECONDS) * 1000);
+  const faults = await listBlobFaults(db, 10_000);
+  const report: RepairReport = { chore: "repair", badNodes: [...bad], faults: faults.length, examined: 0, repaired: 0, failed: 0, backlog: 0, errors: [] };
+
+  const work: { bucketId: string; rf: number; item: RepairWork }[] = [];
+  for (const bucket of await listAllBuckets(db)) {
+    const bucketFaults = faults.filter((f) => bucketIdOfBlob(f.blobId) === bucket.id).map(({ nodeId, blobId }) => ({ nodeId, blobId }));
+    const index = env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucket.id));
+    const items = await index.findRepairWork([...bad], bucketFaults, bucket.replicationFactor, MAX_SEGMENTS_PER_RUN + 1);
+    for (const item of items) work.push({ bucketId: bucket.id, rf: bucket.replicationFactor, item });
+  }
+  report.backlog = Math.max(0, work.length - MAX_SEGMENTS_PER_RUN);
+  const batch = work.slice(0, MAX_SEGMENTS_PER_RUN);
+  report.examined = batch.length;
+
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < batch.length) {
+        const { bucketId, rf, item } = batch[next++]!;
+        try {
+          await repairSegment(env, bucketId, rf, item, byId, bad, placeable);
+          report.repaired++;
+        } catch (error) {
+          report.failed++;
+          if (report.errors.length < 20) report.errors.push(`${item.key}#${item.segment}: ${String(error)}`);
+        }
+      }
+    }),
+  );
+  // Faults whose replica is no longer referenced anywhere (repaired, or the object deleted) are settled.
+  for (const fault of faults) {
+    const bucketId = bucketIdOfBlob(fault.blobId);
+    const index = bucketId ? env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId)) : undefined;
+    const stillThere = index ? (await index.findRepairWork([], [fault], 1, 1)).length > 0 : false;
+    if (!stillThere) await deleteBlobFault(db, fault.nodeId, fault.blobId);
+  }
+  return report;
+}
+
+async function repairSegment(
+  env: Env,
+  bucketId: string,
+  rf: number,
+  item: RepairWork,
+  byId: Map<string, NodeRow>,
+  bad: Set<string>,
+  placeable: NodeRow[],
+): Promise<void> {
+  const dropped = new Set(item.drop.map((r) => `${r.nodeId}/${r.blobId}`));
+  const healthy = item.replicas.filter((r) => !dropped.has(`${r.nodeId}/${r.blobId}`) && !bad.has(r.nodeId) && byId.get(r.nodeId)?.status === "active");
+  const source = healthy[0];
+  if (!source) throw new Error("no healthy replica left to copy from");
+  const blobId = source.blobId;
+  const holding = new Set(item.replicas.map((r) => r.nodeId));
+  const needed = rf - healthy.length;
+  const added: BlobReplica[] = [];
+  if (needed > 0) {
+    // Same placement rules as a write, among nodes that hold no replica of this segment yet; zone diversity
+    // counts the replicas that stay.
+    const stayingZones = new Set(healthy.map((r) => byId.get(r.nodeId)?.zone));
+    const candidates = placeable.filter((n) => !holding.has(n.id));
+    const preferred = candidates.filter((n) => !stayingZones.has(n.zone));
+    const targets = placeReplicas(preferred.length >= needed ? preferred : candidates, blobId, item.size, needed);
+    if (targets.length === 0) throw new Error("no node has room for a new replica");
+    const sourceNode = byId.get(source.nodeId)!;
+    for (const target of targets) {
+      const sourceUrl = await presignBlobGet(sourceNode, env.KEY_ENCRYPTION_KEY, blobId);
+      const stored = await replicateBlob(target, env.KEY_ENCRYPTION_KEY, blobId, { sourceUrl, sha256: source.sha256, size: item.size });
+      added.push({ nodeId: target.id, blobId, sha256: stored.sha256 });
+    }
+  }
+  const remove = item.replicas.filter((r) => !healthy.includes(r)).map((r) => r.nodeId);
+  const index = env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId));
+  const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, remove, added);
+  if (!swapped) {
+    // The object changed while we copied: the new copies belong to nothing.
+    await Promise.all(added.map((a) => deleteBlob(byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!, env.KEY_ENCRYPTION_KEY, a.blobId).catch(() => {})));
+    return;
+  }
+  // Old replicas on nodes that still answer (draining, or holding a corrupt copy) are deleted.
+  for (const r of item.replicas.filter((x) => !healthy.includes(x))) {
+    const node = byId.get(r.nodeId);
+    if (node && node.status !== "offline" && node.lastHeartbeatAt !== null) await deleteBlob(node, env.KEY_ENCRYPTION_KEY, r.blobId).catch(() => {});
+  }
+}
