@@ -237,6 +237,49 @@ async function openReplica(
 }
 
 const VERIFY_READ_SIZE = 1024 * 1024;
+/**
+ * Whole segments up to this size are verified before their first byte is sent, so a corrupt replica is
+ * skipped and the read fails over invisibly; larger ones are verified as they stream and aborted on mismatch.
+ */
+const VERIFY_BEFORE_SENDING_BYTES = 8 * 1024 * 1024;
+
+/** Reads a small whole segment from the best replica whose bytes match its SHA-256. */
+async function readVerifiedSmallSegment(
+  storage: StorageEnv,
+  segment: ObjectSegment,
+  waitUntil: (p: Promise<unknown>) => void,
+  opened?: { replica: BlobReplica; body: ReadableStream<Uint8Array> },
+): Promise<Uint8Array[]> {
+  const tried = new Set<string>();
+  let current = opened;
+  let lastError: unknown;
+  while (true) {
+    const candidates = segment.replicas.filter((r) => !tried.has(r.nodeId));
+    if (!current) {
+      if (candidates.length === 0) throw lastError ?? new Error("no replica left");
+      current = await openReplica(storage, candidates, 0, segment.size - 1, segment.size, waitUntil);
+    }
+    tried.add(current.replica.nodeId);
+    try {
+      const chunks: Uint8Array[] = [];
+      const hash = new DigestStage("SHA-256");
+      let size = 0;
+      for await (const chunk of readChunks(current.body, VERIFY_READ_SIZE)) {
+        chunks.push(chunk);
+        size += chunk.byteLength;
+        await hash.write(chunk);
+      }
+      await hash.finish();
+      if (size === segment.size && hex(hash.digest) === current.replica.sha256) return chunks;
+      reportFault(storage, current.replica, "read_mismatch", waitUntil);
+      lastError = new NodeRequestError(current.replica.nodeId, 502, "replica bytes do not match their SHA-256");
+    } catch (error) {
+      lastError = error;
+      nodeHealth.recordFailure(current.replica.nodeId, Date.now());
+    }
+    current = undefined;
+  }
+}
 
 /**
  * Streams one segment's bytes [start, end] into `writable`, resuming from another replica where the first
@@ -253,6 +296,17 @@ async function copySegment(
   opened?: { replica: BlobReplica; body: ReadableStream<Uint8Array> },
 ): Promise<void> {
   const whole = start === 0 && end === segment.size - 1;
+  if (segment.size <= VERIFY_BEFORE_SENDING_BYTES) {
+    // Small segments are read whole and verified first, even for a range: then sliced.
+    let offset = 0;
+    for (const chunk of await readVerifiedSmallSegment(storage, segment, waitUntil, opened)) {
+      const from = Math.max(start - offset, 0);
+      const to = Math.min(end + 1 - offset, chunk.byteLength);
+      if (from < to) await writer.write(chunk.subarray(from, to));
+      offset += chunk.byteLength;
+    }
+    return;
+  }
   const hash = whole ? new DigestStage("SHA-256") : undefined;
   let position = start;
   let clientGone = false;
@@ -311,7 +365,15 @@ export async function streamSegments(
   }
   if (pieces.length === 0) return new ReadableStream({ start: (c) => c.close() });
   const firstPiece = pieces[0]!;
-  const first = await openReplica(storage, firstPiece.segment.replicas, firstPiece.start, firstPiece.end, firstPiece.segment.size, waitUntil);
+  const small = firstPiece.segment.size <= VERIFY_BEFORE_SENDING_BYTES;
+  const first = await openReplica(
+    storage,
+    firstPiece.segment.replicas,
+    small ? 0 : firstPiece.start,
+    small ? firstPiece.segment.size - 1 : firstPiece.end,
+    firstPiece.segment.size,
+    waitUntil,
+  );
   const { readable, writable } = new FixedLengthStream(end - start + 1);
   const writer = writable.getWriter();
   waitUntil(
