@@ -1,10 +1,11 @@
 // Blobs on local disk. A put streams into tmp/, hashing as it goes, fsyncs, then renames into
-// blobs/<2-char fanout>/<blobId> next to a <blobId>.meta.json sidecar and fsyncs the directory: a blob is
+// blobs/<last 2 chars of the id>/<blobId> next to a <blobId>.meta.json sidecar and fsyncs the directory: a blob is
 // visible only once it is complete and durable, and a crash at any point leaves either the old state or
-// garbage in tmp/ that the next start deletes. No HTTP here.
+// garbage in tmp/ that the next start deletes. The sidecar is the authority on what a blob must be: a data
+// file that disagrees with it is never served, and the scrub moves it to quarantine/. No HTTP here.
 
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, opendir, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
@@ -18,6 +19,10 @@ const SIDECAR_SUFFIX = ".meta.json";
 /** Bigger writes mean fewer syscalls on multi-GiB blobs; 1 MiB keeps memory per upload small. */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
 export const READ_HIGH_WATER_MARK = 1024 * 1024;
+/** Scrub reads are smaller: each hash update runs on the event loop, so short ones keep request latency low. */
+const SCRUB_READ_BYTES = 256 * 1024;
+/** Sidecars read at once when answering a listing page. */
+const LISTING_READ_CONCURRENCY = 32;
 
 const blobRecordSchema = z.object({
   blobId: z.string().regex(BLOB_ID_PATTERN),
@@ -40,6 +45,32 @@ export interface PutBlobOptions {
   expectedSha256?: string;
 }
 
+/** One page of the listing: blob ids in ascending (byte) order; `next` is set when more may follow. */
+export interface BlobPage {
+  blobs: BlobRecord[];
+  next?: string;
+}
+
+/** What one scrub check found out about a blob id. */
+export type ScrubVerdict =
+  | { kind: "healthy"; size: number }
+  /** Deleted or replaced while it was being checked: there is nothing to say about it. */
+  | { kind: "gone" }
+  /** A data file without a sidecar, younger than the grace period: left alone this time. */
+  | { kind: "recent" }
+  /** The bytes no longer match the sidecar (hash or size): moved to quarantine. */
+  | { kind: "corrupt"; expectedSha256: string; actualSha256: string; expectedSize: number; actualSize: number }
+  /** Half a blob: the sidecar without its data (sidecar removed) or data without a readable sidecar (data quarantined). */
+  | { kind: "missing"; lost: "data" | "sidecar" };
+
+export interface ScrubBlobOptions {
+  /** Called after each chunk read, with its size: where the scrub's rate cap waits. */
+  consume: (bytes: number, signal?: AbortSignal) => Promise<void>;
+  signal?: AbortSignal;
+  /** A data file without a sidecar younger than this is left alone (not yet worth calling lost). */
+  danglingGraceMs: number;
+}
+
 /** A blob opened for reading: the handle stays valid even if the blob is deleted or overwritten meanwhile. */
 export interface OpenedBlob {
   record: BlobRecord;
@@ -56,6 +87,9 @@ export interface BlobStoreOptions {
 export class BlobStore {
   readonly blobsDir: string;
   readonly tmpDir: string;
+  /** Corrupt or half-lost blobs end up here (created on first use), for the operator to inspect and delete. */
+  readonly quarantineDir: string;
+  private readonly dataDir: string;
   private readonly capacityBytes: number;
   private readonly log: Logger;
   private readonly now: () => Date;
@@ -68,6 +102,8 @@ export class BlobStore {
   private constructor(dataDir: string, options: BlobStoreOptions) {
     this.blobsDir = join(dataDir, "blobs");
     this.tmpDir = join(dataDir, "tmp");
+    this.quarantineDir = join(dataDir, "quarantine");
+    this.dataDir = dataDir;
     this.capacityBytes = options.capacityBytes ?? Number.POSITIVE_INFINITY;
     this.log = options.log ?? silentLogger;
     this.now = options.now ?? (() => new Date());
@@ -143,26 +179,86 @@ export class BlobStore {
     }
   }
 
-  /** Opens a blob for reading; undefined when it does not exist. The caller must close `file`. */
+  /**
+   * Opens a blob for reading; undefined when it does not exist. The caller must close `file`.
+   * A data file whose sidecar is missing, unreadable or records another size is not a blob this node can vouch
+   * for (its bytes changed behind the store's back): it is never served, and the scrub quarantines it.
+   */
   async openBlob(blobId: string): Promise<OpenedBlob | undefined> {
     assertBlobId(blobId);
     return this.locks.run(blobId, async () => {
-      let file: FileHandle;
-      try {
-        file = await open(this.blobFile(blobId), "r");
-      } catch (error) {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      }
+      const file = await openIfExists(this.blobFile(blobId));
+      if (file === undefined) return undefined;
       try {
         const { size } = await file.stat();
-        let record = await this.readSidecar(blobId);
-        if (record === undefined || record.size !== size) record = await this.rebuildSidecar(blobId, file, size);
+        const record = await this.readSidecar(blobId);
+        if (record === undefined || record.size !== size) {
+          this.log.warn("blob_unservable", { blobId, size, recordedSize: record?.size });
+          await file.close();
+          return undefined;
+        }
         return { record, file };
       } catch (error) {
         await file.close();
         throw error;
       }
+    });
+  }
+
+  /**
+   * Up to `limit` blobs with ids greater than `after`, in ascending order, as their sidecars describe them.
+   * Memory stays proportional to `limit`: each fan-out directory is streamed, keeping only the smallest ids.
+   */
+  async listBlobs(after: string | undefined, limit: number): Promise<BlobPage> {
+    const page = await this.entryPage(after, limit);
+    const complete = page.entries.filter((entry) => entry.data && entry.sidecar);
+    const blobs: BlobRecord[] = [];
+    for (let i = 0; i < complete.length; i += LISTING_READ_CONCURRENCY) {
+      const records = await Promise.all(complete.slice(i, i + LISTING_READ_CONCURRENCY).map((entry) => this.readSidecar(entry.blobId)));
+      // A sidecar deleted since the directory was read just drops out of the page.
+      for (const record of records) if (record !== undefined) blobs.push(record);
+    }
+    const last = page.entries.at(-1);
+    return page.more && last !== undefined ? { blobs, next: last.blobId } : { blobs };
+  }
+
+  /** Every blob id with a data file or a sidecar, in ascending order, read `pageSize` ids at a time. */
+  async *blobIds(pageSize = 4096): AsyncGenerator<string> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.entryPage(after, pageSize);
+      for (const entry of page.entries) yield entry.blobId;
+      const last = page.entries.at(-1);
+      if (!page.more || last === undefined) return;
+      after = last.blobId;
+    }
+  }
+
+  /**
+   * Re-reads a blob and checks it against its sidecar. The file is opened under the blob's lock (so it is
+   * seen together with its own sidecar) but hashed outside it, so reads, writes and deletes of the blob are
+   * never held up by the scrub; a blob deleted or replaced meanwhile is reported as `gone`, never quarantined.
+   */
+  async scrubBlob(blobId: string, options: ScrubBlobOptions): Promise<ScrubVerdict> {
+    assertBlobId(blobId);
+    const opened = await this.locks.run(blobId, () => this.openForScrub(blobId, options.danglingGraceMs));
+    if (!("file" in opened)) return opened;
+
+    const { file, record, size, ino } = opened;
+    let actualSha256: string;
+    try {
+      actualSha256 = await hashFile(file, size, SCRUB_READ_BYTES, options.consume, options.signal);
+    } finally {
+      await file.close();
+    }
+    if (size === record.size && actualSha256 === record.sha256) return { kind: "healthy", size };
+
+    return this.locks.run(blobId, async () => {
+      const current = await statIfExists(this.blobFile(blobId));
+      const currentRecord = await this.readSidecar(blobId);
+      if (current === undefined || current.ino !== ino || currentRecord?.sha256 !== record.sha256) return { kind: "gone" };
+      await this.quarantine(blobId, record.size);
+      return { kind: "corrupt", expectedSha256: record.sha256, actualSha256, expectedSize: record.size, actualSize: size };
     });
   }
 
@@ -246,7 +342,7 @@ export class BlobStore {
     }
   }
 
-  /** Re-derives a missing or stale sidecar (a crash between the two renames of an overwrite) from the blob itself. */
+  /** Re-derives a sidecar missing at startup from the blob itself (only the startup scan does this). */
   private async rebuildSidecar(blobId: string, file: FileHandle, size: number): Promise<BlobRecord> {
     // Positional reads rather than a stream: the caller keeps using this handle afterwards.
     const hash = createHash("sha256");
@@ -266,8 +362,105 @@ export class BlobStore {
     return record;
   }
 
+  /** The first step of a scrub check, under the blob's lock: settle half-lost blobs, or open a whole one. */
+  private async openForScrub(
+    blobId: string,
+    danglingGraceMs: number,
+  ): Promise<Exclude<ScrubVerdict, { kind: "healthy" | "corrupt" }> | { file: FileHandle; record: BlobRecord; size: number; ino: number }> {
+    const sidecarFile = `${this.blobFile(blobId)}${SIDECAR_SUFFIX}`;
+    const file = await openIfExists(this.blobFile(blobId));
+    if (file === undefined) {
+      const sidecarSize = await fileSize(sidecarFile);
+      if (sidecarSize === undefined) return { kind: "gone" };
+      // The data is gone but the store still counts the blob (at the size its sidecar records).
+      const record = await this.readSidecar(blobId);
+      await rm(sidecarFile, { force: true });
+      await fsyncDirectory(this.fanoutDir(blobId));
+      this.uncount(record?.size ?? 0);
+      this.log.warn("scrub_data_missing", { blobId });
+      return { kind: "missing", lost: "data" };
+    }
+    try {
+      const { size, ino, mtimeMs } = await file.stat();
+      const record = await this.readSidecar(blobId);
+      if (record !== undefined) return { file, record, size, ino };
+      await file.close();
+      if (this.now().getTime() - mtimeMs < danglingGraceMs) return { kind: "recent" };
+      // Nothing says what these bytes should be, so they cannot be verified or served.
+      await this.quarantine(blobId, size);
+      this.log.warn("scrub_sidecar_missing", { blobId, size });
+      return { kind: "missing", lost: "sidecar" };
+    } catch (error) {
+      await file.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Moves a blob (and its sidecar, if any) to quarantine/ under a unique name and stops counting it. Must run
+   * under the blob's lock. Data first: it stops being served at once, and a crash in between leaves an orphan
+   * sidecar, which the next start removes.
+   */
+  private async quarantine(blobId: string, countedBytes: number): Promise<void> {
+    if (await ensureDirectory(this.quarantineDir)) await fsyncDirectory(this.dataDir);
+    const target = join(this.quarantineDir, `${blobId}.${this.now().getTime()}-${randomBytes(4).toString("hex")}`);
+    await rename(this.blobFile(blobId), target);
+    try {
+      await rename(`${this.blobFile(blobId)}${SIDECAR_SUFFIX}`, `${target}${SIDECAR_SUFFIX}`);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    await fsyncDirectory(this.fanoutDir(blobId));
+    await fsyncDirectory(this.quarantineDir);
+    this.uncount(countedBytes);
+    this.log.warn("blob_quarantined", { blobId, path: target });
+  }
+
+  /**
+   * Stops counting a blob that left the store other than by delete(). `bytes` is the size its sidecar records,
+   * which is what put() counted; the file's current size may differ when it was damaged.
+   */
+  private uncount(bytes: number): void {
+    this.usedBytes = Math.max(0, this.usedBytes - bytes);
+    this.blobCount = Math.max(0, this.blobCount - 1);
+  }
+
+  /**
+   * The `limit` smallest ids above `after` that have a data file or a sidecar, and whether more exist. Fan-out
+   * directories are visited in order (every id in one sorts before every id in the next) and streamed.
+   */
+  private async entryPage(after: string | undefined, limit: number): Promise<{ entries: StoredEntry[]; more: boolean }> {
+    const fanouts = (await readdir(this.blobsDir, { withFileTypes: true }))
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort();
+    // Fan-out is by the ids' tails, so ids in order are spread over every directory: each page reads them all,
+    // keeping only the `limit` smallest ids above `after`.
+    const smallest = new SmallestEntries(limit + 1, after);
+    for (const fanout of fanouts) {
+      let dir;
+      try {
+        dir = await opendir(join(this.blobsDir, fanout), { bufferSize: 256 });
+      } catch (error) {
+        if (isNotFound(error)) continue;
+        throw error;
+      }
+      for await (const entry of dir) {
+        const isSidecar = entry.name.endsWith(SIDECAR_SUFFIX);
+        const blobId = isSidecar ? entry.name.slice(0, -SIDECAR_SUFFIX.length) : entry.name;
+        if (BLOB_ID_PATTERN.test(blobId) && blobId.endsWith(fanout)) smallest.offer(blobId, isSidecar ? "sidecar" : "data");
+      }
+    }
+    const entries = smallest.sorted();
+    return { entries: entries.slice(0, limit), more: entries.length > limit };
+  }
+
+  /**
+   * Fan-out by the id's last two characters: edge ids start with their bucket's id, so a prefix would put a
+   * whole bucket in one directory, while the random tail spreads blobs evenly.
+   */
   private fanoutDir(blobId: string): string {
-    return join(this.blobsDir, blobId.slice(0, 2));
+    return join(this.blobsDir, blobId.slice(-2));
   }
 
   private blobFile(blobId: string): string {
@@ -309,4 +502,94 @@ function isNotFound(error: unknown): boolean {
 function isOutOfSpace(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** What a fan-out directory holds for one blob id. */
+interface StoredEntry {
+  blobId: string;
+  data: boolean;
+  sidecar: boolean;
+}
+
+/**
+ * Keeps the `capacity` smallest blob ids offered (above `after`), in memory proportional to `capacity`:
+ * when the set grows to twice that, it is cut back and anything above the cut is refused from then on.
+ */
+class SmallestEntries {
+  private readonly entries = new Map<string, StoredEntry>();
+  private readonly capacity: number;
+  private readonly after: string | undefined;
+  private ceiling: string | undefined;
+
+  constructor(capacity: number, after: string | undefined) {
+    this.capacity = capacity;
+    this.after = after;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  offer(blobId: string, kind: "data" | "sidecar"): void {
+    if (this.after !== undefined && blobId <= this.after) return;
+    if (this.ceiling !== undefined && blobId > this.ceiling) return;
+    let entry = this.entries.get(blobId);
+    if (entry === undefined) {
+      entry = { blobId, data: false, sidecar: false };
+      this.entries.set(blobId, entry);
+    }
+    entry[kind] = true;
+    if (this.entries.size >= 2 * this.capacity) this.cut();
+  }
+
+  sorted(): StoredEntry[] {
+    this.cut();
+    return [...this.entries.keys()].sort().map((id) => this.entries.get(id)!);
+  }
+
+  private cut(): void {
+    if (this.entries.size <= this.capacity) return;
+    const dropped = [...this.entries.keys()].sort().slice(this.capacity);
+    for (const id of dropped) this.entries.delete(id);
+    this.ceiling = [...this.entries.keys()].reduce((max, id) => (id > max ? id : max));
+  }
+}
+
+/** SHA-256 of the first `size` bytes of an open file, read positionally `chunkBytes` at a time. */
+async function hashFile(
+  file: FileHandle,
+  size: number,
+  chunkBytes: number,
+  consume: (bytes: number, signal?: AbortSignal) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<string> {
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(chunkBytes);
+  for (let position = 0; position < size; ) {
+    signal?.throwIfAborted();
+    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, size - position), position);
+    if (bytesRead === 0) break;
+    hash.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+    await consume(bytesRead, signal);
+  }
+  return hash.digest("hex");
+}
+
+async function openIfExists(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, "r");
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+async function statIfExists(path: string): Promise<{ ino: number } | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }

@@ -20,6 +20,12 @@ export interface AgentConfig {
   /** Capacity offered to the edge; defaults to the size of the data directory's filesystem. */
   capacityBytes: bigint | undefined;
   chainId: number;
+  /** Cap on the bandwidth of replicate pulls from peers, all together; undefined = no cap. */
+  repairBandwidthMiBps: number | undefined;
+  /** Bytes the scrub may read per second, in MiB. */
+  scrubRateMiBps: number;
+  /** Seconds between scrub passes (the first one interval after start); 0 = only on POST /scrub. */
+  scrubIntervalSeconds: number;
 }
 
 /** A flag problem the operator must fix; main prints it and exits 2. */
@@ -40,14 +46,20 @@ const FLAG_ENV = {
   "public-url": "ICN_PUBLIC_URL",
   capacity: "ICN_CAPACITY",
   "chain-id": "ICN_CHAIN_ID",
+  "repair-bandwidth-mibps": "ICN_REPAIR_BANDWIDTH_MIBPS",
+  "scrub-rate-mibps": "ICN_SCRUB_RATE_MIBPS",
+  "scrub-interval-seconds": "ICN_SCRUB_INTERVAL_SECONDS",
 } as const;
 type Flag = keyof typeof FLAG_ENV;
 
 export const DEFAULT_LISTEN = "127.0.0.1:0";
 export const DEFAULT_CHAIN_ID = 31337;
+export const DEFAULT_SCRUB_RATE_MIBPS = 64;
+export const DEFAULT_SCRUB_INTERVAL_SECONDS = 86_400;
 
 export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone ZONE (--wallet-key 0xHEX | --wallet-key-file FILE)
                       [--listen HOST:PORT] [--public-url URL] [--capacity BYTES] [--chain-id ID]
+                      [--repair-bandwidth-mibps N] [--scrub-rate-mibps N] [--scrub-interval-seconds S]
 
   --data-dir DIR          where blobs and node.json live                      (ICN_DATA_DIR)
   --edge-url URL          the ICN edge, e.g. https://edge.example             (ICN_EDGE_URL)
@@ -58,10 +70,24 @@ export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone
   --public-url URL        URL the edge reaches this node at [http://HOST:PORT] (ICN_PUBLIC_URL)
   --capacity BYTES        bytes offered to the network [filesystem size]      (ICN_CAPACITY)
   --chain-id ID           EIP-712 domain chain id                 [${DEFAULT_CHAIN_ID}] (ICN_CHAIN_ID)
+  --repair-bandwidth-mibps N   MiB/s for pulling blobs from peers during repair,
+                               all pulls together [no cap]   (ICN_REPAIR_BANDWIDTH_MIBPS)
+  --scrub-rate-mibps N         MiB/s the scrub may read while re-hashing every
+                               blob [${DEFAULT_SCRUB_RATE_MIBPS}]                      (ICN_SCRUB_RATE_MIBPS)
+  --scrub-interval-seconds S   seconds between scrub passes, the first S after
+                               start; 0 = only on request [${DEFAULT_SCRUB_INTERVAL_SECONDS}]
+                                                             (ICN_SCRUB_INTERVAL_SECONDS)
 `;
 
 /** Says "is required" for a missing value and `message` for a wrong one. */
 const requiredOr = (message: string) => ({ error: (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : message) });
+
+/** A positive decimal such as 64 or 0.5 (MiB/s). */
+const positiveRate = z
+  .string()
+  .regex(/^(?:\d{1,7}(?:\.\d+)?|\.\d+)$/, "must be a positive number of MiB/s, e.g. 64 or 0.5")
+  .transform(Number)
+  .refine((n) => n > 0, "must be greater than 0");
 
 const httpUrl = z.url({ protocol: /^https?$/, ...requiredOr("must be an http:// or https:// URL") }).transform((u) => u.replace(/\/+$/, ""));
 
@@ -78,6 +104,13 @@ const rawConfigSchema = z.object({
     .string()
     .regex(/^[1-9]\d{0,15}$/, "must be a positive integer")
     .optional(),
+  "repair-bandwidth-mibps": positiveRate.optional(),
+  "scrub-rate-mibps": positiveRate.default(DEFAULT_SCRUB_RATE_MIBPS),
+  "scrub-interval-seconds": z
+    .string()
+    .regex(/^\d{1,9}$/, "must be a whole number of seconds (0 disables scheduled passes)")
+    .transform(Number)
+    .default(DEFAULT_SCRUB_INTERVAL_SECONDS),
 });
 
 /** Parses argv (without the node and script paths) plus the environment. Throws ConfigError. */
@@ -116,6 +149,9 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
     publicUrl: raw["public-url"],
     capacityBytes: raw.capacity === undefined ? undefined : BigInt(raw.capacity),
     chainId: raw["chain-id"] === undefined ? DEFAULT_CHAIN_ID : Number(raw["chain-id"]),
+    repairBandwidthMiBps: raw["repair-bandwidth-mibps"],
+    scrubRateMiBps: raw["scrub-rate-mibps"],
+    scrubIntervalSeconds: raw["scrub-interval-seconds"],
   };
 }
 

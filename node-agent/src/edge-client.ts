@@ -1,5 +1,5 @@
 // The agent's calls to the edge's control API: registration (EIP-712-signed by the operator wallet),
-// heartbeats and going offline (SigV4-signed with the credentials registration returned).
+// heartbeats, scrub reports and going offline (SigV4-signed with the credentials registration returned).
 
 import { AwsClient } from "aws4fetch";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,6 +15,7 @@ import {
   type RegistrationMessage,
   type RegistrationRequest,
   type RegistrationResponse,
+  type ScrubReport,
 } from "../../src/protocol/node-protocol.ts";
 import { randomHex, sha256Hex } from "../../src/protocol/crypto.ts";
 import type { NodeCredentials } from "./auth.ts";
@@ -145,6 +146,11 @@ export class EdgeClient {
 
   async heartbeat(nodeId: string, credentials: NodeCredentials, heartbeat: Heartbeat, signal?: AbortSignal): Promise<void> {
     await this.sendSigned(`/api/v1/nodes/${nodeId}/heartbeat`, credentials, heartbeat, signal);
+  }
+
+  /** After each scrub pass: what it checked, and the corrupt and missing blobs the edge must repair. */
+  async scrubReport(nodeId: string, credentials: NodeCredentials, report: ScrubReport, signal?: AbortSignal): Promise<void> {
+    await this.sendSigned(`/api/v1/nodes/${nodeId}/scrub-report`, credentials, report, signal);
   }
 
   async goOffline(nodeId: string, credentials: NodeCredentials, signal?: AbortSignal): Promise<void> {

@@ -12,8 +12,13 @@ const STATUS_BY_CODE = {
   NoSuchBlob: 404,
   NotFound: 404,
   InvalidRange: 416,
+  /** A replicated blob's bytes did not match the size and SHA-256 the edge asked for. */
+  BadDigest: 422,
   InternalError: 500,
+  /** The peer a blob was to be replicated from failed, refused, stalled or was unreachable. */
+  SourceFailed: 502,
   NotRegistered: 503,
+  ShuttingDown: 503,
   InsufficientStorage: 507,
   // Signature failures: the edge is the only caller, so every one of them is a plain refusal.
   AuthorizationHeaderMalformed: 403,

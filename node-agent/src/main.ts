@@ -3,6 +3,7 @@
 // stdout carries exactly one line, {"event":"ready",...}, which launchers wait for; logs go to stderr.
 
 import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import type { RegistrationResponse } from "../../src/protocol/node-protocol.ts";
 import { AGENT_VERSION } from "./agent-version.ts";
@@ -14,6 +15,8 @@ import { startHeartbeatChore, type RunningChore } from "./heartbeat-chore.ts";
 import { formatAddress, listen } from "./http-listener.ts";
 import { createJsonLogger, type Logger } from "./logger.ts";
 import { loadOrCreateNodeIdentity } from "./node-identity.ts";
+import { limiterForMiBps, MIB } from "./rate-limiter.ts";
+import { startScrubChore } from "./scrub-chore.ts";
 import { createAgentApp } from "./server.ts";
 
 /** How long startup keeps retrying an unreachable or failing edge before giving up. */
@@ -31,7 +34,26 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
   log.info("store_opened", { nodeId, dataDir: config.dataDir, ...store.stats, capacityBytes });
 
   let registration: RegistrationResponse | undefined;
-  const app = createAgentApp({ store, nodeId, credentials: () => registration, log });
+  const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, log });
+  const scrub = startScrubChore({
+    store,
+    rateBytesPerSecond: config.scrubRateMiBps * MIB,
+    intervalSeconds: config.scrubIntervalSeconds,
+    deliver: async (report, signal) => {
+      if (registration === undefined) throw new Error("the node is not registered with the edge yet");
+      await edge.scrubReport(nodeId, registration, report, signal);
+    },
+    pendingFile: join(config.dataDir, "scrub-pending.json"),
+    log,
+  });
+  const app = createAgentApp({
+    store,
+    nodeId,
+    credentials: () => registration,
+    scrub,
+    replication: { bandwidth: limiterForMiBps(config.repairBandwidthMiBps) },
+    log,
+  });
   const listening = await listen(app.fetch, config.listenHost, config.listenPort);
   const { host, port } = listening;
   const publicUrl = config.publicUrl ?? urlForListenAddress(host, port);
@@ -39,7 +61,6 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     log.warn("public_url_unreachable", { message: `the edge cannot reach ${publicUrl}; pass --public-url` });
   }
 
-  const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, log });
   const announcement: NodeAnnouncement = { nodeId, url: publicUrl, zone: config.zone, capacityBytes, agentVersion: AGENT_VERSION };
 
   const stopping = new AbortController();
@@ -49,6 +70,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     log.info("shutting_down", { signal });
     stopping.abort();
     await heartbeats?.stop();
+    await scrub.stop();
     const drain = await listening.close(DRAIN_TIMEOUT_MS);
     if (registration !== undefined) {
       try {
@@ -72,6 +94,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     } else {
       log.error("registration_failed", { error });
     }
+    await scrub.stop();
     await listening.close(1_000);
     return 1;
   }

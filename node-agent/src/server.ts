@@ -1,25 +1,49 @@
 // The agent's HTTP surface: GET /health, and the SigV4-guarded blob API the edge drives
-// (PUT/GET/HEAD/DELETE /blobs/:blobId, see src/protocol/node-protocol.ts).
+// (PUT/GET/HEAD/DELETE /blobs/:blobId; GET /blobs, POST /blobs/:blobId/replicate and POST /scrub for repair
+// and scrub; see src/protocol/node-protocol.ts).
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { Hono, type Context } from "hono";
-import { BLOB_ID_PATTERN, BLOB_SHA256_HEADER, type BlobPutResponse, type ErrorBody } from "../../src/protocol/node-protocol.ts";
+import { z } from "zod";
+import {
+  BLOB_ID_PATTERN,
+  BLOB_SHA256_HEADER,
+  blobIdSchema,
+  replicateRequestSchema,
+  type BlobListing,
+  type BlobPutResponse,
+  type ErrorBody,
+} from "../../src/protocol/node-protocol.ts";
 import { requireEdgeSignature, type AgentBindings, type AuthVariables, type NodeCredentials } from "./auth.ts";
 import { READ_HIGH_WATER_MARK, type BlobStore } from "./blob-store.ts";
 import { resolveRange } from "./byte-range.ts";
 import { AgentError } from "./errors.ts";
 import { silentLogger, type Logger } from "./logger.ts";
+import { replicateBlob, type ReplicationOptions } from "./replicator.ts";
+import type { ScrubChore } from "./scrub-chore.ts";
 
 export interface AgentAppOptions {
   store: BlobStore;
   nodeId: string;
   /** Current credentials from the edge; undefined until registration completes (signed routes answer 503). */
   credentials: () => NodeCredentials | undefined;
+  /** POST /scrub asks it for a pass. */
+  scrub: Pick<ScrubChore, "requestPass">;
+  /** Bandwidth cap and timeouts of POST /blobs/:blobId/replicate pulls. */
+  replication?: ReplicationOptions;
   now?: () => Date;
   log?: Logger;
 }
+
+/** The protocol's page size cap for GET /blobs. */
+const MAX_LISTING_LIMIT = 1000;
+
+const listingQuerySchema = z.object({
+  after: blobIdSchema.optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LISTING_LIMIT).default(MAX_LISTING_LIMIT),
+});
 
 type AgentEnv = { Bindings: AgentBindings; Variables: AuthVariables & { log: Logger } };
 
@@ -104,6 +128,37 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
     return c.body(null, 204);
   });
 
+  app.get("/blobs", async (c) => {
+    const query = listingQuerySchema.safeParse({ after: c.req.query("after"), limit: c.req.query("limit") });
+    if (!query.success) throw new AgentError("InvalidRequest", `Bad listing query: ${summarize(query.error)}.`);
+    const page = await store.listBlobs(query.data.after, query.data.limit);
+    const listing: BlobListing = {
+      blobs: page.blobs.map((r) => ({ blobId: r.blobId, size: r.size, sha256: r.sha256, createdAt: epochMs(r.createdAt) })),
+    };
+    if (page.next !== undefined) listing.next = page.next;
+    return c.json(listing);
+  });
+
+  app.post("/blobs/:blobId/replicate", async (c) => {
+    const blobId = validBlobId(c.req.param("blobId"));
+    const text = await c.req.text();
+    const signedSha256 = c.get("signedPayloadSha256");
+    if (signedSha256 !== undefined && createHash("sha256").update(text).digest("hex") !== signedSha256) {
+      throw new AgentError("XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.");
+    }
+    const request = replicateRequestSchema.safeParse(safeJson(text));
+    if (!request.success) throw new AgentError("InvalidRequest", `Bad replicate request: ${summarize(request.error)}.`);
+    const record = await replicateBlob(store, blobId, request.data, { ...options.replication, log: c.get("log") });
+    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256 };
+    return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+  });
+
+  app.post("/scrub", (c) => {
+    const outcome = options.scrub.requestPass();
+    if (outcome === "stopped") throw new AgentError("ShuttingDown", "This node is shutting down; it starts no scrub pass.");
+    return c.json({ scrub: outcome }, 202);
+  });
+
   app.notFound((c) => errorResponse(c, new AgentError("NotFound", "No such route on this node.")));
 
   app.onError((error, c) => {
@@ -129,6 +184,24 @@ function errorResponse(c: Context<AgentEnv>, error: AgentError): Response {
 function validBlobId(blobId: string): string {
   if (!BLOB_ID_PATTERN.test(blobId)) throw new AgentError("InvalidBlobId", "Blob ids must match [a-z0-9][a-z0-9_-]{15,127}.");
   return blobId;
+}
+
+function summarize(error: z.ZodError): string {
+  return error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`).join("; ");
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sidecars keep ISO-8601 times; the listing carries milliseconds since the Unix epoch. */
+function epochMs(iso: string): number {
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? ms : 0;
 }
 
 function webBody(body: ReadableStream<Uint8Array> | null): AsyncIterable<Uint8Array> {

@@ -8,6 +8,7 @@ import { countBlobFaults, listBlobFaults } from "../db/faults.ts";
 import { getNode, listNodes } from "../db/registry.ts";
 import type { Env } from "../env.ts";
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
+import { requestScrub } from "../services/node-client.ts";
 import { CHORES } from "../../workers/cron/chores.ts";
 import { unusableNodes } from "../../workers/cron/repair.ts";
 import { ApiError, parseWith } from "./errors.ts";
@@ -42,6 +43,19 @@ durabilityApi.get("/nodes/:id/drain", async (c) => {
     remainingReplicas += await c.env.BUCKET_INDEX.get(c.env.BUCKET_INDEX.idFromName(bucket.id)).countReplicasOn(id);
   }
   return c.json({ nodeId: id, status: node.status, remainingReplicas, safeToRemove: node.status === "draining" && remainingReplicas === 0 });
+});
+
+/** Starts a scrub pass on a node now; its findings arrive as a scrub report. */
+durabilityApi.post("/nodes/:id/scrub", async (c) => {
+  const id = parseWith(nodeIdSchema, c.req.param("id"));
+  const node = await getNode(openDb(c.env.DB), id);
+  if (!node) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
+  try {
+    await requestScrub(node, c.env.KEY_ENCRYPTION_KEY);
+  } catch (error) {
+    throw new ApiError(502, "NodeUnavailable", `Node ${id} did not start a scrub: ${String(error)}`);
+  }
+  return c.json({ nodeId: id, scrubbing: true }, 202);
 });
 
 durabilityApi.post("/chores/:name/run", async (c) => {

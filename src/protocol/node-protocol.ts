@@ -143,6 +143,7 @@ export const replicateRequestSchema = z.object({
 export type ReplicateRequest = z.infer<typeof replicateRequestSchema>;
 
 export const blobListingSchema = z.object({
+  /** `createdAt` is milliseconds since the epoch (the orphan sweep compares it with its grace period). */
   blobs: z.array(z.object({ blobId: blobIdSchema, size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), createdAt: z.number() })),
   /** Present when more blobs follow: pass it as `after`. */
   next: blobIdSchema.optional(),
@@ -150,6 +151,7 @@ export const blobListingSchema = z.object({
 export type BlobListing = z.infer<typeof blobListingSchema>;
 
 export const scrubReportSchema = z.object({
+  /** Milliseconds since the epoch, like finishedAt. */
   startedAt: z.number(),
   finishedAt: z.number(),
   scanned: z.number().int().nonnegative(),

@@ -168,3 +168,10 @@ export async function listNodeBlobs(node: NodeEndpoint, kek: string, after?: str
   if (res.status !== 200) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
   return blobListingSchema.parse(await res.json());
 }
+
+/** Asks a node to start a scrub pass now (it reports its findings to the edge when done). */
+export async function requestScrub(node: NodeEndpoint, kek: string): Promise<void> {
+  const aws = await awsClientFor(node, kek);
+  const res = await fetch(await aws.sign(`${node.url.replace(/\/+$/, "")}/scrub`, { method: "POST" }));
+  if (res.status !== 202) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
+}

@@ -1,6 +1,6 @@
 // `npm run bench`: measures the running local network (start it with `npm start` first; it reads
 // .icn/network.json) against one node-agent driven directly, in the same run, on the same machine.
-//   - large objects: 64 MiB PUT/GET, 1 and 4 streams (MiB/s)
+//   - large objects: 64 MiB PUT/GET, 1 and 4 streams (MiB/s), at RF=3 (default) and RF=1
 //   - small objects: 4 KiB PUT/GET/HEAD at concurrency 16 (ops/s, p50, p99)
 //   - ListObjectsV2 over 10,000 keys (edge only: nodes do not list)
 //   - multipart 1 GiB (8 x 128 MiB parts) and the edge's RSS growth while it streams
@@ -128,6 +128,8 @@ async function main(): Promise<void> {
   const bucket = `bench-${Date.now().toString(36)}`;
   const edge = edgeTarget(d, bucket);
   await expectOk(await fetch(await edge.client.sign(edge.base, { method: "PUT" })), "create bench bucket");
+  const edgeRf1 = edgeTarget(d, `${bucket}-rf1`);
+  await expectOk(await fetch(await edgeRf1.client.sign(edgeRf1.base, { method: "PUT", headers: { "x-icn-replication-factor": "1" } })), "create RF=1 bucket");
 
   // One agent of the same code, registered with a stand-in edge so the bench holds its credentials.
   const fakeEdge = await startFakeEdge();
@@ -158,6 +160,13 @@ async function main(): Promise<void> {
       results[`large_put_x${streams}`] = put;
       results[`large_get_x${streams}`] = get;
     }
+
+    // The same single-stream transfer into a bucket with one replica: the cost of replication.
+    const rf1Put = await throughput((k) => edgeRf1.put(k, large), large.length, 1, 3, "large-rf1");
+    const rf1Get = await throughput(async (k) => edgeRf1.get(k), large.length, 1, 3, "large-rf1");
+    rows.push({ metric: "64 MiB PUT x1 at RF=1 (MiB/s)", edge: fmt(rf1Put), direct: "", ratio: `RF=3 is ${fmt((100 * (results.large_put_x1 as Record<string, number>).edge!) / rf1Put, 0)}% of it` });
+    rows.push({ metric: "64 MiB GET x1 at RF=1 (MiB/s)", edge: fmt(rf1Get), direct: "", ratio: "" });
+    results.large_rf1 = { put: rf1Put, get: rf1Get };
 
     const small = randomBytes(SMALL);
     for (const [name, op] of [

@@ -282,7 +282,7 @@ describe("crash safety", () => {
     // Restarted, the node cleans its temp files; every blob it shows is whole and matches its recorded hash.
     await network.startNode(victim!.index);
     expect(await readdir(join(victim!.dataDir, "tmp"))).toEqual([]);
-    const blobFiles = (await readdir(join(victim!.dataDir, "blobs"), { recursive: true })).filter((f) => /\/b[0-9a-f]{32}$/.test(f));
+    const blobFiles = (await readdir(join(victim!.dataDir, "blobs"), { recursive: true })).filter((f) => /\/b[0-9a-f]{32,64}$/.test(f));
     for (const file of blobFiles) {
       const meta = JSON.parse(await readFile(join(victim!.dataDir, "blobs", `${file}.meta.json`), "utf8")) as { sha256: string; size: number };
       const bytes = await readFile(join(victim!.dataDir, "blobs", file));

@@ -143,7 +143,7 @@ describe("missing blobs and deletes", () => {
   it("deletes a blob and its sidecar, and answers 204 again when it is already gone", async () => {
     const blobId = newBlobId();
     expect((await putBlob(blobId, Buffer.from("to be deleted"))).status).toBe(201);
-    const fanout = join(agent.dataDir, "blobs", blobId.slice(0, 2));
+    const fanout = join(agent.dataDir, "blobs", blobId.slice(-2));
     expect((await agent.listFiles()).filter((f) => f.includes(blobId))).toHaveLength(2);
     const before = agent.store.stats;
 

@@ -10,7 +10,7 @@ import { makeDataDir } from "./support/in-process-agent.ts";
 const required = ["--data-dir", "/srv/icn", "--edge-url", "https://edge.example/", "--zone", "eu-1", "--wallet-key", TEST_WALLET_KEY];
 
 describe("agent configuration", () => {
-  it("uses safe defaults: loopback on a free port, chain 31337, capacity from the disk", () => {
+  it("uses safe defaults: loopback on a free port, chain 31337, capacity from the disk, daily scrub at 64 MiB/s, uncapped repair", () => {
     expect(parseAgentConfig(required, {})).toEqual({
       dataDir: "/srv/icn",
       edgeUrl: "https://edge.example",
@@ -21,6 +21,9 @@ describe("agent configuration", () => {
       publicUrl: undefined,
       capacityBytes: undefined,
       chainId: 31337,
+      repairBandwidthMiBps: undefined,
+      scrubRateMiBps: 64,
+      scrubIntervalSeconds: 86_400,
     });
   });
 
@@ -34,6 +37,9 @@ describe("agent configuration", () => {
       ICN_PUBLIC_URL: "https://node.example/",
       ICN_CAPACITY: "123456789012345678901234",
       ICN_CHAIN_ID: "8453",
+      ICN_REPAIR_BANDWIDTH_MIBPS: "12.5",
+      ICN_SCRUB_RATE_MIBPS: "8",
+      ICN_SCRUB_INTERVAL_SECONDS: "0",
     });
     expect(config).toMatchObject({
       zone: "from-flag",
@@ -43,6 +49,9 @@ describe("agent configuration", () => {
       publicUrl: "https://node.example",
       capacityBytes: 123456789012345678901234n,
       chainId: 8453,
+      repairBandwidthMiBps: 12.5,
+      scrubRateMiBps: 8,
+      scrubIntervalSeconds: 0,
     });
     expect(urlForListenAddress("::1", 9000)).toBe("http://[::1]:9000");
   });
@@ -61,6 +70,23 @@ describe("agent configuration", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("refuses a zero or malformed scrub rate, repair cap or scrub interval, naming the flag", () => {
+    for (const [flag, value] of [
+      ["--scrub-rate-mibps", "0"],
+      ["--scrub-rate-mibps", "fast"],
+      ["--repair-bandwidth-mibps", "-1"],
+      ["--repair-bandwidth-mibps", "0.0"],
+      ["--scrub-interval-seconds", "1.5"],
+      ["--scrub-interval-seconds", "-60"],
+    ] as const) {
+      expect(() => parseAgentConfig([...required, flag, value], {}), `${flag} ${value}`).toThrow(new RegExp(`${flag}`));
+    }
+    expect(parseAgentConfig([...required, "--repair-bandwidth-mibps", "0.5", "--scrub-rate-mibps", ".25"], {})).toMatchObject({
+      repairBandwidthMiBps: 0.5,
+      scrubRateMiBps: 0.25,
+    });
   });
 
   it("names every missing setting at once", () => {

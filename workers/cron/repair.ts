@@ -68,6 +68,8 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
         const { bucketId, rf, item } = batch[next++]!;
         try {
           await repairSegment(env, bucketId, rf, item, byId, bad, placeable);
+          // The replaced replicas' faults are settled (a fresh copy may sit under the same node and blob id).
+          for (const r of item.drop) await deleteBlobFault(db, r.nodeId, r.blobId);
           report.repaired++;
         } catch (error) {
           report.failed++;
@@ -100,19 +102,24 @@ async function repairSegment(
   const source = healthy[0];
   if (!source) throw new Error("no healthy replica left to copy from");
   const blobId = source.blobId;
-  const holding = new Set(item.replicas.map((r) => r.nodeId));
+  // A node whose copy is corrupt or missing may take a fresh one (written atomically over the bad one).
+  const holding = new Set(healthy.map((r) => r.nodeId));
+  const unusable = new Set([...bad, ...item.replicas.filter((r) => bad.has(r.nodeId)).map((r) => r.nodeId)]);
   const needed = rf - healthy.length;
   const added: BlobReplica[] = [];
   if (needed > 0) {
     // Same placement rules as a write, among nodes that hold no replica of this segment yet; zone diversity
     // counts the replicas that stay.
     const stayingZones = new Set(healthy.map((r) => byId.get(r.nodeId)?.zone));
-    const candidates = placeable.filter((n) => !holding.has(n.id));
+    const candidates = placeable.filter((n) => !holding.has(n.id) && !unusable.has(n.id));
     const preferred = candidates.filter((n) => !stayingZones.has(n.zone));
     const targets = placeReplicas(preferred.length >= needed ? preferred : candidates, blobId, item.size, needed);
     if (targets.length === 0) throw new Error("no node has room for a new replica");
     const sourceNode = byId.get(source.nodeId)!;
     for (const target of targets) {
+      // A node replacing its own corrupt or missing copy first drops what is left of it: the node would
+      // otherwise take the recorded SHA-256 of the old file as proof it already has the blob.
+      if (item.drop.some((r) => r.nodeId === target.id)) await deleteBlob(target, env.KEY_ENCRYPTION_KEY, blobId);
       const sourceUrl = await presignBlobGet(sourceNode, env.KEY_ENCRYPTION_KEY, blobId);
       const stored = await replicateBlob(target, env.KEY_ENCRYPTION_KEY, blobId, { sourceUrl, sha256: source.sha256, size: item.size });
       added.push({ nodeId: target.id, blobId, sha256: stored.sha256 });
@@ -126,8 +133,8 @@ async function repairSegment(
     await Promise.all(added.map((a) => deleteBlob(byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!, env.KEY_ENCRYPTION_KEY, a.blobId).catch(() => {})));
     return;
   }
-  // Old replicas on nodes that still answer (draining, or holding a corrupt copy) are deleted.
-  for (const r of item.replicas.filter((x) => !healthy.includes(x))) {
+  // Old replicas on nodes that still answer (draining) are deleted, unless that node just got a fresh copy.
+  for (const r of item.replicas.filter((x) => !healthy.includes(x) && !added.some((a) => a.nodeId === x.nodeId))) {
     const node = byId.get(r.nodeId);
     if (node && node.status !== "offline" && node.lastHeartbeatAt !== null) await deleteBlob(node, env.KEY_ENCRYPTION_KEY, r.blobId).catch(() => {});
   }

@@ -1,4 +1,4 @@
-// A tiny stand-in for the edge's node control API: accepts registrations, heartbeats and offline reports,
+// A tiny stand-in for the edge's node control API: accepts registrations, heartbeats, scrub reports and offline reports,
 // verifying signatures the way the real edge must, and records everything for assertions.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -8,9 +8,11 @@ import {
   NODE_SIGV4_REGION,
   heartbeatSchema,
   registrationRequestSchema,
+  scrubReportSchema,
   type Heartbeat,
   type RegistrationRequest,
   type RegistrationResponse,
+  type ScrubReport,
 } from "../../../src/protocol/node-protocol.ts";
 import { randomHex, randomSecret, sha256Hex } from "../../../src/protocol/crypto.ts";
 import { rawPathAndQuery, verifySigV4 } from "../../../src/protocol/sigv4.ts";
@@ -20,12 +22,19 @@ export interface ReceivedHeartbeat {
   heartbeat: Heartbeat;
 }
 
+export interface ReceivedScrubReport {
+  nodeId: string;
+  report: ScrubReport;
+}
+
 export interface FakeEdgeOptions {
   heartbeatIntervalSeconds?: number;
   /** Answer registrations with this instead of credentials (e.g. a 403 refusal). */
   refuseRegistration?: { status: number; code: string; message: string };
   /** Answer this many registrations with 503 before accepting one. */
   failRegistrations?: number;
+  /** Answer this many scrub reports with 503 before accepting them. */
+  failScrubReports?: number;
 }
 
 export interface FakeEdge {
@@ -34,6 +43,10 @@ export interface FakeEdge {
   /** Credentials handed out by each successful registration, in order. */
   issued: RegistrationResponse[];
   heartbeats: ReceivedHeartbeat[];
+  /** Scrub reports accepted (signature verified, body valid), in order. */
+  scrubReports: ReceivedScrubReport[];
+  /** Scrub reports answered with 503 because of `failScrubReports`. */
+  refusedScrubReports: ReceivedScrubReport[];
   offline: string[];
   /** Control calls refused because their signature did not verify. */
   rejected: { path: string; reason: string }[];
@@ -44,11 +57,14 @@ export interface FakeEdge {
 
 export async function startFakeEdge(options: FakeEdgeOptions = {}): Promise<FakeEdge> {
   let failuresLeft = options.failRegistrations ?? 0;
+  let scrubFailuresLeft = options.failScrubReports ?? 0;
   const secrets = new Map<string, string>();
   const edge: Omit<FakeEdge, "url" | "close"> = {
     registrations: [],
     issued: [],
     heartbeats: [],
+    scrubReports: [],
+    refusedScrubReports: [],
     offline: [],
     rejected: [],
     forgetCredentials: () => secrets.clear(),
@@ -87,7 +103,7 @@ export async function startFakeEdge(options: FakeEdgeOptions = {}): Promise<Fake
       return send(res, 200, issued);
     }
 
-    const m = /^\/api\/v1\/nodes\/(node_[0-9a-f]{16})\/(heartbeat|offline)$/.exec(path);
+    const m = /^\/api\/v1\/nodes\/(node_[0-9a-f]{16})\/(heartbeat|offline|scrub-report)$/.exec(path);
     if (req.method === "POST" && m) {
       const reason = await verifyControlCall(req, body, secrets);
       if (reason !== undefined) {
@@ -96,6 +112,15 @@ export async function startFakeEdge(options: FakeEdgeOptions = {}): Promise<Fake
       }
       if (m[2] === "heartbeat") {
         edge.heartbeats.push({ nodeId: m[1]!, heartbeat: heartbeatSchema.parse(JSON.parse(body)) });
+      } else if (m[2] === "scrub-report") {
+        const parsed = scrubReportSchema.safeParse(JSON.parse(body));
+        if (!parsed.success) return send(res, 400, { code: "InvalidRequest", message: parsed.error.message });
+        if (scrubFailuresLeft > 0) {
+          scrubFailuresLeft--;
+          edge.refusedScrubReports.push({ nodeId: m[1]!, report: parsed.data });
+          return send(res, 503, { code: "ServiceUnavailable", message: "try again later" });
+        }
+        edge.scrubReports.push({ nodeId: m[1]!, report: parsed.data });
       } else {
         edge.offline.push(m[1]!);
       }
@@ -117,7 +142,7 @@ export async function startFakeEdge(options: FakeEdgeOptions = {}): Promise<Fake
   };
 }
 
-/** Verifies a heartbeat/offline call like the edge: SigV4 service "icn", and the body matches its signed hash. */
+/** Verifies a heartbeat/offline/scrub-report call like the edge: SigV4 service "icn", and the body matches its signed hash. */
 async function verifyControlCall(req: IncomingMessage, body: string, secrets: Map<string, string>): Promise<string | undefined> {
   const headers = new Headers();
   for (const [name, value] of Object.entries(req.headers)) if (typeof value === "string") headers.set(name, value);

@@ -1,5 +1,6 @@
-// Starts the agent's blob server in the test process on 127.0.0.1:0 with a fresh data dir and known
-// credentials, plus an edge-like signer, so tests drive it over real HTTP exactly as the edge will.
+// Starts the agent's blob server in the test process on 127.0.0.1:0 with a fresh data dir and its own
+// credentials, plus an edge-like signer, so tests drive it over real HTTP exactly as the edge will. With
+// `edgeUrl` it registers with that (fake) edge first and sends its scrub reports there, signed like heartbeats.
 
 import { createHash } from "node:crypto";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
@@ -7,12 +8,18 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AwsClient } from "aws4fetch";
-import { randomHex } from "../../../src/protocol/crypto.ts";
-import { NODE_BLOB_SERVICE, NODE_SIGV4_REGION } from "../../../src/protocol/node-protocol.ts";
+import { privateKeyToAccount } from "viem/accounts";
+import { randomHex, randomSecret } from "../../../src/protocol/crypto.ts";
+import { NODE_BLOB_SERVICE, NODE_SIGV4_REGION, type ScrubReport } from "../../../src/protocol/node-protocol.ts";
 import type { NodeCredentials } from "../../../node-agent/src/auth.ts";
 import { BlobStore, type BlobStoreOptions } from "../../../node-agent/src/blob-store.ts";
+import { EdgeClient } from "../../../node-agent/src/edge-client.ts";
 import { listen } from "../../../node-agent/src/http-listener.ts";
+import { MIB } from "../../../node-agent/src/rate-limiter.ts";
+import type { ReplicationOptions } from "../../../node-agent/src/replicator.ts";
+import { startScrubChore, type ScrubChore } from "../../../node-agent/src/scrub-chore.ts";
 import { createAgentApp } from "../../../node-agent/src/server.ts";
+import { TEST_WALLET_KEY } from "./agent-process.ts";
 
 export const TEST_NODE_ID = "node_00112233aabbccdd";
 
@@ -22,6 +29,10 @@ export interface InProcessAgent {
   store: BlobStore;
   server: Server;
   credentials: NodeCredentials;
+  nodeId: string;
+  scrub: ScrubChore;
+  /** Scrub reports, when there is no edge to send them to. */
+  scrubReports: ScrubReport[];
   /** Signs like the edge (aws4fetch, service "s3", region "icn") and sends with plain fetch. */
   edgeFetch(path: string, init?: RequestInit): Promise<Response>;
   /** Every file under the data dir, relative, sorted: the "nothing was touched" oracle. */
@@ -35,6 +46,16 @@ export interface InProcessAgentOptions extends BlobStoreOptions {
   /** Leave the node unregistered (signed routes answer 503). */
   unregistered?: boolean;
   now?: () => Date;
+  /** Register with this edge (for credentials) and deliver scrub reports to it. */
+  edgeUrl?: string;
+  /** Node id to register as; each agent sharing an edge needs its own. */
+  nodeId?: string;
+  /** Scrub read rate [1024 MiB/s]. */
+  scrubRateMiBps?: number;
+  /** Scheduled scrub passes [0: only on POST /scrub]. */
+  scrubIntervalSeconds?: number;
+  scrubDanglingGraceMs?: number;
+  replication?: ReplicationOptions;
 }
 
 /** A fresh id in the edge's blob id format. */
@@ -57,16 +78,35 @@ export async function makeDataDir(): Promise<string> {
 export async function startInProcessAgent(options: InProcessAgentOptions = {}): Promise<InProcessAgent> {
   const dataDir = options.dataDir ?? (await makeDataDir());
   const store = await BlobStore.open(dataDir, options);
-  const credentials: NodeCredentials = { accessKeyId: "NKTESTNODEKEY0001", secretAccessKey: "test-secret-0123456789abcdefghijklmnopqr" };
+  const nodeId = options.nodeId ?? TEST_NODE_ID;
+  let credentials: NodeCredentials = { accessKeyId: `NK${randomHex(8).toUpperCase()}`, secretAccessKey: randomSecret() };
+  const edge = options.edgeUrl === undefined ? undefined : new EdgeClient({ edgeUrl: options.edgeUrl, account: privateKeyToAccount(TEST_WALLET_KEY), chainId: 31337 });
+  const scrubReports: ScrubReport[] = [];
+  const scrub = startScrubChore({
+    store,
+    rateBytesPerSecond: (options.scrubRateMiBps ?? 1024) * MIB,
+    intervalSeconds: options.scrubIntervalSeconds ?? 0,
+    deliver: async (report, signal) => {
+      if (edge === undefined) scrubReports.push(report);
+      else await edge.scrubReport(nodeId, credentials, report, signal);
+    },
+    ...(options.scrubDanglingGraceMs === undefined ? {} : { danglingGraceMs: options.scrubDanglingGraceMs }),
+    ...(options.now ? { now: options.now } : {}),
+  });
   const app = createAgentApp({
     store,
-    nodeId: TEST_NODE_ID,
+    nodeId,
     credentials: () => (options.unregistered ? undefined : credentials),
+    scrub,
+    ...(options.replication ? { replication: options.replication } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
   const listening = await listen(app.fetch, "127.0.0.1", 0);
   const { server, port } = listening;
   const url = `http://127.0.0.1:${port}`;
+  if (edge !== undefined) {
+    credentials = await edge.register({ nodeId, url, zone: "test-zone", capacityBytes: 1n << 40n, agentVersion: "0.1.0" });
+  }
   const signer = edgeSigner(credentials);
   return {
     url,
@@ -74,9 +114,13 @@ export async function startInProcessAgent(options: InProcessAgentOptions = {}): 
     store,
     server,
     credentials,
+    nodeId,
+    scrub,
+    scrubReports,
     edgeFetch: async (path, init = {}) => fetch(await signer.sign(`${url}${path}`, init)),
     listFiles: () => listFiles(dataDir),
     stop: async ({ keepData = false } = {}) => {
+      await scrub.stop();
       await listening.close(1_000);
       if (!keepData) await rm(dataDir, { recursive: true, force: true });
     },
