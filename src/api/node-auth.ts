@@ -8,7 +8,8 @@ import { sha256Hex } from "../protocol/crypto.ts";
 import { NODE_CONTROL_SERVICE, NODE_SIGV4_REGION } from "../protocol/node-protocol.ts";
 import { headersAsSigned, rawPathAndQuery, SigV4Error, verifySigV4 } from "../protocol/sigv4.ts";
 import { openSecret } from "../services/secret-box.ts";
-import { ApiError } from "./errors.ts";
+import type { z } from "zod";
+import { ApiError, parseWith } from "./errors.ts";
 
 /** Verifies the request came from node `nodeId` and returns its row with the body text. */
 export async function authenticateNode(request: Request, db: Db, kek: string, nodeId: string, now: Date): Promise<{ node: NodeRow; body: string }> {
@@ -29,4 +30,23 @@ export async function authenticateNode(request: Request, db: Db, kek: string, no
   }
   if (!node || node.id !== nodeId) throw new ApiError(403, "AccessDenied", "These credentials do not belong to this node.");
   return { node, body };
+}
+
+/** Authenticates a node's signed JSON call and validates its body with `schema`. */
+export async function readSignedNodeJson<T extends z.ZodType>(
+  request: Request,
+  db: Db,
+  kek: string,
+  nodeId: string,
+  now: Date,
+  schema: T,
+): Promise<{ node: NodeRow; data: z.infer<T> }> {
+  const { node, body } = await authenticateNode(request, db, kek, nodeId, now);
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
+  }
+  return { node, data: parseWith(schema, json) };
 }

@@ -21,7 +21,7 @@ import {
 import { sealSecret } from "../services/secret-box.ts";
 import { insertBlobFaults } from "../db/faults.ts";
 import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
-import { authenticateNode } from "./node-auth.ts";
+import { authenticateNode, readSignedNodeJson } from "./node-auth.ts";
 
 /** A registration signature may not be valid for longer than this, which bounds the stored nonces. */
 export const MAX_REGISTRATION_VALIDITY_S = 3600;
@@ -103,14 +103,7 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = new Date();
-  const { body } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
-  }
-  const hb = parseWith(heartbeatSchema, json);
+  const { data: hb } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, heartbeatSchema);
   await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
   let node = await getNode(db, nodeId);
   if (node?.status === "active" && (await understakedAtHeartbeat(node, c.env, now.getTime()))) {
@@ -173,14 +166,7 @@ nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = new Date();
-  const { body } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
-  }
-  const report = parseWith(scrubReportSchema, json);
+  const { data: report } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, scrubReportSchema);
   const faults = [
     ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),
     ...report.missing.map((blobId) => ({ nodeId, blobId, reason: "missing" as const })),

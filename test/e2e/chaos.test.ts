@@ -21,6 +21,7 @@ let d: NetworkDescription;
 let stateDir: string;
 let s3: S3Client;
 const stored = new Map<string, string>(); // key -> sha256 of every acknowledged object
+const dead = new Set<number>(); // indexes of the nodes this test has killed
 
 function sizeFor(i: number): number {
   if (i % 50 === 0) return 8 * MiB + i; // a few large objects (streamed, verified as they stream)
@@ -98,7 +99,7 @@ beforeAll(async () => {
     nodeCount: 6,
     quiet: true,
     // Fast failure detection so the test does not wait minutes for the grace periods.
-    vars: { HEARTBEAT_INTERVAL_SECONDS: "1", NODE_OFFLINE_AFTER_SECONDS: "4", REPAIR_GRACE_SECONDS: "4" },
+    vars: { HEARTBEAT_INTERVAL_SECONDS: "1", NODE_OFFLINE_AFTER_SECONDS: "4", REPAIR_GRACE_SECONDS: "4", ORPHAN_GRACE_SECONDS: "1" },
   });
   d = await network.start();
   s3 = new S3Client({
@@ -121,7 +122,6 @@ describe("chaos", () => {
     const zones = new Map<string, NodeInfo[]>();
     for (const n of d.nodes) zones.set(n.zone, [...(zones.get(n.zone) ?? []), n]);
     expect(zones.size).toBe(3);
-    const dead = new Set<number>();
 
     // 1. Upload 500 objects; SIGKILL one node a fifth of the way in. Writes keep succeeding on the quorum.
     const crashVictim = d.nodes[0]!;
@@ -196,6 +196,40 @@ describe("chaos", () => {
     }
     expect(copies).toBe(summary.segments * 3);
     await readAllBack("after repair");
+  }, 600_000);
+
+  it("sweeps the orphans left on returning nodes, and drains a node until it is safe to remove", async () => {
+    const bucketId = await bucketIdOf();
+    // The nodes that died come back: their old copies were replaced elsewhere, so they are orphans now.
+    expect(dead.size).toBe(3);
+    for (const index of dead) await network.startNode(index);
+    dead.clear();
+    d = network.description;
+    await new Promise((r) => setTimeout(r, 2000));
+    const before = (await Promise.all(d.nodes.map((n) => blobsOnDisk(n, bucketId)))).reduce((sum, b) => sum + b.files.length, 0);
+    for (let i = 0; i < 10; i++) await admin("POST", "/chores/orphan-sweep/run");
+    const status = await repairStatus();
+    const after = (await Promise.all(d.nodes.map((n) => blobsOnDisk(n, bucketId)))).reduce((sum, b) => sum + b.files.length, 0);
+    const segments = status.replication[BUCKET]!.segments;
+    expect(before).toBeGreaterThan(segments * 3);
+    expect(after, "only referenced copies remain").toBe(segments * 3);
+    await readAllBack("after the orphan sweep");
+
+    // Drain one node: it gets no new data, repair moves its replicas away, then it is safe to remove.
+    const draining = d.nodes.find((n) => n.index === 2)!;
+    const put = await fetch(`${d.edgeUrl}/api/v1/admin/nodes/${draining.id}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${d.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ status: "draining" }),
+    });
+    expect(put.status).toBe(200);
+    let drain = await admin<{ remainingReplicas: number; safeToRemove: boolean }>("GET", `/nodes/${draining.id}/drain`);
+    expect(drain.remainingReplicas).toBeGreaterThan(0);
+    expect(drain.safeToRemove).toBe(false);
+    await repairUntilDone();
+    drain = await admin("GET", `/nodes/${draining.id}/drain`);
+    expect(drain).toMatchObject({ remainingReplicas: 0, safeToRemove: true });
+    await readAllBack("after draining");
   }, 600_000);
 });
 

@@ -34,7 +34,7 @@ export async function runOnce(env: Env, now: Date): Promise<OrphanSweepReport> {
         report.examined++;
         if (blob.createdAt > cutoff) continue;
         const bucketId = bucketIdOfBlob(blob.blobId);
-        const referenced = bucketId ? await env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId)).references(blob.blobId) : false;
+        const referenced = bucketId ? await env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId)).references(blob.blobId, node.id) : false;
         if (!referenced) {
           await deleteBlob(node, env.KEY_ENCRYPTION_KEY, blob.blobId).catch(() => {});
           report.deleted++;

@@ -648,10 +648,16 @@ export class BucketIndex extends DurableObject<Env> {
     return { segments: rows.reduce((sum, r) => sum + r.c, 0), byCount: Object.fromEntries(rows.map((r) => [String(r.n), r.c])) };
   }
 
-  /** Does any version or in-progress upload part reference this blob (orphan check)? */
-  references(blobId: string): boolean {
-    if (this.sql.exec("SELECT 1 FROM replicas WHERE blob_id = ? LIMIT 1", blobId).toArray().length > 0) return true;
-    return this.sql.exec("SELECT 1 FROM parts WHERE part LIKE ? LIMIT 1", `%${blobId}%`).toArray().length > 0;
+  /**
+   * Does any version or in-progress upload part reference this blob on this node (orphan check)? Replicas of
+   * one segment share a blob id, so the node matters: a copy left on a node repair moved away from is an orphan.
+   */
+  references(blobId: string, nodeId: string): boolean {
+    if (this.sql.exec("SELECT 1 FROM replicas WHERE blob_id = ? AND node_id = ? LIMIT 1", blobId, nodeId).toArray().length > 0) return true;
+    return this.sql
+      .exec<{ part: string }>("SELECT part FROM parts WHERE part LIKE ?", `%${blobId}%`)
+      .toArray()
+      .some((row) => (JSON.parse(row.part) as UploadedPart).replicas.some((r) => r.blobId === blobId && r.nodeId === nodeId));
   }
 
   private writeCurrent(record: ObjectRecord): void {
