@@ -1,6 +1,6 @@
 // Queries over the registry: operators, nodes and registration nonces.
 
-import { and, asc, eq, gte, lt, ne } from "drizzle-orm";
+import { and, asc, eq, gte, lt, ne, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { nodes, operators, registrationNonces, type NodeRow, type NodeStatus, type OperatorStatus } from "./schema.ts";
 
@@ -112,7 +112,8 @@ export async function recordHeartbeat(
 ) {
   await db
     .update(nodes)
-    .set({ ...hb, lastHeartbeatAt: now, updatedAt: now })
+    // A healthy heartbeat earns back 1% of reputation, up to 1.
+    .set({ ...hb, lastHeartbeatAt: now, updatedAt: now, reputation: sql`min(1, ${nodes.reputation} + 0.01)` })
     .where(eq(nodes.id, id));
   await reactivateNode(db, id, now);
 }

@@ -1,7 +1,7 @@
 // The D1 registry: operators, nodes, accounts, access keys and buckets. The only file that names tables.
 // Migrations in migrations/ are generated from this file with `npm run db:generate` and never edited once shipped.
 
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const OPERATOR_STATUSES = ["pending", "approved", "suspended"] as const;
 export type OperatorStatus = (typeof OPERATOR_STATUSES)[number];
@@ -32,6 +32,11 @@ export const nodes = sqliteTable(
     usedBytes: integer("used_bytes").notNull().default(0),
     freeBytes: integer("free_bytes").notNull().default(0),
     blobCount: integer("blob_count").notNull().default(0),
+    /**
+     * 0..1: placement weight for the node's track record. Every corrupt or missing blob found on it costs 10%,
+     * every healthy heartbeat earns back 1%, so a node that keeps losing data gets ever less of it.
+     */
+    reputation: real("reputation").notNull().default(1),
     status: text("status", { enum: NODE_STATUSES }).notNull().default("active"),
     lastHeartbeatAt: integer("last_heartbeat_at"),
     agentVersion: text("agent_version").notNull(),

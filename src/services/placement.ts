@@ -1,4 +1,5 @@
-// Where a blob's replicas go: weighted rendezvous (highest-random-weight) hashing over placeable nodes.
+// Where a blob's replicas go: weighted rendezvous (highest-random-weight) hashing over placeable nodes,
+// weighted by free capacity times reputation.
 // Each node scores weight / -ln(u) with u a hash of (node, blob) in (0,1); the highest scores win, so adding or
 // removing a node only moves the blobs whose winner changed. Replicas prefer distinct zones, then distinct
 // operators, and fall back to sharing only when there are not enough.
@@ -8,6 +9,8 @@ export interface PlacementCandidate {
   zone: string;
   operatorAddress: string;
   freeBytes: number;
+  /** 0..1 track record (1 when unknown): weight = free capacity x reputation. */
+  reputation?: number;
 }
 
 /** Bytes kept free on every node beyond the blob itself, so a disk is never filled to the last block. */
@@ -21,7 +24,7 @@ export function writeQuorum(replicationFactor: number): number {
 export function placeReplicas<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number, count: number): T[] {
   const scored = candidates
     .filter((n) => n.freeBytes >= size + PLACEMENT_HEADROOM_BYTES)
-    .map((node) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(node.freeBytes, 1)) }))
+    .map((node) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(node.freeBytes * (node.reputation ?? 1), 1)) }))
     .sort((a, b) => b.score - a.score)
     .map((s) => s.node);
 

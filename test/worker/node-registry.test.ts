@@ -145,6 +145,19 @@ describe("node heartbeats and liveness", () => {
     expect(late.markedOffline).toContain(m.nodeId);
   });
 
+  it("records a scrub report's findings as faults and lowers the node's reputation", async () => {
+    const { m, client } = await registered();
+    const blob = (n: number) => `b${"a".repeat(32)}${String(n).padStart(32, "0")}`;
+    const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 10, corrupt: [{ blobId: blob(1), expectedSha256: "0".repeat(64), actualSha256: "1".repeat(64) }], missing: [blob(2)] };
+    const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ faultsRecorded: 2 });
+    const nodes = ((await (await admin("GET", "/nodes")).json()) as { nodes: { id: string; reputation: number }[] }).nodes;
+    expect(nodes.find((n) => n.id === m.nodeId)?.reputation).toBeCloseTo(0.81, 5);
+    const repair = (await (await admin("GET", "/repair")).json()) as { faults: number };
+    expect(repair.faults).toBeGreaterThanOrEqual(2);
+  });
+
   it("takes a node out of service when it says it is going offline", async () => {
     const { m, client } = await registered();
     const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/offline`, { method: "POST", body: "{}" }));

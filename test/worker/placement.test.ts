@@ -74,6 +74,17 @@ describe("placement", () => {
     expect(counts.get("node_big0000000000")!).toBeGreaterThan(counts.get("node_small00000000")! * 4);
   });
 
+  it("gives a node that keeps losing data (low reputation) far fewer blobs", () => {
+    const pool = [
+      { id: "node_trusted000000", zone: "a", operatorAddress: "0x1", freeBytes: 100 * GiB, reputation: 1 },
+      { id: "node_flaky00000000", zone: "b", operatorAddress: "0x2", freeBytes: 100 * GiB, reputation: 0.1 },
+    ];
+    let flaky = 0;
+    for (let i = 0; i < 2000; i++) if (placeReplicas(pool, `blob-${i}`, 4096, 1)[0]!.id === "node_flaky00000000") flaky++;
+    expect(flaky).toBeGreaterThan(50);
+    expect(flaky).toBeLessThan(400);
+  });
+
   it("needs a majority of replicas to acknowledge a write", () => {
     expect([1, 2, 3, 4, 5].map(writeQuorum)).toEqual([1, 2, 2, 3, 3]);
   });

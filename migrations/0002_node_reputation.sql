@@ -1,0 +1,1 @@
+ALTER TABLE `nodes` ADD `reputation` real DEFAULT 1 NOT NULL;
