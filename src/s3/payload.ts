@@ -4,7 +4,7 @@
 
 import { fromBase64, hex } from "../protocol/crypto.ts";
 import { UNSIGNED_PAYLOAD } from "../protocol/sigv4.ts";
-import { DigestStage, LengthStage, readChunks, type BodyStage } from "../services/pipeline.ts";
+import { DigestStage, LengthStage, readChunks, readSizeFor, type BodyStage } from "../services/pipeline.ts";
 import { assertChecksum, assertChecksumShape, ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "./checksums.ts";
 import type { Principal } from "./context.ts";
 import { S3Error } from "./errors.ts";
@@ -58,7 +58,7 @@ export function openPayload(request: Request, principal: Principal): IncomingPay
       onTrailers: (t) => (trailers = t),
     });
   } else {
-    source = readChunks(body);
+    source = readChunks(body, readSizeFor(length));
     if (/^[0-9a-f]{64}$/i.test(mode)) {
       const sha = new DigestStage("SHA-256");
       checks.push(sha);

@@ -11,7 +11,7 @@ import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
 import { nodeHealth } from "./node-health.ts";
 import { deleteBlob, fetchBlob, NodeRequestError, startBlobUpload, type BlobUploadStage, type NodeEndpoint } from "./node-client.ts";
 import type { BlobReplica, ObjectSegment } from "./object-model.ts";
-import { DigestStage, pump, readChunks, type BodyStage } from "./pipeline.ts";
+import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pipeline.ts";
 import { placeReplicas, writeQuorum } from "./placement.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
@@ -264,7 +264,7 @@ async function readVerifiedSmallSegment(
       const chunks: Uint8Array[] = [];
       const hash = new DigestStage("SHA-256");
       let size = 0;
-      for await (const chunk of readChunks(current.body, VERIFY_READ_SIZE)) {
+      for await (const chunk of readChunks(current.body, readSizeFor(segment.size))) {
         chunks.push(chunk);
         size += chunk.byteLength;
         await hash.write(chunk);

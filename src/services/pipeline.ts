@@ -15,6 +15,11 @@ export interface BodyStage {
 
 const READ_SIZE = 1024 * 1024;
 
+/** The read buffer for a body of known length: no bigger than the body (small objects are the common case). */
+export function readSizeFor(expectedBytes: number): number {
+  return Math.min(READ_SIZE, Math.max(expectedBytes, 1));
+}
+
 /**
  * Yields a stream's bytes in chunks of up to 1 MiB, each in its own buffer (stages may keep a reference to it).
  * Uses a BYOB reader where the stream supports one.

@@ -4,7 +4,7 @@
 import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
 import { isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
-import { DigestStage, readChunks } from "../../services/pipeline.ts";
+import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
 import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
 import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
@@ -141,7 +141,7 @@ export async function copyBytes(ctx: S3Context, target: BucketRow, source: Objec
   const checksum = algorithm ? new ChecksumStage(algorithm) : undefined;
   const segment = await storeSegment(storageEnv(ctx), storageTarget(target), {
     length,
-    source: readChunks(stream),
+    source: readChunks(stream, readSizeFor(length)),
     checks: checksum ? [checksum] : [],
     md5: new DigestStage("MD5"),
     verify: async () => {},
