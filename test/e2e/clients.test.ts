@@ -82,7 +82,13 @@ afterAll(async () => {
 
 const keys = () => ({ id: d.accounts.default.accessKeyId, secret: d.accounts.default.secretAccessKey });
 
-describe.skipIf(!installed("rclone"))("rclone", () => {
+/** Says which clients' tests will be skipped, and why: only an absent binary is a reason. */
+function announceSkip(client: string, present: boolean): boolean {
+  if (!present) console.warn(`${client} is not installed on this machine: its interop tests are skipped (apt-get install ${client})`);
+  return !present;
+}
+
+describe.skipIf(announceSkip("rclone", installed("rclone")))("rclone", () => {
   const env = () => ({
     RCLONE_CONFIG_ICN_TYPE: "s3",
     RCLONE_CONFIG_ICN_PROVIDER: "Other",
@@ -116,7 +122,7 @@ describe.skipIf(!installed("rclone"))("rclone", () => {
   }, 240_000);
 });
 
-describe.skipIf(!installed("s3cmd"))("s3cmd", () => {
+describe.skipIf(announceSkip("s3cmd", installed("s3cmd")))("s3cmd", () => {
   const args = () => {
     const host = new URL(d.edgeUrl).host;
     return ["--access_key", keys().id, "--secret_key", keys().secret, "--host", host, "--host-bucket", host, "--no-ssl", "--region", d.region, "-c", "/dev/null"];
@@ -176,7 +182,7 @@ s3.delete_bucket(Bucket=bucket)
 print("boto3 ok", boto3.__version__)
 `;
 
-describe.skipIf(pythons.length === 0)("boto3", () => {
+describe.skipIf(announceSkip("python3-boto3", pythons.length > 0))("boto3", () => {
   for (const python of pythons) {
     it(`uploads (multipart), reads metadata, lists, downloads and deletes with ${python}`, async () => {
       const bucket = `boto3-${python.includes("/usr/bin") ? "debian" : "image"}`;
@@ -186,7 +192,7 @@ describe.skipIf(pythons.length === 0)("boto3", () => {
   }
 });
 
-describe.skipIf(availableAwsClis().length === 0)("awscli sync, rm and s3api", () => {
+describe.skipIf(announceSkip("awscli", availableAwsClis().length > 0))("awscli sync, rm and s3api", () => {
   for (const aws of availableAwsClis()) {
     it(`syncs a tree up and down, removes recursively and uses s3api with ${aws.label}`, async () => {
       const tag = aws.label.replace(/[^0-9]/g, "").slice(0, 6);
