@@ -243,6 +243,18 @@ async function createBucketWithReplicas(bucket: string, replicationFactor: numbe
   expect(res.status).toBe(200);
 }
 
+/** A node with an upload in flight (a temp file in its data dir), polled for up to 5 s. */
+async function nodeReceivingUpload(): Promise<(typeof d.nodes)[number] | undefined> {
+  for (let i = 0; i < 200; i++) {
+    for (const node of d.nodes) {
+      const tmp = await readdir(join(node.dataDir, "tmp")).catch(() => []);
+      if (tmp.length > 0) return node;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return undefined;
+}
+
 describe("crash safety", () => {
   it("never leaves a half-written blob visible when a node is SIGKILLed mid-upload", async () => {
     const s3 = client(d.accounts.default);
@@ -265,14 +277,7 @@ describe("crash safety", () => {
     );
 
     // Find the node receiving it by its growing temp file, then kill it.
-    let victim: (typeof d.nodes)[number] | undefined;
-    for (let i = 0; i < 200 && !victim; i++) {
-      for (const node of d.nodes) {
-        const tmp = await readdir(join(node.dataDir, "tmp")).catch(() => []);
-        if (tmp.length > 0) victim = node;
-      }
-      if (!victim) await new Promise((r) => setTimeout(r, 25));
-    }
+    const victim = await nodeReceivingUpload();
     expect(victim, "an upload temp file appeared on some node").toBeDefined();
     await network.stopNode(victim!.index, "SIGKILL");
 
@@ -308,14 +313,7 @@ describe("crash safety", () => {
       })(),
     );
     const upload = s3.send(new PutObjectCommand({ Bucket: bucket, Key: "survivor", Body: slow, ContentLength: size }));
-    let victim: (typeof d.nodes)[number] | undefined;
-    for (let i = 0; i < 200 && !victim; i++) {
-      for (const node of d.nodes) {
-        const tmp = await readdir(join(node.dataDir, "tmp")).catch(() => []);
-        if (tmp.length > 0) victim = node;
-      }
-      if (!victim) await new Promise((r) => setTimeout(r, 25));
-    }
+    const victim = await nodeReceivingUpload();
     expect(victim).toBeDefined();
     await network.stopNode(victim!.index, "SIGKILL");
     const put = await upload;

@@ -546,18 +546,7 @@ export class BucketIndex extends DurableObject<Env> {
 
   private indexReplicas(version: ObjectVersion): void {
     if (isDeleteMarker(version)) return;
-    version.segments.forEach((segment, index) => {
-      for (const r of segment.replicas) {
-        this.sql.exec(
-          "INSERT OR IGNORE INTO replicas (node_id, blob_id, key, version_id, segment) VALUES (?, ?, ?, ?, ?)",
-          r.nodeId,
-          r.blobId,
-          version.key,
-          version.versionId ?? NULL_VERSION,
-          index,
-        );
-      }
-    });
+    version.segments.forEach((_, index) => this.indexReplicasOfSegment(version, index));
   }
 
   /**
