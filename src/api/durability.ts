@@ -1,6 +1,7 @@
 // Admin view of durability: the repair backlog, whether a draining node is safe to remove, and running a
 // chore now (operators use it; so do the chaos tests). Mounted under /api/v1/admin (bearer token).
 
+import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { Hono } from "hono";
 import { listAllBuckets } from "../db/accounts.ts";
 import { openDb } from "../db/client.ts";
@@ -24,7 +25,7 @@ durabilityApi.get("/repair", async (c) => {
   let segmentsNeedingRepair = 0;
   const replication: Record<string, { replicationFactor: number; segments: number; byReplicaCount: Record<string, number> }> = {};
   for (const bucket of await listAllBuckets(db)) {
-    const index = c.env.BUCKET_INDEX.get(c.env.BUCKET_INDEX.idFromName(bucket.id));
+    const index = bucketIndexFor(c.env, bucket.id);
     segmentsNeedingRepair += (await index.findRepairWork([...bad], faults, bucket.replicationFactor, 10_000)).length;
     const summary = await index.replicationSummary();
     replication[bucket.name] = { replicationFactor: bucket.replicationFactor, segments: summary.segments, byReplicaCount: summary.byCount };
@@ -40,7 +41,7 @@ durabilityApi.get("/nodes/:id/drain", async (c) => {
   if (!node) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
   let remainingReplicas = 0;
   for (const bucket of await listAllBuckets(db)) {
-    remainingReplicas += await c.env.BUCKET_INDEX.get(c.env.BUCKET_INDEX.idFromName(bucket.id)).countReplicasOn(id);
+    remainingReplicas += await bucketIndexFor(c.env, bucket.id).countReplicasOn(id);
   }
   return c.json({ nodeId: id, status: node.status, remainingReplicas, safeToRemove: node.status === "draining" && remainingReplicas === 0 });
 });

@@ -1,5 +1,6 @@
 // Bucket lookups with ownership enforced: one account never sees or touches another's buckets.
 
+import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { getBucket as readBucket } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
@@ -57,7 +58,7 @@ export async function requireReadableBucket(ctx: S3Context, name: string): Promi
 }
 
 export function bucketIndex(ctx: S3Context, bucket: BucketRow) {
-  return ctx.env.BUCKET_INDEX.get(ctx.env.BUCKET_INDEX.idFromName(bucket.id));
+  return bucketIndexFor(ctx.env, bucket.id);
 }
 
 /** Bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html */

@@ -1,6 +1,7 @@
 // The S3 front door: request id, routing, authentication, dispatch to the operation, and every failure
 // rendered once as S3 XML.
 
+import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
@@ -109,7 +110,7 @@ function finish(response: Response, requestId: string): Response {
 async function bucketCorsRules(env: Env, db: ReturnType<typeof openDb>, name: string): Promise<CorsRule[] | null> {
   const bucket = await getBucket(db, name);
   if (!bucket) return null;
-  return (await env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucket.id)).getConfig(CORS_CONFIG)) as CorsRule[] | null;
+  return (await bucketIndexFor(env, bucket.id).getConfig(CORS_CONFIG)) as CorsRule[] | null;
 }
 
 /** A CORS preflight: unauthenticated, answered from the bucket's CORS rules (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTOPTIONSobject.html). */

@@ -47,9 +47,13 @@ async function awsClientFor(node: NodeEndpoint, kek: string): Promise<AwsClient>
   return client;
 }
 
-/** The blob's URL under the node's public URL, keeping any path prefix (a node behind a proxy at /icn). */
+/** A path under the node's public URL, keeping any path prefix (a node behind a proxy at /icn). */
+function nodeUrl(node: NodeEndpoint, path: string): string {
+  return `${node.url.replace(/\/+$/, "")}${path}`;
+}
+
 function blobUrl(node: NodeEndpoint, blobId: string): string {
-  return `${node.url.replace(/\/+$/, "")}${blobPath(blobId)}`;
+  return nodeUrl(node, blobPath(blobId));
 }
 
 /**
@@ -161,7 +165,7 @@ export async function replicateBlob(target: NodeEndpoint, kek: string, blobId: s
 /** One page of the blobs a node holds, in id order, starting after `after`. */
 export async function listNodeBlobs(node: NodeEndpoint, kek: string, after?: string, limit = 1000): Promise<BlobListing> {
   const aws = await awsClientFor(node, kek);
-  const url = new URL(`${node.url.replace(/\/+$/, "")}/blobs`);
+  const url = new URL(nodeUrl(node, "/blobs"));
   if (after) url.searchParams.set("after", after);
   url.searchParams.set("limit", String(limit));
   const res = await fetch(await aws.sign(url.toString(), { method: "GET" }));
@@ -172,6 +176,6 @@ export async function listNodeBlobs(node: NodeEndpoint, kek: string, after?: str
 /** Asks a node to start a scrub pass now (it reports its findings to the edge when done). */
 export async function requestScrub(node: NodeEndpoint, kek: string): Promise<void> {
   const aws = await awsClientFor(node, kek);
-  const res = await fetch(await aws.sign(`${node.url.replace(/\/+$/, "")}/scrub`, { method: "POST" }));
+  const res = await fetch(await aws.sign(nodeUrl(node, "/scrub"), { method: "POST" }));
   if (res.status !== 202) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
 }

@@ -2,6 +2,7 @@
 // uploads) and, for all buckets, aborts multipart uploads older than MULTIPART_ABANDON_AFTER_HOURS.
 // Blobs that no longer belong to anything are freed on their nodes.
 
+import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
 import type { Env } from "../../src/env.ts";
@@ -23,7 +24,7 @@ export async function runOnce(env: Env, now: Date): Promise<BucketLifecycleRepor
   const report: BucketLifecycleReport = { chore: "bucket-lifecycle", buckets: 0, expiredObjects: 0, abortedUploads: 0, freedBlobs: 0 };
 
   for (const bucket of await listAllBuckets(db)) {
-    const index = env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucket.id));
+    const index = bucketIndexFor(env, bucket.id);
     const lifecycle = await index.applyLifecycle(now.getTime());
     const abandoned = await index.abortUploadsStartedBefore(abandonBefore);
     const uploads = [...lifecycle.aborted, ...abandoned];

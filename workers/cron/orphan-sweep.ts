@@ -2,6 +2,7 @@
 // they are older than ORPHAN_GRACE_SECONDS (a write in flight is not yet referenced). The blob id names the
 // bucket whose index would reference it. Bounded per node per run; the listing resumes where it stopped.
 
+import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { openDb } from "../../src/db/client.ts";
 import { listPlaceableNodes } from "../../src/db/registry.ts";
 import type { Env } from "../../src/env.ts";
@@ -34,7 +35,7 @@ export async function runOnce(env: Env, now: Date): Promise<OrphanSweepReport> {
         report.examined++;
         if (blob.createdAt > cutoff) continue;
         const bucketId = bucketIdOfBlob(blob.blobId);
-        const referenced = bucketId ? await env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId)).references(blob.blobId, node.id) : false;
+        const referenced = bucketId ? await bucketIndexFor(env, bucketId).references(blob.blobId, node.id) : false;
         if (!referenced) {
           await deleteBlob(node, env.KEY_ENCRYPTION_KEY, blob.blobId).catch(() => {});
           report.deleted++;

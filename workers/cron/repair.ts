@@ -4,6 +4,7 @@
 // Copies go node to node: the target pulls a presigned GET from a healthy source and verifies the SHA-256.
 // Bounded per run in segments and concurrency, so a large backlog drains over several runs.
 
+import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
 import { deleteBlobFault, listBlobFaults } from "../../src/db/faults.ts";
@@ -53,7 +54,7 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
   const work: { bucketId: string; rf: number; item: RepairWork }[] = [];
   for (const bucket of await listAllBuckets(db)) {
     const bucketFaults = faults.filter((f) => bucketIdOfBlob(f.blobId) === bucket.id).map(({ nodeId, blobId }) => ({ nodeId, blobId }));
-    const index = env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucket.id));
+    const index = bucketIndexFor(env, bucket.id);
     const items = await index.findRepairWork([...bad], bucketFaults, bucket.replicationFactor, MAX_SEGMENTS_PER_RUN + 1);
     for (const item of items) work.push({ bucketId: bucket.id, rf: bucket.replicationFactor, item });
   }
@@ -81,7 +82,7 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
   // Faults whose replica is no longer referenced anywhere (repaired, or the object deleted) are settled.
   for (const fault of faults) {
     const bucketId = bucketIdOfBlob(fault.blobId);
-    const index = bucketId ? env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId)) : undefined;
+    const index = bucketId ? bucketIndexFor(env, bucketId) : undefined;
     const stillThere = index ? (await index.findRepairWork([], [fault], 1, 1)).length > 0 : false;
     if (!stillThere) await deleteBlobFault(db, fault.nodeId, fault.blobId);
   }
@@ -126,7 +127,7 @@ async function repairSegment(
     }
   }
   const remove = item.replicas.filter((r) => !healthy.includes(r)).map((r) => r.nodeId);
-  const index = env.BUCKET_INDEX.get(env.BUCKET_INDEX.idFromName(bucketId));
+  const index = bucketIndexFor(env, bucketId);
   const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, remove, added);
   if (!swapped) {
     // The object changed while we copied: the new copies belong to nothing.

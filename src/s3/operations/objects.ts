@@ -3,7 +3,7 @@
 
 import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
-import { isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
+import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
 import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
 import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
@@ -65,13 +65,8 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
 }
 
 async function assertWritable(index: ReturnType<typeof bucketIndex>, key: string, condition: WriteCondition): Promise<void> {
-  const current = await index.getObject(key);
-  if ("ifNoneMatch" in condition && current) throw writeConditionError("PreconditionFailed", key);
-  if ("ifMatch" in condition) {
-    if (!current) throw writeConditionError("NoSuchKey", key);
-    const wanted = condition.ifMatch.trim().replace(/^"|"$/g, "");
-    if (wanted !== "*" && wanted !== current.etag) throw writeConditionError("PreconditionFailed", key);
-  }
+  const failure = checkWriteCondition(await index.getObject(key), condition);
+  if (failure) throw writeConditionError(failure, key);
 }
 
 /**
