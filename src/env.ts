@@ -9,6 +9,11 @@ export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX"> {
   ADMIN_TOKEN: string;
   /** Base64 of 32 bytes: AES-GCM key that encrypts secrets stored in D1. */
   KEY_ENCRYPTION_KEY: string;
+  /**
+   * The master keys of edge encryption, newest first: `"k2:<base64 32 bytes>,k1:<base64 32 bytes>"`. The first
+   * wraps new bucket and KMS keys; the others stay until the rotation chore has re-wrapped everything under them.
+   */
+  MASTER_KEYS: string;
   /** 0x-hex private key that signs the protocol's transactions (slashing, settlement); unused without a chain. */
   PROTOCOL_SIGNER_KEY?: string;
 }

@@ -63,7 +63,7 @@ export interface LocalNetworkOptions {
   nodeCount: number;
   /** Extra wrangler vars (e.g. a shorter offline window for tests). */
   vars?: Record<string, string>;
-  /** The edge's secrets (ADMIN_TOKEN, KEY_ENCRYPTION_KEY), generated when missing; default stateDir/dev.vars. */
+  /** The edge's secrets (ADMIN_TOKEN, KEY_ENCRYPTION_KEY, MASTER_KEYS), generated when missing; default stateDir/dev.vars. */
   secretsFile?: string;
   /** Child output always goes to stateDir/logs; unless quiet, error lines are echoed to stderr too. */
   quiet?: boolean;
@@ -74,6 +74,7 @@ export interface LocalNetworkOptions {
 interface Secrets {
   ADMIN_TOKEN: string;
   KEY_ENCRYPTION_KEY: string;
+  MASTER_KEYS: string;
 }
 
 export class LocalNetwork {
@@ -328,10 +329,13 @@ async function loadOrCreateSecrets(file: string): Promise<Secrets> {
   const secrets: Secrets = {
     ADMIN_TOKEN: existing.ADMIN_TOKEN ?? randomBytes(24).toString("hex"),
     KEY_ENCRYPTION_KEY: existing.KEY_ENCRYPTION_KEY ?? randomBytes(32).toString("base64"),
+    // The master-key ring of edge encryption: newest first; rotate by prepending a key (README, Encryption).
+    MASTER_KEYS: existing.MASTER_KEYS ?? `k1:${randomBytes(32).toString("base64")}`,
   };
-  if (existing.ADMIN_TOKEN === undefined || existing.KEY_ENCRYPTION_KEY === undefined) {
+  if (Object.keys(secrets).some((name) => existing[name] === undefined)) {
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, `ADMIN_TOKEN=${secrets.ADMIN_TOKEN}\nKEY_ENCRYPTION_KEY=${secrets.KEY_ENCRYPTION_KEY}\n`, { mode: 0o600 });
+    const text = Object.entries({ ...existing, ...secrets }).map(([name, value]) => `${name}=${value}\n`).join("");
+    await writeFile(file, text, { mode: 0o600 });
   }
   return secrets;
 }

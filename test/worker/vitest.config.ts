@@ -16,6 +16,8 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: "test-admin-token",
             // 32 fixed bytes, base64: test-only key-encryption key.
             KEY_ENCRYPTION_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+            // Test-only master-key ring (32 fixed bytes each): "t2" is the newest, "t1" an older key.
+            MASTER_KEYS: "t2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=,t1:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=",
           },
         },
       }),

@@ -85,26 +85,43 @@ async function importRing(secret: string): Promise<MasterKeyRing> {
 /** A fresh bucket key wrapped under the newest master key, bound to `bucketId`. */
 export async function generateBucketKey(ring: MasterKeyRing, bucketId: string): Promise<WrappedKey<BucketKey>> {
   const raw = randomKeyBytes();
-  const wrapped = await wrap(ring.newest.id, ring.newest.key, raw, bucketKeyAad(ring.newest.id, bucketId));
-  return { key: await bucketKeyFrom(raw, bucketId), wrapped };
+  return { key: await bucketKeyFrom(raw, bucketId), wrapped: await wrapUnderMaster(ring, raw, BUCKET_KEY, [bucketId]) };
 }
 
 /** Opens a wrapped bucket key with whichever master key wrapped it; fails unless it belongs to `bucketId`. */
 export async function unwrapBucketKey(ring: MasterKeyRing, wrapped: string, bucketId: string): Promise<BucketKey> {
-  return bucketKeyFrom(await unwrapBucketKeyBytes(ring, wrapped, bucketId), bucketId);
+  return bucketKeyFrom(await unwrapUnderMaster(ring, wrapped, BUCKET_KEY, [bucketId]), bucketId);
 }
 
 /**
  * Master-key rotation: re-wraps a bucket key under the newest master key. The bucket key itself (and so every
  * data key and blob under it) is unchanged. Returns `wrapped` as is when the newest key already wraps it.
  */
-export async function rewrapBucketKey(ring: MasterKeyRing, wrapped: string, bucketId: string): Promise<string> {
-  if (parseWrapped(wrapped).keyId === ring.newest.id) {
-    await unwrapBucketKeyBytes(ring, wrapped, bucketId); // still prove it opens before calling it done
-    return wrapped;
-  }
-  const raw = await unwrapBucketKeyBytes(ring, wrapped, bucketId);
-  return wrap(ring.newest.id, ring.newest.key, raw, bucketKeyAad(ring.newest.id, bucketId));
+export function rewrapBucketKey(ring: MasterKeyRing, wrapped: string, bucketId: string): Promise<string> {
+  return rewrapUnderMaster(ring, wrapped, BUCKET_KEY, [bucketId]);
+}
+
+/**
+ * Wraps 32 bytes of key material (a bucket key, a KMS key) under the newest master key, bound to `purpose` and
+ * to the ids of what owns it: additional data `[purpose, masterKeyId, ...owner]`.
+ */
+export function wrapUnderMaster(ring: MasterKeyRing, raw: Uint8Array, purpose: string, owner: readonly string[]): Promise<string> {
+  return wrap(ring.newest.id, ring.newest.key, raw, masterAad(purpose, ring.newest.id, owner));
+}
+
+/** Opens key material wrapped by `wrapUnderMaster` with whichever configured master key wrapped it. */
+export function unwrapUnderMaster(ring: MasterKeyRing, wrapped: string, purpose: string, owner: readonly string[]): Promise<Uint8Array<ArrayBuffer>> {
+  const { keyId } = parseWrapped(wrapped);
+  const master = ring.byId.get(keyId);
+  if (!master) throw new KeyUnwrapError("the key was wrapped by a master key that is not configured", { keyId });
+  return unwrap(master.key, wrapped, masterAad(purpose, keyId, owner));
+}
+
+/** Re-wraps key material under the newest master key; `wrapped` as is (once proven to open) when it already is. */
+export async function rewrapUnderMaster(ring: MasterKeyRing, wrapped: string, purpose: string, owner: readonly string[]): Promise<string> {
+  const raw = await unwrapUnderMaster(ring, wrapped, purpose, owner);
+  if (parseWrapped(wrapped).keyId === ring.newest.id) return wrapped;
+  return wrapUnderMaster(ring, raw, purpose, owner);
 }
 
 /** The id of the master key that wrapped `wrapped` (to find bucket keys still wrapped by a retiring key). */
@@ -135,20 +152,15 @@ export function importDataKey(raw: Uint8Array): Promise<CryptoKey> {
   return importAesKey(new Uint8Array(raw));
 }
 
+const BUCKET_KEY = "icn-edge/bucket-key/v1";
+
 // The additional data is a JSON array: unambiguous however ids and object names are spelled.
-function bucketKeyAad(masterKeyId: string, bucketId: string): Uint8Array {
-  return encoder.encode(JSON.stringify(["icn-edge/bucket-key/v1", masterKeyId, bucketId]));
+function masterAad(purpose: string, masterKeyId: string, owner: readonly string[]): Uint8Array {
+  return encoder.encode(JSON.stringify([purpose, masterKeyId, ...owner]));
 }
 
 function dataKeyAad(bucketKey: BucketKey, aad: string): Uint8Array {
   return encoder.encode(JSON.stringify(["icn-edge/data-key/v1", bucketKey.id, bucketKey.bucketId, aad]));
-}
-
-async function unwrapBucketKeyBytes(ring: MasterKeyRing, wrapped: string, bucketId: string): Promise<Uint8Array<ArrayBuffer>> {
-  const { keyId } = parseWrapped(wrapped);
-  const master = ring.byId.get(keyId);
-  if (!master) throw new KeyUnwrapError("the bucket key was wrapped by a master key that is not configured", { keyId });
-  return unwrap(master.key, wrapped, bucketKeyAad(keyId, bucketId));
 }
 
 async function bucketKeyFrom(raw: Uint8Array<ArrayBuffer>, bucketId: string): Promise<BucketKey> {
