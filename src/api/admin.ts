@@ -15,6 +15,7 @@ import { randomHex, randomSecret, timingSafeEqualHex, sha256Hex } from "../proto
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { durabilityApi } from "./durability.ts";
+import { encryptionApi } from "./encryption.ts";
 import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
 
 export const adminApi = new Hono<{ Bindings: Env }>();
@@ -33,6 +34,7 @@ adminApi.use("*", async (c, next) => {
 const addressParam = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address");
 
 adminApi.route("/", durabilityApi);
+adminApi.route("/", encryptionApi);
 
 adminApi.get("/operators", async (c) => c.json({ operators: await listOperators(openDb(c.env.DB)) }));
 

@@ -106,6 +106,11 @@ export const buckets = sqliteTable(
     createdAt: integer("created_at").notNull(),
     /** How many nodes hold each blob of this bucket (1-5), set at creation. */
     replicationFactor: integer("replication_factor").notNull().default(3),
+    /**
+     * The bucket key (SSE-S3), wrapped by a master key (src/services/crypto/keys.ts). Null only for buckets
+     * created before edge encryption, which get one on their first encrypted write.
+     */
+    wrappedKey: text("wrapped_key"),
   },
   (t) => [index("buckets_account_idx").on(t.accountId)],
 );

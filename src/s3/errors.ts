@@ -18,6 +18,7 @@ const S3_ERRORS = {
   InvalidAccessKeyId: [403, "The AWS Access Key Id you provided does not exist in our records."],
   InvalidArgument: [400, "Invalid Argument"],
   InvalidBucketName: [400, "The specified bucket is not valid."],
+  InvalidEncryptionAlgorithmError: [400, "The encryption request you specified is not valid. The valid value is AES256."],
   InvalidDigest: [400, "The Content-MD5 you specified was invalid."],
   InvalidPart: [400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."],
   InvalidPartOrder: [400, "The list of parts was not in ascending order. Parts must be ordered by part number."],

@@ -7,10 +7,12 @@ import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
 import { headersAsSigned, rawPathAndQuery } from "../protocol/sigv4.ts";
 import { NoCapacityError } from "../services/blob-storage.ts";
+import { CiphertextIntegrityError } from "../services/crypto/errors.ts";
 import { NodeRequestError } from "../services/node-client.ts";
 import { authenticateS3 } from "./auth.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
+import { deleteBucketEncryptionOp, getBucketEncryptionOp, putBucketEncryptionOp } from "./operations/bucket-encryption.ts";
 import {
   createBucketOp,
   deleteBucketOp,
@@ -202,6 +204,12 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return getObjectAclOp(ctx, op.bucket, op.key);
     case "PutObjectAcl":
       return putObjectAclOp(ctx, op.bucket, op.key);
+    case "GetBucketEncryption":
+      return getBucketEncryptionOp(ctx, op.bucket);
+    case "PutBucketEncryption":
+      return putBucketEncryptionOp(ctx, op.bucket);
+    case "DeleteBucketEncryption":
+      return deleteBucketEncryptionOp(ctx, op.bucket);
     case "GetBucketCors":
       return getBucketCorsOp(ctx, op.bucket);
     case "PutBucketCors":
@@ -229,6 +237,12 @@ function toS3Error(error: unknown, requestId: string): S3Error {
   if (error instanceof NoCapacityError || error instanceof NodeRequestError) {
     console.warn(JSON.stringify({ event: "storage_unavailable", requestId, error: error.message }));
     return new S3Error("ServiceUnavailable", "Storage is temporarily unavailable; please retry.");
+  }
+  if (error instanceof CiphertextIntegrityError) {
+    // Every replica tried served ciphertext that does not authenticate: nothing of it was sent, and the
+    // replicas are queued for repair.
+    console.error(JSON.stringify({ event: "no_intact_replica", requestId, error: error.message }));
+    return new S3Error("InternalError", "No intact copy of the object could be read; please retry later.");
   }
   console.error(JSON.stringify({ event: "s3_internal_error", requestId, error: String(error), stack: (error as Error)?.stack }));
   return new S3Error("InternalError");

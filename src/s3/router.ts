@@ -39,6 +39,9 @@ export type S3Op =
   | { op: "PutBucketAcl"; bucket: string }
   | { op: "GetObjectAcl"; bucket: string; key: string }
   | { op: "PutObjectAcl"; bucket: string; key: string }
+  | { op: "GetBucketEncryption"; bucket: string }
+  | { op: "PutBucketEncryption"; bucket: string }
+  | { op: "DeleteBucketEncryption"; bucket: string }
   | { op: "GetBucketCors"; bucket: string }
   | { op: "PutBucketCors"; bucket: string }
   | { op: "DeleteBucketCors"; bucket: string }
@@ -51,7 +54,7 @@ export type S3OpName = S3Op["op"];
 
 /** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
 const UNSUPPORTED_SUBRESOURCES = [
-  "analytics", "accelerate", "encryption", "intelligent-tiering", "inventory", "logging",
+  "analytics", "accelerate", "intelligent-tiering", "inventory", "logging",
   "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
   "replication", "requestPayment", "website", "retention", "legal-hold",
   "torrent", "restore", "select",
@@ -89,6 +92,12 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
       if (method === "GET") return { op: "GetBucketLifecycle", bucket };
       if (method === "PUT") return { op: "PutBucketLifecycle", bucket };
       if (method === "DELETE") return { op: "DeleteBucketLifecycle", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
+    if (q.has("encryption")) {
+      if (method === "GET") return { op: "GetBucketEncryption", bucket };
+      if (method === "PUT") return { op: "PutBucketEncryption", bucket };
+      if (method === "DELETE") return { op: "DeleteBucketEncryption", bucket };
       throw new S3Error("MethodNotAllowed");
     }
     if (q.has("cors")) {

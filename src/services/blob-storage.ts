@@ -10,9 +10,12 @@ import { hex, randomHex } from "../protocol/crypto.ts";
 import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
 import { nodeHealth } from "./node-health.ts";
 import { deleteBlob, fetchBlob, NodeRequestError, startBlobUpload, type BlobUploadStage, type NodeEndpoint } from "./node-client.ts";
-import type { BlobReplica, ObjectSegment } from "./object-model.ts";
+import { CiphertextIntegrityError } from "./crypto/errors.ts";
+import { ciphertextLength, ciphertextRangeFor, decryptRange, EncryptStage } from "./crypto/stream-format.ts";
+import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
 import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pipeline.ts";
 import { placeReplicas, writeQuorum } from "./placement.ts";
+import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
 /**
@@ -57,6 +60,7 @@ export function bucketIdOfBlob(blobId: string): string | undefined {
 }
 
 export interface SegmentInput {
+  /** Plaintext bytes the source yields. */
   length: number;
   source: AsyncIterable<Uint8Array>;
   /** Checks that must pass before the blob counts as stored (they run before the node uploads finish). */
@@ -115,30 +119,88 @@ class FanOutStage implements BodyStage {
 }
 
 /**
- * Streams one segment to the replicas placement picks (one read of the body, fanned out), verifying it on
- * the way. Resolves once a write quorum of nodes has fsynced the blob with the edge's SHA-256; replicas that
- * failed are left for the repair chore. On failure every replica that was written is removed again.
+ * Encrypts the plaintext it is given and passes the ciphertext on to `downstream` (the blob's hash and the
+ * replica fan-out) in batches of about 1 MiB rather than 64 KiB frames: fewer, larger writes to each node.
  */
-export async function storeSegment(storage: StorageEnv, target: StorageTarget, input: SegmentInput): Promise<ObjectSegment> {
+class EncryptingStage implements BodyStage {
+  private readonly encrypt: EncryptStage;
+  private readonly downstream: readonly BodyStage[];
+  private batch: Uint8Array;
+  private filled = 0;
+
+  constructor(key: SegmentKey, downstream: readonly BodyStage[], blobLength: number) {
+    this.downstream = downstream;
+    this.batch = new Uint8Array(Math.min(BATCH_BYTES, blobLength));
+    this.encrypt = new EncryptStage(key.dataKey, key.prefix, { write: (frame) => this.collect(frame) });
+  }
+
+  private async collect(frame: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < frame.length) {
+      const take = Math.min(this.batch.length - this.filled, frame.length - offset);
+      this.batch.set(frame.subarray(offset, offset + take), this.filled);
+      this.filled += take;
+      offset += take;
+      if (this.filled === this.batch.length) await this.flush();
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.filled === 0) return;
+    const full = this.batch.subarray(0, this.filled);
+    // The downstream stages may keep the buffer (uploads in flight): the next batch gets a fresh one.
+    this.batch = new Uint8Array(this.batch.length);
+    this.filled = 0;
+    for (const stage of this.downstream) await stage.write(full);
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.encrypt.write(chunk);
+  }
+
+  async finish(): Promise<void> {
+    await this.encrypt.finish();
+    await this.flush();
+    for (const stage of this.downstream) await stage.finish();
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.encrypt.abort();
+    for (const stage of this.downstream) await stage.abort?.(reason);
+  }
+}
+
+const BATCH_BYTES = 1024 * 1024;
+
+/**
+ * Streams one segment to the replicas placement picks (one read of the body, encrypted, fanned out), verifying
+ * it on the way. Resolves once a write quorum of nodes has fsynced the blob with the edge's SHA-256 of the
+ * ciphertext; replicas that failed are left for the repair chore. On failure every replica written is removed.
+ */
+export async function storeSegment(storage: StorageEnv, target: StorageTarget, input: SegmentInput, kek: KeyEncryptionKey): Promise<ObjectSegment> {
   const candidates = await listPlaceableNodes(storage.db, storage.now, storage.offlineAfterMs);
   const blobId = newBlobId(target.bucketId);
+  const blobLength = ciphertextLength(input.length);
   const quorum = writeQuorum(target.replicationFactor);
-  const nodes = placeReplicas(candidates, blobId, input.length, target.replicationFactor);
-  if (nodes.length < quorum) throw new NoCapacityError(input.length, quorum);
+  const nodes = placeReplicas(candidates, blobId, blobLength, target.replicationFactor);
+  if (nodes.length < quorum) throw new NoCapacityError(blobLength, quorum);
 
+  // A fresh data key per blob, kept only wrapped by `kek`: nodes receive nothing but ciphertext.
+  const key = await newSegmentKey(kek, blobId);
   const sha256 = new DigestStage("SHA-256");
-  const uploads = await Promise.all(nodes.map((node) => startBlobUpload(node, storage.kek, blobId, input.length)));
+  const uploads = await Promise.all(nodes.map((node) => startBlobUpload(node, storage.kek, blobId, blobLength)));
   const fanOut = new FanOutStage(uploads, quorum);
   const removeAll = () => Promise.all(nodes.map((node) => deleteBlob(node, storage.kek, blobId).catch(() => {})));
-  // The replicas go last: every check has seen the bytes, and may fail them, before any node commits.
-  await pump(input.source, [input.md5, sha256, ...input.checks, fanOut]).catch(async (error) => {
+  // MD5 and the client's checksums are of the plaintext; the ciphertext goes last, so every check has seen
+  // the bytes, and may fail them, before any node commits.
+  await pump(input.source, [input.md5, ...input.checks, new EncryptingStage(key, [sha256, fanOut], blobLength)]).catch(async (error) => {
     await removeAll();
     throw error;
   });
   try {
     await input.verify();
     const edgeSha = hex(sha256.digest);
-    const good = fanOut.succeeded.filter((u) => u.stored.sha256 === edgeSha && u.stored.size === input.length);
+    const good = fanOut.succeeded.filter((u) => u.stored.sha256 === edgeSha && u.stored.size === blobLength);
     if (good.length < quorum) throw new NodeRequestError(good[0]?.nodeId ?? nodes[0]!.id, 502, `only ${good.length} replicas of ${blobId} match what the edge sent`);
     for (const failure of fanOut.failed) nodeHealth.recordFailure(failure.nodeId, storage.now);
     // A replica that stored different bytes than were sent is dropped at once.
@@ -146,7 +208,12 @@ export async function storeSegment(storage: StorageEnv, target: StorageTarget, i
       const node = nodes.find((n) => n.id === u.nodeId)!;
       await deleteBlob(node, storage.kek, blobId).catch(() => {});
     }
-    return { size: input.length, md5: hex(input.md5.digest), replicas: good.map((u) => ({ nodeId: u.nodeId, blobId, sha256: edgeSha })) };
+    return {
+      size: input.length,
+      md5: hex(input.md5.digest),
+      replicas: good.map((u) => ({ nodeId: u.nodeId, blobId, sha256: edgeSha })),
+      encryption: key.encryption,
+    };
   } catch (error) {
     await removeAll();
     throw error;
@@ -197,7 +264,7 @@ async function openReplica(
   end: number,
   size: number,
   waitUntil: (p: Promise<unknown>) => void,
-): Promise<{ replica: BlobReplica; body: ReadableStream<Uint8Array> }> {
+): Promise<OpenedReplica> {
   const whole = start === 0 && end === size - 1;
   const ordered = nodeHealth.order(replicas, Date.now());
   let lastError: unknown = new Error("segment has no replicas");
@@ -220,8 +287,20 @@ async function openReplica(
       if (!second || hedgeAfter === undefined) return await attempt(first);
       const primary = attempt(first);
       const hedged = new Promise<Awaited<ReturnType<typeof attempt>>>((resolve, reject) => {
-        const timer = setTimeout(() => attempt(second).then(resolve, reject), hedgeAfter);
-        primary.then(() => clearTimeout(timer), () => clearTimeout(timer));
+        let started = false;
+        const timer = setTimeout(() => {
+          started = true;
+          attempt(second).then(resolve, reject);
+        }, hedgeAfter);
+        // A primary that fails before the hedge starts settles the hedge too: the loop then moves on to the
+        // next replica (which is `second`) instead of waiting on a timer that was cleared.
+        primary.then(
+          () => clearTimeout(timer),
+          (error: unknown) => {
+            clearTimeout(timer);
+            if (!started) reject(error);
+          },
+        );
       });
       const winner = await Promise.any([primary, hedged]);
       // The loser's body, if it ever arrives, is discarded.
@@ -248,7 +327,7 @@ async function readVerifiedSmallSegment(
   storage: StorageEnv,
   segment: ObjectSegment,
   waitUntil: (p: Promise<unknown>) => void,
-  opened?: { replica: BlobReplica; body: ReadableStream<Uint8Array> },
+  opened?: OpenedReplica,
 ): Promise<Uint8Array[]> {
   const tried = new Set<string>();
   let current = opened;
@@ -293,7 +372,7 @@ async function copySegment(
   end: number,
   writer: WritableStreamDefaultWriter<Uint8Array>,
   waitUntil: (p: Promise<unknown>) => void,
-  opened?: { replica: BlobReplica; body: ReadableStream<Uint8Array> },
+  opened?: OpenedReplica,
 ): Promise<void> {
   const whole = start === 0 && end === segment.size - 1;
   if (segment.size <= VERIFY_BEFORE_SENDING_BYTES) {
@@ -344,8 +423,71 @@ async function copySegment(
 }
 
 /**
- * A stream of the object's bytes [start, end] (inclusive) across its segments. The first replica is opened
- * before answering, so an object with no reachable replica fails with an error rather than a cut body.
+ * Streams plaintext bytes [start, end] of an encrypted segment into `writer`: fetches only the chunks covering
+ * them, and releases a chunk only once its tag proves it is this blob's chunk at this position. A replica that
+ * fails or serves a bad chunk is reported and the read resumes from the next undelivered chunk on another.
+ */
+async function copyEncryptedSegment(
+  storage: StorageEnv,
+  segment: ObjectSegment,
+  key: SegmentKey,
+  start: number,
+  end: number,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  waitUntil: (p: Promise<unknown>) => void,
+  opened?: OpenedReplica,
+): Promise<void> {
+  const blobSize = blobSizeOf(segment);
+  let position = start;
+  let clientGone = false;
+  const tried = new Set<string>();
+  const open = (replicas: readonly BlobReplica[]) => {
+    const range = ciphertextRangeFor(position, end, segment.size);
+    return openReplica(storage, replicas, range.start, range.end, blobSize, waitUntil);
+  };
+  let current = opened ?? (await open(segment.replicas));
+  while (true) {
+    tried.add(current.replica.nodeId);
+    try {
+      const range = ciphertextRangeFor(position, end, segment.size);
+      for await (const plain of decryptRange(readChunks(current.body, VERIFY_READ_SIZE), key.dataKey, key.prefix, range)) {
+        await writer.write(plain).catch((error: unknown) => {
+          clientGone = true;
+          throw error;
+        });
+        position += plain.byteLength;
+      }
+      return;
+    } catch (error) {
+      if (clientGone) throw error;
+      await current.body.cancel().catch(() => {});
+      if (error instanceof CiphertextIntegrityError) reportFault(storage, current.replica, "read_mismatch", waitUntil);
+      else nodeHealth.recordFailure(current.replica.nodeId, Date.now());
+      const others = segment.replicas.filter((r) => !tried.has(r.nodeId));
+      if (others.length === 0) throw error;
+      current = await open(others);
+    }
+  }
+}
+
+type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array> };
+
+/** Opens each segment's data key with the object's key-encryption key (none for plaintext segments). */
+export type SegmentKeyOpener = (segment: ObjectSegment) => Promise<SegmentKey | undefined>;
+
+/** The opener for an object whose data keys `kek` wraps; segments written before encryption need none. */
+export function segmentKeysUnder(kek: KeyEncryptionKey | undefined): SegmentKeyOpener {
+  return async (segment) => {
+    if (!segment.encryption) return undefined;
+    if (!kek) throw new Error("an encrypted segment was read without its key-encryption key");
+    return openSegmentKey(kek, segment.encryption);
+  };
+}
+
+/**
+ * A stream of the object's plaintext bytes [start, end] (inclusive) across its segments. The first segment's
+ * data key and first replica are opened before answering, so a wrong key or an object with no reachable
+ * replica fails with an error rather than a cut body.
  */
 export async function streamSegments(
   storage: StorageEnv,
@@ -353,6 +495,7 @@ export async function streamSegments(
   start: number,
   end: number,
   waitUntil: (p: Promise<unknown>) => void,
+  keys: SegmentKeyOpener,
 ): Promise<ReadableStream<Uint8Array>> {
   const pieces: { segment: ObjectSegment; start: number; end: number }[] = [];
   let offset = 0;
@@ -365,28 +508,51 @@ export async function streamSegments(
   }
   if (pieces.length === 0) return new ReadableStream({ start: (c) => c.close() });
   const firstPiece = pieces[0]!;
-  const small = firstPiece.segment.size <= VERIFY_BEFORE_SENDING_BYTES;
-  const first = await openReplica(
-    storage,
-    firstPiece.segment.replicas,
-    small ? 0 : firstPiece.start,
-    small ? firstPiece.segment.size - 1 : firstPiece.end,
-    firstPiece.segment.size,
-    waitUntil,
-  );
+  const firstKey = await keys(firstPiece.segment);
+  const copy = async (piece: (typeof pieces)[number], key: SegmentKey | undefined, writer: WritableStreamDefaultWriter<Uint8Array>, opened?: OpenedReplica) => {
+    if (key) return copyEncryptedSegment(storage, piece.segment, key, piece.start, piece.end, writer, waitUntil, opened);
+    return copySegment(storage, piece.segment, piece.start, piece.end, writer, waitUntil, opened);
+  };
+  let first: OpenedReplica;
+  if (firstKey) {
+    const range = ciphertextRangeFor(firstPiece.start, firstPiece.end, firstPiece.segment.size);
+    first = await openReplica(storage, firstPiece.segment.replicas, range.start, range.end, blobSizeOf(firstPiece.segment), waitUntil);
+  } else {
+    const small = firstPiece.segment.size <= VERIFY_BEFORE_SENDING_BYTES;
+    first = await openReplica(
+      storage,
+      firstPiece.segment.replicas,
+      small ? 0 : firstPiece.start,
+      small ? firstPiece.segment.size - 1 : firstPiece.end,
+      firstPiece.segment.size,
+      waitUntil,
+    );
+  }
   const { readable, writable } = new FixedLengthStream(end - start + 1);
-  const writer = writable.getWriter();
+  const sink = writable.getWriter();
+  // Until the first bytes are proven good (decrypted, or read past verification) the request can still fail
+  // with an S3 error rather than a cut body: e.g. when every replica's first chunk is corrupt.
+  let firstBytes!: () => void;
+  const firstBytesReady = new Promise<void>((resolve) => (firstBytes = resolve));
+  const writer = {
+    write(chunk: Uint8Array): Promise<void> {
+      firstBytes();
+      return sink.write(chunk);
+    },
+  } as WritableStreamDefaultWriter<Uint8Array>;
+  const copied = (async () => {
+    await copy(firstPiece, firstKey, writer, first);
+    for (const piece of pieces.slice(1)) await copy(piece, await keys(piece.segment), writer);
+    await sink.close();
+  })();
+  copied.catch(() => {}); // handled below
+  const early = await Promise.race([firstBytesReady.then(() => undefined), copied.then(() => undefined, (error: unknown) => ({ error }))]);
+  if (early) throw early.error;
   waitUntil(
-    (async () => {
-      try {
-        await copySegment(storage, firstPiece.segment, firstPiece.start, firstPiece.end, writer, waitUntil, first);
-        for (const piece of pieces.slice(1)) await copySegment(storage, piece.segment, piece.start, piece.end, writer, waitUntil);
-        await writer.close();
-      } catch (error) {
-        console.warn(JSON.stringify({ event: "read_aborted", error: String(error) }));
-        await writer.abort(error).catch(() => {});
-      }
-    })(),
+    copied.catch(async (error: unknown) => {
+      console.warn(JSON.stringify({ event: "read_aborted", error: String(error) }));
+      await sink.abort(error).catch(() => {});
+    }),
   );
   return readable;
 }

@@ -1,5 +1,7 @@
 // What the edge records about a stored object. Shared by the S3 operations and the BucketIndex Durable Object.
 
+import { ciphertextLength } from "./crypto/stream-format.ts";
+
 /** One copy of a blob on one node. */
 export interface BlobReplica {
   nodeId: string;
@@ -10,13 +12,43 @@ export interface BlobReplica {
   merkleRoot?: string;
 }
 
+/**
+ * How one segment's blob is encrypted (FORMAT.md). Absent only on segments written before edge encryption,
+ * which are read as stored. Deleting the record that holds this destroys the only copy of the data key.
+ */
+export interface SegmentEncryption {
+  /** The segment's data key, wrapped by the object's key-encryption key and bound to `blobId`. */
+  wrappedKey: string;
+  /** base64 of the blob's 7-byte STREAM nonce prefix (also in the blob's header). */
+  noncePrefix: string;
+  /** The blob id every replica of the segment is stored under: the data key's binding. */
+  blobId: string;
+}
+
 /** A contiguous piece of an object's bytes: the whole object for a simple PUT, one part for multipart. */
 export interface ObjectSegment {
+  /** Plaintext bytes. */
   size: number;
   /** MD5 (hex) of the segment's plaintext: the part ETag for multipart. */
   md5: string;
   replicas: BlobReplica[];
+  encryption?: SegmentEncryption;
 }
+
+/** The length of a segment's blob on a node: its ciphertext when encrypted. */
+export function blobSizeOf(segment: ObjectSegment): number {
+  return segment.encryption ? ciphertextLength(segment.size) : segment.size;
+}
+
+/**
+ * Which key wraps an object's data keys (https://docs.aws.amazon.com/AmazonS3/latest/userguide/serv-side-encryption.html):
+ * the bucket key (SSE-S3, the default), a KMS key of the bucket owner (SSE-KMS), or the customer's own key,
+ * which the edge never stores (SSE-C: only its MD5, which S3 returns, and a keyed hash to recognise it).
+ */
+export type ObjectEncryption =
+  | { mode: "AES256" }
+  | { mode: "aws:kms"; kmsKeyId: string; kmsKeyArn: string; bucketKeyEnabled: boolean }
+  | { mode: "SSE-C"; customerKeyMd5: string; customerKeyHmac: string };
 
 /** HTTP representation headers S3 stores with the object and returns on GET/HEAD. */
 export interface StoredHeaders {
@@ -49,6 +81,8 @@ export interface ObjectRecord {
   tags?: Record<string, string>;
   /** Set by the bucket index: a random id in a versioning-enabled bucket, otherwise "null". */
   versionId?: string;
+  /** Absent only on objects written before edge encryption. */
+  encryption?: ObjectEncryption;
 }
 
 /**
@@ -159,6 +193,8 @@ export interface MultipartUpload {
   tags?: Record<string, string>;
   /** Checksum algorithm requested at creation (x-amz-checksum-algorithm). */
   checksumAlgorithm?: string;
+  /** Chosen at creation; every part is encrypted under it (SSE-C parts must present the same key). */
+  encryption?: ObjectEncryption;
 }
 
 export interface ListUploadsQuery {
@@ -205,7 +241,8 @@ export interface RepairWork {
   key: string;
   versionId: string;
   segment: number;
-  size: number;
+  /** Bytes of the blob (ciphertext) that every replica holds. */
+  blobSize: number;
   replicas: BlobReplica[];
   drop: BlobReplica[];
 }

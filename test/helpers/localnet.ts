@@ -71,7 +71,7 @@ export interface LocalNetworkOptions {
   chainPort?: number;
 }
 
-interface Secrets {
+export interface Secrets {
   ADMIN_TOKEN: string;
   KEY_ENCRYPTION_KEY: string;
   MASTER_KEYS: string;
@@ -95,6 +95,10 @@ export class LocalNetwork {
     return this.description.edgeUrl;
   }
 
+  get secretsFile(): string {
+    return this.options.secretsFile ?? join(this.options.stateDir, "dev.vars");
+  }
+
   get networkFile(): string {
     return join(this.options.stateDir, "network.json");
   }
@@ -102,7 +106,7 @@ export class LocalNetwork {
   async start(): Promise<NetworkDescription> {
     const { stateDir } = this.options;
     await mkdir(join(stateDir, "logs"), { recursive: true });
-    this.secrets = await loadOrCreateSecrets(this.options.secretsFile ?? join(stateDir, "dev.vars"));
+    this.secrets = await loadOrCreateSecrets(this.secretsFile);
     const persistDir = join(stateDir, "wrangler-state");
     const [chain] = await Promise.all([this.startChain(), this.applyMigrations(persistDir)]);
 
@@ -207,6 +211,28 @@ export class LocalNetwork {
 
   async stop(): Promise<void> {
     await Promise.all([...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")));
+    await this.stopEdge();
+    await this.chain?.stop();
+  }
+
+  /**
+   * Restarts the edge (wrangler, and the front proxy on the same public port) with all state kept. `secrets`
+   * first replaces some of its secrets in the secrets file, as an operator would: e.g. a new master-key ring.
+   */
+  async restartEdge(secrets: Partial<Secrets> = {}): Promise<void> {
+    await this.stopEdge();
+    this.secrets = { ...this.secrets, ...secrets };
+    await writeSecrets(this.secretsFile, { ...this.secrets });
+    const workerPort = await freePort();
+    this.worker = await this.startWorker(workerPort, this.description.worker.persistDir);
+    const workerUrl = `http://127.0.0.1:${workerPort}`;
+    await waitForHttp(`${workerUrl}/api/v1/openapi.json`, 60_000, this.worker);
+    this.front = await startEdgeFront({ port: Number(new URL(this.description.edgeUrl).port), upstream: workerUrl });
+    this.description.worker = { ...this.description.worker, pid: this.worker.pid!, url: workerUrl };
+    await this.writeDescription();
+  }
+
+  private async stopEdge(): Promise<void> {
     await this.front?.close();
     if (this.worker?.pid && this.worker.exitCode === null) {
       const exited = new Promise((r) => this.worker!.once("exit", r));
@@ -223,7 +249,6 @@ export class LocalNetwork {
         // already gone
       }
     }
-    await this.chain?.stop();
   }
 
   /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
@@ -332,12 +357,15 @@ async function loadOrCreateSecrets(file: string): Promise<Secrets> {
     // The master-key ring of edge encryption: newest first; rotate by prepending a key (README, Encryption).
     MASTER_KEYS: existing.MASTER_KEYS ?? `k1:${randomBytes(32).toString("base64")}`,
   };
-  if (Object.keys(secrets).some((name) => existing[name] === undefined)) {
-    await mkdir(dirname(file), { recursive: true });
-    const text = Object.entries({ ...existing, ...secrets }).map(([name, value]) => `${name}=${value}\n`).join("");
-    await writeFile(file, text, { mode: 0o600 });
-  }
+  if (Object.keys(secrets).some((name) => existing[name] === undefined)) await writeSecrets(file, { ...existing, ...secrets });
   return secrets;
+}
+
+async function writeSecrets(file: string, secrets: Record<string, string>): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const existing = existsSync(file) ? parseDevVars(await readFile(file, "utf8")) : {};
+  const text = Object.entries({ ...existing, ...secrets }).map(([name, value]) => `${name}=${value}\n`).join("");
+  await writeFile(file, text, { mode: 0o600 });
 }
 
 function parseDevVars(text: string): Record<string, string> {

@@ -114,7 +114,7 @@ async function repairSegment(
     const stayingZones = new Set(healthy.map((r) => byId.get(r.nodeId)?.zone));
     const candidates = placeable.filter((n) => !holding.has(n.id) && !unusable.has(n.id));
     const preferred = candidates.filter((n) => !stayingZones.has(n.zone));
-    const targets = placeReplicas(preferred.length >= needed ? preferred : candidates, blobId, item.size, needed);
+    const targets = placeReplicas(preferred.length >= needed ? preferred : candidates, blobId, item.blobSize, needed);
     if (targets.length === 0) throw new Error("no node has room for a new replica");
     const sourceNode = byId.get(source.nodeId)!;
     for (const target of targets) {
@@ -122,7 +122,7 @@ async function repairSegment(
       // otherwise take the recorded SHA-256 of the old file as proof it already has the blob.
       if (item.drop.some((r) => r.nodeId === target.id)) await deleteBlob(target, env.KEY_ENCRYPTION_KEY, blobId);
       const sourceUrl = await presignBlobGet(sourceNode, env.KEY_ENCRYPTION_KEY, blobId);
-      const stored = await replicateBlob(target, env.KEY_ENCRYPTION_KEY, blobId, { sourceUrl, sha256: source.sha256, size: item.size });
+      const stored = await replicateBlob(target, env.KEY_ENCRYPTION_KEY, blobId, { sourceUrl, sha256: source.sha256, size: item.blobSize });
       added.push({ nodeId: target.id, blobId, sha256: stored.sha256 });
     }
   }

@@ -28,7 +28,7 @@ import type {
   UploadedPart,
   WriteCondition,
 } from "../../src/services/object-model.ts";
-import { checkWriteCondition, isDeleteMarker, MIN_PART_SIZE, NULL_VERSION } from "../../src/services/object-model.ts";
+import { blobSizeOf, checkWriteCondition, isDeleteMarker, MIN_PART_SIZE, NULL_VERSION } from "../../src/services/object-model.ts";
 import { randomHex } from "../../src/protocol/crypto.ts";
 import { isAbandoned, isExpired, LIFECYCLE_CONFIG, ruleMatches, type LifecycleRule } from "../../src/services/lifecycle.ts";
 import type { Env } from "../../src/env.ts";
@@ -409,9 +409,10 @@ export class BucketIndex extends DurableObject<Env> {
       headers: upload.headers,
       userMetadata: upload.userMetadata,
       storageClass: "STANDARD",
-      segments: chosen.map(({ size, md5, replicas }) => ({ size, md5, replicas })),
+      segments: chosen.map(({ size, md5, replicas, encryption }) => ({ size, md5, replicas, encryption })),
       tags: upload.tags,
       checksum,
+      encryption: upload.encryption,
     };
     let added!: { stored: ObjectVersion; replaced: ObjectRecord | null };
     this.ctx.storage.transactionSync(() => {
@@ -564,7 +565,7 @@ export class BucketIndex extends DurableObject<Env> {
       if (!seg) return;
       const drop = seg.replicas.filter((r) => badNodes.includes(r.nodeId) || faulty.some((f) => f.nodeId === r.nodeId && f.blobId === r.blobId));
       if (drop.length === 0 && seg.replicas.length >= replicationFactor) return;
-      found.set(id, { key, versionId, segment, size: seg.size, replicas: seg.replicas, drop });
+      found.set(id, { key, versionId, segment, blobSize: blobSizeOf(seg), replicas: seg.replicas, drop });
     };
     for (const nodeId of badNodes) {
       for (const row of this.sql.exec<{ key: string; version_id: string; segment: number }>("SELECT key, version_id, segment FROM replicas WHERE node_id = ? LIMIT ?", nodeId, limit).toArray()) {

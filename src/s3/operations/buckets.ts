@@ -2,6 +2,8 @@
 
 import { deleteBucketRow, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
+import { newWrappedBucketKey } from "../../services/bucket-keys.ts";
+import { parseMasterKeyRing } from "../../services/crypto/keys.ts";
 import {
   ACL_CONFIG,
   BUCKET_ACLS,
@@ -63,13 +65,16 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
       throw new S3Error("InvalidLocationConstraint", `The specified location-constraint '${constraint}' is not valid for this endpoint.`);
     }
   }
+  const id = randomHex(16);
   const inserted = await insertBucket(ctx.db, {
     name,
-    id: randomHex(16),
+    id,
     accountId,
     region: ctx.region,
     createdAt: ctx.now.getTime(),
     replicationFactor,
+    // The bucket key exists from the start; deleting the bucket row destroys it (crypto-erase).
+    wrappedKey: await newWrappedBucketKey(await parseMasterKeyRing(ctx.env.MASTER_KEYS), id),
   });
   if (!inserted) {
     const existing = await getBucket(ctx.db, name);

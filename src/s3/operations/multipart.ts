@@ -12,6 +12,7 @@ import { S3Error } from "../errors.ts";
 import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionError, writeConditionFrom } from "../object-headers.ts";
 import { parseTaggingHeader } from "../tagging.ts";
 import { copyBytes, readCopySource, setVersionHeader } from "./objects.ts";
+import { encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
 import { openPayload } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
@@ -21,6 +22,9 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
   const bucket = await requireOwnedBucket(ctx, bucketName);
   validateObjectKey(key);
   const uploadId = randomHex(24);
+  // Chosen once for the whole upload: every part is encrypted the same way (an SSE-C upload's parts must
+  // each present the same customer key).
+  const { encryption } = await encryptionForWrite(ctx, bucket);
   await bucketIndex(ctx, bucket).createUpload({
     uploadId,
     key,
@@ -29,9 +33,11 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
     userMetadata: userMetadataFrom(ctx.request.headers),
     tags: parseTaggingHeader(ctx.request.headers.get("x-amz-tagging")),
     checksumAlgorithm: ctx.request.headers.get("x-amz-checksum-algorithm")?.toUpperCase() ?? undefined,
+    encryption,
   });
   const algorithm = ctx.request.headers.get("x-amz-checksum-algorithm");
   const headers = new Headers();
+  setEncryptionHeaders(headers, encryption);
   if (algorithm) {
     headers.set("x-amz-checksum-algorithm", algorithm.toUpperCase());
     headers.set("x-amz-checksum-type", "COMPOSITE");
@@ -44,12 +50,14 @@ export async function uploadPartOp(ctx: S3Context, bucketName: string, key: stri
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  const kek = await keyForRead(ctx, bucket, upload.encryption);
 
   const payload = openPayload(ctx.request, ctx.principal);
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload, kek);
   const checksum = payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined;
   const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime(), checksum });
   const headers = new Headers({ etag: quoteEtag(part.md5) });
+  setEncryptionHeaders(headers, upload.encryption);
   if (checksum) headers.set(checksumHeaderName(checksum.algorithm as ChecksumAlgorithm), checksum.value);
   return new Response(null, { status: 200, headers });
 }
@@ -60,7 +68,9 @@ export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: 
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
-  const { record: source } = await readCopySource(ctx);
+  const kek = await keyForRead(ctx, bucket, upload.encryption);
+  const copySource = await readCopySource(ctx);
+  const source = copySource.record;
   const rangeHeader = ctx.request.headers.get("x-amz-copy-source-range");
   let start = 0;
   let end = source.size - 1;
@@ -76,9 +86,11 @@ export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: 
     start = Number(m[1]);
     end = Number(m[2]);
   }
-  const { segment } = await copyBytes(ctx, bucket, source, start, end);
+  const { segment } = await copyBytes(ctx, bucket, copySource, start, end, kek);
   const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime() });
-  return xmlResponse("CopyPartResult", { ETag: quoteEtag(part.md5), LastModified: isoTime(part.lastModified) });
+  const headers = new Headers();
+  setEncryptionHeaders(headers, upload.encryption);
+  return xmlResponse("CopyPartResult", { ETag: quoteEtag(part.md5), LastModified: isoTime(part.lastModified) }, { headers });
 }
 
 /** Records a stored part in the upload; frees the part it replaced, or its own blob when the upload is gone. */
@@ -118,6 +130,8 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  // An SSE-C upload's customer key, when sent here too, must be the upload's.
+  if (upload.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await keyForRead(ctx, bucket, upload.encryption);
 
   // S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-<part count>".
   const joined = new Uint8Array(requested.length * 16);
@@ -143,6 +157,7 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   const location = new URL(ctx.request.url);
   const headers = new Headers();
   setVersionHeader(headers, result.record.versionId);
+  setEncryptionHeaders(headers, result.record.encryption);
   return xmlResponse(
     "CompleteMultipartUploadResult",
     {

@@ -2,7 +2,8 @@
 // object tagging and GetObjectAttributes.
 
 import type { BucketRow } from "../../db/schema.ts";
-import { freeBlobs, storeSegment, streamSegments } from "../../services/blob-storage.ts";
+import { freeBlobs, segmentKeysUnder, storeSegment, streamSegments } from "../../services/blob-storage.ts";
+import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
 import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
@@ -10,6 +11,7 @@ import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
+import { COPY_SOURCE_CUSTOMER_KEY, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import {
@@ -43,9 +45,10 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
   const index = bucketIndex(ctx, bucket);
   // Fail fast before moving any bytes; the bucket's writer checks again at commit, where it counts.
   if (condition) await assertWritable(index, key, condition);
+  const { encryption, kek } = await encryptionForWrite(ctx, bucket);
 
   const payload = openPayload(ctx.request, ctx.principal);
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload, kek);
   const stored: ObjectRecord = {
     key,
     size: segment.size,
@@ -55,11 +58,13 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
     storageClass: "STANDARD",
     segments: [segment],
     checksum: payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined,
+    encryption,
   };
   const committed = await commitObject(ctx, bucket, stored, condition);
 
   const response = new Headers({ etag: quoteEtag(stored.etag) });
   setVersionHeader(response, committed.versionId);
+  setEncryptionHeaders(response, encryption);
   if (stored.checksum && payload.checksum) response.set(checksumHeaderName(payload.checksum.algorithm), stored.checksum.value);
   return new Response(null, { status: 200, headers: response });
 }
@@ -95,13 +100,21 @@ async function commitObject(ctx: S3Context, bucket: BucketRow, record: ObjectRec
   return result.record;
 }
 
+/** A copy source the caller may read: its record, and the key that opens it (the copy-source SSE-C key if any). */
+export interface CopySource {
+  bucket: BucketRow;
+  record: ObjectRecord;
+  kek: KeyEncryptionKey;
+}
+
 /** Looks up a copy source the caller may read (optionally a specific version). */
-export async function readCopySource(ctx: S3Context): Promise<{ bucket: BucketRow; record: ObjectRecord }> {
+export async function readCopySource(ctx: S3Context): Promise<CopySource> {
   const source = parseCopySource(ctx.request.headers.get("x-amz-copy-source")!);
   const bucket = await requireOwnedBucket(ctx, source.bucket);
   const record = await readVersion(ctx, bucket, source.key, source.versionId, true);
+  const kek = await keyForRead(ctx, bucket, record.encryption, COPY_SOURCE_CUSTOMER_KEY);
   evaluateCopySourceConditions(record, ctx.request.headers);
-  return { bucket, record };
+  return { bucket, record, kek };
 }
 
 /**
@@ -128,10 +141,17 @@ function versionIdParam(ctx: S3Context): string | undefined {
   return new URL(ctx.request.url).searchParams.get("versionId") ?? undefined;
 }
 
-/** Streams bytes [start, end] of an existing object into a new blob, computing MD5 (and a checksum). */
-export async function copyBytes(ctx: S3Context, target: BucketRow, source: ObjectRecord, start: number, end: number, checksumAlgorithm?: string) {
-  const length = source.size === 0 ? 0 : end - start + 1;
-  const stream = length === 0 ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : await streamSegments(storageEnv(ctx), source.segments, start, end, ctx.waitUntil);
+/**
+ * Streams bytes [start, end] of an existing object into a new blob, computing MD5 (and a checksum): decrypted
+ * with the source's key and encrypted under `kek`, so a copy may change bucket and encryption mode.
+ */
+export async function copyBytes(ctx: S3Context, target: BucketRow, source: CopySource, start: number, end: number, kek: KeyEncryptionKey, checksumAlgorithm?: string) {
+  const { record } = source;
+  const length = record.size === 0 ? 0 : end - start + 1;
+  const stream =
+    length === 0
+      ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+      : await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil, segmentKeysUnder(source.kek));
   const algorithm = checksumAlgorithm ? parseChecksumAlgorithm(checksumAlgorithm) : undefined;
   const checksum = algorithm ? new ChecksumStage(algorithm) : undefined;
   const segment = await storeSegment(storageEnv(ctx), storageTarget(target), {
@@ -140,7 +160,7 @@ export async function copyBytes(ctx: S3Context, target: BucketRow, source: Objec
     checks: checksum ? [checksum] : [],
     md5: new DigestStage("MD5"),
     verify: async () => {},
-  });
+  }, kek);
   return { segment, checksum: checksum ? { algorithm: checksum.algorithm, value: checksum.value } : undefined };
 }
 
@@ -149,12 +169,14 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
   const bucket = await requireOwnedBucket(ctx, bucketName);
   validateObjectKey(key);
   const headers = ctx.request.headers;
-  const { bucket: sourceBucket, record: source } = await readCopySource(ctx);
+  const copySource = await readCopySource(ctx);
+  const { bucket: sourceBucket, record: source } = copySource;
   const metadataDirective = (headers.get("x-amz-metadata-directive") ?? "COPY").toUpperCase();
   const taggingDirective = (headers.get("x-amz-tagging-directive") ?? "COPY").toUpperCase();
   if (!["COPY", "REPLACE"].includes(metadataDirective)) throw new S3Error("InvalidArgument", "Unknown metadata directive.", { ArgumentName: "x-amz-metadata-directive" });
   if (!["COPY", "REPLACE"].includes(taggingDirective)) throw new S3Error("InvalidArgument", "Unknown tagging directive.", { ArgumentName: "x-amz-tagging-directive" });
-  if (sourceBucket.name === bucket.name && source.key === key && metadataDirective === "COPY" && taggingDirective === "COPY") {
+  const changesEncryption = headers.has("x-amz-server-side-encryption") || headers.has("x-amz-server-side-encryption-customer-algorithm");
+  if (sourceBucket.name === bucket.name && source.key === key && metadataDirective === "COPY" && taggingDirective === "COPY" && !changesEncryption) {
     throw new S3Error(
       "InvalidRequest",
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
@@ -164,8 +186,10 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
   const condition = writeConditionFrom(headers);
   if (condition) await assertWritable(bucketIndex(ctx, bucket), key, condition);
 
+  // The destination is encrypted as the request or the destination bucket says, never as the source was.
+  const { encryption, kek } = await encryptionForWrite(ctx, bucket);
   const checksumAlgorithm = headers.get("x-amz-checksum-algorithm") ?? source.checksum?.algorithm;
-  const { segment, checksum } = await copyBytes(ctx, bucket, source, 0, source.size - 1, checksumAlgorithm);
+  const { segment, checksum } = await copyBytes(ctx, bucket, copySource, 0, source.size - 1, kek, checksumAlgorithm);
   const replace = metadataDirective === "REPLACE";
   const record: ObjectRecord = {
     key,
@@ -178,10 +202,12 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
     storageClass: "STANDARD",
     segments: [segment],
     checksum,
+    encryption,
   };
   const committed = await commitObject(ctx, bucket, record, condition);
   const response = new Headers();
   setVersionHeader(response, committed.versionId);
+  setEncryptionHeaders(response, encryption);
   if (source.versionId && source.versionId !== NULL_VERSION) response.set("x-amz-copy-source-version-id", source.versionId);
   return xmlResponse(
     "CopyObjectResult",
@@ -197,12 +223,15 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, bucketName);
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
+  // An SSE-C object answers nothing, not even its size, without its key.
+  const kek = await keyForRead(ctx, bucket, record.encryption);
 
   // Preconditions come before Range (RFC 9110 section 13.2.2).
   const condition = evaluateReadPreconditions(record, ctx.request.headers);
   const range = condition === 304 ? undefined : parseRange(ctx.request.headers.get("range"), record.size);
   const headers = objectResponseHeaders(record, new URL(ctx.request.url).searchParams, ctx.request.headers, range === undefined);
   setVersionHeader(headers, record.versionId);
+  setEncryptionHeaders(headers, record.encryption);
   if (condition === 304) {
     const notModified = new Headers();
     for (const name of ["etag", "last-modified", "cache-control", "expires"]) {
@@ -220,7 +249,7 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
   const status = range ? 206 : 200;
   if (head || length === 0) return new Response(null, { status, headers });
 
-  const body = await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil);
+  const body = await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil, segmentKeysUnder(kek));
   // "manual": the bytes go out exactly as stored, even when the object's Content-Encoding says gzip.
   return new Response(body, { status, headers, encodeBody: "manual" });
 }
@@ -378,7 +407,10 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   if (!formHeaders.has("content-type") && form.fileContentType) formHeaders.set("content-type", form.fileContentType);
   if (fields.has("acl") && fields.get("acl") !== "private") throw new S3Error("NotImplemented", "Only the private canned ACL is supported on objects.");
 
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} });
+  if (fields.has("x-amz-server-side-encryption")) formHeaders.set("x-amz-server-side-encryption", fields.get("x-amz-server-side-encryption")!);
+  const { encryption, kek } = await encryptionForWrite(ctx, bucket, formHeaders);
+  const input = { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} };
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), input, kek);
   const record: ObjectRecord = {
     key,
     size: segment.size,
@@ -389,6 +421,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
     tags: fields.has("tagging") ? parseTaggingXml(fields.get("tagging")!, "object") : undefined,
     storageClass: "STANDARD",
     segments: [segment],
+    encryption,
   };
   const committed = await commitObject(ctx, bucket, record);
 
@@ -396,6 +429,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   const location = `${new URL(ctx.request.url).origin}/${bucket.name}/${encodeURIComponent(key)}`;
   const headers = new Headers({ etag, location });
   setVersionHeader(headers, committed.versionId);
+  setEncryptionHeaders(headers, encryption);
   const redirect = fields.get("success_action_redirect") ?? fields.get("redirect");
   if (redirect) {
     const target = new URL(redirect);

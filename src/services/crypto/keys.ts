@@ -106,7 +106,7 @@ export function rewrapBucketKey(ring: MasterKeyRing, wrapped: string, bucketId: 
  * to the ids of what owns it: additional data `[purpose, masterKeyId, ...owner]`.
  */
 export function wrapUnderMaster(ring: MasterKeyRing, raw: Uint8Array, purpose: string, owner: readonly string[]): Promise<string> {
-  return wrap(ring.newest.id, ring.newest.key, raw, masterAad(purpose, ring.newest.id, owner));
+  return wrap(ring.newest.id, ring.newest.key, new Uint8Array(raw), masterAad(purpose, ring.newest.id, owner));
 }
 
 /** Opens key material wrapped by `wrapUnderMaster` with whichever configured master key wrapped it. */
@@ -155,12 +155,12 @@ export function importDataKey(raw: Uint8Array): Promise<CryptoKey> {
 const BUCKET_KEY = "icn-edge/bucket-key/v1";
 
 // The additional data is a JSON array: unambiguous however ids and object names are spelled.
-function masterAad(purpose: string, masterKeyId: string, owner: readonly string[]): Uint8Array {
-  return encoder.encode(JSON.stringify([purpose, masterKeyId, ...owner]));
+function masterAad(purpose: string, masterKeyId: string, owner: readonly string[]): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(encoder.encode(JSON.stringify([purpose, masterKeyId, ...owner])));
 }
 
-function dataKeyAad(bucketKey: BucketKey, aad: string): Uint8Array {
-  return encoder.encode(JSON.stringify(["icn-edge/data-key/v1", bucketKey.id, bucketKey.bucketId, aad]));
+function dataKeyAad(bucketKey: BucketKey, aad: string): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(encoder.encode(JSON.stringify(["icn-edge/data-key/v1", bucketKey.id, bucketKey.bucketId, aad])));
 }
 
 async function bucketKeyFrom(raw: Uint8Array<ArrayBuffer>, bucketId: string): Promise<BucketKey> {
@@ -169,7 +169,7 @@ async function bucketKeyFrom(raw: Uint8Array<ArrayBuffer>, bucketId: string): Pr
   return { id, bucketId, key: await importAesKey(raw) };
 }
 
-async function wrap(keyId: string, wrappingKey: CryptoKey, raw: Uint8Array, aad: Uint8Array): Promise<string> {
+async function wrap(keyId: string, wrappingKey: CryptoKey, raw: Uint8Array<ArrayBuffer>, aad: Uint8Array<ArrayBuffer>): Promise<string> {
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const ct = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: aad }, wrappingKey, raw));
   const out = new Uint8Array(IV_BYTES + ct.length);
@@ -178,7 +178,7 @@ async function wrap(keyId: string, wrappingKey: CryptoKey, raw: Uint8Array, aad:
   return `${WRAP_VERSION}.${keyId}.${base64(out)}`;
 }
 
-async function unwrap(wrappingKey: CryptoKey, wrapped: string, aad: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+async function unwrap(wrappingKey: CryptoKey, wrapped: string, aad: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
   const { keyId, body } = parseWrapped(wrapped);
   try {
     const raw = new Uint8Array(
@@ -211,6 +211,6 @@ function randomKeyBytes(): Uint8Array<ArrayBuffer> {
   return crypto.getRandomValues(new Uint8Array(KEY_BYTES));
 }
 
-function importAesKey(raw: Uint8Array): Promise<CryptoKey> {
+function importAesKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
   return crypto.subtle.importKey("raw", raw, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
 }

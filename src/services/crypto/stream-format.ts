@@ -9,7 +9,6 @@
 // additional data, so a ranged read decrypts only the chunks it needs while truncation, reordering, splicing
 // from another object and header swaps all fail a tag.
 
-import type { BodyStage } from "../pipeline.ts";
 import { CiphertextIntegrityError } from "./errors.ts";
 
 export const CHUNK_SIZE = 64 * 1024;
@@ -78,7 +77,7 @@ function assertLength(n: number): void {
 }
 
 function assertAes256Gcm(key: CryptoKey): void {
-  const algorithm = key.algorithm as CryptoKeyAesKeyAlgorithm;
+  const algorithm = key.algorithm as { name: string; length?: number };
   if (algorithm.name !== "AES-GCM" || algorithm.length !== 256) throw new TypeError("a data key is an AES-256-GCM key");
 }
 
@@ -99,7 +98,7 @@ export interface EncryptStageOptions {
  * the header, then each sealed chunk in order. It holds at most one 64 KiB chunk back (the one that may turn out
  * to be the last); larger inputs are sealed in place, `window` chunks at a time.
  */
-export class EncryptStage implements BodyStage {
+export class EncryptStage {
   readonly header: Uint8Array<ArrayBuffer>;
   private readonly key: CryptoKey;
   private readonly prefix: Uint8Array<ArrayBuffer>;
@@ -194,7 +193,7 @@ export class EncryptStage implements BodyStage {
       for (; started < chunks.length && started - i < this.window; started++) {
         const last = endsObject && started === chunks.length - 1;
         const iv = chunkNonce(this.prefix, first + started, last);
-        const promise = crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: this.header, tagLength: 128 }, this.key, chunks[started]!);
+        const promise = crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: this.header, tagLength: 128 }, this.key, chunks[started]! as Uint8Array<ArrayBuffer>);
         promise.catch(ignore); // awaited below; this only stops an early failure counting as unhandled
         sealed[started] = promise;
       }
@@ -284,7 +283,7 @@ export async function* decryptRange(
     let plain: ArrayBuffer;
     try {
       const iv = chunkNonce(prefix, index, index === lastOfObject);
-      plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: header, tagLength: 128 }, dataKey, frame);
+      plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv, additionalData: header, tagLength: 128 }, dataKey, frame as Uint8Array<ArrayBuffer>);
     } catch {
       throw new CiphertextIntegrityError("tag", `chunk ${index} does not authenticate (tampered, moved, from another object, or a bad header)`, index);
     }

@@ -1,0 +1,92 @@
+// Reads the local edge's persisted state (wrangler's D1 and Durable Object SQLite files) from outside, the way an
+// auditor would: to show what the edge still holds after a crypto-erase. Read-only; never used by the edge.
+
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { parseMasterKeyRing, unwrapBucketKey } from "../../src/services/crypto/keys.ts";
+import { decryptBlob } from "../../src/services/crypto/stream-format.ts";
+import type { ObjectVersion, SegmentEncryption } from "../../src/services/object-model.ts";
+import { openSegmentKey } from "../../src/services/segment-cipher.ts";
+
+async function sqliteFiles(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await sqliteFiles(path)));
+    else if (entry.name.endsWith(".sqlite")) out.push(path);
+  }
+  return out;
+}
+
+function withDb<T>(file: string, use: (db: DatabaseSync) => T): T {
+  const db = new DatabaseSync(file, { readOnly: true });
+  try {
+    return use(db);
+  } finally {
+    db.close();
+  }
+}
+
+function tables(db: DatabaseSync): string[] {
+  return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
+}
+
+/** Every row of every table of the edge's D1 database and Durable Objects, as JSON text. */
+async function* everyRow(persistDir: string): AsyncGenerator<string> {
+  for (const file of [...(await sqliteFiles(join(persistDir, "v3", "d1"))), ...(await sqliteFiles(join(persistDir, "v3", "do")))]) {
+    const rows = withDb(file, (db) => tables(db).flatMap((t) => db.prepare(`SELECT * FROM "${t}"`).all().map((r) => JSON.stringify(r))));
+    yield* rows;
+  }
+}
+
+/** Whether any row the edge keeps mentions `needle` (a wrapped key, say). */
+export async function stateMentions(persistDir: string, needle: string): Promise<boolean> {
+  for await (const row of everyRow(persistDir)) if (row.includes(needle)) return true;
+  return false;
+}
+
+/** The encryption record of the segment stored as `blobId`, from whichever bucket index holds it. */
+export async function segmentKeyOf(persistDir: string, blobId: string): Promise<SegmentEncryption | undefined> {
+  for (const file of await sqliteFiles(join(persistDir, "v3", "do"))) {
+    const found = withDb(file, (db) => {
+      if (!tables(db).includes("versions")) return undefined;
+      for (const row of db.prepare("SELECT record FROM versions").all() as { record: string }[]) {
+        const version = JSON.parse(row.record) as ObjectVersion;
+        if ("segments" in version) for (const s of version.segments) if (s.encryption?.blobId === blobId) return s.encryption;
+      }
+      return undefined;
+    });
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** A bucket's wrapped bucket key as D1 holds it. */
+export async function bucketWrappedKey(persistDir: string, bucketName: string): Promise<string | undefined> {
+  for (const file of await sqliteFiles(join(persistDir, "v3", "d1"))) {
+    const row = withDb(file, (db) =>
+      tables(db).includes("buckets") ? (db.prepare("SELECT wrapped_key FROM buckets WHERE name = ?").get(bucketName) as { wrapped_key: string } | undefined) : undefined,
+    );
+    if (row) return row.wrapped_key;
+  }
+  return undefined;
+}
+
+/** Decrypts a blob copied off a node, with the master keys and what the edge's state holds (SSE-S3 objects). */
+export async function decryptSavedBlob(persistDir: string, masterKeys: string, encryption: SegmentEncryption, blob: Uint8Array, plaintextLength: number): Promise<Uint8Array> {
+  const bucketId = /^b([0-9a-f]{32})/.exec(encryption.blobId)![1]!;
+  let wrapped: string | undefined;
+  for (const file of await sqliteFiles(join(persistDir, "v3", "d1"))) {
+    const row = withDb(file, (db) =>
+      tables(db).includes("buckets") ? (db.prepare("SELECT wrapped_key FROM buckets WHERE id = ?").get(bucketId) as { wrapped_key: string } | undefined) : undefined,
+    );
+    if (row) wrapped = row.wrapped_key;
+  }
+  if (!wrapped) throw new Error(`no bucket key for bucket ${bucketId}`);
+  const bucketKey = await unwrapBucketKey(await parseMasterKeyRing(masterKeys), wrapped, bucketId);
+  const key = await openSegmentKey(bucketKey, encryption);
+  return decryptBlob(key.dataKey, key.prefix, blob, plaintextLength);
+}
