@@ -2,6 +2,7 @@
 
 import type { Env } from "../../src/env.ts";
 import { runOnce as runBucketLifecycle } from "./bucket-lifecycle.ts";
+import { runOnce as runKmsDeletion } from "./kms-deletion.ts";
 import { runOnce as runNodeLiveness } from "./node-liveness.ts";
 import { runOnce as runOrphanSweep } from "./orphan-sweep.ts";
 import { runOnce as runRepair } from "./repair.ts";
@@ -18,6 +19,7 @@ export const CHORES: Chore[] = [
   { name: "repair", runOnce: runRepair },
   { name: "bucket-lifecycle", runOnce: runBucketLifecycle },
   { name: "orphan-sweep", runOnce: runOrphanSweep },
+  { name: "kms-deletion", runOnce: runKmsDeletion },
 ];
 
 /** Runs every chore once; one failing does not stop the others. */
