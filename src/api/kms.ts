@@ -5,8 +5,9 @@
 //     -H 'content-type: application/json' -d '{"alias":"alias/backups"}' http://127.0.0.1:8787/api/v1/kms/keys
 //   curl --aws-sigv4 "aws:amz:us-east-1:kms" --user "$AKID:$SECRET" http://127.0.0.1:8787/api/v1/kms/keys/alias/backups
 //
-// `:ref` is a key id, an alias or either ARN, written as is (alias/a/b keeps its slashes): do not percent-encode
-// it, since SigV4 clients of services other than S3 encode the path twice and the edge, like S3, once.
+// `:ref` is a key id, an alias or either ARN, written as is: alias/a/b keeps its slashes. The edge checks the path
+// as S3 signs it (URI-encoded once), while SDK signers of other services encode it twice; so never percent-encode a
+// ref, except an ARN's ':' for curl, which signs the path as typed (.../keys/arn%3Aaws%3Akms%3A...).
 // Another account's key answers exactly like a key that does not exist.
 
 import { Hono } from "hono";

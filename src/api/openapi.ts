@@ -19,7 +19,7 @@ const keyRef = [
     name: "ref",
     in: "path",
     required: true,
-    description: "A key id, an alias (alias/name) or a key or alias ARN, written as is: slashes stay, nothing is percent-encoded.",
+    description: "A key id, an alias (alias/name) or a key or alias ARN, written as is: slashes stay, nothing is percent-encoded (with curl, which signs the path as typed, write an ARN's ':' as %3A).",
     schema: { type: "string" },
   },
 ];
