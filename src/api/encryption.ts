@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
+import { countKmsKeysByMasterKey } from "../db/kms.ts";
 import { bucketKeysByMasterKey } from "../services/bucket-keys.ts";
 import { parseMasterKeyRing } from "../services/crypto/keys.ts";
 
@@ -11,15 +12,17 @@ export const encryptionApi = new Hono<{ Bindings: Env }>();
 
 encryptionApi.get("/encryption", async (c) => {
   const ring = await parseMasterKeyRing(c.env.MASTER_KEYS);
-  const bucketKeys = await bucketKeysByMasterKey(openDb(c.env.DB));
-  const masterKeys = [...ring.byId.keys()].map((id) => ({ id, newest: id === ring.newest.id, bucketKeys: bucketKeys[id] ?? 0 }));
+  const db = openDb(c.env.DB);
+  const [bucketKeys, kmsKeys] = await Promise.all([bucketKeysByMasterKey(db), countKmsKeysByMasterKey(db)]);
+  const wraps = (id: string) => ({ bucketKeys: bucketKeys[id] ?? 0, kmsKeys: kmsKeys[id] ?? 0 });
+  const masterKeys = [...ring.byId.keys()].map((id) => ({ id, newest: id === ring.newest.id, ...wraps(id) }));
   // Keys wrapped by a master key that is no longer configured cannot be opened: they must show up here.
-  const unknown = Object.entries(bucketKeys).filter(([id]) => !ring.byId.has(id)).map(([id, n]) => ({ id, bucketKeys: n }));
-  const pending = masterKeys.filter((k) => !k.newest).reduce((sum, k) => sum + k.bucketKeys, 0);
+  const unknown = [...new Set([...Object.keys(bucketKeys), ...Object.keys(kmsKeys)])].filter((id) => !ring.byId.has(id)).map((id) => ({ id, ...wraps(id) }));
+  const pending = masterKeys.filter((k) => !k.newest).reduce((sum, k) => sum + k.bucketKeys + k.kmsKeys, 0);
   return c.json({
     newestMasterKey: ring.newest.id,
     masterKeys,
     unconfiguredMasterKeys: unknown,
-    rotation: { pending, complete: pending === 0, removable: masterKeys.filter((k) => !k.newest && k.bucketKeys === 0).map((k) => k.id) },
+    rotation: { pending, complete: pending === 0, removable: masterKeys.filter((k) => !k.newest && k.bucketKeys + k.kmsKeys === 0).map((k) => k.id) },
   });
 });

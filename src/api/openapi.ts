@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { heartbeatSchema, registrationRequestSchema } from "../protocol/node-protocol.ts";
 import { slashRequestSchema } from "./admin.ts";
+import { createKmsKeyRequestSchema, scheduleKmsKeyDeletionRequestSchema, setKmsKeyAliasRequestSchema } from "./kms.ts";
 
 const error = { $ref: "#/components/schemas/Error" };
 const errors = (...codes: number[]) =>
@@ -11,6 +12,17 @@ const errors = (...codes: number[]) =>
 const json = (schema: unknown) => ({ content: { "application/json": { schema } } });
 const admin = [{ adminToken: [] }];
 const node = [{ nodeSigV4: [] }];
+const tenant = [{ accountSigV4: [] }];
+const kmsKey = { $ref: "#/components/schemas/KmsKey" };
+const keyRef = [
+  {
+    name: "ref",
+    in: "path",
+    required: true,
+    description: "A key id, an alias (alias/name) or a key or alias ARN, written as is: slashes stay, nothing is percent-encoded (with curl, which signs the path as typed, write an ARN's ':' as %3A).",
+    schema: { type: "string" },
+  },
+];
 
 export function openApiDocument() {
   return {
@@ -21,11 +33,35 @@ export function openApiDocument() {
       securitySchemes: {
         adminToken: { type: "http", scheme: "bearer", description: "The Worker's ADMIN_TOKEN secret." },
         nodeSigV4: { type: "apiKey", in: "header", name: "Authorization", description: "AWS SigV4 with the node's credentials, region 'icn', service 'icn'." },
+        accountSigV4: {
+          type: "apiKey",
+          in: "header",
+          name: "Authorization",
+          description:
+            "AWS SigV4 with the account's S3 access key, service 'kms', any region the edge accepts; the body is signed. " +
+            `e.g. curl --aws-sigv4 "aws:amz:us-east-1:kms" --user AKID:SECRET -H 'content-type: application/json' -d '{"alias":"alias/backups"}' https://<edge>/api/v1/kms/keys`,
+        },
       },
       schemas: {
         Error: { type: "object", required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" }, details: {} } },
         RegistrationRequest: z.toJSONSchema(registrationRequestSchema),
         Heartbeat: z.toJSONSchema(heartbeatSchema),
+        KmsKey: {
+          type: "object",
+          description: "A KMS key's metadata; the key material never leaves the edge.",
+          required: ["keyId", "arn", "accountId", "description", "state", "createdAt"],
+          properties: {
+            keyId: { type: "string", format: "uuid" },
+            arn: { type: "string", description: "arn:aws:kms:<region>:<accountId>:key/<keyId>" },
+            accountId: { type: "string" },
+            alias: { type: "string" },
+            aliasArn: { type: "string" },
+            description: { type: "string" },
+            state: { type: "string", enum: ["Enabled", "Disabled", "PendingDeletion"] },
+            deletionDate: { type: "integer", description: "ms since the epoch; only while PendingDeletion" },
+            createdAt: { type: "integer", description: "ms since the epoch" },
+          },
+        },
       },
     },
     paths: {
@@ -42,6 +78,46 @@ export function openApiDocument() {
       },
       "/nodes/{nodeId}/offline": {
         post: { summary: "The node is shutting down: it gets no new data", security: node, responses: { "200": { description: "ok" }, ...errors(403) } },
+      },
+      "/kms/keys": {
+        get: { summary: "List the account's KMS keys", security: tenant, responses: { "200": { description: "the keys", ...json({ type: "object", properties: { keys: { type: "array", items: kmsKey } } }) }, ...errors(403) } },
+        post: {
+          summary: "Create a KMS key (AES-256, Enabled) for SSE-KMS",
+          security: tenant,
+          requestBody: json(z.toJSONSchema(createKmsKeyRequestSchema)),
+          responses: { "201": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 409) },
+        },
+      },
+      "/kms/keys/{ref}": {
+        get: { summary: "Describe a KMS key of the account", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404) } },
+      },
+      "/kms/keys/{ref}/disable": {
+        post: { summary: "Disable the key: SSE-KMS reads and writes with it fail until it is enabled", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) } },
+      },
+      "/kms/keys/{ref}/enable": {
+        post: { summary: "Enable a disabled key", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) } },
+      },
+      "/kms/keys/{ref}/schedule-deletion": {
+        post: {
+          summary: "Schedule the key's destruction after 7-30 days (default 30); it is unusable meanwhile. Destruction is final: objects under the key become unreadable",
+          security: tenant,
+          parameters: keyRef,
+          requestBody: json(z.toJSONSchema(scheduleKmsKeyDeletionRequestSchema, { io: "input" })),
+          responses: { "200": { description: "the key, PendingDeletion with its deletionDate", ...json(kmsKey) }, ...errors(400, 403, 404, 409) },
+        },
+      },
+      "/kms/keys/{ref}/cancel-deletion": {
+        post: { summary: "Cancel a scheduled deletion; the key comes back Disabled", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) } },
+      },
+      "/kms/keys/{ref}/alias": {
+        put: {
+          summary: "Give the key an alias (alias/name, unique in the account), replacing its old one",
+          security: tenant,
+          parameters: keyRef,
+          requestBody: json(z.toJSONSchema(setKmsKeyAliasRequestSchema)),
+          responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) },
+        },
+        delete: { summary: "Remove the key's alias", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404) } },
       },
       "/admin/operators": { get: { summary: "List operators", security: admin, responses: { "200": { description: "operators" }, ...errors(401) } } },
       "/admin/operators/{address}": {

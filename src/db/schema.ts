@@ -1,7 +1,7 @@
 // The D1 registry: operators, nodes, accounts, access keys and buckets. The only file that names tables.
 // Migrations in migrations/ are generated from this file with `npm run db:generate` and never edited once shipped.
 
-import { index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const OPERATOR_STATUSES = ["pending", "approved", "suspended"] as const;
 export type OperatorStatus = (typeof OPERATOR_STATUSES)[number];
@@ -115,8 +115,42 @@ export const buckets = sqliteTable(
   (t) => [index("buckets_account_idx").on(t.accountId)],
 );
 
+export const KMS_KEY_STATES = ["Enabled", "Disabled", "PendingDeletion"] as const;
+export type KmsKeyState = (typeof KMS_KEY_STATES)[number];
+
+/**
+ * Per-account KMS keys for SSE-KMS. The material (32 random bytes) is stored only wrapped under the master key
+ * ring, bound to the account and key id; `wrappedBy` names the master key so rotation finds what to re-wrap.
+ * A deleted key's row is removed, material and all (crypto-erase): nothing encrypted under it opens again.
+ */
+export const kmsKeys = sqliteTable(
+  "kms_keys",
+  {
+    id: text("id").primaryKey(), // a UUID, like AWS key ids
+    accountId: text("account_id")
+      .notNull()
+      .references(() => accounts.id),
+    /** `alias/<name>`, unique within the account. */
+    alias: text("alias"),
+    description: text("description").notNull().default(""),
+    state: text("state", { enum: KMS_KEY_STATES }).notNull().default("Enabled"),
+    /** When the deletion chore destroys the key (ms); set only while PendingDeletion. */
+    deletionDate: integer("deletion_date"),
+    materialWrapped: text("material_wrapped").notNull(),
+    wrappedBy: text("wrapped_by").notNull(),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("kms_keys_account_alias_unique").on(t.accountId, t.alias),
+    index("kms_keys_wrapped_by_idx").on(t.wrappedBy),
+    index("kms_keys_deletion_date_idx").on(t.deletionDate),
+  ],
+);
+
 export type OperatorRow = typeof operators.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;
 export type AccessKeyRow = typeof accessKeys.$inferSelect;
 export type BucketRow = typeof buckets.$inferSelect;
+export type KmsKeyRow = typeof kmsKeys.$inferSelect;

@@ -16,7 +16,8 @@ import { TtlCache } from "../services/ttl-cache.ts";
 const KEY_CACHE_TTL_MS = 30_000;
 const keys = new TtlCache<string, { accountId: string; secret: string }>(KEY_CACHE_TTL_MS);
 
-async function cachedKey(db: Db, kek: string, accessKeyId: string, now: Date) {
+/** An active access key's account and decrypted secret (cached); also authenticates the KMS control API. */
+export async function lookupAccessKey(db: Db, kek: string, accessKeyId: string, now: Date): Promise<{ accountId: string; secret: string } | undefined> {
   return keys.get(accessKeyId, now.getTime(), async () => {
     const row = await findActiveAccessKey(db, accessKeyId);
     return row ? { accountId: row.accountId, secret: await openSecret(kek, row.secretEnc) } : undefined;
@@ -25,11 +26,11 @@ async function cachedKey(db: Db, kek: string, accessKeyId: string, now: Date) {
 
 /** The secret of an active access key (for signatures verified outside verifySigV4, e.g. POST policies). */
 export async function lookupKeySecret(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
-  return (await cachedKey(db, kek, accessKeyId, now))?.secret;
+  return (await lookupAccessKey(db, kek, accessKeyId, now))?.secret;
 }
 
 export async function lookupKeyAccount(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
-  return (await cachedKey(db, kek, accessKeyId, now))?.accountId;
+  return (await lookupAccessKey(db, kek, accessKeyId, now))?.accountId;
 }
 
 export async function authenticateS3(
@@ -45,7 +46,7 @@ export async function authenticateS3(
     const signature = await verifySigV4(
       parts,
       async (accessKeyId) => {
-        const key = await cachedKey(db, kek, accessKeyId, now);
+        const key = await lookupAccessKey(db, kek, accessKeyId, now);
         accountId = key?.accountId;
         return key?.secret;
       },

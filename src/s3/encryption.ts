@@ -7,6 +7,7 @@ import { base64, fromBase64, hex, hmacSha256 } from "../protocol/crypto.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { bucketKeyFor } from "../services/bucket-keys.ts";
 import { importDataKey, parseMasterKeyRing, type MasterKeyRing } from "../services/crypto/keys.ts";
+import { createKmsKey, KmsError, resolveKmsKey, type KmsKeyLookupFailure, type UsableKmsKey } from "../services/kms.ts";
 import type { ObjectEncryption } from "../services/object-model.ts";
 import type { KeyEncryptionKey } from "../services/segment-cipher.ts";
 import type { BucketRow } from "../db/schema.ts";
@@ -134,10 +135,17 @@ export async function encryptionForWrite(ctx: S3Context, bucket: BucketRow, fiel
       kek: await customerKek(bucket, customer),
     };
   }
+  const kmsKeyHeader = fields.get("x-amz-server-side-encryption-aws-kms-key-id");
+  const bucketKeyHeader = fields.get("x-amz-server-side-encryption-bucket-key-enabled");
   if (requested === null) {
+    if (kmsKeyHeader !== null) {
+      throw new S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", {
+        ArgumentName: "x-amz-server-side-encryption-aws-kms-key-id",
+      });
+    }
     const configured = (await bucketEncryptionDefault(ctx, bucket)) ?? SSE_S3_DEFAULT;
     if (configured.algorithm === "AES256") return sseS3(ctx, bucket);
-    throw new S3Error("NotImplemented", "SSE-KMS is not available yet.");
+    return sseKms(ctx, bucket, configured.kmsKeyId, bucketKeyHeader === null ? configured.bucketKeyEnabled : bucketKeyHeader.toLowerCase() === "true");
   }
   if (requested === "AES256") {
     if (fields.has("x-amz-server-side-encryption-aws-kms-key-id")) {
@@ -147,13 +155,77 @@ export async function encryptionForWrite(ctx: S3Context, bucket: BucketRow, fiel
     }
     return sseS3(ctx, bucket);
   }
-  if (requested === "aws:kms") throw new S3Error("NotImplemented", "SSE-KMS is not available yet.");
+  if (requested === "aws:kms") {
+    // Without a key id, S3 uses the bucket default's key, else the account's managed aws/s3 key.
+    const configured = await bucketEncryptionDefault(ctx, bucket);
+    const keyRef = kmsKeyHeader ?? (configured?.algorithm === "aws:kms" ? configured.kmsKeyId : undefined);
+    const bucketKeyEnabled = bucketKeyHeader === null ? (configured?.bucketKeyEnabled ?? false) : bucketKeyHeader.toLowerCase() === "true";
+    return sseKms(ctx, bucket, keyRef, bucketKeyEnabled);
+  }
   throw new S3Error("InvalidArgument", "The encryption method specified is not supported", { ArgumentName: "x-amz-server-side-encryption", ArgumentValue: requested });
 }
 
 /** Checks a default a bucket owner is about to set (PutBucketEncryption): its KMS key must be usable. */
-export async function validateBucketDefault(_ctx: S3Context, _bucket: BucketRow, config: BucketEncryptionDefault): Promise<void> {
-  if (config.algorithm === "aws:kms") throw new S3Error("NotImplemented", "SSE-KMS is not available yet.");
+export async function validateBucketDefault(ctx: S3Context, bucket: BucketRow, config: BucketEncryptionDefault): Promise<void> {
+  if (config.algorithm === "aws:kms" && config.kmsKeyId !== undefined) await usableKmsKey(ctx, bucket, config.kmsKeyId);
+}
+
+/** The alias of the KMS key S3 uses when aws:kms names none: one per account, made on first use. */
+const MANAGED_S3_KEY_ALIAS = "alias/aws/s3";
+
+/**
+ * A KMS key of the bucket owner's account that may encrypt and decrypt now; otherwise S3's error for why not
+ * (another account's key is AccessDenied, as S3 answers when the caller may not use it).
+ */
+async function usableKmsKey(ctx: S3Context, bucket: BucketRow, ref: string): Promise<UsableKmsKey> {
+  const lookup = await resolveKmsKey(ctx.db, await ring(ctx), bucket.accountId, ref, ctx.region);
+  if (lookup.ok) return lookup.key;
+  throw kmsError(lookup.reason, ref);
+}
+
+function kmsError(reason: KmsKeyLookupFailure, ref: string): S3Error {
+  switch (reason) {
+    case "OtherAccount":
+      return new S3Error("AccessDenied", "The caller is not allowed to use the KMS key.");
+    case "Disabled":
+      return new S3Error("KMS.DisabledException", `${ref} is disabled.`);
+    case "PendingDeletion":
+      return new S3Error("KMS.KMSInvalidStateException", `${ref} is pending deletion.`);
+    case "NotFound":
+    case "InvalidKeyId":
+      return new S3Error("KMS.NotFoundException", `Invalid keyId '${ref}'`);
+  }
+}
+
+/** The account's managed default key (alias/aws/s3), created the first time an account asks for aws:kms without a key. */
+async function managedS3Key(ctx: S3Context, bucket: BucketRow): Promise<UsableKmsKey> {
+  const keys = await ring(ctx);
+  const found = await resolveKmsKey(ctx.db, keys, bucket.accountId, MANAGED_S3_KEY_ALIAS, ctx.region);
+  if (found.ok) return found.key;
+  if (found.reason !== "NotFound") throw kmsError(found.reason, MANAGED_S3_KEY_ALIAS);
+  try {
+    await createKmsKey(ctx.db, keys, bucket.accountId, { alias: MANAGED_S3_KEY_ALIAS, description: "Default key for SSE-KMS in S3 (managed by the edge)" }, ctx.region, ctx.now.getTime());
+  } catch (error) {
+    // A concurrent first use created it: use that one.
+    if (!(error instanceof KmsError && error.code === "AliasTaken")) throw error;
+  }
+  return usableKmsKey(ctx, bucket, MANAGED_S3_KEY_ALIAS);
+}
+
+/**
+ * SSE-KMS: data keys wrapped by a KMS key of the bucket owner. BucketKeyEnabled is recorded and echoed as S3
+ * does; S3 uses it to save KMS requests, which cost nothing here (the KMS lives in the edge).
+ */
+async function sseKms(ctx: S3Context, bucket: BucketRow, keyRef: string | undefined, bucketKeyEnabled: boolean): Promise<WriteEncryption> {
+  const key = keyRef === undefined ? await managedS3Key(ctx, bucket) : await usableKmsKey(ctx, bucket, keyRef);
+  return {
+    encryption: { mode: "aws:kms", kmsKeyId: key.keyId, kmsKeyArn: key.arn, bucketKeyEnabled },
+    kek: kmsKek(bucket, key),
+  };
+}
+
+function kmsKek(bucket: BucketRow, key: UsableKmsKey): KeyEncryptionKey {
+  return { id: key.keyId, bucketId: bucket.id, key: key.key };
 }
 
 /** The bucket's default encryption (PutBucketEncryption), or null when it has none (SSE-S3 then). */
@@ -177,7 +249,7 @@ export async function keyForRead(
     // SSE-S3, and objects from before edge encryption (plaintext segments need no key; parts added later to an
     // upload begun then were encrypted under the bucket key).
     if (!encryption || encryption.mode === "AES256") return bucketKeyFor(ctx.db, await ring(ctx), bucket);
-    throw new S3Error("NotImplemented", "SSE-KMS is not available yet.");
+    return kmsKek(bucket, await usableKmsKey(ctx, bucket, encryption.kmsKeyArn));
   }
   if (!customer) {
     throw new S3Error("InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.");

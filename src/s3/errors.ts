@@ -27,6 +27,10 @@ const S3_ERRORS = {
   InvalidTag: [400, "The tag provided was not a valid tag."],
   InvalidRange: [416, "The requested range is not satisfiable"],
   InvalidRequest: [400, "Invalid Request"],
+  // SSE-KMS: S3 passes on the KMS error when a key cannot be used (unknown, disabled, pending deletion).
+  "KMS.NotFoundException": [400, "Invalid keyId"],
+  "KMS.DisabledException": [400, "The KMS key is disabled."],
+  "KMS.KMSInvalidStateException": [400, "The KMS key is pending deletion."],
   KeyTooLongError: [400, "Your key is too long"],
   MalformedPOSTRequest: [400, "The body of your POST request is not well-formed multipart/form-data."],
   InvalidPolicyDocument: [400, "The content of the form does not meet the conditions specified in the policy document."],

@@ -248,26 +248,53 @@ describe("tampered ciphertext is never served", () => {
     }
   });
 
-  it("fails over when two replicas have a flipped bit, a truncation, swapped chunks or another object's chunk", async () => {
+  const flipBit = (chunk: number) => (b: Buffer) => {
+    const c = Buffer.from(b);
+    c[frameAt(chunk) + 100]! ^= 0x01;
+    return c;
+  };
+  const swapChunks = (i: number, j: number) => (b: Buffer) => {
+    const c = Buffer.from(b);
+    b.copy(c, frameAt(i), frameAt(j), frameAt(j) + FRAME);
+    b.copy(c, frameAt(j), frameAt(i), frameAt(i) + FRAME);
+    return c;
+  };
+  const spliceFromOther = (chunk: number) => (b: Buffer) => {
+    const c = Buffer.from(b);
+    otherBlob.copy(c, frameAt(chunk), frameAt(chunk), frameAt(chunk) + FRAME);
+    return c;
+  };
+  const truncate = (b: Buffer) => b.subarray(0, frameAt(2) + 10);
+
+  async function damage(tampers: ((b: Buffer) => Buffer)[]): Promise<void> {
+    await Promise.all(tampers.map((tamper, i) => writeFile(replicas[i]!, tamper(originals[i]!))));
+  }
+
+  it("fails over chunk by chunk when every replica has a different bad chunk: flipped bit, swapped chunks, another object's chunk", async () => {
     const before = await faultsRecorded();
-    const damage: [string, (blob: Buffer) => Buffer][] = [
-      ["flipped bit", (b) => { const c = Buffer.from(b); c[frameAt(2) + 100]! ^= 0x01; return c; }],
-      ["truncated", (b) => b.subarray(0, frameAt(2) + 10)],
-      ["swapped chunks", (b) => { const c = Buffer.from(b); b.copy(c, frameAt(1), frameAt(2), frameAt(3)); b.copy(c, frameAt(2), frameAt(1), frameAt(2)); return c; }],
-      ["spliced chunk", (b) => { const c = Buffer.from(b); otherBlob.copy(c, frameAt(2), frameAt(2), frameAt(3)); return c; }],
-    ];
-    for (const [name, tamper] of damage) {
-      // Two of three replicas damaged: whichever the edge tries first, only intact plaintext comes back.
-      await writeFile(replicas[0]!, tamper(originals[0]!));
-      await writeFile(replicas[1]!, tamper(originals[1]!));
-      await readsIntact().catch((error: unknown) => {
-        const response = (error as { $response?: { statusCode?: number; headers?: unknown } }).$response;
-        throw new Error(`${name}: ${String(error)} (HTTP ${response?.statusCode} ${JSON.stringify(response?.headers)})`);
-      });
+    // No replica is intact, but every chunk is intact on some replica: a whole read must switch replicas
+    // mid-stream, resuming at the chunk that failed, and still deliver exactly the original bytes.
+    await damage([flipBit(1), swapChunks(2, 3), spliceFromOther(4)]);
+    try {
+      await readsIntact();
+      for (const [start, end] of [[CHUNK_SIZE - 3, 4 * CHUNK_SIZE + 3], [3 * CHUNK_SIZE, size - 1]]) {
+        const res = await s3.send(new GetObjectCommand({ Bucket: "enc-tamper", Key: "victim", Range: `bytes=${start}-${end}` }));
+        expect(Buffer.from(await res.Body!.transformToByteArray()).equals(body.subarray(start!, end! + 1))).toBe(true);
+      }
+    } finally {
       await restore();
     }
-    // The edge noticed (the failover path ran) and queued the damaged replicas for repair.
+    // The edge noticed and queued the damaged replicas for repair.
     expect(await faultsRecorded()).toBeGreaterThan(before);
+  });
+
+  it("fails over past truncated replicas", async () => {
+    await damage([truncate, truncate]);
+    try {
+      await readsIntact();
+    } finally {
+      await restore();
+    }
   });
 
   it("fails cleanly, serving nothing of a bad chunk, when every replica is damaged", async () => {
@@ -411,6 +438,96 @@ describe("SSE-C", () => {
   });
 });
 
+describe("SSE-KMS", () => {
+  let kms: AwsClient;
+  let otherKms: AwsClient;
+  const kmsApi = async (client: AwsClient, method: string, path: string, body?: unknown) => {
+    const res = await client.fetch(`${d.edgeUrl}/api/v1/kms${path}`, {
+      method,
+      headers: { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json as { keyId: string; arn: string; state: string };
+  };
+  const body = canaryBytes(150 * KiB);
+  let key: { keyId: string; arn: string };
+
+  beforeAll(async () => {
+    kms = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "kms", region: d.region, retries: 0 });
+    otherKms = new AwsClient({ accessKeyId: d.accounts.second.accessKeyId, secretAccessKey: d.accounts.second.secretAccessKey, service: "kms", region: d.region, retries: 0 });
+    await s3.send(new CreateBucketCommand({ Bucket: "enc-kms" }));
+    key = await kmsApi(kms, "POST", "/keys", { alias: "alias/app-data", description: "e2e" });
+  }, 60_000);
+
+  it("encrypts under the named key (by id, alias or ARN) and says so on PUT, HEAD and GET", async () => {
+    for (const [name, ref] of [["by-id", key.keyId], ["by-alias", "alias/app-data"], ["by-arn", key.arn]] as const) {
+      const put = await s3.send(new PutObjectCommand({ Bucket: "enc-kms", Key: name, Body: body, ServerSideEncryption: "aws:kms", SSEKMSKeyId: ref, BucketKeyEnabled: true }));
+      expect(put.ServerSideEncryption).toBe("aws:kms");
+      expect(put.SSEKMSKeyId).toBe(key.arn);
+      expect(put.BucketKeyEnabled).toBe(true);
+      const head = await s3.send(new HeadObjectCommand({ Bucket: "enc-kms", Key: name }));
+      expect(head).toMatchObject({ ServerSideEncryption: "aws:kms", SSEKMSKeyId: key.arn });
+      const res = await s3.send(new GetObjectCommand({ Bucket: "enc-kms", Key: name, Range: `bytes=${CHUNK_SIZE - 1}-${CHUNK_SIZE}` }));
+      expect(Buffer.from(await res.Body!.transformToByteArray()).equals(body.subarray(CHUNK_SIZE - 1, CHUNK_SIZE + 1))).toBe(true);
+      written.push({ bucket: "enc-kms", key: name, sha256: sha(body) });
+    }
+    // Without a key id: the account's managed aws/s3 key, made on first use.
+    const managed = await s3.send(new PutObjectCommand({ Bucket: "enc-kms", Key: "managed", Body: body, ServerSideEncryption: "aws:kms" }));
+    expect(managed.SSEKMSKeyId).toMatch(/^arn:aws:kms:[^:]+:[^:]+:key\//);
+    expect(managed.SSEKMSKeyId).not.toBe(key.arn);
+    expect(sha(await getBytes("enc-kms", "managed"))).toBe(sha(body));
+    written.push({ bucket: "enc-kms", key: "managed", sha256: sha(body) });
+  });
+
+  it("uses the bucket's default KMS key for writes that name none, multipart included", async () => {
+    await s3.send(
+      new PutBucketEncryptionCommand({
+        Bucket: "enc-kms",
+        ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: "alias/app-data" } }] },
+      }),
+    );
+    const put = await s3.send(new PutObjectCommand({ Bucket: "enc-kms", Key: "defaulted", Body: body }));
+    expect(put).toMatchObject({ ServerSideEncryption: "aws:kms", SSEKMSKeyId: key.arn });
+    const whole = canaryBytes(6 * MiB);
+    await new Upload({ client: s3, params: { Bucket: "enc-kms", Key: "defaulted-mp", Body: whole }, partSize: 5 * MiB }).done();
+    expect((await s3.send(new HeadObjectCommand({ Bucket: "enc-kms", Key: "defaulted-mp" }))).SSEKMSKeyId).toBe(key.arn);
+    expect(sha(await getBytes("enc-kms", "defaulted-mp"))).toBe(sha(whole));
+    written.push({ bucket: "enc-kms", key: "defaulted", sha256: sha(body) }, { bucket: "enc-kms", key: "defaulted-mp", sha256: sha(whole) });
+    // Copy to SSE-C and back to SSE-S3: decrypted and re-encrypted while streaming.
+    const customer = randomBytes(32).toString("base64");
+    await s3.send(new CopyObjectCommand({ Bucket: "enc-kms", Key: "as-ssec", CopySource: "enc-kms/defaulted", SSECustomerAlgorithm: "AES256", SSECustomerKey: customer }));
+    const back = await s3.send(
+      new CopyObjectCommand({ Bucket: "enc-kms", Key: "as-sse-s3", CopySource: "enc-kms/as-ssec", CopySourceSSECustomerAlgorithm: "AES256", CopySourceSSECustomerKey: customer, ServerSideEncryption: "AES256" }),
+    );
+    expect(back.ServerSideEncryption).toBe("AES256");
+    expect(sha(await getBytes("enc-kms", "as-sse-s3"))).toBe(sha(body));
+    await s3.send(new DeleteBucketEncryptionCommand({ Bucket: "enc-kms" }));
+  });
+
+  it("refuses unknown, disabled and other accounts' keys with S3's errors, writing nothing", async () => {
+    const put = (ref: string, k: string) => s3.send(new PutObjectCommand({ Bucket: "enc-kms", Key: k, Body: "x", ServerSideEncryption: "aws:kms", SSEKMSKeyId: ref }));
+    expect(await errorOf(put("alias/no-such-key", "refused-1"))).toMatchObject({ name: "KMS.NotFoundException", status: 400 });
+    const foreign = await kmsApi(otherKms, "POST", "/keys", {});
+    expect(await errorOf(put(foreign.keyId, "refused-2"))).toMatchObject({ name: "AccessDenied", status: 403 });
+    expect(await errorOf(put(foreign.arn, "refused-3"))).toMatchObject({ name: "AccessDenied", status: 403 });
+
+    await kmsApi(kms, "POST", `/keys/${key.keyId}/disable`);
+    try {
+      expect(await errorOf(put(key.keyId, "refused-4"))).toMatchObject({ name: "KMS.DisabledException", status: 400 });
+      // Objects under a disabled key cannot be read either, until it is enabled again.
+      expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: "enc-kms", Key: "by-id" })))).status).toBe(400);
+    } finally {
+      await kmsApi(kms, "POST", `/keys/${key.keyId}/enable`);
+    }
+    expect(sha(await getBytes("enc-kms", "by-id"))).toBe(sha(body));
+    for (const k of ["refused-1", "refused-2", "refused-3", "refused-4"]) {
+      expect((await errorOf(s3.send(new HeadObjectCommand({ Bucket: "enc-kms", Key: k })))).status).toBe(404);
+    }
+  });
+});
+
 describe("nodes hold only ciphertext", () => {
   it("no file on any node contains the canary after uploads through the SDK and awscli, single and multipart", async () => {
     await s3.send(new CreateBucketCommand({ Bucket: "enc-canary" }));
@@ -418,6 +535,8 @@ describe("nodes hold only ciphertext", () => {
     await s3.send(new PutObjectCommand({ Bucket: "enc-canary", Key: "sdk-single", Body: canaryBytes(3 * MiB) }));
     await new Upload({ client: s3, params: { Bucket: "enc-canary", Key: "sdk-multipart", Body: big }, partSize: 5 * MiB }).done();
     await s3.send(new PutObjectCommand({ Bucket: "enc-canary", Key: "sdk-ssec", Body: canaryBytes(MiB), SSECustomerAlgorithm: "AES256", SSECustomerKey: randomBytes(32).toString("base64") }));
+    await s3.send(new PutObjectCommand({ Bucket: "enc-canary", Key: "sdk-kms", Body: canaryBytes(MiB), ServerSideEncryption: "aws:kms" }));
+    await new Upload({ client: s3, params: { Bucket: "enc-canary", Key: "sdk-kms-multipart", Body: big, ServerSideEncryption: "aws:kms" }, partSize: 5 * MiB }).done();
     const local = await mkdtemp(join(tmpdir(), "icn-canary-"));
     try {
       const file = join(local, "canary.bin");
@@ -493,9 +612,14 @@ describe("master-key rotation", () => {
     expect(before.rotation.pending).toBeGreaterThan(0);
     // Objects still read while the rotation is pending.
     expect(sha(await getBytes("enc-default", "a.txt"))).toBe(written.find((w) => w.key === "a.txt")!.sha256);
-    const report = await network.admin<{ bucketKeys: { rewrapped: number; remaining: number; failed: unknown[] } }>("POST", "/chores/key-rotation/run");
+    const report = await network.admin<{ bucketKeys: { rewrapped: number; remaining: number; failed: unknown[] }; kmsKeys: { rewrapped: number; remaining: number } }>(
+      "POST",
+      "/chores/key-rotation/run",
+    );
     expect(report.bucketKeys).toMatchObject({ remaining: 0, failed: [] });
-    expect(report.bucketKeys.rewrapped).toBe(before.rotation.pending);
+    expect(report.kmsKeys.remaining).toBe(0);
+    expect(report.kmsKeys.rewrapped).toBeGreaterThan(0);
+    expect(report.bucketKeys.rewrapped + report.kmsKeys.rewrapped).toBe(before.rotation.pending);
     const after = await network.admin<{ newestMasterKey: string; rotation: { pending: number; complete: boolean; removable: string[] } }>("GET", "/encryption");
     expect(after).toMatchObject({ newestMasterKey: newId, rotation: { pending: 0, complete: true, removable: [oldId] } });
 

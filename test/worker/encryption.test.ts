@@ -4,6 +4,7 @@
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client.ts";
+import type { Env } from "../../src/env.ts";
 import { bucketKeyFor, newWrappedBucketKey } from "../../src/services/bucket-keys.ts";
 import { parseMasterKeyRing, unwrapBucketKey } from "../../src/services/crypto/keys.ts";
 import { admin, createAccountWithKey, EDGE, s3, xmlField, type TestAccount } from "./helpers.ts";
@@ -13,6 +14,7 @@ const T2_ONLY = "t2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
 const T0_UNCONFIGURED = "t0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 let alice: TestAccount;
+const masterKeys = (env as unknown as Env).MASTER_KEYS;
 
 async function bucketRow(name: string): Promise<{ id: string; wrapped_key: string | null }> {
   return (await env.DB.prepare("SELECT id, wrapped_key FROM buckets WHERE name = ?").bind(name).first())!;
@@ -29,7 +31,7 @@ describe("bucket keys", () => {
     const one = await bucketRow("keyed-one");
     const two = await bucketRow("keyed-two");
     expect(one.wrapped_key).toMatch(/^v1\.t2\./);
-    const ring = await parseMasterKeyRing(env.MASTER_KEYS);
+    const ring = await parseMasterKeyRing(masterKeys);
     const k1 = await unwrapBucketKey(ring, one.wrapped_key!, one.id);
     const k2 = await unwrapBucketKey(ring, two.wrapped_key!, two.id);
     expect(k1.id).not.toBe(k2.id);
@@ -41,7 +43,7 @@ describe("bucket keys", () => {
     expect((await s3(alice, "PUT", "/legacy-bucket")).status).toBe(200);
     const { id } = await bucketRow("legacy-bucket");
     await env.DB.prepare("UPDATE buckets SET wrapped_key = NULL WHERE id = ?").bind(id).run();
-    const ring = await parseMasterKeyRing(env.MASTER_KEYS);
+    const ring = await parseMasterKeyRing(masterKeys);
     const keys = await Promise.all(Array.from({ length: 5 }, () => bucketKeyFor(openDb(env.DB), ring, { id, wrappedKey: null })));
     expect(new Set(keys.map((k) => k.id)).size).toBe(1);
     const stored = await bucketRow("legacy-bucket");
@@ -69,7 +71,7 @@ describe("bucket keys", () => {
     };
     expect(before.newestMasterKey).toBe("t2");
     expect(before.masterKeys.find((k) => k.id === "t1")?.bucketKeys).toBe(1);
-    expect(before.unconfiguredMasterKeys).toEqual([{ id: "t0", bucketKeys: 1 }]);
+    expect(before.unconfiguredMasterKeys).toEqual([{ id: "t0", bucketKeys: 1, kmsKeys: 0 }]);
     expect(before.rotation).toMatchObject({ pending: 1, complete: false, removable: [] });
 
     const report = (await (await admin("POST", "/chores/key-rotation/run")).json()) as {

@@ -3,6 +3,7 @@
 import type { Env } from "../../src/env.ts";
 import { runOnce as runBucketLifecycle } from "./bucket-lifecycle.ts";
 import { runOnce as runKeyRotation } from "./key-rotation.ts";
+import { runOnce as runKmsDeletion } from "./kms-deletion.ts";
 import { runOnce as runNodeLiveness } from "./node-liveness.ts";
 import { runOnce as runOrphanSweep } from "./orphan-sweep.ts";
 import { runOnce as runRepair } from "./repair.ts";
@@ -20,6 +21,7 @@ export const CHORES: Chore[] = [
   { name: "bucket-lifecycle", runOnce: runBucketLifecycle },
   { name: "orphan-sweep", runOnce: runOrphanSweep },
   { name: "key-rotation", runOnce: runKeyRotation },
+  { name: "kms-deletion", runOnce: runKmsDeletion },
 ];
 
 /** Runs every chore once; one failing does not stop the others. */

@@ -16,6 +16,8 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const WRAP_VERSION = "v1";
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+/** Ids of wrapping keys: master key ids, bucket key fingerprints, KMS key ids (UUIDs), "sse-c". */
+const WRAPPING_KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const encoder = new TextEncoder();
 
 export interface MasterKey {
@@ -194,7 +196,7 @@ async function unwrap(wrappingKey: CryptoKey, wrapped: string, aad: Uint8Array<A
 function parseWrapped(wrapped: string): { keyId: string; body: Uint8Array<ArrayBuffer> } {
   const parts = wrapped.split(".");
   const [version, keyId, encoded] = parts;
-  if (parts.length !== 3 || version !== WRAP_VERSION || keyId === undefined || !KEY_ID.test(keyId) || encoded === undefined) {
+  if (parts.length !== 3 || version !== WRAP_VERSION || keyId === undefined || !WRAPPING_KEY_ID.test(keyId) || encoded === undefined) {
     throw new KeyUnwrapError("not a v1 wrapped key");
   }
   let body: Uint8Array<ArrayBuffer>;
