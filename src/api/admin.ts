@@ -6,7 +6,10 @@ import { edgeChain, edgeProtocolSigner } from "../chain/edge-chain.ts";
 import { ChainError, ChainTransactionError } from "../chain/errors.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { judgeNodeStake } from "../chain/stake-gate.ts";
-import { createAccount, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
+import { createAccount, deleteAccountRows, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
+import { forgetBucket } from "../s3/bucket-access.ts";
+import { bucketIndexFor } from "../services/bucket-indexes.ts";
+import { destroyAccountKmsKeys } from "../services/kms.ts";
 import { openDb } from "../db/client.ts";
 import { getNode, listNodes, listOperators, setNodeStatus, upsertOperator } from "../db/registry.ts";
 import { NODE_STATUSES, OPERATOR_STATUSES, type NodeRow } from "../db/schema.ts";
@@ -62,6 +65,25 @@ adminApi.post("/accounts/:id/keys", async (c) => {
   const secretAccessKey = randomSecret();
   await insertAccessKey(db, accessKeyId, account.id, await sealSecret(c.env.KEY_ENCRYPTION_KEY, secretAccessKey), Date.now());
   return c.json({ accountId: account.id, accessKeyId, secretAccessKey }, 201);
+});
+
+/**
+ * Deletes an account and crypto-erases everything it stored: its KMS keys' material and its bucket keys are
+ * destroyed at once, then each bucket's index (holding the wrapped data keys) is erased. Blobs left on nodes
+ * can no longer be decrypted by anything the edge holds; the orphan sweep deletes them after its grace period.
+ * Another isolate may still accept the account's access keys for up to the key cache's 30 s; it finds no buckets.
+ */
+adminApi.delete("/accounts/:id", async (c) => {
+  const db = openDb(c.env.DB);
+  const account = await getAccount(db, c.req.param("id"));
+  if (!account) throw new ApiError(404, "NoSuchAccount", `Account ${c.req.param("id")} does not exist.`);
+  const kmsKeysDestroyed = await destroyAccountKmsKeys(db, account.id);
+  const deleted = await deleteAccountRows(db, account.id);
+  for (const bucket of deleted.buckets) {
+    forgetBucket(bucket.name);
+    await bucketIndexFor(c.env, bucket.id).erase();
+  }
+  return c.json({ accountId: account.id, kmsKeysDestroyed, bucketsErased: deleted.buckets.length, accessKeysRevoked: deleted.accessKeys });
 });
 
 adminApi.get("/accounts/:id/keys", async (c) => {

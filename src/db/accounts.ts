@@ -62,3 +62,17 @@ export async function deleteBucketRow(db: Db, name: string) {
 export async function listAllBuckets(db: Db) {
   return db.select({ name: buckets.name, id: buckets.id, replicationFactor: buckets.replicationFactor }).from(buckets).orderBy(asc(buckets.name)).all();
 }
+
+/**
+ * Deletes an account, its access keys and its bucket rows in one batch. The bucket rows hold the wrapped bucket
+ * keys, so this is the moment every SSE-S3 object of the account becomes unreadable (crypto-erase).
+ */
+export async function deleteAccountRows(db: Db, accountId: string): Promise<{ buckets: { name: string; id: string }[]; accessKeys: number }> {
+  const owned = await db.select({ name: buckets.name, id: buckets.id }).from(buckets).where(eq(buckets.accountId, accountId)).all();
+  const [, keys] = await db.batch([
+    db.delete(buckets).where(eq(buckets.accountId, accountId)),
+    db.delete(accessKeys).where(eq(accessKeys.accountId, accountId)).returning({ id: accessKeys.accessKeyId }),
+    db.delete(accounts).where(eq(accounts.id, accountId)),
+  ]);
+  return { buckets: owned, accessKeys: keys.length };
+}

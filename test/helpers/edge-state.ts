@@ -75,6 +75,18 @@ export async function bucketWrappedKey(persistDir: string, bucketName: string): 
   return undefined;
 }
 
+/** The wrapped material of every KMS key of an account, as D1 holds it. */
+export async function kmsMaterialOf(persistDir: string, accountId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const file of await sqliteFiles(join(persistDir, "v3", "d1"))) {
+    withDb(file, (db) => {
+      if (!tables(db).includes("kms_keys")) return;
+      for (const row of db.prepare("SELECT material_wrapped FROM kms_keys WHERE account_id = ?").all(accountId) as { material_wrapped: string }[]) out.push(row.material_wrapped);
+    });
+  }
+  return out;
+}
+
 /** Decrypts a blob copied off a node, with the master keys and what the edge's state holds (SSE-S3 objects). */
 export async function decryptSavedBlob(persistDir: string, masterKeys: string, encryption: SegmentEncryption, blob: Uint8Array, plaintextLength: number): Promise<Uint8Array> {
   const bucketId = /^b([0-9a-f]{32})/.exec(encryption.blobId)![1]!;

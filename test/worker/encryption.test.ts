@@ -5,7 +5,9 @@ import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/client.ts";
 import type { Env } from "../../src/env.ts";
+import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { bucketKeyFor, newWrappedBucketKey } from "../../src/services/bucket-keys.ts";
+import { createKmsKey } from "../../src/services/kms.ts";
 import { parseMasterKeyRing, unwrapBucketKey } from "../../src/services/crypto/keys.ts";
 import { admin, createAccountWithKey, EDGE, s3, xmlField, type TestAccount } from "./helpers.ts";
 
@@ -89,6 +91,33 @@ describe("bucket keys", () => {
 
     const after = (await (await admin("GET", "/encryption")).json()) as typeof before;
     expect(after.rotation).toMatchObject({ pending: 0, complete: true, removable: ["t1"] });
+  });
+});
+
+describe("account deletion", () => {
+  it("crypto-erases the account: KMS key material, bucket keys and every bucket index are gone at once", async () => {
+    const carol = await createAccountWithKey("carol-erased");
+    expect((await s3(carol, "PUT", "/carol-bucket")).status).toBe(200);
+    expect((await s3(carol, "PUT", "/carol-bucket?encryption", { body: "<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>" })).status).toBe(200);
+    const { id: bucketId } = await bucketRow("carol-bucket");
+    await createKmsKey(openDb(env.DB), await parseMasterKeyRing(masterKeys), carol.id, { alias: "alias/carol" }, "us-east-1", Date.now());
+    const count = async (sql: string) => ((await env.DB.prepare(sql).bind(carol.id).first()) as { n: number }).n;
+    expect(await count("SELECT COUNT(*) AS n FROM kms_keys WHERE account_id = ?")).toBe(1);
+
+    const res = await admin("DELETE", `/accounts/${carol.id}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ accountId: carol.id, kmsKeysDestroyed: 1, bucketsErased: 1, accessKeysRevoked: 1 });
+    expect(await count("SELECT COUNT(*) AS n FROM kms_keys WHERE account_id = ?")).toBe(0);
+    expect(await count("SELECT COUNT(*) AS n FROM buckets WHERE account_id = ?")).toBe(0);
+    expect(await count("SELECT COUNT(*) AS n FROM access_keys WHERE account_id = ?")).toBe(0);
+    // The bucket's index holds nothing any more, not even its configuration.
+    const index = bucketIndexFor(env as unknown as Env, bucketId);
+    expect(await index.isEmpty()).toBe(true);
+    expect(await index.getConfig("encryption")).toBeNull();
+    // The name is free again, and a new bucket under it is a different bucket with a different key.
+    expect((await s3(alice, "PUT", "/carol-bucket")).status).toBe(200);
+    expect((await bucketRow("carol-bucket")).id).not.toBe(bucketId);
+    expect((await admin("DELETE", `/accounts/${carol.id}`)).status).toBe(404);
   });
 });
 

@@ -271,6 +271,17 @@ export class BucketIndex extends DurableObject<Env> {
   }
 
   /** True when no version (delete markers included) and no multipart upload remains (DeleteBucket's precondition). */
+  /**
+   * Erases the whole index (its account was deleted): every record, and with them every wrapped data key. The
+   * blobs on nodes become orphans for the orphan sweep, and noise already: nothing left can decrypt them.
+   */
+  async erase(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+    // An empty index again, for a request that still finds the deleted bucket in a stale cache.
+    this.sql.exec(SCHEMA);
+    this.setConfig(SCHEMA_VERSION, 3);
+  }
+
   isEmpty(): boolean {
     const objects = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM versions LIMIT 1)").one().n;
     const uploads = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT 1 FROM uploads LIMIT 1)").one().n;
