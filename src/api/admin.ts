@@ -18,6 +18,7 @@ import { randomHex, randomSecret, timingSafeEqualHex, sha256Hex } from "../proto
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { durabilityApi } from "./durability.ts";
+import { diagnosticsApi } from "./diagnostics.ts";
 import { encryptionApi } from "./encryption.ts";
 import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
 
@@ -38,6 +39,7 @@ const addressParam = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefi
 
 adminApi.route("/", durabilityApi);
 adminApi.route("/", encryptionApi);
+adminApi.route("/", diagnosticsApi);
 
 adminApi.get("/operators", async (c) => c.json({ operators: await listOperators(openDb(c.env.DB)) }));
 

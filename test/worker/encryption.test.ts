@@ -222,3 +222,16 @@ describe("SSE request headers are checked before any byte moves", () => {
     expect((await s3(alice, "HEAD", "/sse-headers/object")).status).toBe(404);
   });
 });
+
+describe("encryption diagnostics (for npm run bench)", () => {
+  it("runs the edge's cipher over the requested bytes and proves it by the byte counts", async () => {
+    const run = async (mode: string, count: number) => (await (await admin("POST", "/diagnostics/crypto", { mode, count })).json()) as { checked: number };
+    expect((await run("none", 2)).checked).toBe(2 * 1024 * 1024);
+    // Ciphertext: 16-byte header + the plaintext + a 16-byte tag per 64 KiB chunk.
+    expect((await run("encrypt", 2)).checked).toBe(16 + 2 * 1024 * 1024 + 16 * 32);
+    expect((await run("roundtrip", 2)).checked).toBe(2 * 1024 * 1024);
+    expect((await run("small", 3)).checked).toBe(3 * 4096);
+    const bad = await admin("POST", "/diagnostics/crypto", { mode: "rot13", count: 1 });
+    expect(bad.status).toBe(400);
+  });
+});
