@@ -234,8 +234,31 @@ export async function bucketEncryptionDefault(ctx: S3Context, bucket: BucketRow)
 }
 
 /**
- * The key that opens an existing object's data keys (GET, HEAD, a copy source, parts of an upload). An SSE-C
- * object needs the customer's key in `names`; any other object must not be sent one.
+ * The checks S3 makes on customer-key headers for an existing object, without touching any key: an SSE-C object
+ * needs its customer's key in `names`, and any other object must not be sent one. Returns the customer key.
+ */
+export async function checkCustomerKey(
+  ctx: S3Context,
+  bucket: BucketRow,
+  encryption: ObjectEncryption | undefined,
+  names: CustomerKeyHeaders = OBJECT_CUSTOMER_KEY,
+): Promise<CustomerKey | undefined> {
+  const customer = await customerKeyFrom(ctx, names);
+  if (encryption?.mode !== "SSE-C") {
+    if (customer) throw new S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.");
+    return undefined;
+  }
+  if (!customer) {
+    throw new S3Error("InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.");
+  }
+  // A wrong key learns nothing: not the object's size, type or anything but that access was denied.
+  if ((await customerKeyHmac(ctx, bucket, customer)) !== encryption.customerKeyHmac) throw new S3Error("AccessDenied");
+  return customer;
+}
+
+/**
+ * The key that opens an existing object's data keys (GET, a copy source, the parts of an upload), after the
+ * customer-key checks. A KMS key must be usable now (not disabled or pending deletion).
  */
 export async function keyForRead(
   ctx: S3Context,
@@ -243,20 +266,12 @@ export async function keyForRead(
   encryption: ObjectEncryption | undefined,
   names: CustomerKeyHeaders = OBJECT_CUSTOMER_KEY,
 ): Promise<KeyEncryptionKey> {
-  const customer = await customerKeyFrom(ctx, names);
-  if (encryption?.mode !== "SSE-C") {
-    if (customer) throw new S3Error("InvalidRequest", "The encryption parameters are not applicable to this object.");
-    // SSE-S3, and objects from before edge encryption (plaintext segments need no key; parts added later to an
-    // upload begun then were encrypted under the bucket key).
-    if (!encryption || encryption.mode === "AES256") return bucketKeyFor(ctx.db, await ring(ctx), bucket);
-    return kmsKek(bucket, await usableKmsKey(ctx, bucket, encryption.kmsKeyArn));
-  }
-  if (!customer) {
-    throw new S3Error("InvalidRequest", "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.");
-  }
-  // A wrong key learns nothing: not the object's size, type or anything but that access was denied.
-  if ((await customerKeyHmac(ctx, bucket, customer)) !== encryption.customerKeyHmac) throw new S3Error("AccessDenied");
-  return customerKek(bucket, customer);
+  const customer = await checkCustomerKey(ctx, bucket, encryption, names);
+  if (customer) return customerKek(bucket, customer);
+  // SSE-S3, and objects from before edge encryption (plaintext segments need no key; parts added later to an
+  // upload begun then were encrypted under the bucket key).
+  if (!encryption || encryption.mode !== "aws:kms") return bucketKeyFor(ctx.db, await ring(ctx), bucket);
+  return kmsKek(bucket, await usableKmsKey(ctx, bucket, encryption.kmsKeyArn));
 }
 
 /** The response headers S3 sends for an object's encryption (PUT, GET, HEAD, copy and multipart answers). */

@@ -172,10 +172,15 @@ describe("ranged reads decrypt exactly the chunks they need", () => {
     await s3.send(new CreateBucketCommand({ Bucket: "enc-ranges" }));
     await s3.send(new PutObjectCommand({ Bucket: "enc-ranges", Key: "sse-s3", Body: body }));
     await s3.send(new PutObjectCommand({ Bucket: "enc-ranges", Key: "sse-c", Body: body, SSECustomerAlgorithm: "AES256", SSECustomerKey: sseCustomerKey }));
-    written.push({ bucket: "enc-ranges", key: "sse-s3", sha256: sha(body) }, { bucket: "enc-ranges", key: "sse-c", sha256: sha(body), sseCustomerKey });
+    await s3.send(new PutObjectCommand({ Bucket: "enc-ranges", Key: "sse-kms", Body: body, ServerSideEncryption: "aws:kms" }));
+    written.push(
+      { bucket: "enc-ranges", key: "sse-s3", sha256: sha(body) },
+      { bucket: "enc-ranges", key: "sse-c", sha256: sha(body), sseCustomerKey },
+      { bucket: "enc-ranges", key: "sse-kms", sha256: sha(body) },
+    );
   }, 60_000);
 
-  for (const mode of ["sse-s3", "sse-c"] as const) {
+  for (const mode of ["sse-s3", "sse-c", "sse-kms"] as const) {
     it(`serves first byte, last byte, across chunks, whole chunks, suffix and open ranges (${mode})`, async () => {
       const ssec = mode === "sse-c" ? { SSECustomerAlgorithm: "AES256", SSECustomerKey: sseCustomerKey } : {};
       for (const [range, start, end] of ranges) {
@@ -517,7 +522,9 @@ describe("SSE-KMS", () => {
     try {
       expect(await errorOf(put(key.keyId, "refused-4"))).toMatchObject({ name: "KMS.DisabledException", status: 400 });
       // Objects under a disabled key cannot be read either, until it is enabled again.
-      expect((await errorOf(s3.send(new GetObjectCommand({ Bucket: "enc-kms", Key: "by-id" })))).status).toBe(400);
+      expect(await errorOf(s3.send(new GetObjectCommand({ Bucket: "enc-kms", Key: "by-id" })))).toMatchObject({ name: "KMS.DisabledException", status: 400 });
+      // HEAD decrypts nothing and still answers, as in S3.
+      expect((await s3.send(new HeadObjectCommand({ Bucket: "enc-kms", Key: "by-id" }))).SSEKMSKeyId).toBe(key.arn);
     } finally {
       await kmsApi(kms, "POST", `/keys/${key.keyId}/enable`);
     }
@@ -552,6 +559,9 @@ describe("nodes hold only ciphertext", () => {
         await runAws(cli, ["s3", "cp", "--only-show-errors", file, `s3://enc-canary/${cli.label}/multipart`], d.edgeUrl, env);
         await runAws(cli, ["s3", "cp", "--only-show-errors", join(local, "small.bin"), `s3://enc-canary/${cli.label}/single`], d.edgeUrl, env);
         await runAws(cli, ["s3", "cp", "--only-show-errors", "--sse-c", "AES256", "--sse-c-key", "fileb://" + join(local, "key.bin"), file, `s3://enc-canary/${cli.label}/ssec`], d.edgeUrl, env);
+        await runAws(cli, ["s3", "cp", "--only-show-errors", "--sse", "aws:kms", file, `s3://enc-canary/${cli.label}/kms`], d.edgeUrl, env);
+        const head = JSON.parse(await runAws(cli, ["s3api", "head-object", "--bucket", "enc-canary", "--key", `${cli.label}/kms`], d.edgeUrl, env)) as { ServerSideEncryption?: string };
+        expect(head.ServerSideEncryption).toBe("aws:kms");
         expect(sha(await getBytes("enc-canary", `${cli.label}/multipart`))).toBe(sha(big));
       }
       if (clis.length === 0) {

@@ -11,7 +11,7 @@ import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
-import { COPY_SOURCE_CUSTOMER_KEY, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
+import { checkCustomerKey, COPY_SOURCE_CUSTOMER_KEY, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import {
@@ -223,8 +223,9 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, bucketName);
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
-  // An SSE-C object answers nothing, not even its size, without its key.
-  const kek = await keyForRead(ctx, bucket, record.encryption);
+  // An SSE-C object answers nothing, not even its size, without its key. HEAD decrypts nothing, so it needs
+  // no usable KMS key (as in S3); a GET resolves its key before answering.
+  const kek = head ? await checkCustomerKey(ctx, bucket, record.encryption).then(() => undefined) : await keyForRead(ctx, bucket, record.encryption);
 
   // Preconditions come before Range (RFC 9110 section 13.2.2).
   const condition = evaluateReadPreconditions(record, ctx.request.headers);
