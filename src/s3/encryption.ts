@@ -11,6 +11,7 @@ import { createKmsKey, KmsError, resolveKmsKey, type KmsKeyLookupFailure, type U
 import type { ObjectEncryption } from "../services/object-model.ts";
 import type { KeyEncryptionKey } from "../services/segment-cipher.ts";
 import type { BucketRow } from "../db/schema.ts";
+import { TtlCache } from "../services/ttl-cache.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
 
@@ -228,9 +229,27 @@ function kmsKek(bucket: BucketRow, key: UsableKmsKey): KeyEncryptionKey {
   return { id: key.keyId, bucketId: bucket.id, key: key.key };
 }
 
+/**
+ * Bucket defaults by bucket id, per isolate, so a PUT does not ask the bucket's index first. Put/Delete in this
+ * isolate update it at once; another isolate may write with the previous default for up to this long.
+ */
+const DEFAULTS_CACHE_TTL_MS = 5_000;
+const bucketDefaults = new TtlCache<string, { config: BucketEncryptionDefault | null }>(DEFAULTS_CACHE_TTL_MS);
+
 /** The bucket's default encryption (PutBucketEncryption), or null when it has none (SSE-S3 then). */
 export async function bucketEncryptionDefault(ctx: S3Context, bucket: BucketRow): Promise<BucketEncryptionDefault | null> {
-  return (await bucketIndexFor(ctx.env, bucket.id).getConfig(ENCRYPTION_CONFIG)) as BucketEncryptionDefault | null;
+  const cached = await bucketDefaults.get(bucket.id, Date.now(), async () => ({
+    config: (await bucketIndexFor(ctx.env, bucket.id).getConfig(ENCRYPTION_CONFIG)) as BucketEncryptionDefault | null,
+  }));
+  return cached!.config;
+}
+
+/** Sets (or, with null, deletes) a bucket's default encryption. */
+export async function setBucketEncryptionDefault(ctx: S3Context, bucket: BucketRow, config: BucketEncryptionDefault | null): Promise<void> {
+  const index = bucketIndexFor(ctx.env, bucket.id);
+  if (config) await index.setConfig(ENCRYPTION_CONFIG, config);
+  else await index.deleteConfig(ENCRYPTION_CONFIG);
+  bucketDefaults.delete(bucket.id);
 }
 
 /**

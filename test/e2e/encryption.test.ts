@@ -11,12 +11,12 @@ import {
   DeleteBucketCommand,
   DeleteObjectCommand,
   GetBucketEncryptionCommand,
+  GetObjectAttributesCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutBucketEncryptionCommand,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
@@ -24,13 +24,14 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE } from "../../src/services/crypto/stream-format.ts";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
 import * as edgeState from "../helpers/edge-state.ts";
+import { errorOf, filesUnder } from "../helpers/test-support.ts";
 import { LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
 
 const KiB = 1024;
@@ -50,27 +51,6 @@ function canaryBytes(size: number): Buffer {
   const out = Buffer.alloc(size);
   let at = 0;
   for (let i = 0; at < size; i++) at += out.write(`${CANARY}:${i};`, at);
-  return out;
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return { name: error.name, status: error.$metadata.httpStatusCode };
-    throw error;
-  }
-  return { name: "no error" };
-}
-
-async function filesUnder(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await filesUnder(path)));
-    else if (entry.isFile()) out.push(path);
-  }
   return out;
 }
 
@@ -357,6 +337,9 @@ describe("SSE-C", () => {
     expect((await errorOf(s3.send(new HeadObjectCommand({ Bucket: "enc-ssec", Key: "secret", SSECustomerAlgorithm: "AES256", SSECustomerKey: otherKey })))).status).toBe(403);
     const head = await s3.send(new HeadObjectCommand({ Bucket: "enc-ssec", Key: "secret", ...ssec }));
     expect(head.ContentLength).toBe(body.length);
+    const attributes = (extra: object) => s3.send(new GetObjectAttributesCommand({ Bucket: "enc-ssec", Key: "secret", ObjectAttributes: ["ObjectSize"], ...extra }));
+    expect((await errorOf(attributes({}))).status).toBe(400);
+    expect((await attributes(ssec)).ObjectSize).toBe(body.length);
 
     // Raw headers for what SDKs would not send: a wrong key MD5, a short key, another algorithm.
     const raw = (headers: Record<string, string>) => signer.fetch(`${d.edgeUrl}/enc-ssec/secret`, { headers });

@@ -27,7 +27,6 @@ import {
   PutObjectCommand,
   PutObjectTaggingCommand,
   S3Client,
-  S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
 } from "@aws-sdk/client-s3";
@@ -42,6 +41,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
+import { errorOf } from "../helpers/test-support.ts";
 
 const MiB = 1024 * 1024;
 let network: LocalNetwork;
@@ -49,16 +49,6 @@ let d: NetworkDescription;
 let stateDir: string;
 let s3: S3Client;
 const bucket = "surface";
-
-async function errorOf(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return { name: error.name, status: error.$metadata.httpStatusCode };
-    throw error;
-  }
-  return { name: "no error" };
-}
 
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), "icn-surface-"));

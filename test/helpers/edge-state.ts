@@ -1,24 +1,16 @@
 // Reads the local edge's persisted state (wrangler's D1 and Durable Object SQLite files) from outside, the way an
 // auditor would: to show what the edge still holds after a crypto-erase. Read-only; never used by the edge.
 
-import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseMasterKeyRing, unwrapBucketKey } from "../../src/services/crypto/keys.ts";
 import { decryptBlob } from "../../src/services/crypto/stream-format.ts";
 import type { ObjectVersion, SegmentEncryption } from "../../src/services/object-model.ts";
 import { openSegmentKey } from "../../src/services/segment-cipher.ts";
+import { filesUnder } from "./test-support.ts";
 
 async function sqliteFiles(dir: string): Promise<string[]> {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await sqliteFiles(path)));
-    else if (entry.name.endsWith(".sqlite")) out.push(path);
-  }
-  return out;
+  return (await filesUnder(dir)).filter((f) => f.endsWith(".sqlite"));
 }
 
 function withDb<T>(file: string, use: (db: DatabaseSync) => T): T {

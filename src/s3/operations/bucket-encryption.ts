@@ -3,16 +3,16 @@
 // A bucket without a configuration encrypts with SSE-S3 (S3's default since January 2023), and deleting the
 // configuration returns it there: never to plaintext.
 
-import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
+import { requireOwnedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
-import { ENCRYPTION_CONFIG, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
+import { bucketEncryptionDefault, setBucketEncryptionDefault, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
 import { S3Error } from "../errors.ts";
 import { xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
 
 export async function getBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const config = ((await bucketIndex(ctx, bucket).getConfig(ENCRYPTION_CONFIG)) as BucketEncryptionDefault | null) ?? SSE_S3_DEFAULT;
+  const config = (await bucketEncryptionDefault(ctx, bucket)) ?? SSE_S3_DEFAULT;
   return xmlResponse("ServerSideEncryptionConfiguration", {
     Rule: {
       ApplyServerSideEncryptionByDefault: { SSEAlgorithm: config.algorithm, KMSMasterKeyID: config.kmsKeyId },
@@ -42,12 +42,12 @@ export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promi
   if (bucketKeyText !== undefined && bucketKeyText !== "true" && bucketKeyText !== "false") throw new S3Error("MalformedXML");
   const config: BucketEncryptionDefault = { algorithm, kmsKeyId, bucketKeyEnabled: bucketKeyText === "true" };
   await validateBucketDefault(ctx, bucket, config);
-  await bucketIndex(ctx, bucket).setConfig(ENCRYPTION_CONFIG, config);
+  await setBucketEncryptionDefault(ctx, bucket, config);
   return new Response(null, { status: 200 });
 }
 
 export async function deleteBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  await bucketIndex(ctx, bucket).deleteConfig(ENCRYPTION_CONFIG);
+  await setBucketEncryptionDefault(ctx, bucket, null);
   return new Response(null, { status: 204 });
 }

@@ -327,6 +327,8 @@ async function setTags(ctx: S3Context, bucket: BucketRow, key: string, tags: Rec
 export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
+  // Like GET and HEAD, an SSE-C object describes itself only to the holder of its key.
+  await checkCustomerKey(ctx, bucket, record.encryption);
   const wanted = new Set(
     (ctx.request.headers.get("x-amz-object-attributes") ?? "")
       .split(",")
