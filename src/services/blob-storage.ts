@@ -120,7 +120,7 @@ class FanOutStage implements BodyStage {
 
 /**
  * Encrypts the plaintext it is given and passes the ciphertext on to `downstream` (the blob's hash and the
- * replica fan-out) in batches of about 1 MiB rather than 64 KiB frames: fewer, larger writes to each node.
+ * replica fan-out) in batches of 256 KiB rather than 64 KiB frames: fewer, larger writes to each node.
  */
 class EncryptingStage implements BodyStage {
   private readonly encrypt: EncryptStage;
@@ -170,7 +170,8 @@ class EncryptingStage implements BodyStage {
   }
 }
 
-const BATCH_BYTES = 1024 * 1024;
+/** Ciphertext handed to the replicas per write: large enough for few writes, small enough to die young in GC. */
+const BATCH_BYTES = 256 * 1024;
 
 /**
  * Streams one segment to the replicas placement picks (one read of the body, encrypted, fanned out), verifying
@@ -450,7 +451,8 @@ async function copyEncryptedSegment(
     tried.add(current.replica.nodeId);
     try {
       const range = ciphertextRangeFor(position, end, segment.size);
-      for await (const plain of decryptRange(readChunks(current.body, VERIFY_READ_SIZE), key.dataKey, key.prefix, range)) {
+      const chunks = readChunks(current.body, readSizeFor(range.end - range.start + 1));
+      for await (const plain of decryptRange(chunks, key.dataKey, key.prefix, range)) {
         await writer.write(plain).catch((error: unknown) => {
           clientGone = true;
           throw error;
