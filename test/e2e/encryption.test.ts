@@ -543,6 +543,12 @@ describe("nodes hold only ciphertext", () => {
         await runAws(cli, ["s3", "cp", "--only-show-errors", join(local, "small.bin"), `s3://enc-canary/${cli.label}/single`], d.edgeUrl, env);
         await runAws(cli, ["s3", "cp", "--only-show-errors", "--sse-c", "AES256", "--sse-c-key", "fileb://" + join(local, "key.bin"), file, `s3://enc-canary/${cli.label}/ssec`], d.edgeUrl, env);
         await runAws(cli, ["s3", "cp", "--only-show-errors", "--sse", "aws:kms", file, `s3://enc-canary/${cli.label}/kms`], d.edgeUrl, env);
+        const sseC = ["--sse-c", "AES256", "--sse-c-key", "fileb://" + join(local, "key.bin")];
+        await runAws(cli, ["s3", "cp", "--only-show-errors", ...sseC, join(local, "small.bin"), `s3://enc-canary/${cli.label}/ssec-single`], d.edgeUrl, env);
+        await runAws(cli, ["s3", "cp", "--only-show-errors", "--sse", "aws:kms", join(local, "small.bin"), `s3://enc-canary/${cli.label}/kms-single`], d.edgeUrl, env);
+        // And back down with the customer key: the CLI checks what it receives.
+        await runAws(cli, ["s3", "cp", "--only-show-errors", ...sseC, `s3://enc-canary/${cli.label}/ssec`, join(local, "back.bin")], d.edgeUrl, env);
+        expect(sha(await readFile(join(local, "back.bin")))).toBe(sha(big));
         const head = JSON.parse(await runAws(cli, ["s3api", "head-object", "--bucket", "enc-canary", "--key", `${cli.label}/kms`], d.edgeUrl, env)) as { ServerSideEncryption?: string };
         expect(head.ServerSideEncryption).toBe("aws:kms");
         expect(sha(await getBytes("enc-canary", `${cli.label}/multipart`))).toBe(sha(big));
