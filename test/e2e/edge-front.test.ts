@@ -1,0 +1,102 @@
+// The local edge's front proxy: answers Expect: 100-continue at once, drops that header, and passes every request
+// and response through byte for byte, across keep-alive requests with fixed-length and chunked bodies.
+
+import { createHash, randomBytes } from "node:crypto";
+import { createServer, request, Agent, type IncomingHttpHeaders, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEdgeFront, type EdgeFront } from "../helpers/edge-front.ts";
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  sha256: string;
+  bytes: number;
+}
+
+let origin: Server;
+let front: EdgeFront;
+const seen: Seen[] = [];
+
+beforeAll(async () => {
+  // A stand-in for workerd: never answers Expect, echoes what it received as JSON.
+  origin = createServer((req, res) => {
+    const hash = createHash("sha256");
+    let bytes = 0;
+    req.on("data", (c: Buffer) => {
+      hash.update(c);
+      bytes += c.length;
+    });
+    req.on("end", () => {
+      const entry = { method: req.method!, url: req.url!, headers: req.headers, sha256: hash.digest("hex"), bytes };
+      seen.push(entry);
+      const body = req.url === "/big" ? randomBytes(8 * 1024 * 1024) : Buffer.from(JSON.stringify(entry));
+      res.writeHead(200, { "content-length": body.length, "x-body-sha256": createHash("sha256").update(body).digest("hex") });
+      res.end(req.method === "HEAD" ? undefined : body);
+    });
+  });
+  origin.on("checkContinue", (req, res) => origin.emit("request", req, res)); // like workerd: no 100 from the origin
+  await new Promise<void>((r) => origin.listen(0, "127.0.0.1", () => r()));
+  const port = (origin.address() as { port: number }).port;
+  front = await startEdgeFront({ port: 0, upstream: `http://127.0.0.1:${port}` });
+});
+
+afterAll(async () => {
+  await front?.close();
+  await new Promise<void>((r) => origin?.close(() => r()));
+});
+
+function send(agent: Agent, method: string, path: string, body: Buffer | undefined, headers: Record<string, string> = {}) {
+  return new Promise<{ status: number; body: Buffer; headers: IncomingHttpHeaders; continued: number | undefined; ms: number }>((resolve, reject) => {
+    const started = Date.now();
+    let continued: number | undefined;
+    const req = request({ host: "127.0.0.1", port: front.port, method, path, agent, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks), headers: res.headers, continued, ms: Date.now() - started }));
+    });
+    req.on("error", reject);
+    if (headers.expect) {
+      req.on("continue", () => {
+        continued = Date.now() - started;
+        req.end(body);
+      });
+    } else req.end(body);
+  });
+}
+
+describe("edge front proxy", () => {
+  it("answers Expect: 100-continue itself, at once, and the origin never sees the header", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const body = randomBytes(300_000);
+    const res = await send(agent, "PUT", "/expect", body, { expect: "100-continue", "content-length": String(body.length) });
+    expect(res.status).toBe(200);
+    expect(res.continued).toBeDefined();
+    expect(res.continued!).toBeLessThan(500);
+    const echoed = JSON.parse(res.body.toString()) as Seen;
+    expect(echoed.headers.expect).toBeUndefined();
+    expect(echoed.sha256).toBe(createHash("sha256").update(body).digest("hex"));
+    agent.destroy();
+  });
+
+  it("keeps request boundaries across keep-alive requests with fixed-length, chunked and empty bodies", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const bodies = [randomBytes(1), randomBytes(70_000), Buffer.alloc(0), randomBytes(1_000_000)];
+    for (const [i, body] of bodies.entries()) {
+      const chunked = i % 2 === 1;
+      const headers: Record<string, string> = chunked ? { "transfer-encoding": "chunked" } : { "content-length": String(body.length) };
+      if (i === 3) headers.expect = "100-continue";
+      const res = await send(agent, "POST", `/req-${i}?q=${i}`, body, headers);
+      const echoed = JSON.parse(res.body.toString()) as Seen;
+      expect(echoed).toMatchObject({ method: "POST", url: `/req-${i}?q=${i}`, bytes: body.length, sha256: createHash("sha256").update(body).digest("hex") });
+    }
+    // A GET and a HEAD on the same connection, and a large response.
+    const big = await send(agent, "GET", "/big", undefined);
+    expect(createHash("sha256").update(big.body).digest("hex")).toBe(big.headers["x-body-sha256"]);
+    const head = await send(agent, "HEAD", "/head", undefined);
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    expect((await send(agent, "GET", "/after-head", undefined)).status).toBe(200);
+    agent.destroy();
+  });
+});
