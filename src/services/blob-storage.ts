@@ -221,6 +221,14 @@ export async function storeSegment(storage: StorageEnv, target: StorageTarget, i
   }
 }
 
+/** A replica a read has opened: which one, and its response body. */
+type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array> };
+
+/** Where a read delivers plaintext, in order; a rejected write means the client went away. */
+interface ChunkWriter {
+  write(chunk: Uint8Array): Promise<void>;
+}
+
 async function endpointFor(storage: StorageEnv, nodeId: string): Promise<NodeEndpoint> {
   const node = await endpoints.get(nodeId, storage.now, () => getNode(storage.db, nodeId));
   if (!node) throw new NodeRequestError(nodeId, 0, "node is no longer registered");
@@ -371,7 +379,7 @@ async function copySegment(
   segment: ObjectSegment,
   start: number,
   end: number,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  writer: ChunkWriter,
   waitUntil: (p: Promise<unknown>) => void,
   opened?: OpenedReplica,
 ): Promise<void> {
@@ -434,7 +442,7 @@ async function copyEncryptedSegment(
   key: SegmentKey,
   start: number,
   end: number,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
+  writer: ChunkWriter,
   waitUntil: (p: Promise<unknown>) => void,
   opened?: OpenedReplica,
 ): Promise<void> {
@@ -471,8 +479,6 @@ async function copyEncryptedSegment(
     }
   }
 }
-
-type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array> };
 
 /** Opens each segment's data key with the object's key-encryption key (none for plaintext segments). */
 export type SegmentKeyOpener = (segment: ObjectSegment) => Promise<SegmentKey | undefined>;
@@ -511,7 +517,7 @@ export async function streamSegments(
   if (pieces.length === 0) return new ReadableStream({ start: (c) => c.close() });
   const firstPiece = pieces[0]!;
   const firstKey = await keys(firstPiece.segment);
-  const copy = async (piece: (typeof pieces)[number], key: SegmentKey | undefined, writer: WritableStreamDefaultWriter<Uint8Array>, opened?: OpenedReplica) => {
+  const copy = async (piece: (typeof pieces)[number], key: SegmentKey | undefined, writer: ChunkWriter, opened?: OpenedReplica) => {
     if (key) return copyEncryptedSegment(storage, piece.segment, key, piece.start, piece.end, writer, waitUntil, opened);
     return copySegment(storage, piece.segment, piece.start, piece.end, writer, waitUntil, opened);
   };
@@ -536,12 +542,12 @@ export async function streamSegments(
   // with an S3 error rather than a cut body: e.g. when every replica's first chunk is corrupt.
   let firstBytes!: () => void;
   const firstBytesReady = new Promise<void>((resolve) => (firstBytes = resolve));
-  const writer = {
-    write(chunk: Uint8Array): Promise<void> {
+  const writer: ChunkWriter = {
+    write(chunk) {
       firstBytes();
       return sink.write(chunk);
     },
-  } as WritableStreamDefaultWriter<Uint8Array>;
+  };
   const copied = (async () => {
     await copy(firstPiece, firstKey, writer, first);
     for (const piece of pieces.slice(1)) await copy(piece, await keys(piece.segment), writer);
