@@ -1,7 +1,7 @@
 // Queries over per-account KMS keys. Rows carry wrapped key material: callers outside src/services/kms.ts
 // should not need this file, and nothing here logs a row.
 
-import { and, asc, count, eq, inArray, lte, ne } from "drizzle-orm";
+import { and, asc, count, eq, inArray, lte } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { kmsKeys, type KmsKeyRow, type KmsKeyState } from "./schema.ts";
 
@@ -68,18 +68,20 @@ export async function setKmsKeyAlias(
 }
 
 /** Keys whose material is not wrapped by `masterKeyId`, for master-key rotation. */
-export async function listKmsKeysNotWrappedBy(db: Db, masterKeyId: string, limit: number) {
+export async function listKmsKeysWrappedBy(db: Db, masterKeyIds: string[], limit: number) {
+  if (masterKeyIds.length === 0) return [];
   return db
     .select({ id: kmsKeys.id, accountId: kmsKeys.accountId, materialWrapped: kmsKeys.materialWrapped })
     .from(kmsKeys)
-    .where(ne(kmsKeys.wrappedBy, masterKeyId))
+    .where(inArray(kmsKeys.wrappedBy, masterKeyIds))
     .orderBy(asc(kmsKeys.id))
     .limit(limit)
     .all();
 }
 
-export async function countKmsKeysNotWrappedBy(db: Db, masterKeyId: string): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(kmsKeys).where(ne(kmsKeys.wrappedBy, masterKeyId));
+export async function countKmsKeysWrappedBy(db: Db, masterKeyIds: string[]): Promise<number> {
+  if (masterKeyIds.length === 0) return 0;
+  const [row] = await db.select({ n: count() }).from(kmsKeys).where(inArray(kmsKeys.wrappedBy, masterKeyIds));
   return row?.n ?? 0;
 }
 

@@ -1,7 +1,7 @@
 // Bucket keys (SSE-S3): one per bucket, generated with the bucket, kept in D1 wrapped by a master key, and
 // re-wrapped (never regenerated) when the master key rotates. Deleting the bucket row destroys the key.
 
-import { and, eq, isNull, like, not, sql } from "drizzle-orm";
+import { and, eq, isNull, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.ts";
 import { buckets } from "../db/schema.ts";
 import { generateBucketKey, rewrapBucketKey, unwrapBucketKey, type BucketKey, type MasterKeyRing } from "./crypto/keys.ts";
@@ -43,16 +43,21 @@ export interface RewrapProgress {
   rewrapped: number;
   /** Bucket keys still wrapped by an older master key. */
   remaining: number;
-  /** Bucket keys that did not open with any configured master key (never overwritten). */
+  /** Bucket keys under an older configured master key that did not open (tampered; never overwritten). */
   failed: { bucketId: string; error: string }[];
 }
 
-/** Master-key rotation, one batch: re-wraps up to `limit` bucket keys not wrapped by the newest master key. */
+/**
+ * Master-key rotation, one batch: re-wraps up to `limit` bucket keys wrapped by an older configured master key.
+ * Keys under a master key that is no longer configured cannot be opened and are not attempted (the admin
+ * encryption status lists them), so they never hold up the rotation of the others.
+ */
 export async function rewrapBucketKeys(db: Db, ring: MasterKeyRing, limit: number): Promise<RewrapProgress> {
-  const current = `v1.${ring.newest.id}.%`;
-  const stale = not(like(buckets.wrappedKey, current)); // NULL (no key yet) never matches
-  const batch = await db.select({ id: buckets.id, wrappedKey: buckets.wrappedKey }).from(buckets).where(stale).limit(limit).all();
   const progress: RewrapProgress = { rewrapped: 0, remaining: 0, failed: [] };
+  const older = [...ring.byId.keys()].filter((id) => id !== ring.newest.id);
+  if (older.length === 0) return progress;
+  const stale = or(...older.map((id) => wrappedBy(id)));
+  const batch = await db.select({ id: buckets.id, wrappedKey: buckets.wrappedKey }).from(buckets).where(stale).limit(limit).all();
   for (const row of batch) {
     try {
       const rewrapped = await rewrapBucketKey(ring, row.wrappedKey!, row.id);
@@ -66,6 +71,12 @@ export async function rewrapBucketKeys(db: Db, ring: MasterKeyRing, limit: numbe
   const left = await db.select({ n: sql<number>`count(*)` }).from(buckets).where(stale).get();
   progress.remaining = left?.n ?? 0;
   return progress;
+}
+
+/** Bucket keys wrapped by master key `id` (a prefix compare: ids may contain LIKE's wildcard `_`). */
+function wrappedBy(id: string) {
+  const prefix = `v1.${id}.`;
+  return sql`substr(${buckets.wrappedKey}, 1, ${prefix.length}) = ${prefix}`;
 }
 
 /** How many bucket keys each master key wraps (by the key id in the wrapped form), for rotation status. */

@@ -5,14 +5,14 @@
 
 import type { Db } from "../db/client.ts";
 import {
-  countKmsKeysNotWrappedBy,
+  countKmsKeysWrappedBy,
   deleteAccountKmsKeys,
   deleteKmsKeysDueBy,
   getKmsKey,
   getKmsKeyByAlias,
   insertKmsKey,
   listKmsKeys as listKmsKeyRows,
-  listKmsKeysNotWrappedBy,
+  listKmsKeysWrappedBy,
   replaceKmsKeyWrap,
   setKmsKeyAlias,
   transitionKmsKeyState,
@@ -340,17 +340,27 @@ function describeState(state: KmsKeyState): string {
 
 // ---- Chores and account lifecycle.
 
-/** Master-key rotation: re-wraps up to `limit` KMS keys not wrapped by ring.newest; returns { rewrapped, remaining }. */
-export async function rewrapKmsKeys(db: Db, ring: MasterKeyRing, limit: number): Promise<{ rewrapped: number; remaining: number }> {
+/**
+ * Master-key rotation: re-wraps up to `limit` KMS keys wrapped by an older configured master key. Keys under a
+ * master key that is no longer configured cannot be opened and are not attempted (the admin encryption status
+ * lists them); one that fails to open (tampered) is reported and left as it is.
+ */
+export async function rewrapKmsKeys(db: Db, ring: MasterKeyRing, limit: number): Promise<{ rewrapped: number; remaining: number; failed: { keyId: string; error: string }[] }> {
   const newest = ring.newest.id;
+  const older = [...ring.byId.keys()].filter((id) => id !== newest);
   let rewrapped = 0;
-  for (const row of await listKmsKeysNotWrappedBy(db, newest, limit)) {
-    const wrapped = await rewrapUnderMaster(ring, row.materialWrapped, KMS_KEY_PURPOSE, [row.accountId, row.id]);
-    if (await replaceKmsKeyWrap(db, row.id, row.materialWrapped, wrapped, newest)) rewrapped++;
+  const failed: { keyId: string; error: string }[] = [];
+  for (const row of await listKmsKeysWrappedBy(db, older, limit)) {
+    try {
+      const wrapped = await rewrapUnderMaster(ring, row.materialWrapped, KMS_KEY_PURPOSE, [row.accountId, row.id]);
+      if (await replaceKmsKeyWrap(db, row.id, row.materialWrapped, wrapped, newest)) rewrapped++;
+    } catch (error) {
+      failed.push({ keyId: row.id, error: String(error) });
+    }
     // The material is unchanged, but the next resolve should prove the new wrap opens.
     keysById.delete(row.id);
   }
-  return { rewrapped, remaining: await countKmsKeysNotWrappedBy(db, newest) };
+  return { rewrapped, remaining: await countKmsKeysWrappedBy(db, older), failed };
 }
 
 /**

@@ -368,9 +368,9 @@ describe("master-key rotation", () => {
       keys.push({ keyId: key.keyId, sealed });
     }
 
-    expect(await rewrapKmsKeys(db, ring, 2)).toEqual({ rewrapped: 2, remaining: 1 });
-    expect(await rewrapKmsKeys(db, ring, 2)).toEqual({ rewrapped: 1, remaining: 0 });
-    expect(await rewrapKmsKeys(db, ring, 2)).toEqual({ rewrapped: 0, remaining: 0 });
+    expect(await rewrapKmsKeys(db, ring, 2)).toEqual({ rewrapped: 2, remaining: 1, failed: [] });
+    expect(await rewrapKmsKeys(db, ring, 2)).toEqual({ rewrapped: 1, remaining: 0, failed: [] });
+    expect(await rewrapKmsKeys(db, ring, 2)).toEqual({ rewrapped: 0, remaining: 0, failed: [] });
 
     // t1 can now be dropped from the secret: a ring of t2 alone opens every key, to the same material.
     const newRing = await parseMasterKeyRing(newestOnly);
