@@ -434,7 +434,8 @@ async function copySegment(
 /**
  * Streams plaintext bytes [start, end] of an encrypted segment into `writer`: fetches only the chunks covering
  * them, and releases a chunk only once its tag proves it is this blob's chunk at this position. A replica that
- * fails or serves a bad chunk is reported and the read resumes from the next undelivered chunk on another.
+ * fails or serves a bad chunk is reported and the read resumes from the next undelivered chunk on another: any
+ * replica that has not failed at that position, so one bad chunk on each replica still leaves the object whole.
  */
 async function copyEncryptedSegment(
   storage: StorageEnv,
@@ -449,14 +450,15 @@ async function copyEncryptedSegment(
   const blobSize = blobSizeOf(segment);
   let position = start;
   let clientGone = false;
-  const tried = new Set<string>();
+  // Where each replica last failed: it may still serve the chunks after that (positions only grow, so the
+  // read ends once every replica has failed at the same chunk).
+  const failedAt = new Map<string, number>();
   const open = (replicas: readonly BlobReplica[]) => {
     const range = ciphertextRangeFor(position, end, segment.size);
     return openReplica(storage, replicas, range.start, range.end, blobSize, waitUntil);
   };
   let current = opened ?? (await open(segment.replicas));
   while (true) {
-    tried.add(current.replica.nodeId);
     try {
       const range = ciphertextRangeFor(position, end, segment.size);
       const chunks = readChunks(current.body, readSizeFor(range.end - range.start + 1));
@@ -473,7 +475,8 @@ async function copyEncryptedSegment(
       await current.body.cancel().catch(() => {});
       if (error instanceof CiphertextIntegrityError) reportFault(storage, current.replica, "read_mismatch", waitUntil);
       else nodeHealth.recordFailure(current.replica.nodeId, Date.now());
-      const others = segment.replicas.filter((r) => !tried.has(r.nodeId));
+      failedAt.set(current.replica.nodeId, position);
+      const others = segment.replicas.filter((r) => (failedAt.get(r.nodeId) ?? -1) < position);
       if (others.length === 0) throw error;
       current = await open(others);
     }

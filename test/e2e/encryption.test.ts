@@ -273,6 +273,17 @@ describe("tampered ciphertext is never served", () => {
     expect(await faultsRecorded()).toBeGreaterThan(before);
   });
 
+  it("goes back to a replica that failed earlier when it holds the next good chunk", async () => {
+    // Bad chunks alternate between two replicas and the third is truncated (unservable): whichever replica the
+    // edge starts on, it must return to one that already failed once.
+    await damage([(b) => flipBit(3)(flipBit(1)(b)), (b) => flipBit(4)(flipBit(2)(b)), truncate]);
+    try {
+      await readsIntact();
+    } finally {
+      await restore();
+    }
+  });
+
   it("fails over past truncated replicas", async () => {
     await damage([truncate, truncate]);
     try {
