@@ -91,6 +91,11 @@ export class BucketIndex extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.migrate();
+  }
+
+  /** Creates the tables and brings an index written by an older version of this class up to date. */
+  private migrate(): void {
     this.sql.exec(SCHEMA);
     if (this.getConfig(SCHEMA_VERSION) === null) {
       // Objects written before the versions table existed become their key's "null" version.
@@ -278,8 +283,7 @@ export class BucketIndex extends DurableObject<Env> {
   async erase(): Promise<void> {
     await this.ctx.storage.deleteAll();
     // An empty index again, for a request that still finds the deleted bucket in a stale cache.
-    this.sql.exec(SCHEMA);
-    this.setConfig(SCHEMA_VERSION, 3);
+    this.migrate();
   }
 
   isEmpty(): boolean {

@@ -12,7 +12,7 @@ import { S3Error } from "../errors.ts";
 import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionError, writeConditionFrom } from "../object-headers.ts";
 import { parseTaggingHeader } from "../tagging.ts";
 import { copyBytes, readCopySource, setVersionHeader } from "./objects.ts";
-import { encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
+import { checkCustomerKey, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
 import { openPayload } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
@@ -131,7 +131,7 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
   // An SSE-C upload's customer key, when sent here too, must be the upload's.
-  if (upload.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await keyForRead(ctx, bucket, upload.encryption);
+  if (upload.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await checkCustomerKey(ctx, bucket, upload.encryption);
 
   // S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-<part count>".
   const joined = new Uint8Array(requested.length * 16);
