@@ -5,11 +5,11 @@
 
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalNetwork, type NetworkDescription, type NodeInfo } from "../helpers/localnet.ts";
+import type { LocalNetwork, NetworkDescription, NodeInfo } from "../helpers/localnet.ts";
+import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -18,7 +18,6 @@ const BUCKET = "chaos";
 
 let network: LocalNetwork;
 let d: NetworkDescription;
-let stateDir: string;
 let s3: S3Client;
 const stored = new Map<string, string>(); // key -> sha256 of every acknowledged object
 const dead = new Set<number>(); // indexes of the nodes this test has killed
@@ -92,30 +91,16 @@ async function blobsOnDisk(node: NodeInfo, bucketId: string): Promise<{ files: s
 }
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), "icn-chaos-"));
-  network = new LocalNetwork({
-    stateDir,
-    edgePort: 0,
+  ({ network, d } = await startTestNetwork("icn-chaos-", {
     nodeCount: 6,
-    quiet: true,
     // Fast failure detection so the test does not wait minutes for the grace periods.
     vars: { HEARTBEAT_INTERVAL_SECONDS: "1", NODE_OFFLINE_AFTER_SECONDS: "4", REPAIR_GRACE_SECONDS: "4", ORPHAN_GRACE_SECONDS: "1" },
-  });
-  d = await network.start();
-  s3 = new S3Client({
-    endpoint: d.edgeUrl,
-    region: d.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey },
-    maxAttempts: 3,
-  });
+  }));
+  s3 = edgeS3Client(d, { maxAttempts: 3 });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 }, 240_000);
 
-afterAll(async () => {
-  await network?.stop();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopTestNetwork(network), 60_000);
 
 describe("chaos", () => {
   it("loses no acknowledged byte through a crash, bit rot, a lost file and a zone outage, then repairs to RF=3", async () => {

@@ -12,12 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
-import { LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
+import type { LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import { startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const MiB = 1024 * 1024;
 let network: LocalNetwork;
 let d: NetworkDescription;
-let stateDir: string;
 let work: string;
 
 /** Runs a client; `undefined` in `env` removes a variable from the inherited environment. */
@@ -69,15 +69,13 @@ async function treeHashes(root: string): Promise<Map<string, string>> {
 }
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), "icn-clients-"));
   work = await mkdtemp(join(tmpdir(), "icn-clients-work-"));
-  network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: 3, quiet: true });
-  d = await network.start();
+  ({ network, d } = await startTestNetwork("icn-clients-", { nodeCount: 3 }));
 }, 180_000);
 
 afterAll(async () => {
-  await network?.stop();
-  for (const dir of [stateDir, work]) if (dir) await rm(dir, { recursive: true, force: true });
+  await stopTestNetwork(network);
+  if (work) await rm(work, { recursive: true, force: true });
 }, 60_000);
 
 const keys = () => ({ id: d.accounts.default.accessKeyId, secret: d.accounts.default.secretAccessKey });

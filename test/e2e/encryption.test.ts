@@ -31,8 +31,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE } from "../../src/services/crypto/stream-format.ts";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
 import * as edgeState from "../helpers/edge-state.ts";
-import { errorOf, filesUnder } from "../helpers/test-support.ts";
-import { LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
+import { edgeS3Client, errorOf, filesUnder, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
+import type { LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -77,18 +77,13 @@ function sha(bytes: Uint8Array): string {
 }
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), "icn-encryption-"));
-  network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: 3, quiet: true });
-  d = await network.start();
-  const credentials = { accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey };
-  s3 = new S3Client({ endpoint: d.edgeUrl, region: d.region, forcePathStyle: true, credentials, maxAttempts: 1 });
-  signer = new AwsClient({ ...credentials, service: "s3", region: d.region, retries: 0 });
+  ({ network, d } = await startTestNetwork("icn-encryption-", { nodeCount: 3 }));
+  stateDir = network.options.stateDir;
+  s3 = edgeS3Client(d);
+  signer = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
 }, 180_000);
 
-afterAll(async () => {
-  await network?.stop();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopTestNetwork(network), 60_000);
 
 /** Objects written by the tests below, with what they must read back as after the master key rotates. */
 const written: { bucket: string; key: string; sha256: string; sseCustomerKey?: string }[] = [];
@@ -603,7 +598,7 @@ describe("crypto-erase", () => {
     expect(await edgeState.segmentKeyOf(d.worker.persistDir, blobId)).toBeUndefined();
 
     // Deleting the bucket destroys its bucket key too.
-    const bucketKey = await edgeState.bucketWrappedKey(d.worker.persistDir, "enc-erase");
+    const bucketKey = await edgeState.bucketWrappedKey(d.worker.persistDir, { name: "enc-erase" });
     expect(bucketKey).toBeDefined();
     await s3.send(new DeleteBucketCommand({ Bucket: "enc-erase" }));
     expect(await edgeState.stateMentions(d.worker.persistDir, bucketKey!)).toBe(false);
@@ -614,7 +609,7 @@ describe("crypto-erase of an account", () => {
   it("deleting an account destroys its bucket keys, KMS keys and data keys: its blobs on nodes are noise", async () => {
     const account = await network.admin<{ id: string }>("POST", "/accounts", { name: "leaving" });
     const keys = await network.admin<{ accessKeyId: string; secretAccessKey: string }>("POST", `/accounts/${account.id}/keys`);
-    const client = new S3Client({ endpoint: d.edgeUrl, region: d.region, forcePathStyle: true, credentials: keys, maxAttempts: 1 });
+    const client = edgeS3Client(d, { keys });
     await client.send(new CreateBucketCommand({ Bucket: "enc-leaving" }));
     const body = canaryBytes(90 * KiB);
     const [sseS3Blob] = await blobsWrittenBy(() => client.send(new PutObjectCommand({ Bucket: "enc-leaving", Key: "s3", Body: body })));
@@ -622,7 +617,7 @@ describe("crypto-erase of an account", () => {
     const secrets = [
       (await edgeState.segmentKeyOf(d.worker.persistDir, sseS3Blob!.split("/").pop()!))!.wrappedKey,
       (await edgeState.segmentKeyOf(d.worker.persistDir, kmsBlob!.split("/").pop()!))!.wrappedKey,
-      (await edgeState.bucketWrappedKey(d.worker.persistDir, "enc-leaving"))!,
+      (await edgeState.bucketWrappedKey(d.worker.persistDir, { name: "enc-leaving" }))!,
     ];
     for (const secret of secrets) expect(await edgeState.stateMentions(d.worker.persistDir, secret)).toBe(true);
     const kmsRows = await edgeState.kmsMaterialOf(d.worker.persistDir, account.id);

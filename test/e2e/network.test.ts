@@ -13,7 +13,6 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
-  S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
@@ -24,22 +23,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalNetwork, type AccountKeys, type NetworkDescription } from "../helpers/localnet.ts";
+import type { AccountKeys, LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import { edgeS3Client, errorOf, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
 
 const MiB = 1024 * 1024;
 let network: LocalNetwork;
 let d: NetworkDescription;
-let stateDir: string;
 
 function client(keys: AccountKeys, secret = keys.secretAccessKey): S3Client {
-  return new S3Client({
-    endpoint: d.edgeUrl,
-    region: d.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: secret },
-    maxAttempts: 1,
-  });
+  return edgeS3Client(d, { keys: { accessKeyId: keys.accessKeyId, secretAccessKey: secret } });
 }
 
 /** A deterministic stream of `size` pseudo-random bytes and the SHA-256 it will have. */
@@ -77,25 +70,14 @@ async function sha256Of(body: AsyncIterable<Uint8Array>): Promise<{ sha256: stri
 }
 
 async function errorCode(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof S3ServiceException) return error.name;
-    throw error;
-  }
-  return "no error";
+  return (await errorOf(promise)).name;
 }
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), "icn-e2e-"));
-  network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: 3, quiet: true });
-  d = await network.start();
+  ({ network, d } = await startTestNetwork("icn-e2e-", { nodeCount: 3 }));
 }, 180_000);
 
-afterAll(async () => {
-  await network?.stop();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopTestNetwork(network), 60_000);
 
 describe("objects through the edge", () => {
   const bucket = "e2e-roundtrip";

@@ -36,38 +36,23 @@ import { Readable } from "node:stream";
 import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
-import { errorOf } from "../helpers/test-support.ts";
+import type { LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import { edgeS3Client, errorOf, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const MiB = 1024 * 1024;
 let network: LocalNetwork;
 let d: NetworkDescription;
-let stateDir: string;
 let s3: S3Client;
 const bucket = "surface";
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), "icn-surface-"));
-  network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: 3, quiet: true });
-  d = await network.start();
-  s3 = new S3Client({
-    endpoint: d.edgeUrl,
-    region: d.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey },
-    maxAttempts: 1,
-  });
+  ({ network, d } = await startTestNetwork("icn-surface-", { nodeCount: 3 }));
+  s3 = edgeS3Client(d);
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 }, 180_000);
 
-afterAll(async () => {
-  await network?.stop();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopTestNetwork(network), 60_000);
 
 describe("CopyObject", () => {
   it("copies bytes and metadata, or replaces the metadata when asked", async () => {

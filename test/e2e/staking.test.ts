@@ -2,13 +2,13 @@
 // registers and gets data; slashed below its minimum it is suspended and gets no new data.
 
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { icntAbi } from "../../src/chain/generated/abis.ts";
 import { readNodeStake } from "../../src/chain/node-stake.ts";
-import { LocalNetwork, operatorWallet, type NetworkDescription } from "../helpers/localnet.ts";
+import { operatorWallet, type LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
+import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const LATE_NODE = 2;
 let network: LocalNetwork;
@@ -18,25 +18,14 @@ let s3: S3Client;
 const bucket = "stake-e2e";
 
 beforeAll(async () => {
-  stateDir = await mkdtemp(join(tmpdir(), "icn-stake-e2e-"));
   // Node LATE_NODE is started by the tests themselves, first without stake.
-  network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: 2, quiet: true, vars: { STAKE_CACHE_TTL_SECONDS: "1" } });
-  d = await network.start();
-  const keys = d.accounts.default;
-  s3 = new S3Client({
-    endpoint: d.edgeUrl,
-    region: d.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey },
-    maxAttempts: 1,
-  });
+  ({ network, d } = await startTestNetwork("icn-stake-e2e-", { nodeCount: 2, vars: { STAKE_CACHE_TTL_SECONDS: "1" } }));
+  stateDir = network.options.stateDir;
+  s3 = edgeS3Client(d);
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 }, 180_000);
 
-afterAll(async () => {
-  await network?.stop();
-  if (stateDir) await rm(stateDir, { recursive: true, force: true, maxRetries: 5 });
-}, 60_000);
+afterAll(() => stopTestNetwork(network), 60_000);
 
 interface AdminNode {
   id: string;

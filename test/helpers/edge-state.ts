@@ -56,11 +56,12 @@ export async function segmentKeyOf(persistDir: string, blobId: string): Promise<
   return undefined;
 }
 
-/** A bucket's wrapped bucket key as D1 holds it. */
-export async function bucketWrappedKey(persistDir: string, bucketName: string): Promise<string | undefined> {
+/** A bucket's wrapped bucket key as D1 holds it, by bucket name or id. */
+export async function bucketWrappedKey(persistDir: string, bucket: { name: string } | { id: string }): Promise<string | undefined> {
+  const [column, value] = "name" in bucket ? ["name", bucket.name] : ["id", bucket.id];
   for (const file of await sqliteFiles(join(persistDir, "v3", "d1"))) {
     const row = withDb(file, (db) =>
-      tables(db).includes("buckets") ? (db.prepare("SELECT wrapped_key FROM buckets WHERE name = ?").get(bucketName) as { wrapped_key: string } | undefined) : undefined,
+      tables(db).includes("buckets") ? (db.prepare(`SELECT wrapped_key FROM buckets WHERE ${column} = ?`).get(value) as { wrapped_key: string } | undefined) : undefined,
     );
     if (row) return row.wrapped_key;
   }
@@ -82,13 +83,7 @@ export async function kmsMaterialOf(persistDir: string, accountId: string): Prom
 /** Decrypts a blob copied off a node, with the master keys and what the edge's state holds (SSE-S3 objects). */
 export async function decryptSavedBlob(persistDir: string, masterKeys: string, encryption: SegmentEncryption, blob: Uint8Array, plaintextLength: number): Promise<Uint8Array> {
   const bucketId = /^b([0-9a-f]{32})/.exec(encryption.blobId)![1]!;
-  let wrapped: string | undefined;
-  for (const file of await sqliteFiles(join(persistDir, "v3", "d1"))) {
-    const row = withDb(file, (db) =>
-      tables(db).includes("buckets") ? (db.prepare("SELECT wrapped_key FROM buckets WHERE id = ?").get(bucketId) as { wrapped_key: string } | undefined) : undefined,
-    );
-    if (row) wrapped = row.wrapped_key;
-  }
+  const wrapped = await bucketWrappedKey(persistDir, { id: bucketId });
   if (!wrapped) throw new Error(`no bucket key for bucket ${bucketId}`);
   const bucketKey = await unwrapBucketKey(await parseMasterKeyRing(masterKeys), wrapped, bucketId);
   const key = await openSegmentKey(bucketKey, encryption);

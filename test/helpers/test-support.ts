@@ -1,9 +1,11 @@
 // Small helpers the end-to-end tests share.
 
-import { S3ServiceException } from "@aws-sdk/client-s3";
+import { S3Client, S3ServiceException, type S3ClientConfig } from "@aws-sdk/client-s3";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LocalNetwork, type LocalNetworkOptions, type NetworkDescription } from "./localnet.ts";
 
 /** The S3 error a request ends with (its code and HTTP status), or "no error". Other failures are rethrown. */
 export async function errorOf(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {
@@ -26,4 +28,39 @@ export async function filesUnder(dir: string): Promise<string[]> {
     else if (entry.isFile()) out.push(path);
   }
   return out;
+}
+
+/**
+ * The whole local network for one test file: a fresh temp dir (named from `prefix`), free ports, quiet logs.
+ * A network that fails to start is stopped and its dir deleted before the error is rethrown.
+ */
+export async function startTestNetwork(prefix: string, options: Pick<LocalNetworkOptions, "nodeCount" | "vars">): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
+  const stateDir = await mkdtemp(join(tmpdir(), prefix));
+  const network = new LocalNetwork({ stateDir, edgePort: 0, quiet: true, ...options });
+  try {
+    return { network, d: await network.start() };
+  } catch (error) {
+    await stopTestNetwork(network);
+    throw error;
+  }
+}
+
+/** Stops a network from `startTestNetwork` and deletes its state. */
+export async function stopTestNetwork(network: LocalNetwork | undefined): Promise<void> {
+  if (!network) return;
+  await network.stop();
+  await rm(network.options.stateDir, { recursive: true, force: true, maxRetries: 5 });
+}
+
+/** An SDK client for the network's edge, path-style, as the default account unless `keys` say otherwise. */
+export function edgeS3Client(d: NetworkDescription, config: Partial<S3ClientConfig> & { keys?: { accessKeyId: string; secretAccessKey: string } } = {}): S3Client {
+  const { keys = d.accounts.default, ...rest } = config;
+  return new S3Client({
+    endpoint: d.edgeUrl,
+    region: d.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: keys.accessKeyId, secretAccessKey: keys.secretAccessKey },
+    maxAttempts: 1,
+    ...rest,
+  });
 }
