@@ -2,6 +2,8 @@
 
 import { SELF } from "cloudflare:test";
 import { AwsClient } from "aws4fetch";
+import { randomHex } from "../../src/protocol/crypto.ts";
+import type { RegistrationMessage } from "../../src/protocol/node-protocol.ts";
 
 export const ADMIN_TOKEN = "test-admin-token";
 export const EDGE = "http://edge.test";
@@ -39,4 +41,18 @@ export async function s3(account: TestAccount, method: string, path: string, ini
 
 export function xmlField(xml: string, name: string): string | undefined {
   return new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml)?.[1];
+}
+
+/** A valid node registration message (a fresh node id, nonce and a 5-minute expiry) with `overrides`. */
+export function registrationMessage(overrides: Partial<RegistrationMessage> = {}): RegistrationMessage {
+  return {
+    nodeId: `node_${randomHex(8)}`,
+    url: "http://127.0.0.1:9",
+    zone: "zone-a",
+    capacityBytes: String(10 * 1024 ** 3),
+    agentVersion: "0.1.0",
+    nonce: `0x${randomHex(32)}`,
+    expiry: Math.floor(Date.now() / 1000) + 300,
+    ...overrides,
+  };
 }

@@ -3,26 +3,12 @@ import { AwsClient } from "aws4fetch";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 import { registrationDomain, registrationTypedMessage, registrationTypes, type RegistrationMessage, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
-import { randomHex } from "../../src/protocol/crypto.ts";
 import { runOnce as runNodeLiveness } from "../../workers/cron/node-liveness.ts";
 import type { Env } from "../../src/env.ts";
-import { admin, EDGE } from "./helpers.ts";
+import { admin, EDGE, registrationMessage } from "./helpers.ts";
 
 const operator = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 const stranger = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
-
-function message(overrides: Partial<RegistrationMessage> = {}): RegistrationMessage {
-  return {
-    nodeId: `node_${randomHex(8)}`,
-    url: "http://127.0.0.1:9",
-    zone: "zone-a",
-    capacityBytes: String(10 * 1024 ** 3),
-    agentVersion: "0.1.0",
-    nonce: `0x${randomHex(32)}`,
-    expiry: Math.floor(Date.now() / 1000) + 300,
-    ...overrides,
-  };
-}
 
 async function register(m: RegistrationMessage, signer = operator, claimed = operator.address): Promise<Response> {
   const signature = await signer.signTypedData({
@@ -51,7 +37,7 @@ async function approve(address: string, status = "approved") {
 describe("node registration", () => {
   it("refuses an operator that is not approved, and writes nothing", async () => {
     await approve(operator.address, "pending");
-    const m = message();
+    const m = registrationMessage();
     const res = await register(m);
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ code: "OperatorNotApproved" });
@@ -60,7 +46,7 @@ describe("node registration", () => {
 
   it("registers a node signed by an approved operator and issues SigV4 credentials", async () => {
     await approve(operator.address);
-    const m = message();
+    const m = registrationMessage();
     const res = await register(m);
     expect(res.status).toBe(200);
     const body = (await res.json()) as RegistrationResponse;
@@ -71,7 +57,7 @@ describe("node registration", () => {
 
   it("refuses a message signed by a different wallet than the claimed operator", async () => {
     await approve(operator.address);
-    const m = message();
+    const m = registrationMessage();
     const res = await register(m, stranger, operator.address);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ code: "WrongSigner" });
@@ -80,7 +66,7 @@ describe("node registration", () => {
 
   it("refuses an expired signature", async () => {
     await approve(operator.address);
-    const m = message({ expiry: Math.floor(Date.now() / 1000) - 1 });
+    const m = registrationMessage({ expiry: Math.floor(Date.now() / 1000) - 1 });
     const res = await register(m);
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: "SignatureExpired" });
@@ -88,7 +74,7 @@ describe("node registration", () => {
 
   it("refuses a replayed nonce, even for an otherwise valid message", async () => {
     await approve(operator.address);
-    const m = message();
+    const m = registrationMessage();
     expect((await register(m)).status).toBe(200);
     const replay = await register(m);
     expect(replay.status).toBe(409);
@@ -98,7 +84,7 @@ describe("node registration", () => {
   it("refuses a malformed message with a zod error naming the field", async () => {
     const res = await SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
       method: "POST",
-      body: JSON.stringify({ operator: operator.address, message: { ...message(), zone: "Not A Zone" }, signature: "0x00" }),
+      body: JSON.stringify({ operator: operator.address, message: { ...registrationMessage(), zone: "Not A Zone" }, signature: "0x00" }),
     });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { code: string; details: { path: string }[] };
@@ -110,7 +96,7 @@ describe("node registration", () => {
 describe("node heartbeats and liveness", () => {
   async function registered() {
     await approve(operator.address);
-    const m = message();
+    const m = registrationMessage();
     const creds = (await (await register(m)).json()) as RegistrationResponse;
     const client = new AwsClient({ accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, service: "icn", region: "icn", retries: 0 });
     return { m, creds, client };

@@ -15,11 +15,10 @@ import {
   registrationDomain,
   registrationTypedMessage,
   registrationTypes,
-  type RegistrationMessage,
   type RegistrationResponse,
 } from "../../src/protocol/node-protocol.ts";
 import { runOnce as runStakeCheck } from "../../workers/cron/stake-check.ts";
-import { admin, EDGE } from "./helpers.ts";
+import { admin, EDGE, registrationMessage } from "./helpers.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -32,21 +31,9 @@ const operator = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e6
 const plainEnv = env as unknown as Env;
 const chainEnv = (): Env => ({ ...plainEnv, ...inject("chain").vars });
 
-function message(nodeId: string): RegistrationMessage {
-  return {
-    nodeId,
-    url: "http://127.0.0.1:9",
-    zone: "zone-a",
-    capacityBytes: String(10 * 1024 ** 3),
-    agentVersion: "0.1.0",
-    nonce: `0x${randomHex(32)}`,
-    expiry: Math.floor(Date.now() / 1000) + 300,
-  };
-}
-
 /** Registers through the Worker's own fetch handler with `workerEnv`. */
 async function register(nodeId: string, workerEnv: Env): Promise<Response> {
-  const m = message(nodeId);
+  const m = registrationMessage({ nodeId });
   const signature = await operator.signTypedData({ domain: registrationDomain(31337), types: registrationTypes, primaryType: "NodeRegistration", message: registrationTypedMessage(m) });
   return workerFetch(
     new Request(`${EDGE}/api/v1/nodes/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ operator: operator.address, message: m, signature }) }),
