@@ -138,32 +138,22 @@ export async function encryptionForWrite(ctx: S3Context, bucket: BucketRow, fiel
   }
   const kmsKeyHeader = fields.get("x-amz-server-side-encryption-aws-kms-key-id");
   const bucketKeyHeader = fields.get("x-amz-server-side-encryption-bucket-key-enabled");
-  if (requested === null) {
-    if (kmsKeyHeader !== null) {
-      throw new S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", {
-        ArgumentName: "x-amz-server-side-encryption-aws-kms-key-id",
-      });
-    }
-    const configured = (await bucketEncryptionDefault(ctx, bucket)) ?? SSE_S3_DEFAULT;
-    if (configured.algorithm === "AES256") return sseS3(ctx, bucket);
-    return sseKms(ctx, bucket, configured.kmsKeyId, bucketKeyHeader === null ? configured.bucketKeyEnabled : bucketKeyHeader.toLowerCase() === "true");
+  if (kmsKeyHeader !== null && (requested === null || requested === "AES256")) {
+    throw new S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", {
+      ArgumentName: "x-amz-server-side-encryption-aws-kms-key-id",
+    });
   }
-  if (requested === "AES256") {
-    if (fields.has("x-amz-server-side-encryption-aws-kms-key-id")) {
-      throw new S3Error("InvalidArgument", "Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms", {
-        ArgumentName: "x-amz-server-side-encryption-aws-kms-key-id",
-      });
-    }
-    return sseS3(ctx, bucket);
+  if (requested === "AES256") return sseS3(ctx, bucket);
+  if (requested !== null && requested !== "aws:kms") {
+    throw new S3Error("InvalidArgument", "The encryption method specified is not supported", { ArgumentName: "x-amz-server-side-encryption", ArgumentValue: requested });
   }
-  if (requested === "aws:kms") {
-    // Without a key id, S3 uses the bucket default's key, else the account's managed aws/s3 key.
-    const configured = await bucketEncryptionDefault(ctx, bucket);
-    const keyRef = kmsKeyHeader ?? (configured?.algorithm === "aws:kms" ? configured.kmsKeyId : undefined);
-    const bucketKeyEnabled = bucketKeyHeader === null ? (configured?.bucketKeyEnabled ?? false) : bucketKeyHeader.toLowerCase() === "true";
-    return sseKms(ctx, bucket, keyRef, bucketKeyEnabled);
-  }
-  throw new S3Error("InvalidArgument", "The encryption method specified is not supported", { ArgumentName: "x-amz-server-side-encryption", ArgumentValue: requested });
+  const configured = await bucketEncryptionDefault(ctx, bucket);
+  if (requested === null && (configured ?? SSE_S3_DEFAULT).algorithm === "AES256") return sseS3(ctx, bucket);
+  // aws:kms, asked for or the bucket's default: the key named, else the default's, else the account's managed
+  // aws/s3 key. BucketKeyEnabled likewise from the request, else the default.
+  const keyRef = kmsKeyHeader ?? (configured?.algorithm === "aws:kms" ? configured.kmsKeyId : undefined);
+  const bucketKeyEnabled = bucketKeyHeader === null ? (configured?.bucketKeyEnabled ?? false) : bucketKeyHeader.toLowerCase() === "true";
+  return sseKms(ctx, bucket, keyRef, bucketKeyEnabled);
 }
 
 /** Checks a default a bucket owner is about to set (PutBucketEncryption): its KMS key must be usable. */
