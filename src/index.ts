@@ -1,13 +1,19 @@
 // Worker entry: the HTTP app, the scheduled chores, and the Durable Object classes.
 
 import { app } from "./app.ts";
+import { drainUnreadBody } from "./drain.ts";
 import type { Env } from "./env.ts";
+import { MAX_REQUEST_BODY } from "./s3/payload.ts";
 import { runAllChores } from "../workers/cron/chores.ts";
 
 export { BucketIndex } from "../workers/durable/bucket-index.ts";
 
 export default {
-  fetch: app.fetch,
+  async fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    const response = await app.fetch(request, env, ctx);
+    await drainUnreadBody(request, MAX_REQUEST_BODY);
+    return response;
+  },
   async scheduled(controller, env) {
     await runAllChores(env, new Date(controller.scheduledTime));
   },

@@ -87,8 +87,6 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     response = await dispatch(ctx, op);
   } catch (error) {
     response = errorResponse(toS3Error(error, requestId), requestId, safeDecode(rawPath), request.method);
-    // The body may be unread after an early error; drain it off the hot path so the connection can be reused.
-    if (request.body && !request.bodyUsed) waitUntil(request.body.cancel().catch(() => {}));
   }
   if (origin !== null && bucketName !== undefined) {
     const rules = await bucketCorsRules(env, db, bucketName).catch(() => null);

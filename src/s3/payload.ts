@@ -12,6 +12,8 @@ import { decodeAwsChunked } from "./sigv4/aws-chunked.ts";
 
 /** Largest single PUT S3 accepts (5 GiB); bigger objects use multipart. */
 export const MAX_PUT_SIZE = 5 * 1024 ** 3;
+/** Largest request body worth reading at all: a 5 GiB PUT plus its aws-chunked framing (well under 1%). */
+export const MAX_REQUEST_BODY = MAX_PUT_SIZE + MAX_PUT_SIZE / 100;
 
 const STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 const STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";

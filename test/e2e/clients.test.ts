@@ -213,6 +213,28 @@ describe.skipIf(announceSkip("awscli", availableAwsClis().length > 0))("awscli s
   }
 });
 
+describe.skipIf(announceSkip("awscli", availableAwsClis().length > 0))("awscli upload errors", () => {
+  for (const aws of availableAwsClis()) {
+    // A PutObject refused from its headers alone (awscli sends files under 8 MiB in one PUT, after the local
+    // front answered its Expect: 100-continue): the S3 error, at once, not a 502 after a minute of retries.
+    it(`reports NoSuchBucket and AccessDenied for a file upload with ${aws.label}`, async () => {
+      const tag = aws.label.replace(/[^0-9]/g, "").slice(0, 6);
+      const file = join(work, `refused-${tag}.bin`);
+      await writeFile(file, randomBytes(4 * MiB));
+      const env = { AWS_ACCESS_KEY_ID: keys().id, AWS_SECRET_ACCESS_KEY: keys().secret, AWS_DEFAULT_REGION: d.region };
+      const missing = await runAws(aws, ["s3", "cp", "--only-show-errors", file, `s3://no-such-bucket-${tag}/f`], d.edgeUrl, env).then(() => "uploaded", (e: Error) => e.message);
+      expect(missing).toContain("NoSuchBucket");
+      expect(missing).not.toMatch(/502|max retries/);
+      const second = { AWS_ACCESS_KEY_ID: d.accounts.second.accessKeyId, AWS_SECRET_ACCESS_KEY: d.accounts.second.secretAccessKey, AWS_DEFAULT_REGION: d.region };
+      await runAws(aws, ["s3", "mb", `s3://refused-${tag}`], d.edgeUrl, second);
+      const denied = await runAws(aws, ["s3", "cp", "--only-show-errors", file, `s3://refused-${tag}/f`], d.edgeUrl, env).then(() => "uploaded", (e: Error) => e.message);
+      expect(denied).toContain("AccessDenied");
+      expect(denied).not.toMatch(/502|max retries/);
+      await runAws(aws, ["s3", "rb", `s3://refused-${tag}`], d.edgeUrl, second);
+    }, 180_000);
+  }
+});
+
 describe("@aws-sdk/client-s3 with checksums only when required", () => {
   it("round-trips an object without the default CRC32", async () => {
     const s3 = new S3Client({

@@ -54,6 +54,27 @@ beforeAll(async () => {
 
 afterAll(() => stopTestNetwork(network), 60_000);
 
+describe("errors answered before the body is read", () => {
+  // The edge refuses these from the headers alone. The client is still sending the body when the answer is
+  // ready: it must get the S3 error, not a reset connection or a 502 from the local proxies.
+  it("reports NoSuchBucket, AccessDenied and SignatureDoesNotMatch for a large PUT, and the client carries on", async () => {
+    const body = randomBytes(24 * MiB);
+    expect(await errorOf(s3.send(new PutObjectCommand({ Bucket: "no-such-bucket-early", Key: "k", Body: body })))).toEqual({ name: "NoSuchBucket", status: 404 });
+    const other = edgeS3Client(d, { keys: d.accounts.second });
+    await other.send(new CreateBucketCommand({ Bucket: "early-other-tenant" }));
+    expect(await errorOf(s3.send(new PutObjectCommand({ Bucket: "early-other-tenant", Key: "k", Body: body })))).toEqual({ name: "AccessDenied", status: 403 });
+    const forged = edgeS3Client(d, { keys: { accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: "not-the-secret" } });
+    expect(await errorOf(forged.send(new PutObjectCommand({ Bucket: bucket, Key: "early-forged", Body: body })))).toEqual({ name: "SignatureDoesNotMatch", status: 403 });
+    // Nothing was stored, and the same clients go on working.
+    expect(await errorOf(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: "early-forged" })))).toEqual({ name: "NotFound", status: 404 });
+    expect((await other.send(new ListObjectsV2Command({ Bucket: "early-other-tenant" }))).KeyCount).toBe(0);
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "early-after", Body: body }));
+    const back = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "early-after" }))).Body!.transformToByteArray();
+    expect(createHash("sha256").update(back).digest("hex")).toBe(createHash("sha256").update(body).digest("hex"));
+    await other.send(new DeleteBucketCommand({ Bucket: "early-other-tenant" }));
+  }, 120_000);
+});
+
 describe("CopyObject", () => {
   it("copies bytes and metadata, or replaces the metadata when asked", async () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "orig", Body: "copy me", ContentType: "text/plain", Metadata: { colour: "blue" } }));
