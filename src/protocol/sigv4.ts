@@ -392,7 +392,9 @@ export function rawPathAndQuery(url: string): { rawPath: string; rawQuery: strin
  * keeping the client's value in `request.cf.clientAcceptEncoding`; clients such as rclone sign that header.
  */
 export function headersAsSigned(request: Request): Headers {
-  const clientAcceptEncoding = (request as { cf?: { clientAcceptEncoding?: unknown } }).cf?.clientAcceptEncoding;
+  // Reading `cf` costs a parse per request: only a signature that names accept-encoding needs it.
+  const signsEncoding = /accept-encoding/i.test(request.headers.get("authorization") ?? request.url);
+  const clientAcceptEncoding = signsEncoding ? (request as { cf?: { clientAcceptEncoding?: unknown } }).cf?.clientAcceptEncoding : undefined;
   const restoreEncoding = typeof clientAcceptEncoding === "string";
   if (request.headers.has("host") && !restoreEncoding) return request.headers;
   const headers = new Headers(request.headers);
