@@ -4,6 +4,7 @@
 //   - small objects: 4 KiB PUT/GET/HEAD at concurrency 16 (ops/s, p50, p99)
 //   - ListObjectsV2 over 10,000 keys (edge only: nodes do not list)
 //   - multipart 1 GiB (8 x 128 MiB parts) and the edge's RSS growth while it streams
+//   - the floor: a Worker that does nothing, under the same wrangler dev and front proxy (small GETs, 64 MiB)
 //   - encryption: every object is encrypted, so its cost is measured in the edge's own isolate (admin
 //     diagnostics, timed from here against a baseline that does everything but the cryptography) and set
 //     against the large-object throughput and small-object latency measured above
@@ -19,6 +20,7 @@ import { join } from "node:path";
 import { spawnAgent, TEST_WALLET_KEY } from "../node-agent/support/agent-process.ts";
 import { startFakeEdge } from "../node-agent/support/fake-edge.ts";
 import { REPO_ROOT, type NetworkDescription } from "../helpers/localnet.ts";
+import { startFloorWorker } from "./floor-worker.ts";
 
 const MiB = 1024 * 1024;
 const SMALL = 4096;
@@ -66,6 +68,18 @@ function directTarget(url: string, accessKeyId: string, secretAccessKey: string)
     put: async (key, body) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "PUT", body: body as BodyInit })), `direct PUT ${key}`)),
     get: async (key) => drain(await expectOk(await fetch(await client.sign(blob(key), { method: "GET" })), `direct GET ${key}`)),
     head: async (key) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "HEAD" })), `direct HEAD ${key}`)),
+  };
+}
+
+/** A Worker that does no work, under the same wrangler dev and front proxy: the stack's own floor. */
+function floorTarget(url: string, d: NetworkDescription): Target {
+  const client = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+  const at = (size: number) => `${url}/floor/object?size=${size}`;
+  return {
+    name: "floor",
+    put: async (_key, body) => void (await expectOk(await fetch(await client.sign(at(body.length), { method: "PUT", body: body as BodyInit })), "floor PUT")),
+    get: async (key) => drain(await expectOk(await fetch(await client.sign(at(key.startsWith("small") ? SMALL : 64 * MiB), { method: "GET" })), "floor GET")),
+    head: async () => void (await expectOk(await fetch(await client.sign(at(SMALL), { method: "HEAD" })), "floor HEAD")),
   };
 }
 
@@ -190,6 +204,23 @@ async function main(): Promise<void> {
       rows.push({ metric: `4 KiB ${name} ops/s (c=${CONCURRENCY})`, edge: fmt(e.opsPerSec, 0), direct: fmt(x.opsPerSec, 0), ratio: fmt((100 * e.opsPerSec) / x.opsPerSec, 0) + "%" });
       rows.push({ metric: `4 KiB ${name} p50 / p99 (ms)`, edge: `${fmt(e.p50)} / ${fmt(e.p99)}`, direct: `${fmt(x.p50)} / ${fmt(x.p99)}`, ratio: "" });
       results[`small_${name.toLowerCase()}`] = { edge: e, direct: x };
+    }
+
+    // The floor: the same client and load against a Worker that does nothing, under the same wrangler dev and
+    // front proxy. The edge cannot beat it; a target below it is out of reach on this machine.
+    const floorWorker = await startFloorWorker();
+    try {
+      const floor = floorTarget(floorWorker.url, d);
+      const floorSmall = await latency((i) => floor.get(`small-${i}`), SMALL_OPS, CONCURRENCY);
+      const edgeGet = (results.small_get as { edge: { opsPerSec: number } }).edge;
+      rows.push({ metric: `floor: 4 KiB GET ops/s (c=${CONCURRENCY})`, edge: fmt(floorSmall.opsPerSec, 0), direct: "", ratio: `edge GET is ${fmt((100 * edgeGet.opsPerSec) / floorSmall.opsPerSec, 0)}% of it` });
+      rows.push({ metric: "floor: 4 KiB GET p50 / p99 (ms)", edge: `${fmt(floorSmall.p50)} / ${fmt(floorSmall.p99)}`, direct: "", ratio: "a Worker returning a constant" });
+      const floorPut = await throughput((k) => floor.put(k, large), large.length, 1, 3, "floor");
+      const floorGet = await throughput((k) => floor.get(k), large.length, 1, 3, "floor");
+      rows.push({ metric: "floor: 64 MiB PUT / GET x1 (MiB/s)", edge: `${fmt(floorPut)} / ${fmt(floorGet)}`, direct: "", ratio: "Worker reads and drops / returns zeros" });
+      results.floor = { small_get: floorSmall, large_put_x1: floorPut, large_get_x1: floorGet };
+    } finally {
+      await floorWorker.stop();
     }
 
     // Listing: 10,000 keys (the small PUTs above are part of them), listed in pages of 1000.

@@ -264,13 +264,8 @@ export class LocalNetwork {
     await writeFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`, { mode: 0o600 });
   }
 
-  private wranglerCommand(): { command: string; args: string[] } {
-    const nodeBin = join(REPO_ROOT, "node_modules/node/bin/node");
-    return { command: existsSync(nodeBin) ? nodeBin : process.execPath, args: [join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js")] };
-  }
-
   private async applyMigrations(persistDir: string): Promise<void> {
-    const { command, args } = this.wranglerCommand();
+    const { command, args } = wranglerCommand();
     const child = spawn(command, [...args, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
       cwd: REPO_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
@@ -284,7 +279,7 @@ export class LocalNetwork {
   }
 
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
-    const { command, args } = this.wranglerCommand();
+    const { command, args } = wranglerCommand();
     const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const child = spawn(
       command,
@@ -385,6 +380,12 @@ async function readJson<T>(file: string): Promise<T | undefined> {
   }
 }
 
+/** wrangler under the repo's Node 24 (wrangler needs Node >= 22; plain `node` here may be 20). */
+export function wranglerCommand(): { command: string; args: string[] } {
+  const nodeBin = join(REPO_ROOT, "node_modules/node/bin/node");
+  return { command: existsSync(nodeBin) ? nodeBin : process.execPath, args: [join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js")] };
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
@@ -400,7 +401,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+export async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode} before serving ${url}`);

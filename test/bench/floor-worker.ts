@@ -1,0 +1,68 @@
+// The floor of the local stack, for the bench: a Worker that does no work (returns a constant, or reads and
+// drops an upload), run exactly as `npm start` runs the edge: `wrangler dev` behind the same front proxy.
+// Whatever this Worker cannot reach on this machine, the edge cannot either; the bench prints both.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startEdgeFront, type EdgeFront } from "../helpers/edge-front.ts";
+import { freePort, waitForHttp, wranglerCommand } from "../helpers/localnet.ts";
+
+const WORKER = `
+const MiB = 1024 * 1024;
+export default {
+  async fetch(request) {
+    if (request.method === "PUT") {
+      // Read like the edge does (BYOB, 1 MiB at a time), keep nothing.
+      const reader = request.body.getReader({ mode: "byob" });
+      let buffer = new Uint8Array(MiB);
+      let bytes = 0;
+      while (true) {
+        const { done, value } = await reader.readAtLeast(MiB, buffer);
+        if (value) { bytes += value.byteLength; buffer = new Uint8Array(value.buffer); }
+        if (done) break;
+      }
+      return new Response(String(bytes));
+    }
+    const size = Number(new URL(request.url).searchParams.get("size") ?? 4096);
+    return new Response(request.method === "HEAD" ? null : new Uint8Array(size), { headers: { "content-length": String(size) } });
+  },
+};
+`;
+
+export interface FloorWorker {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startFloorWorker(): Promise<FloorWorker> {
+  const dir = await mkdtemp(join(tmpdir(), "icn-bench-floor-"));
+  await writeFile(join(dir, "index.js"), WORKER);
+  await writeFile(join(dir, "wrangler.toml"), `name = "floor"\nmain = "index.js"\ncompatibility_date = "2026-11-01"\n`);
+  const port = await freePort();
+  const { command, args } = wranglerCommand();
+  const child: ChildProcess = spawn(
+    command,
+    [...args, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()), "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false", "--log-level", "warn"],
+    { cwd: dir, detached: true, stdio: "ignore", env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: dir, WRANGLER_SEND_METRICS: "false" } },
+  );
+  let front: EdgeFront | undefined;
+  const stop = async () => {
+    await front?.close();
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(-child.pid!, "SIGTERM"); // its process group: wrangler and its workerd
+      await exited;
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/`, 60_000, child);
+    front = await startEdgeFront({ port: 0, upstream: `http://127.0.0.1:${port}` });
+    return { url: `http://127.0.0.1:${front.port}`, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
