@@ -7,6 +7,8 @@
 
 import { readChunks } from "./services/pipeline.ts";
 
+const DRAIN_READ_SIZE = 64 * 1024;
+
 /** Reads whatever of the request body nobody read, unless the client declared more than `limit` bytes. */
 export async function drainUnreadBody(request: Request, limit: number): Promise<void> {
   const body = request.body;
@@ -16,7 +18,8 @@ export async function drainUnreadBody(request: Request, limit: number): Promise<
   if (declared > limit) return;
   let read = 0;
   try {
-    for await (const chunk of readChunks(body)) {
+    // Small reads: usually the body was read to its end already and this only sees that.
+    for await (const chunk of readChunks(body, DRAIN_READ_SIZE)) {
       read += chunk.byteLength;
       if (read > limit) break;
     }

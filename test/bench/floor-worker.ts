@@ -26,7 +26,15 @@ export default {
       return new Response(String(bytes));
     }
     const size = Number(new URL(request.url).searchParams.get("size") ?? 4096);
-    return new Response(request.method === "HEAD" ? null : new Uint8Array(size), { headers: { "content-length": String(size) } });
+    if (request.method === "HEAD" || size <= MiB) return new Response(request.method === "HEAD" ? null : new Uint8Array(size), { headers: { "content-length": String(size) } });
+    // Large bodies stream as the edge's do: 1 MiB writes into a FixedLengthStream.
+    const { readable, writable } = new FixedLengthStream(size);
+    const writer = writable.getWriter();
+    (async () => {
+      for (let sent = 0; sent < size; sent += MiB) await writer.write(new Uint8Array(Math.min(MiB, size - sent)));
+      await writer.close();
+    })();
+    return new Response(readable);
   },
 };
 `;
