@@ -72,8 +72,7 @@ function directTarget(url: string, accessKeyId: string, secretAccessKey: string)
 }
 
 /** A Worker that does no work, under the same wrangler dev and front proxy: the stack's own floor. */
-function floorTarget(url: string, d: NetworkDescription): Target {
-  const client = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+function floorTarget(url: string, client: AwsClient): Target {
   const at = (size: number) => `${url}/floor/object?size=${size}`;
   return {
     name: "floor",
@@ -210,7 +209,7 @@ async function main(): Promise<void> {
     // front proxy. The edge cannot beat it; a target below it is out of reach on this machine.
     const floorWorker = await startFloorWorker();
     try {
-      const floor = floorTarget(floorWorker.url, d);
+      const floor = floorTarget(floorWorker.url, edge.client); // the edge's signing client: the same client cost
       const floorSmall = await latency((i) => floor.get(`small-${i}`), SMALL_OPS, CONCURRENCY);
       const edgeGet = (results.small_get as { edge: { opsPerSec: number } }).edge;
       rows.push({ metric: `floor: 4 KiB GET ops/s (c=${CONCURRENCY})`, edge: fmt(floorSmall.opsPerSec, 0), direct: "", ratio: `edge GET is ${fmt((100 * edgeGet.opsPerSec) / floorSmall.opsPerSec, 0)}% of it` });

@@ -2,12 +2,11 @@
 // drops an upload), run exactly as `npm start` runs the edge: `wrangler dev` behind the same front proxy.
 // Whatever this Worker cannot reach on this machine, the edge cannot either; the bench prints both.
 
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEdgeFront, type EdgeFront } from "../helpers/edge-front.ts";
-import { freePort, waitForHttp, wranglerCommand } from "../helpers/localnet.ts";
+import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp } from "../helpers/localnet.ts";
 
 const WORKER = `
 const MiB = 1024 * 1024;
@@ -49,20 +48,13 @@ export async function startFloorWorker(): Promise<FloorWorker> {
   await writeFile(join(dir, "index.js"), WORKER);
   await writeFile(join(dir, "wrangler.toml"), `name = "floor"\nmain = "index.js"\ncompatibility_date = "2026-11-01"\n`);
   const port = await freePort();
-  const { command, args } = wranglerCommand();
-  const child: ChildProcess = spawn(
-    command,
-    [...args, "dev", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()), "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false", "--log-level", "warn"],
-    { cwd: dir, detached: true, stdio: "ignore", env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: dir, WRANGLER_SEND_METRICS: "false" } },
-  );
+  const child = await spawnWranglerDev({ cwd: dir, port, persistDir: join(dir, "state"), logDir: dir });
+  child.stdout!.resume();
+  child.stderr!.resume();
   let front: EdgeFront | undefined;
   const stop = async () => {
     await front?.close();
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      process.kill(-child.pid!, "SIGTERM"); // its process group: wrangler and its workerd
-      await exited;
-    }
+    await stopWranglerDev(child);
     await rm(dir, { recursive: true, force: true });
   };
   try {

@@ -234,21 +234,7 @@ export class LocalNetwork {
 
   private async stopEdge(): Promise<void> {
     await this.front?.close();
-    if (this.worker?.pid && this.worker.exitCode === null) {
-      const exited = new Promise((r) => this.worker!.once("exit", r));
-      // wrangler runs in its own process group so workerd goes with it.
-      try {
-        process.kill(-this.worker.pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-      await Promise.race([exited, sleep(10_000)]);
-      try {
-        process.kill(-this.worker.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
+    if (this.worker) await stopWranglerDev(this.worker);
   }
 
   /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
@@ -279,32 +265,8 @@ export class LocalNetwork {
   }
 
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
-    const { command, args } = wranglerCommand();
     const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const child = spawn(
-      command,
-      [
-        ...args, "dev",
-        "--ip", "127.0.0.1",
-        "--port", String(port),
-        "--inspector-port", String(await freePort()),
-        "--persist-to", persistDir,
-        "--show-interactive-dev-session=false",
-        "--log-level", "warn",
-        ...vars,
-      ],
-      {
-        cwd: REPO_ROOT,
-        detached: true, // its own process group: stopping it stops workerd too
-        stdio: ["ignore", "pipe", "pipe"],
-        env: {
-          ...process.env,
-          CLOUDFLARE_CF_FETCH_ENABLED: "false",
-          WRANGLER_LOG_PATH: join(this.options.stateDir, "logs"),
-          WRANGLER_SEND_METRICS: "false",
-        },
-      },
-    );
+    const child = await spawnWranglerDev({ cwd: REPO_ROOT, port, persistDir, logDir: join(this.options.stateDir, "logs"), extraArgs: vars });
     this.pipeLog(child.stdout!, "worker");
     this.pipeLog(child.stderr!, "worker");
     return child;
@@ -384,6 +346,50 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 export function wranglerCommand(): { command: string; args: string[] } {
   const nodeBin = join(REPO_ROOT, "node_modules/node/bin/node");
   return { command: existsSync(nodeBin) ? nodeBin : process.execPath, args: [join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js")] };
+}
+
+/**
+ * `wrangler dev` for the Worker in `cwd` on 127.0.0.1:`port`, in its own process group (so stopping it stops
+ * workerd too), its output piped. The edge and the bench's floor Worker both run this way.
+ */
+export async function spawnWranglerDev(options: { cwd: string; port: number; persistDir: string; logDir: string; extraArgs?: string[] }): Promise<ChildProcess> {
+  const { command, args } = wranglerCommand();
+  return spawn(
+    command,
+    [
+      ...args, "dev",
+      "--ip", "127.0.0.1",
+      "--port", String(options.port),
+      "--inspector-port", String(await freePort()),
+      "--persist-to", options.persistDir,
+      "--show-interactive-dev-session=false",
+      "--log-level", "warn",
+      ...(options.extraArgs ?? []),
+    ],
+    {
+      cwd: options.cwd,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: options.logDir, WRANGLER_SEND_METRICS: "false" },
+    },
+  );
+}
+
+/** Stops a `spawnWranglerDev` process group: SIGTERM, then SIGKILL after 10 s. */
+export async function stopWranglerDev(child: ChildProcess): Promise<void> {
+  if (!child.pid || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+  await Promise.race([exited, sleep(10_000)]);
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
 }
 
 export async function freePort(): Promise<number> {
