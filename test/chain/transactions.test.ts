@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChainTransactionError } from "../../src/chain/errors.ts";
 import { icntAbi, nodeStakingAbi } from "../../src/chain/generated/abis.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
-import { ICNT } from "../helpers/chain.ts";
+import { ICNT } from "../../src/localnet/chain.ts";
 import { startTestChain, type TestChain } from "./support.ts";
 
 let t: TestChain;

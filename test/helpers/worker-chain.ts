@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { LocalChain, mnemonicKey } from "./chain.ts";
+import { LocalChain, mnemonicKey } from "../../src/localnet/chain.ts";
 
 /** The operator key the Worker tests sign registrations with (anvil account 2). */
 const TEST_OPERATOR_KEY = mnemonicKey(2);
