@@ -151,7 +151,7 @@ export class LocalChain {
     };
   }
 
-  /** The Worker vars and secret that point the edge at this chain. */
+  /** The Worker vars that point the edge at this chain (public: addresses and the RPC URL). */
   workerVars(): Record<string, string> {
     return {
       CHAIN_RPC_URL: this.rpcUrl,
@@ -160,8 +160,12 @@ export class LocalChain {
       NODE_STAKING_ADDRESS: this.contracts.nodeStaking,
       REWARDS_DISTRIBUTOR_ADDRESS: this.contracts.rewardsDistributor,
       SERVICE_ESCROW_ADDRESS: this.contracts.serviceEscrow,
-      PROTOCOL_SIGNER_KEY: mnemonicKey(PROTOCOL_ACCOUNT_INDEX),
     };
+  }
+
+  /** The Worker secret that signs the protocol's transactions on this chain. */
+  workerSecrets(): { PROTOCOL_SIGNER_KEY: Hex } {
+    return { PROTOCOL_SIGNER_KEY: mnemonicKey(PROTOCOL_ACCOUNT_INDEX) };
   }
 
   /** Reuses the recorded deployment when its code is on chain and unchanged; deploys everything otherwise. */

@@ -15,7 +15,7 @@ import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts"
 import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
 import { REPO_ROOT } from "./paths.ts";
-import { loadOrCreateSecrets, writeSecrets, type Secrets } from "./secrets.ts";
+import { loadOrCreateSecrets, writePrivateFile, writeSecrets, type Secrets } from "./secrets.ts";
 import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp, wranglerCommand } from "./wrangler-dev.ts";
 
 /** anvil's deterministic test mnemonic: operator wallets match the local chain's funded accounts. */
@@ -59,7 +59,7 @@ export interface LocalNetworkOptions {
   /** Port of the edge (the front proxy); 0 picks a free one. */
   edgePort: number;
   nodeCount: number;
-  /** Extra wrangler vars (e.g. a shorter offline window for tests). */
+  /** Extra wrangler vars (e.g. a shorter offline window for tests); public values only, they go on wrangler's command line. */
   vars?: Record<string, string>;
   /** The edge's secrets (ADMIN_TOKEN, KEY_ENCRYPTION_KEY, MASTER_KEYS), generated when missing; default stateDir/dev.vars. */
   secretsFile?: string;
@@ -146,7 +146,7 @@ export class LocalNetwork {
     await this.admin("PUT", `/operators/${operator.address}`, { status: "approved", name: `operator-${index}` });
     const { dataDir, capacityBytes } = stake ? await this.stakeNode(index) : await this.prepareNodeDir(index);
     const keyFile = join(dataDir, "operator.key");
-    await writeFile(keyFile, `${operator.privateKey}\n`, { mode: 0o600 });
+    await writePrivateFile(keyFile, `${operator.privateKey}\n`);
     const zone = ZONES[index % ZONES.length]!;
 
     const child = spawn(
@@ -239,7 +239,7 @@ export class LocalNetwork {
   }
 
   private async writeDescription(): Promise<void> {
-    await writeFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`, { mode: 0o600 });
+    await writePrivateFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`);
   }
 
   private async applyMigrations(persistDir: string): Promise<void> {
@@ -256,9 +256,22 @@ export class LocalNetwork {
     if (code !== 0) throw new Error(`applying D1 migrations failed (${code}):\n${output}`);
   }
 
+  /** The chain's signing key, for wrangler, beside the operator's secrets file. */
+  get chainSecretsFile(): string {
+    return join(this.options.stateDir, "chain.dev.vars");
+  }
+
+  /** wrangler dev with the secrets in 0600 files (secrets.ts) and only public values as `--var`s. */
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
-    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const child = await spawnWranglerDev({ cwd: REPO_ROOT, port, persistDir, logDir: join(this.options.stateDir, "logs"), extraArgs: vars });
+    await writeSecrets(this.chainSecretsFile, this.chain!.workerSecrets());
+    const child = await spawnWranglerDev({
+      cwd: REPO_ROOT,
+      port,
+      persistDir,
+      logDir: join(this.options.stateDir, "logs"),
+      vars: { ...this.chain!.workerVars(), ...this.options.vars },
+      secretFiles: [this.secretsFile, this.chainSecretsFile],
+    });
     this.pipeLog(child.stdout!, "worker");
     this.pipeLog(child.stderr!, "worker");
     return child;

@@ -1,8 +1,10 @@
-// The edge's secrets on disk: a `.dev.vars`-format file (NAME=value lines) readable only by its owner.
+// The edge's secrets on disk: `.dev.vars`-format files (NAME=value lines) readable only by their owner. `wrangler
+// dev` reads them through `--env-file`: a command line is readable by every local user (/proc/<pid>/cmdline), so a
+// secret never goes there (https://developers.cloudflare.com/workers/local-development/environment-variables/).
 
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 
 export interface Secrets {
@@ -11,6 +13,7 @@ export interface Secrets {
   MASTER_KEYS: string;
 }
 
+/** Reads the secrets file, adds any secret it lacks, and leaves it readable by its owner only. */
 export async function loadOrCreateSecrets(file: string): Promise<Secrets> {
   const existing = existsSync(file) ? parseDevVars(await readFile(file, "utf8")) : {};
   const secrets: Secrets = {
@@ -20,14 +23,33 @@ export async function loadOrCreateSecrets(file: string): Promise<Secrets> {
     MASTER_KEYS: existing.MASTER_KEYS ?? `k1:${randomBytes(32).toString("base64")}`,
   };
   if (Object.keys(secrets).some((name) => existing[name] === undefined)) await writeSecrets(file, { ...existing, ...secrets });
+  // A file the operator wrote by hand may be readable by everyone; the secrets in it are about to be used.
+  else await chmod(file, 0o600);
   return secrets;
 }
 
+/** Sets `secrets` in the file (keeping its other lines), mode 0600. */
 export async function writeSecrets(file: string, secrets: Record<string, string>): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
   const existing = existsSync(file) ? parseDevVars(await readFile(file, "utf8")) : {};
-  const text = Object.entries({ ...existing, ...secrets }).map(([name, value]) => `${name}=${value}\n`).join("");
+  const text = Object.entries({ ...existing, ...secrets }).map(([name, value]) => `${name}=${devVarsValue(name, value)}\n`).join("");
+  await writePrivateFile(file, text);
+}
+
+/** Writes `text` to `file` readable and writable by its owner only, whatever mode an earlier file had. */
+export async function writePrivateFile(file: string, text: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  // `mode` applies only when the file is created, hence the chmod.
   await writeFile(file, text, { mode: 0o600 });
+  await chmod(file, 0o600);
+}
+
+/**
+ * A value as it can stand unquoted in a file both this module and wrangler's dotenv parser read: dotenv cuts a
+ * value at `#`, expands `$NAME` and reads quotes; none of the generated secrets (hex, base64) hold one.
+ */
+function devVarsValue(name: string, value: string): string {
+  if (/[\r\n#$"'`\\]/.test(value)) throw new Error(`secret ${name} holds a character a .dev.vars line cannot carry unquoted`);
+  return value;
 }
 
 function parseDevVars(text: string): Record<string, string> {
@@ -38,4 +60,3 @@ function parseDevVars(text: string): Record<string, string> {
   }
   return out;
 }
-

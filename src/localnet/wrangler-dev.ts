@@ -14,11 +14,22 @@ export function wranglerCommand(): { command: string; args: string[] } {
   return { command: existsSync(nodeBin) ? nodeBin : process.execPath, args: [join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js")] };
 }
 
+export interface WranglerDevOptions {
+  cwd: string;
+  port: number;
+  persistDir: string;
+  logDir: string;
+  /** Plain vars, set with `--var NAME:value`: they show in the process list, so never a secret. */
+  vars?: Record<string, string>;
+  /** `.dev.vars`-format files of secrets (mode 0600, see secrets.ts), later files winning; only these are read. */
+  secretFiles?: string[];
+}
+
 /**
  * `wrangler dev` for the Worker in `cwd` on 127.0.0.1:`port`, in its own process group (so stopping it stops
  * workerd too), its output piped. The edge and the bench's floor Worker both run this way.
  */
-export async function spawnWranglerDev(options: { cwd: string; port: number; persistDir: string; logDir: string; extraArgs?: string[] }): Promise<ChildProcess> {
+export async function spawnWranglerDev(options: WranglerDevOptions): Promise<ChildProcess> {
   const { command, args } = wranglerCommand();
   return spawn(
     command,
@@ -30,13 +41,24 @@ export async function spawnWranglerDev(options: { cwd: string; port: number; per
       "--persist-to", options.persistDir,
       "--show-interactive-dev-session=false",
       "--log-level", "warn",
-      ...(options.extraArgs ?? []),
+      ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+      // Given --env-file, wrangler reads these files and not the .dev.vars beside wrangler.toml.
+      ...(options.secretFiles ?? []).flatMap((file) => ["--env-file", file]),
     ],
     {
       cwd: options.cwd,
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: options.logDir, WRANGLER_SEND_METRICS: "false" },
+      env: {
+        ...process.env,
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        // The secret files are the Worker's only secrets: read them even if the caller's environment says not
+        // to, and never turn the rest of the environment into bindings.
+        CLOUDFLARE_LOAD_DEV_VARS_FROM_DOT_ENV: "true",
+        CLOUDFLARE_INCLUDE_PROCESS_ENV: "false",
+        WRANGLER_LOG_PATH: options.logDir,
+        WRANGLER_SEND_METRICS: "false",
+      },
     },
   );
 }
