@@ -19,7 +19,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawnAgent, TEST_WALLET_KEY } from "../node-agent/support/agent-process.ts";
 import { startFakeEdge } from "../node-agent/support/fake-edge.ts";
-import { REPO_ROOT, type NetworkDescription } from "../helpers/localnet.ts";
+import type { NetworkDescription } from "../../src/localnet/network.ts";
+import { REPO_ROOT } from "../../src/localnet/paths.ts";
 import { startFloorWorker } from "./floor-worker.ts";
 
 const MiB = 1024 * 1024;

@@ -5,8 +5,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEdgeFront, type EdgeFront } from "../helpers/edge-front.ts";
-import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp } from "../helpers/localnet.ts";
+import { startEdgeFront, type EdgeFront } from "../../src/localnet/edge-front.ts";
+import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp } from "../../src/localnet/wrangler-dev.ts";
 
 const WORKER = `
 const MiB = 1024 * 1024;

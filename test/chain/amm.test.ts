@@ -6,7 +6,7 @@ import { buybackIcnt, icntTwapInUsdc, observePoolPrice, quoteBuyback, type Buyba
 import type { ChainSigner } from "../../src/chain/clients.ts";
 import { testUsdcAbi, uniswapV2PairAbi, uniswapV2Router02Abi } from "../../src/chain/generated/abis.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
-import { ICNT, LOCAL_PARAMETERS, USDC } from "../helpers/chain.ts";
+import { ICNT, LOCAL_PARAMETERS, USDC } from "../../src/localnet/chain.ts";
 import { expectRevert, startTestChain, type TestChain } from "./support.ts";
 
 let t: TestChain;

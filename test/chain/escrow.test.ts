@@ -7,7 +7,7 @@ import type { ChainSigner } from "../../src/chain/clients.ts";
 import { drawDownEscrow, readEscrowBalance } from "../../src/chain/escrow.ts";
 import { icntAbi, serviceEscrowAbi } from "../../src/chain/generated/abis.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
-import { ICNT } from "../helpers/chain.ts";
+import { ICNT } from "../../src/localnet/chain.ts";
 import { expectRevert, startTestChain, type TestChain } from "./support.ts";
 
 let t: TestChain;

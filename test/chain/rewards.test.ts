@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { icntAbi, rewardsDistributorAbi } from "../../src/chain/generated/abis.ts";
 import { buildRewardsTree, claimReward, postRewardsPeriod, type RewardsTree } from "../../src/chain/rewards.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
-import { ICNT } from "../helpers/chain.ts";
+import { ICNT } from "../../src/localnet/chain.ts";
 import { expectRevert, startTestChain, type TestChain } from "./support.ts";
 
 let t: TestChain;

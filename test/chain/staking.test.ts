@@ -8,7 +8,7 @@ import { icntAbi, nodeStakingAbi } from "../../src/chain/generated/abis.ts";
 import { nodeKeyOf, readNodeStake } from "../../src/chain/node-stake.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
 import { isStakedValidator } from "../../src/chain/validator-stake.ts";
-import { ICNT, LOCAL_PARAMETERS } from "../helpers/chain.ts";
+import { ICNT, LOCAL_PARAMETERS } from "../../src/localnet/chain.ts";
 import { expectRevert, startTestChain, type TestChain } from "./support.ts";
 
 const TiB = 1n << 40n;

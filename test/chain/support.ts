@@ -9,7 +9,7 @@ import { expect } from "vitest";
 import type { ChainSigner } from "../../src/chain/clients.ts";
 import { ChainTransactionError } from "../../src/chain/errors.ts";
 import { icntAbi } from "../../src/chain/generated/abis.ts";
-import { LocalChain, mnemonicKey } from "../helpers/chain.ts";
+import { LocalChain, mnemonicKey } from "../../src/localnet/chain.ts";
 
 export interface TestChain {
   chain: LocalChain;

@@ -4,7 +4,7 @@ import { parseSignature, type Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { icntAbi } from "../../src/chain/generated/abis.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
-import { ICNT, LOCAL_CHAIN_ID, LOCAL_PARAMETERS } from "../helpers/chain.ts";
+import { ICNT, LOCAL_CHAIN_ID, LOCAL_PARAMETERS } from "../../src/localnet/chain.ts";
 import { startTestChain, type TestChain } from "./support.ts";
 
 let t: TestChain;

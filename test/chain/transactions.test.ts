@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChainTransactionError } from "../../src/chain/errors.ts";
 import { icntAbi, nodeStakingAbi } from "../../src/chain/generated/abis.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
-import { ICNT } from "../helpers/chain.ts";
+import { ICNT } from "../../src/localnet/chain.ts";
 import { startTestChain, type TestChain } from "./support.ts";
 
 let t: TestChain;
@@ -34,7 +34,7 @@ describe("sending contract transactions", () => {
   it("recovers when another sender used the nonce it expected next", async () => {
     await transfer(t.wallet(82).account.address, 1n); // this process now expects nonce n+1
     // The same key sends from elsewhere (another Worker isolate, say), taking nonce n+1.
-    const elsewhere = t.chain.signer(t.chain.workerVars().PROTOCOL_SIGNER_KEY as `0x${string}`);
+    const elsewhere = t.chain.signer(t.chain.workerSecrets().PROTOCOL_SIGNER_KEY);
     const hash = await elsewhere.walletClient.sendTransaction({
       to: icnt,
       data: encodeFunctionData({ abi: icntAbi, functionName: "transfer", args: [t.wallet(83).account.address, 1n] }),

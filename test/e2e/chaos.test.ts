@@ -8,7 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalNetwork, NetworkDescription, NodeInfo } from "../helpers/localnet.ts";
+import type { LocalNetwork, NetworkDescription, NodeInfo } from "../../src/localnet/network.ts";
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const KiB = 1024;

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
-import type { LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import type { LocalNetwork, NetworkDescription } from "../../src/localnet/network.ts";
 import { startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const MiB = 1024 * 1024;

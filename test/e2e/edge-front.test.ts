@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer, request, Agent, type IncomingHttpHeaders, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startEdgeFront, type EdgeFront } from "../helpers/edge-front.ts";
+import { startEdgeFront, type EdgeFront } from "../../src/localnet/edge-front.ts";
 
 interface Seen {
   method: string;

@@ -32,7 +32,7 @@ import { CHUNK_SIZE, HEADER_SIZE, TAG_SIZE } from "../../src/services/crypto/str
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
 import * as edgeState from "../helpers/edge-state.ts";
 import { edgeS3Client, errorOf, filesUnder, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
-import type { LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import type { LocalNetwork, NetworkDescription } from "../../src/localnet/network.ts";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AccountKeys, LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import type { AccountKeys, LocalNetwork, NetworkDescription } from "../../src/localnet/network.ts";
 import { edgeS3Client, errorOf, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
 

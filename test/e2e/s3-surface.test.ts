@@ -37,7 +37,7 @@ import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { LocalNetwork, NetworkDescription } from "../helpers/localnet.ts";
+import type { LocalNetwork, NetworkDescription } from "../../src/localnet/network.ts";
 import { edgeS3Client, errorOf, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const MiB = 1024 * 1024;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { icntAbi } from "../../src/chain/generated/abis.ts";
 import { readNodeStake } from "../../src/chain/node-stake.ts";
-import { operatorWallet, type LocalNetwork, type NetworkDescription } from "../helpers/localnet.ts";
+import { operatorWallet, type LocalNetwork, type NetworkDescription } from "../../src/localnet/network.ts";
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const LATE_NODE = 2;

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { LocalNetwork, type LocalNetworkOptions, type NetworkDescription } from "./localnet.ts";
+import { LocalNetwork, type LocalNetworkOptions, type NetworkDescription } from "../../src/localnet/network.ts";
 
 /** The S3 error a request ends with (its code and HTTP status), or "no error". Other failures are rethrown. */
 export async function errorOf(promise: Promise<unknown>): Promise<{ name: string; status?: number }> {

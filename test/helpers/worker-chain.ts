@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { LocalChain, mnemonicKey } from "./chain.ts";
+import { LocalChain, mnemonicKey } from "../../src/localnet/chain.ts";
 
 /** The operator key the Worker tests sign registrations with (anvil account 2). */
 const TEST_OPERATOR_KEY = mnemonicKey(2);
@@ -31,7 +31,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw error;
   }
   // A TTL of 0 makes every stake read fresh, so a test sees a slash at once.
-  project.provide("chain", { vars: { ...chain.workerVars(), STAKE_CACHE_TTL_SECONDS: "0" }, stakedNodeIds: STAKED_NODE_IDS });
+  project.provide("chain", { vars: { ...chain.workerVars(), ...chain.workerSecrets(), STAKE_CACHE_TTL_SECONDS: "0" }, stakedNodeIds: STAKED_NODE_IDS });
   return async () => {
     await chain.stop();
     await rm(stateDir, { recursive: true, force: true, maxRetries: 5 });

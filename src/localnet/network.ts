@@ -1,24 +1,22 @@
 // The whole ICN Edge network on one machine, in one helper (Storj's testplanet): the edge Worker under
 // `wrangler dev` (local D1, Durable Objects, cron), a small front proxy that answers `Expect: 100-continue`,
 // and N real node-agent processes in different zones, each with its own operator wallet and data dir.
-// `npm start` and the end-to-end tests both use it.
+// `npm start` (start.ts) and the end-to-end tests (test/helpers/test-support.ts) both use it. Node tooling: the
+// Worker never imports it.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { toHex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
 import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
 import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
 import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
-
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+import { REPO_ROOT } from "./paths.ts";
+import { loadOrCreateSecrets, writePrivateFile, writeSecrets, type Secrets } from "./secrets.ts";
+import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp, wranglerCommand } from "./wrangler-dev.ts";
 
 /** anvil's deterministic test mnemonic: operator wallets match the local chain's funded accounts. */
 export { TEST_MNEMONIC };
@@ -50,7 +48,7 @@ export interface NetworkDescription {
   accounts: { default: AccountKeys; second: AccountKeys };
   nodes: NodeInfo[];
   worker: { pid: number; url: string; persistDir: string };
-  /** The local chain: RPC URL, chain id and contract addresses (test/helpers/chain.ts). */
+  /** The local chain: RPC URL, chain id and contract addresses (chain.ts). */
   chain: ChainDescription;
   startedAt: string;
 }
@@ -61,7 +59,7 @@ export interface LocalNetworkOptions {
   /** Port of the edge (the front proxy); 0 picks a free one. */
   edgePort: number;
   nodeCount: number;
-  /** Extra wrangler vars (e.g. a shorter offline window for tests). */
+  /** Extra wrangler vars (e.g. a shorter offline window for tests); public values only, they go on wrangler's command line. */
   vars?: Record<string, string>;
   /** The edge's secrets (ADMIN_TOKEN, KEY_ENCRYPTION_KEY, MASTER_KEYS), generated when missing; default stateDir/dev.vars. */
   secretsFile?: string;
@@ -69,12 +67,6 @@ export interface LocalNetworkOptions {
   quiet?: boolean;
   /** Port of the local chain's RPC (anvil); 0 or absent picks a free one. */
   chainPort?: number;
-}
-
-export interface Secrets {
-  ADMIN_TOKEN: string;
-  KEY_ENCRYPTION_KEY: string;
-  MASTER_KEYS: string;
 }
 
 export class LocalNetwork {
@@ -154,7 +146,7 @@ export class LocalNetwork {
     await this.admin("PUT", `/operators/${operator.address}`, { status: "approved", name: `operator-${index}` });
     const { dataDir, capacityBytes } = stake ? await this.stakeNode(index) : await this.prepareNodeDir(index);
     const keyFile = join(dataDir, "operator.key");
-    await writeFile(keyFile, `${operator.privateKey}\n`, { mode: 0o600 });
+    await writePrivateFile(keyFile, `${operator.privateKey}\n`);
     const zone = ZONES[index % ZONES.length]!;
 
     const child = spawn(
@@ -247,7 +239,7 @@ export class LocalNetwork {
   }
 
   private async writeDescription(): Promise<void> {
-    await writeFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`, { mode: 0o600 });
+    await writePrivateFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`);
   }
 
   private async applyMigrations(persistDir: string): Promise<void> {
@@ -264,9 +256,22 @@ export class LocalNetwork {
     if (code !== 0) throw new Error(`applying D1 migrations failed (${code}):\n${output}`);
   }
 
+  /** The chain's signing key, for wrangler, beside the operator's secrets file. */
+  get chainSecretsFile(): string {
+    return join(this.options.stateDir, "chain.dev.vars");
+  }
+
+  /** wrangler dev with the secrets in 0600 files (secrets.ts) and only public values as `--var`s. */
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
-    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
-    const child = await spawnWranglerDev({ cwd: REPO_ROOT, port, persistDir, logDir: join(this.options.stateDir, "logs"), extraArgs: vars });
+    await writeSecrets(this.chainSecretsFile, this.chain!.workerSecrets());
+    const child = await spawnWranglerDev({
+      cwd: REPO_ROOT,
+      port,
+      persistDir,
+      logDir: join(this.options.stateDir, "logs"),
+      vars: { ...this.chain!.workerVars(), ...this.options.vars },
+      secretFiles: [this.secretsFile, this.chainSecretsFile],
+    });
     this.pipeLog(child.stdout!, "worker");
     this.pipeLog(child.stderr!, "worker");
     return child;
@@ -306,120 +311,12 @@ export function operatorWallet(index: number): { address: string; privateKey: st
   return { address: account.address, privateKey: toHex(account.getHdKey().privateKey!) };
 }
 
-async function loadOrCreateSecrets(file: string): Promise<Secrets> {
-  const existing = existsSync(file) ? parseDevVars(await readFile(file, "utf8")) : {};
-  const secrets: Secrets = {
-    ADMIN_TOKEN: existing.ADMIN_TOKEN ?? randomBytes(24).toString("hex"),
-    KEY_ENCRYPTION_KEY: existing.KEY_ENCRYPTION_KEY ?? randomBytes(32).toString("base64"),
-    // The master-key ring of edge encryption: newest first; rotate by prepending a key (README, Encryption).
-    MASTER_KEYS: existing.MASTER_KEYS ?? `k1:${randomBytes(32).toString("base64")}`,
-  };
-  if (Object.keys(secrets).some((name) => existing[name] === undefined)) await writeSecrets(file, { ...existing, ...secrets });
-  return secrets;
-}
-
-async function writeSecrets(file: string, secrets: Record<string, string>): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const existing = existsSync(file) ? parseDevVars(await readFile(file, "utf8")) : {};
-  const text = Object.entries({ ...existing, ...secrets }).map(([name, value]) => `${name}=${value}\n`).join("");
-  await writeFile(file, text, { mode: 0o600 });
-}
-
-function parseDevVars(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const m = /^\s*([A-Z_][A-Z0-9_]*)\s*=\s*"?([^"]*)"?\s*$/.exec(line);
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
-}
-
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(file, "utf8")) as T;
   } catch {
     return undefined;
   }
-}
-
-/** wrangler under the repo's Node 24 (wrangler needs Node >= 22; plain `node` here may be 20). */
-export function wranglerCommand(): { command: string; args: string[] } {
-  const nodeBin = join(REPO_ROOT, "node_modules/node/bin/node");
-  return { command: existsSync(nodeBin) ? nodeBin : process.execPath, args: [join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js")] };
-}
-
-/**
- * `wrangler dev` for the Worker in `cwd` on 127.0.0.1:`port`, in its own process group (so stopping it stops
- * workerd too), its output piped. The edge and the bench's floor Worker both run this way.
- */
-export async function spawnWranglerDev(options: { cwd: string; port: number; persistDir: string; logDir: string; extraArgs?: string[] }): Promise<ChildProcess> {
-  const { command, args } = wranglerCommand();
-  return spawn(
-    command,
-    [
-      ...args, "dev",
-      "--ip", "127.0.0.1",
-      "--port", String(options.port),
-      "--inspector-port", String(await freePort()),
-      "--persist-to", options.persistDir,
-      "--show-interactive-dev-session=false",
-      "--log-level", "warn",
-      ...(options.extraArgs ?? []),
-    ],
-    {
-      cwd: options.cwd,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_LOG_PATH: options.logDir, WRANGLER_SEND_METRICS: "false" },
-    },
-  );
-}
-
-/** Stops a `spawnWranglerDev` process group: SIGTERM, then SIGKILL after 10 s. */
-export async function stopWranglerDev(child: ChildProcess): Promise<void> {
-  if (!child.pid || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  try {
-    process.kill(-child.pid, "SIGTERM");
-  } catch {
-    // already gone
-  }
-  await Promise.race([exited, sleep(10_000)]);
-  try {
-    process.kill(-child.pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-export async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode} before serving ${url}`);
-    try {
-      const res = await fetch(url);
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out waiting for ${url}`);
 }
 
 async function readReadyLine(child: ChildProcess, timeoutMs: number): Promise<{ nodeId: string; url: string }> {

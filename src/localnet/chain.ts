@@ -4,24 +4,23 @@
 // compiled contracts are unchanged and redeployed when they changed.
 //
 // Accounts come from anvil's deterministic mnemonic: 0 deploys and is the protocol key (slasher, rewards
-// distributor, escrow settler), 1..64 are node operators (localnet's operatorWallet), 96..98 validators, 99 the treasury.
+// distributor, escrow settler), 1..64 are node operators (network.ts's operatorWallet), 96..98 validators, 99 the treasury.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { getAddress, toHex, zeroAddress, type Abi, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { createChainPublicClient, createChainSigner, type ChainPublicClient, type ChainSigner } from "../../src/chain/clients.ts";
-import * as abis from "../../src/chain/generated/abis.ts";
-import * as bytecode from "../../src/chain/generated/bytecode.ts";
-import { nodeKeyOf, readNodeStake, type NodeStakeStatus } from "../../src/chain/node-stake.ts";
-import { slashNode } from "../../src/chain/slashing.ts";
-import { sendContractTransaction } from "../../src/chain/transactions.ts";
+import { createChainPublicClient, createChainSigner, type ChainPublicClient, type ChainSigner } from "../chain/clients.ts";
+import * as abis from "../chain/generated/abis.ts";
+import * as bytecode from "../chain/generated/bytecode.ts";
+import { nodeKeyOf, readNodeStake, type NodeStakeStatus } from "../chain/node-stake.ts";
+import { slashNode } from "../chain/slashing.ts";
+import { sendContractTransaction } from "../chain/transactions.ts";
+import { REPO_ROOT } from "./paths.ts";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const ANVIL_BIN = join(REPO_ROOT, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
 
 /** anvil's deterministic test mnemonic: every local wallet is derived from it. */
@@ -152,7 +151,7 @@ export class LocalChain {
     };
   }
 
-  /** The Worker vars and secret that point the edge at this chain. */
+  /** The Worker vars that point the edge at this chain (public: addresses and the RPC URL). */
   workerVars(): Record<string, string> {
     return {
       CHAIN_RPC_URL: this.rpcUrl,
@@ -161,8 +160,12 @@ export class LocalChain {
       NODE_STAKING_ADDRESS: this.contracts.nodeStaking,
       REWARDS_DISTRIBUTOR_ADDRESS: this.contracts.rewardsDistributor,
       SERVICE_ESCROW_ADDRESS: this.contracts.serviceEscrow,
-      PROTOCOL_SIGNER_KEY: mnemonicKey(PROTOCOL_ACCOUNT_INDEX),
     };
+  }
+
+  /** The Worker secret that signs the protocol's transactions on this chain. */
+  workerSecrets(): { PROTOCOL_SIGNER_KEY: Hex } {
+    return { PROTOCOL_SIGNER_KEY: mnemonicKey(PROTOCOL_ACCOUNT_INDEX) };
   }
 
   /** Reuses the recorded deployment when its code is on chain and unchanged; deploys everything otherwise. */

@@ -2,7 +2,8 @@
 // Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545).
 
 import { join } from "node:path";
-import { LocalNetwork, REPO_ROOT } from "./localnet.ts";
+import { LocalNetwork } from "./network.ts";
+import { REPO_ROOT } from "./paths.ts";
 
 function parseArgs(argv: string[]): { nodes: number } {
   let nodes = 3;
