@@ -1,44 +1,59 @@
-// XML writing and the little XML parsing S3 needs (request bodies such as CompleteMultipartUpload).
-// Nothing else lives here.
+// XML writing and the XML parsing S3 needs (request bodies such as CompleteMultipartUpload). Nothing else lives here.
+// Writing goes through fast-xml-builder (escaping, attributes); parsing through saxes, a strict, namespace-aware
+// XML 1.0 parser: a document it refuses is malformed, and callers answer MalformedXML.
+
+import XMLBuilder from "fast-xml-builder";
+import { SaxesParser } from "saxes";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
+/** The namespace of `xsi:type`, which tells a Grantee's kind in ACLs (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Grantee.html). */
+export const XSI_XMLNS = "http://www.w3.org/2001/XMLSchema-instance";
+
+const DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n';
 
 export type XmlValue = string | number | boolean | bigint | null | undefined | XmlNode | XmlValue[];
+/**
+ * An element's content: each key is a child element (arrays repeat it; undefined and null are omitted), except
+ * keys starting with "@", which are attributes of the element itself, e.g. `{ "@xsi:type": "Group", URI: "…" }`.
+ */
 export interface XmlNode {
   [element: string]: XmlValue;
 }
 
-export function escapeXml(value: string): string {
-  return value.replace(/[&<>"']/g, (ch) =>
-    ch === "&" ? "&amp;" : ch === "<" ? "&lt;" : ch === ">" ? "&gt;" : ch === '"' ? "&quot;" : "&apos;",
-  );
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@",
+  textNodeName: "#text",
+  processEntities: true,
+  suppressEmptyNode: false,
+  format: false,
+});
+
+/** Drops undefined and null (the builder would write `<X/>` for null) and turns every scalar into its text. */
+function prune(value: XmlValue): unknown {
+  if (Array.isArray(value)) return value.filter((v) => v !== undefined && v !== null).map(prune);
+  if (typeof value === "object" && value !== null) {
+    const out: Record<string, unknown> = {};
+    for (const [name, child] of Object.entries(value)) {
+      if (child !== undefined && child !== null) out[name] = prune(child);
+    }
+    return out;
+  }
+  return String(value);
 }
 
-/** Renders `{ Root: {...} }` as an XML document; arrays repeat their element, undefined/null are omitted. */
+/** Renders `{ Root: {...} }` as an XML document in the S3 namespace (or `xmlns`; null for none). */
 export function toXml(root: string, body: XmlNode, xmlns: string | null = S3_XMLNS): string {
-  const attr = xmlns ? ` xmlns="${xmlns}"` : "";
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<${root}${attr}>${renderChildren(body)}</${root}>`;
+  const content = prune(body) as Record<string, unknown>;
+  return DECLARATION + builder.build({ [root]: xmlns ? { "@xmlns": xmlns, ...content } : content });
 }
 
 /** A document whose root holds only text, e.g. <LocationConstraint>eu-west-1</LocationConstraint>. */
 export function toXmlText(root: string, text: string, xmlns: string = S3_XMLNS): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<${root} xmlns="${xmlns}">${escapeXml(text)}</${root}>`;
+  return DECLARATION + builder.build({ [root]: { "@xmlns": xmlns, "#text": text } });
 }
 
-function renderChildren(node: XmlNode): string {
-  let out = "";
-  for (const [name, value] of Object.entries(node)) out += renderElement(name, value);
-  return out;
-}
-
-function renderElement(name: string, value: XmlValue): string {
-  if (value === undefined || value === null) return "";
-  if (Array.isArray(value)) return value.map((v) => renderElement(name, v)).join("");
-  if (typeof value === "object") return `<${name}>${renderChildren(value)}</${name}>`;
-  return `<${name}>${escapeXml(String(value))}</${name}>`;
-}
-
-/** A parsed XML element: its name, text content and children (attributes are not needed by S3 bodies). */
+/** A parsed XML element: its local name (any namespace prefix dropped), text content and child elements. */
 export interface XmlElement {
   name: string;
   text: string;
@@ -46,52 +61,43 @@ export interface XmlElement {
 }
 
 /**
- * Parses a small, namespace-agnostic XML document (S3 request bodies). Returns undefined when malformed, so callers
- * answer MalformedXML. Element names have any namespace prefix stripped.
+ * Parses an S3 request body. Returns undefined when the document is not well-formed XML 1.0 with namespaces
+ * (including character references to characters XML does not allow, such as &#x110000; or &#0;, and unbound
+ * prefixes), or when it carries a DOCTYPE: S3 bodies never need one, and refusing it rules out entity expansion
+ * (billion laughs). saxes itself expands no entity a DTD declares.
  */
 export function parseXml(source: string): XmlElement | undefined {
-  const tokens = /<\?[\s\S]*?\?>|<!--[\s\S]*?-->|<!\[CDATA\[([\s\S]*?)\]\]>|<(\/?)([A-Za-z_][\w.:-]*)([^>]*?)(\/?)>|([^<]+)/g;
+  const parser = new SaxesParser({ xmlns: true, position: false });
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
-  let match: RegExpExecArray | null;
-  let consumed = 0;
-  while ((match = tokens.exec(source)) !== null) {
-    if (match.index !== consumed) return undefined;
-    consumed = tokens.lastIndex;
-    const [, cdata, closing, rawName, , selfClosing, text] = match;
-    if (rawName !== undefined) {
-      const name = rawName.includes(":") ? rawName.slice(rawName.indexOf(":") + 1) : rawName;
-      if (closing) {
-        const open = stack.pop();
-        if (!open || open.name !== name) return undefined;
-        if (stack.length === 0) root = open;
-      } else {
-        const el: XmlElement = { name, text: "", children: [] };
-        const parent = stack[stack.length - 1];
-        if (parent) parent.children.push(el);
-        else if (root) return undefined;
-        if (selfClosing) {
-          if (!parent) root = el;
-        } else stack.push(el);
-      }
-    } else if (cdata !== undefined || text !== undefined) {
-      const parent = stack[stack.length - 1];
-      const content = cdata ?? unescapeXml(text ?? "");
-      if (parent) parent.text += content;
-      else if ((text ?? "").trim() !== "") return undefined;
-    }
-  }
-  if (consumed !== source.length || stack.length !== 0) return undefined;
-  return root;
-}
-
-function unescapeXml(value: string): string {
-  return value.replace(/&(#x[0-9a-fA-F]+|#\d+|amp|lt|gt|quot|apos);/g, (_, entity: string) => {
-    if (entity[0] === "#") {
-      return String.fromCodePoint(entity[1] === "x" ? parseInt(entity.slice(2), 16) : parseInt(entity.slice(1), 10));
-    }
-    return { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" }[entity as "amp"];
+  const appendText = (text: string) => {
+    const open = stack[stack.length - 1];
+    if (open) open.text += text;
+  };
+  parser.on("error", (error) => {
+    throw error;
   });
+  parser.on("doctype", () => {
+    throw new Error("DOCTYPE is not allowed");
+  });
+  parser.on("opentag", (tag) => {
+    const element: XmlElement = { name: tag.local, text: "", children: [] };
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(element);
+    else root = element;
+    stack.push(element);
+  });
+  parser.on("closetag", () => {
+    stack.pop();
+  });
+  parser.on("text", appendText);
+  parser.on("cdata", appendText);
+  try {
+    parser.write(source).close();
+  } catch {
+    return undefined;
+  }
+  return root;
 }
 
 export function childText(el: XmlElement, name: string): string | undefined {

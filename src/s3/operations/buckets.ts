@@ -23,7 +23,7 @@ import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
 import { parseTaggingXml, taggingXml, type TagSet } from "../tagging.ts";
-import { childText, parseXml, toXmlText } from "../xml.ts";
+import { childText, parseXml, toXmlText, XSI_XMLNS, type XmlNode } from "../xml.ts";
 
 /** ListBuckets, with the optional pagination S3 added in 2024 (max-buckets, continuation-token, prefix). */
 export async function listBucketsOp(ctx: S3Context): Promise<Response> {
@@ -175,23 +175,34 @@ export async function getBucketAclOp(ctx: S3Context, name: string): Promise<Resp
   return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
 }
 
-export function aclXml(owner: string, acl: BucketAcl) {
-  const xsi = "http://www.w3.org/2001/XMLSchema-instance";
+/**
+ * The AccessControlPolicy document (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketAcl.html): each
+ * Grantee declares the xsi namespace and says its kind in `xsi:type`, as S3 writes it.
+ */
+export function aclXml(owner: string, acl: BucketAcl): XmlNode {
+  const grantee = (type: "CanonicalUser" | "Group", fields: XmlNode): XmlNode => ({ "@xmlns:xsi": XSI_XMLNS, "@xsi:type": type, ...fields });
   return {
     Owner: { ID: owner, DisplayName: owner },
     AccessControlList: {
       Grant: [
-        { Grantee: { [`_xmlns:xsi`]: xsi, ID: owner, DisplayName: owner, "_xsi:type": "CanonicalUser" }, Permission: "FULL_CONTROL" },
-        ...(acl === "public-read" ? [{ Grantee: { URI: "http://acs.amazonaws.com/groups/global/AllUsers", "_xsi:type": "Group" }, Permission: "READ" }] : []),
+        { Grantee: grantee("CanonicalUser", { ID: owner, DisplayName: owner }), Permission: "FULL_CONTROL" },
+        ...(acl === "public-read" ? [{ Grantee: grantee("Group", { URI: "http://acs.amazonaws.com/groups/global/AllUsers" }), Permission: "READ" }] : []),
       ],
     },
   };
 }
 
+/** An AccessControlPolicy body is not supported, but a malformed one is still MalformedXML, as in S3. */
+export function refuseAclBody(body: string): void {
+  if (body.trim() === "") return;
+  if (!parseXml(body)) throw new S3Error("MalformedXML");
+  throw new S3Error("NotImplemented", "Only canned ACLs (x-amz-acl) are supported.");
+}
+
 /** PutBucketAcl with a canned ACL header (an AccessControlPolicy body is not supported). */
 export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  if ((await ctx.request.text()).trim() !== "") throw new S3Error("NotImplemented", "Only canned ACLs (x-amz-acl) are supported.");
+  refuseAclBody(await ctx.request.text());
   await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, cannedAcl(ctx.request.headers));
   return new Response(null, { status: 200 });
 }

@@ -289,7 +289,10 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
         DeleteMarkerVersionId: marker && versionId === undefined ? outcome.versionId : undefined,
       });
     } catch (error) {
-      errors.push({ Key: key, VersionId: versionId, Code: "InternalError", Message: String(error) });
+      // The client gets S3's code and message only; what went wrong goes to the log under the request id.
+      const s3Error = error instanceof S3Error ? error : new S3Error("InternalError");
+      if (!(error instanceof S3Error)) console.error(JSON.stringify({ event: "delete_objects_key_failed", requestId: ctx.requestId, error: String(error), stack: (error as Error)?.stack }));
+      errors.push({ Key: key, VersionId: versionId, Code: s3Error.code, Message: s3Error.message });
     }
   }
   return xmlResponse("DeleteResult", { Deleted: quiet ? undefined : deleted, Error: errors });
@@ -377,7 +380,9 @@ export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: st
   const bucket = await requireOwnedBucket(ctx, bucketName);
   await readVersion(ctx, bucket, key, versionIdParam(ctx));
   const acl = ctx.request.headers.get("x-amz-acl");
-  if (acl !== "private" || (await ctx.request.text()).trim() !== "") {
+  const body = await ctx.request.text();
+  if (body.trim() !== "" && !parseXml(body)) throw new S3Error("MalformedXML");
+  if (acl !== "private" || body.trim() !== "") {
     throw new S3Error("NotImplemented", "Per-object ACLs are not supported; objects follow their bucket's ACL.");
   }
   return new Response(null, { status: 200 });
