@@ -1,7 +1,7 @@
 // The one Env type. Bindings and vars come from wrangler.toml through `npm run types`
 // (src/worker-configuration.d.ts); secrets are not in wrangler.toml, so they are declared here.
 
-import type { BucketIndex } from "../workers/durable/bucket-index.ts";
+import type { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 
 export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX"> {
   BUCKET_INDEX: DurableObjectNamespace<BucketIndex>;

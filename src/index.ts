@@ -6,7 +6,7 @@ import type { Env } from "./env.ts";
 import { MAX_REQUEST_BODY } from "./s3/payload.ts";
 import { runAllChores } from "../workers/cron/chores.ts";
 
-export { BucketIndex } from "../workers/durable/bucket-index.ts";
+export { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext) {

@@ -52,7 +52,7 @@ export async function requireReadableBucket(ctx: S3Context, name: string): Promi
   const bucket = await getBucket(ctx.db, name);
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
   if (bucket.accountId === ctx.principal.accountId) return bucket;
-  const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) as BucketAcl | null;
+  const acl = await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG);
   if (acl !== "public-read") throw new S3Error("AccessDenied");
   return bucket;
 }

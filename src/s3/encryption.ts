@@ -229,7 +229,7 @@ const bucketDefaults = new TtlCache<string, { config: BucketEncryptionDefault | 
 /** The bucket's default encryption (PutBucketEncryption), or null when it has none (SSE-S3 then). */
 export async function bucketEncryptionDefault(ctx: S3Context, bucket: BucketRow): Promise<BucketEncryptionDefault | null> {
   const cached = await bucketDefaults.get(bucket.id, Date.now(), async () => ({
-    config: (await bucketIndexFor(ctx.env, bucket.id).getConfig(ENCRYPTION_CONFIG)) as BucketEncryptionDefault | null,
+    config: await bucketIndexFor(ctx.env, bucket.id).getConfig(ENCRYPTION_CONFIG),
   }));
   return cached!.config;
 }

@@ -110,7 +110,7 @@ function finish(response: Response, requestId: string): Response {
 async function bucketCorsRules(env: Env, db: ReturnType<typeof openDb>, name: string): Promise<CorsRule[] | null> {
   const bucket = await getBucket(db, name);
   if (!bucket) return null;
-  return (await bucketIndexFor(env, bucket.id).getConfig(CORS_CONFIG)) as CorsRule[] | null;
+  return bucketIndexFor(env, bucket.id).getConfig(CORS_CONFIG);
 }
 
 /** A CORS preflight: unauthenticated, answered from the bucket's CORS rules (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTOPTIONSobject.html). */

@@ -16,13 +16,13 @@ import {
   validateBucketName,
   type BucketAcl,
 } from "../bucket-access.ts";
-import { corsXml, parseCorsXml, type CorsRule } from "../cors.ts";
+import { corsXml, parseCorsXml } from "../cors.ts";
 import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
-import { LIFECYCLE_CONFIG, type LifecycleRule } from "../../services/lifecycle.ts";
+import { LIFECYCLE_CONFIG } from "../../services/lifecycle.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
-import { parseTaggingXml, taggingXml, type TagSet } from "../tagging.ts";
+import { parseTaggingXml, taggingXml } from "../tagging.ts";
 import { childText, parseXml, toXmlText, XSI_XMLNS, type XmlNode } from "../xml.ts";
 
 /** ListBuckets, with the optional pagination S3 added in 2024 (max-buckets, continuation-token, prefix). */
@@ -111,7 +111,7 @@ const TAGGING = "tagging";
 
 export async function getBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const tags = (await bucketIndex(ctx, bucket).getConfig(TAGGING)) as TagSet | null;
+  const tags = await bucketIndex(ctx, bucket).getConfig(TAGGING);
   if (!tags) throw new S3Error("NoSuchTagSet", undefined, { BucketName: name });
   return xmlResponse("Tagging", taggingXml(tags));
 }
@@ -171,7 +171,7 @@ function cannedAcl(headers: Headers): BucketAcl {
 /** GetBucketAcl: the owner has FULL_CONTROL; public-read adds READ for AllUsers. */
 export async function getBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const acl = ((await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) as BucketAcl | null) ?? "private";
+  const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
   return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
 }
 
@@ -211,7 +211,7 @@ export const CORS_CONFIG = "cors";
 
 export async function getBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const rules = (await bucketIndex(ctx, bucket).getConfig(CORS_CONFIG)) as CorsRule[] | null;
+  const rules = await bucketIndex(ctx, bucket).getConfig(CORS_CONFIG);
   if (!rules) throw new S3Error("NoSuchCORSConfiguration", undefined, { BucketName: name });
   return xmlResponse("CORSConfiguration", corsXml(rules));
 }
@@ -230,7 +230,7 @@ export async function deleteBucketCorsOp(ctx: S3Context, name: string): Promise<
 
 export async function getBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const rules = (await bucketIndex(ctx, bucket).getConfig(LIFECYCLE_CONFIG)) as LifecycleRule[] | null;
+  const rules = await bucketIndex(ctx, bucket).getConfig(LIFECYCLE_CONFIG);
   if (!rules) throw new S3Error("NoSuchLifecycleConfiguration", undefined, { BucketName: name });
   return xmlResponse("LifecycleConfiguration", lifecycleXml(rules));
 }

@@ -6,7 +6,7 @@ import { freeBlobs, segmentKeysUnder, storeSegment, streamSegments } from "../..
 import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
-import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket, type BucketAcl } from "../bucket-access.ts";
+import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket } from "../bucket-access.ts";
 import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
@@ -371,7 +371,7 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
 export async function getObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
   await readVersion(ctx, bucket, key, versionIdParam(ctx));
-  const acl = ((await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) as BucketAcl | null) ?? "private";
+  const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
   return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
 }
 

@@ -1,0 +1,192 @@
+// BucketIndex: one Durable Object per bucket, the single writer of that bucket's object index.
+// Its SQLite storage makes listing strongly consistent and every write atomic. Blobs live on nodes;
+// this object only records where. Callers delete blobs that a write or delete made unreferenced.
+//
+// This file is the RPC surface only: each method hands its storage to the plain function of its concern
+// (schema.ts, versions.ts, listing.ts, multipart.ts, replicas.ts, repair.ts, lifecycle.ts, configuration.ts).
+
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../../../src/env.ts";
+import type {
+  BlobReplica,
+  CompleteUploadResult,
+  DeleteOutcome,
+  ListQuery,
+  ListResult,
+  ListUploadsQuery,
+  ListUploadsResult,
+  ListVersionsQuery,
+  ListVersionsResult,
+  MultipartUpload,
+  ObjectRecord,
+  ObjectVersion,
+  PutObjectResult,
+  RepairWork,
+  UploadedPart,
+  VersioningState,
+  WriteCondition,
+} from "../../../src/services/object-model.ts";
+import * as configuration from "./configuration.ts";
+import type { BucketConfig, BucketConfigName } from "./configuration.ts";
+import { applyLifecycle, type LifecycleOutcome } from "./lifecycle.ts";
+import * as listing from "./listing.ts";
+import * as multipart from "./multipart.ts";
+import * as replicas from "./replicas.ts";
+import * as repair from "./repair.ts";
+import { migrateIndex } from "./schema.ts";
+import type { IndexStore } from "./store.ts";
+import * as versions from "./versions.ts";
+
+export type { BucketConfig, BucketConfigName } from "./configuration.ts";
+
+export class BucketIndex extends DurableObject<Env> {
+  private readonly store: IndexStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.store = ctx.storage;
+    migrateIndex(this.store);
+  }
+
+  // Versions
+
+  versioning(): VersioningState {
+    return configuration.versioningOf(this.store);
+  }
+
+  /** Enabled or Suspended; a versioned bucket never goes back to Unversioned (S3 has no such state change). */
+  setVersioning(state: "Enabled" | "Suspended"): void {
+    configuration.setConfig(this.store, "versioning", state);
+  }
+
+  putObject(record: ObjectRecord, condition?: WriteCondition): PutObjectResult {
+    return versions.putObject(this.store, record, condition);
+  }
+
+  setObjectTags(key: string, tags: Record<string, string>, versionId?: string): boolean {
+    return versions.setObjectTags(this.store, key, tags, versionId);
+  }
+
+  getObject(key: string): ObjectRecord | null {
+    return versions.getObject(this.store, key);
+  }
+
+  getVersion(key: string, versionId: string): ObjectVersion | null {
+    return versions.getVersion(this.store, key, versionId);
+  }
+
+  deleteObject(key: string, versionId?: string, now = Date.now()): DeleteOutcome {
+    return versions.deleteObject(this.store, key, versionId, now);
+  }
+
+  // Listing
+
+  listObjects(query: ListQuery): ListResult {
+    return listing.listObjects(this.store, query);
+  }
+
+  listVersions(query: ListVersionsQuery): ListVersionsResult {
+    return listing.listVersions(this.store, query);
+  }
+
+  // The whole bucket
+
+  /** True when no version (delete markers included) and no multipart upload remains (DeleteBucket's precondition). */
+  isEmpty(): boolean {
+    return !versions.hasVersions(this.store) && !multipart.hasUploads(this.store);
+  }
+
+  /**
+   * Erases the whole index (its account was deleted): every record, and with them every wrapped data key. The
+   * blobs on nodes become orphans for the orphan sweep, and noise already: nothing left can decrypt them.
+   */
+  async erase(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+    // An empty index again, for a request that still finds the deleted bucket in a stale cache.
+    migrateIndex(this.store);
+  }
+
+  // Multipart uploads
+
+  createUpload(upload: MultipartUpload): void {
+    multipart.createUpload(this.store, upload);
+  }
+
+  getUpload(uploadId: string): MultipartUpload | null {
+    return multipart.getUpload(this.store, uploadId);
+  }
+
+  putPart(uploadId: string, part: UploadedPart): { ok: true; replaced: UploadedPart | null } | { ok: false } {
+    return multipart.putPart(this.store, uploadId, part);
+  }
+
+  listParts(uploadId: string): UploadedPart[] {
+    return multipart.listParts(this.store, uploadId);
+  }
+
+  completeUpload(
+    uploadId: string,
+    requested: { partNumber: number; etag: string }[],
+    etag: string,
+    now: number,
+    condition?: WriteCondition,
+    checksum?: ObjectRecord["checksum"],
+  ): CompleteUploadResult {
+    return multipart.completeUpload(this.store, uploadId, requested, etag, now, condition, checksum);
+  }
+
+  abortUpload(uploadId: string): UploadedPart[] | null {
+    return multipart.abortUpload(this.store, uploadId);
+  }
+
+  listUploads(query: ListUploadsQuery): ListUploadsResult {
+    return multipart.listUploads(this.store, query);
+  }
+
+  abortUploadsStartedBefore(cutoff: number): { uploadId: string; parts: UploadedPart[] }[] {
+    return multipart.abortUploadsStartedBefore(this.store, cutoff);
+  }
+
+  // Lifecycle
+
+  applyLifecycle(now: number, budget = 1000): LifecycleOutcome {
+    return applyLifecycle(this.store, now, budget);
+  }
+
+  // Bucket configuration. RPC stubs drop type parameters: callers get these signatures back through
+  // BucketIndexStub (src/services/bucket-indexes.ts).
+
+  getConfig<N extends BucketConfigName>(name: N): BucketConfig[N] | null {
+    return configuration.getConfig(this.store, name);
+  }
+
+  setConfig<N extends BucketConfigName>(name: N, value: BucketConfig[N]): void {
+    configuration.setConfig(this.store, name, value);
+  }
+
+  deleteConfig(name: BucketConfigName): void {
+    configuration.deleteConfig(this.store, name);
+  }
+
+  // Replicas: repair, drain and the orphan sweep
+
+  findRepairWork(badNodes: string[], faulty: { nodeId: string; blobId: string }[], replicationFactor: number, limit: number): RepairWork[] {
+    return repair.findRepairWork(this.store, badNodes, faulty, replicationFactor, limit);
+  }
+
+  replaceReplicas(key: string, versionId: string, segment: number, blobId: string, remove: string[], add: BlobReplica[]): boolean {
+    return repair.replaceReplicas(this.store, key, versionId, segment, blobId, remove, add);
+  }
+
+  countReplicasOn(nodeId: string): number {
+    return replicas.countReplicasOn(this.store, nodeId);
+  }
+
+  replicationSummary(): { segments: number; byCount: Record<string, number> } {
+    return replicas.replicationSummary(this.store);
+  }
+
+  references(blobId: string, nodeId: string): boolean {
+    return replicas.references(this.store, blobId, nodeId);
+  }
+}

@@ -1,0 +1,45 @@
+// Bucket-level configuration: one JSON document per name in `bucket_config`, owned by this single writer. The
+// names and document shapes are those every earlier release stored, so an old index reads as it did.
+
+import type { BucketAcl } from "../../../src/s3/bucket-access.ts";
+import type { CorsRule } from "../../../src/s3/cors.ts";
+import type { BucketEncryptionDefault } from "../../../src/s3/encryption.ts";
+import type { TagSet } from "../../../src/s3/tagging.ts";
+import type { LifecycleRule } from "../../../src/services/lifecycle.ts";
+import type { VersioningState } from "../../../src/services/object-model.ts";
+import type { IndexStore } from "./store.ts";
+
+/** Each configuration document a bucket can carry, by the name it is stored under. Absent means S3's default. */
+export interface BucketConfig {
+  /** PutBucketVersioning; absent: never versioned. */
+  versioning: Exclude<VersioningState, "Unversioned">;
+  /** The canned ACL (x-amz-acl, PutBucketAcl); absent: private. */
+  acl: BucketAcl;
+  /** PutBucketTagging. */
+  tagging: TagSet;
+  /** PutBucketCors. */
+  cors: CorsRule[];
+  /** PutBucketLifecycleConfiguration. */
+  lifecycle: LifecycleRule[];
+  /** PutBucketEncryption; absent: SSE-S3. */
+  encryption: BucketEncryptionDefault;
+}
+
+export type BucketConfigName = keyof BucketConfig;
+
+export function getConfig<N extends BucketConfigName>(store: IndexStore, name: N): BucketConfig[N] | null {
+  const row = store.sql.exec<{ value: string }>("SELECT value FROM bucket_config WHERE name = ?", name).toArray()[0];
+  return row ? (JSON.parse(row.value) as BucketConfig[N]) : null;
+}
+
+export function setConfig<N extends BucketConfigName>(store: IndexStore, name: N, value: BucketConfig[N]): void {
+  store.sql.exec("INSERT OR REPLACE INTO bucket_config (name, value) VALUES (?, ?)", name, JSON.stringify(value));
+}
+
+export function deleteConfig(store: IndexStore, name: BucketConfigName): void {
+  store.sql.exec("DELETE FROM bucket_config WHERE name = ?", name);
+}
+
+export function versioningOf(store: IndexStore): VersioningState {
+  return getConfig(store, "versioning") ?? "Unversioned";
+}
