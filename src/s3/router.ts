@@ -69,6 +69,12 @@ export interface RouteInput {
   headers: Headers;
 }
 
+/**
+ * Everything routing reads is covered by the signature of a signed request: method, host, path, the query
+ * (decoded once, as signed: parseS3Query) and x-amz-copy-source (auth.ts refuses unsigned x-amz-* headers).
+ * The one exception, a multipart/form-data Content-Type making a POST a browser form upload, gives nothing to
+ * the caller: a form upload is authorized by its signed policy alone.
+ */
 export function routeS3Request(input: RouteInput, baseDomains: readonly string[]): S3Op {
   const { bucket, key } = locate(input.host, input.rawPath, baseDomains);
   const q = input.query;
