@@ -62,6 +62,8 @@ export interface VerifiedSignature {
   signingKey: CryptoKey;
   scope: string;
   presigned: boolean;
+  /** Lowercase names of the headers the signature covers (SignedHeaders / X-Amz-SignedHeaders). */
+  signedHeaders: readonly string[];
 }
 
 /** Looks up the secret for an access key id; undefined when the key is unknown or disabled. */
@@ -139,6 +141,7 @@ export async function verifySigV4(
     signingKey,
     scope,
     presigned: auth.presigned,
+    signedHeaders: auth.signedHeaders.map((name) => name.toLowerCase()),
   };
 }
 
@@ -338,13 +341,10 @@ function canonicalUri(rawPath: string): string {
 }
 
 function canonicalQuery(rawQuery: string, presigned: boolean): string {
-  if (!rawQuery) return "";
+  const decoded = decodeQuery(rawQuery);
+  if (decoded === undefined) throw new SigV4Error("AccessDenied", "The query string is not valid percent-encoded UTF-8.");
   const pairs: [string, string][] = [];
-  for (const piece of rawQuery.split("&")) {
-    if (piece === "") continue;
-    const eq = piece.indexOf("=");
-    const name = safeDecode(eq < 0 ? piece : piece.slice(0, eq));
-    const value = eq < 0 ? "" : safeDecode(piece.slice(eq + 1));
+  for (const [name, value] of decoded) {
     if (presigned && name === "X-Amz-Signature") continue;
     pairs.push([uriEncode(name, true), uriEncode(value, true)]);
   }
@@ -352,12 +352,36 @@ function canonicalQuery(rawQuery: string, presigned: boolean): string {
   return pairs.map(([k, v]) => `${k}=${v}`).join("&");
 }
 
-function safeDecode(s: string): string {
+/**
+ * The query's name/value pairs decoded once, as application/x-www-form-urlencoded: '+' is a space, then
+ * percent-decoding as UTF-8. This is how routing reads a query (URLSearchParams, hono), and SigV4 signs these
+ * same values re-encoded, so "a+b" (a space) and "a%2Bb" (a plus) never share a signature while meaning two
+ * different things. AWS reads a raw '+' in a query as a space too. Undefined when a name or value is not valid
+ * percent-encoded UTF-8 (URLSearchParams would silently keep or replace those bytes).
+ */
+export function decodeQuery(rawQuery: string): [string, string][] | undefined {
+  const pairs: [string, string][] = [];
+  for (const piece of rawQuery.split("&")) {
+    if (piece === "") continue;
+    const eq = piece.indexOf("=");
+    const name = strictDecode((eq < 0 ? piece : piece.slice(0, eq)).replace(/\+/g, " "));
+    const value = eq < 0 ? "" : strictDecode(piece.slice(eq + 1).replace(/\+/g, " "));
+    if (name === undefined || value === undefined) return undefined;
+    pairs.push([name, value]);
+  }
+  return pairs;
+}
+
+function strictDecode(s: string): string | undefined {
   try {
     return decodeURIComponent(s);
   } catch {
-    return s;
+    return undefined;
   }
+}
+
+function safeDecode(s: string): string {
+  return strictDecode(s) ?? s;
 }
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;

@@ -1,5 +1,8 @@
 // Authenticates an S3 request: SigV4 (header or presigned query) against the account's access keys in D1.
 // A request without any signature is anonymous; only public-read buckets answer those (bucket-access.ts).
+// Every x-amz-* header of a signed request must be signed: the router and the operations act on them
+// (x-amz-copy-source turns PutObject into CopyObject), and whoever holds a presigned URL must not be able to
+// add any.
 
 import { findActiveAccessKey } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
@@ -55,9 +58,29 @@ export async function authenticateS3(
     if (!signature.presigned && signature.payloadHash === "") {
       throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
     }
+    refuseUnsignedAmzHeaders(parts.headers, signature.signedHeaders);
     return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
   } catch (error) {
     if (error instanceof SigV4Error) throw new S3Error(error.code, error.message, error.details);
     throw error;
+  }
+}
+
+/**
+ * S3 refuses a signed request that carries an x-amz-* header its signature does not cover, whether signed in
+ * the Authorization header (SignedHeaders) or presigned (X-Amz-SignedHeaders): "Any x-amz-* headers that you
+ * plan to add to the request must also be added to the signed headers"
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html). The SDKs sign every
+ * x-amz-* header they send, including x-amz-content-sha256, x-amz-decoded-content-length and x-amz-trailer.
+ * Requests without a signature (anonymous reads, browser form uploads) have their own rules in handler.ts.
+ */
+export function refuseUnsignedAmzHeaders(headers: Headers, signedHeaders: readonly string[]): void {
+  const signed = new Set(signedHeaders);
+  const unsigned: string[] = [];
+  headers.forEach((_, name) => {
+    if (name.startsWith("x-amz-") && !signed.has(name)) unsigned.push(name);
+  });
+  if (unsigned.length > 0) {
+    throw new S3Error("AccessDenied", "There were headers present in the request which were not signed", { HeadersNotSigned: unsigned.join(", ") });
   }
 }

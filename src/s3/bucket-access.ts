@@ -7,6 +7,8 @@ import { TtlCache } from "../services/ttl-cache.ts";
 import type { BucketRow } from "../db/schema.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
+import { parseCopySource } from "./object-headers.ts";
+import type { S3Op } from "./router.ts";
 
 /**
  * Bucket rows by name, per isolate. Create and delete in this isolate update it at once; another isolate may
@@ -37,6 +39,31 @@ export async function requireOwnedBucket(ctx: S3Context, name: string): Promise<
   // S3 answers AccessDenied, not NoSuchBucket, for a bucket that exists under another account.
   if (bucket.accountId !== ctx.principal.accountId) throw new S3Error("AccessDenied");
   return bucket;
+}
+
+/**
+ * x-amz-expected-bucket-owner (and x-amz-source-expected-bucket-owner for a copy's source): the caller states
+ * which account must own the bucket, and S3 answers 403 AccessDenied when another does, so a request meant for
+ * one's own bucket never lands in a same-named bucket of someone else. The value is the owner's account id,
+ * as ListBuckets and GetBucketAcl report it in Owner/ID.
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-owner-condition.html
+ * A bucket that does not exist is left to the operation (NoSuchBucket).
+ */
+export async function checkExpectedBucketOwners(ctx: S3Context, op: S3Op): Promise<void> {
+  if (op.op === "ListBuckets" || op.op === "CreateBucket") return;
+  const headers = ctx.request.headers;
+  await checkOwner(ctx, op.bucket, headers.get("x-amz-expected-bucket-owner"));
+  const sourceOwner = headers.get("x-amz-source-expected-bucket-owner");
+  const copySource = headers.get("x-amz-copy-source");
+  if ((op.op === "CopyObject" || op.op === "UploadPartCopy") && sourceOwner !== null && copySource !== null) {
+    await checkOwner(ctx, parseCopySource(copySource).bucket, sourceOwner);
+  }
+}
+
+async function checkOwner(ctx: S3Context, name: string, expected: string | null): Promise<void> {
+  if (expected === null) return;
+  const bucket = await getBucket(ctx.db, name);
+  if (bucket && bucket.accountId !== expected.trim()) throw new S3Error("AccessDenied");
 }
 
 /** Canned ACLs a bucket can carry (x-amz-acl); "public-read" lets anyone list and read it. */

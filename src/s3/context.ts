@@ -20,6 +20,8 @@ export interface S3Context {
   db: Db;
   principal: Principal;
   requestId: string;
+  /** The query decoded once, exactly as the signature covered it ('+' is a space): see decodeQuery. */
+  query: URLSearchParams;
   /** One clock per request: tests control time through it. */
   now: Date;
   /** The region this edge reports (the first of S3_REGIONS). */

@@ -25,6 +25,7 @@ const S3_ERRORS = {
   InvalidLocationConstraint: [400, "The specified location-constraint is not valid."],
   InvalidStorageClass: [400, "The storage class you specified is not valid"],
   InvalidTag: [400, "The tag provided was not a valid tag."],
+  InvalidURI: [400, "Couldn't parse the specified URI."],
   InvalidRange: [416, "The requested range is not satisfiable"],
   InvalidRequest: [400, "Invalid Request"],
   // SSE-KMS: S3 passes on the KMS error when a key cannot be used (unknown, disabled, pending deletion).

@@ -214,5 +214,23 @@ export async function verifyPostPolicy(
   }
   const extra = [...f.keys()].filter((name) => !covered.has(name) && !name.startsWith("x-ignore-"));
   if (extra.length) throw new S3Error("AccessDenied", `Invalid according to Policy: Extra input fields: ${extra.join(", ")}`);
+  checkSuccessRedirect(f);
   return accessKeyId;
+}
+
+/**
+ * success_action_redirect (or the older redirect) must be an absolute http(s) URL: a successful upload is
+ * answered with a 303 to it, and an upload that cannot be answered must not be stored. S3 documents falling
+ * back to success_action_status for a URL it cannot interpret; refusing up front, before any byte is stored,
+ * tells the form's author instead.
+ */
+function checkSuccessRedirect(fields: Map<string, string>): void {
+  for (const name of ["success_action_redirect", "redirect"]) {
+    const value = fields.get(name);
+    if (!value) continue;
+    const url = URL.canParse(value) ? new URL(value) : undefined;
+    if (url?.protocol !== "http:" && url?.protocol !== "https:") {
+      throw new S3Error("InvalidArgument", `The ${name} field must be an absolute http or https URL.`, { ArgumentName: name });
+    }
+  }
 }

@@ -9,8 +9,8 @@ import { headersAsSigned, rawPathAndQuery } from "../protocol/sigv4.ts";
 import { NoCapacityError } from "../services/blob-storage.ts";
 import { CiphertextIntegrityError } from "../services/crypto/errors.ts";
 import { NodeRequestError } from "../services/node-client.ts";
-import { authenticateS3 } from "./auth.ts";
-import type { S3Context } from "./context.ts";
+import { authenticateS3, refuseUnsignedAmzHeaders } from "./auth.ts";
+import type { Principal, S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
 import { deleteBucketEncryptionOp, getBucketEncryptionOp, putBucketEncryptionOp } from "./operations/bucket-encryption.ts";
 import {
@@ -59,31 +59,37 @@ import {
   postObjectOp,
 } from "./operations/objects.ts";
 import { errorResponse } from "./respond.ts";
-import { locate, routeS3Request, type S3Op } from "./router.ts";
+import { locate, parseS3Query, routeS3Request, type S3Op } from "./router.ts";
+import { checkResponseOverrides } from "./object-headers.ts";
 import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
-import { getBucket } from "./bucket-access.ts";
+import { checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
 
 export async function handleS3(request: Request, env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   const requestId = randomHex(8).toUpperCase();
   const { rawPath, rawQuery } = rawPathAndQuery(request.url);
-  const url = new URL(request.url);
   const headers = headersAsSigned(request);
   const host = headers.get("host")!;
   const baseDomains = env.S3_BASE_DOMAINS.split(",").map((d) => d.trim()).filter(Boolean);
   const db = openDb(env.DB);
   const origin = request.headers.get("origin");
-  const bucketName = locate(host, rawPath, baseDomains).bucket;
+  let bucketName: string | undefined;
   let response: Response;
   try {
+    // Malformed percent-encoding in the path or the query is InvalidURI, before anything else reads them.
+    const query = parseS3Query(rawQuery);
+    bucketName = locate(host, rawPath, baseDomains).bucket;
     if (request.method === "OPTIONS") {
       response = await answerPreflight(request, env, db, bucketName);
       return finish(response, requestId);
     }
-    const op = routeS3Request({ method: request.method, host, rawPath, query: url.searchParams, headers: request.headers }, baseDomains);
+    const op = routeS3Request({ method: request.method, host, rawPath, query, headers: request.headers }, baseDomains);
     const now = new Date();
     const regions = env.S3_REGIONS.split(",").map((r) => r.trim());
     const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
-    const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil };
+    checkUnsignedRequest(op, principal, request.headers);
+    if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);
+    const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query };
+    await checkExpectedBucketOwners(ctx, op);
     response = await dispatch(ctx, op);
   } catch (error) {
     response = errorResponse(toS3Error(error, requestId), requestId, safeDecode(rawPath), request.method);
@@ -94,6 +100,16 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     if (rule) corsHeaders(rule, origin, false, []).forEach((value, name) => response.headers.set(name, value));
   }
   return finish(response, requestId);
+}
+
+/**
+ * A request without a signature has nothing to vouch for its x-amz-* headers. Anonymous callers only ever read
+ * (every write needs an account), so their headers shape only their own answer. A browser form upload is
+ * authorized by its signed policy, which covers its form fields, never its HTTP headers: S3 takes everything
+ * from the fields, so an x-amz-* header there (say, a customer encryption key) is refused rather than acted on.
+ */
+function checkUnsignedRequest(op: S3Op, principal: Principal, requestHeaders: Headers): void {
+  if (op.op === "PostObject") refuseUnsignedAmzHeaders(requestHeaders, principal.signature?.signedHeaders ?? []);
 }
 
 /** Headers every S3 response carries. */

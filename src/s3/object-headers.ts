@@ -90,19 +90,42 @@ export function objectResponseHeaders(record: ObjectRecord, query: URLSearchPara
       h.set("x-amz-checksum-type", record.checksum.type ?? "FULL_OBJECT");
     }
   }
-  const overrides: [string, string][] = [
-    ["response-content-type", "content-type"],
-    ["response-content-language", "content-language"],
-    ["response-expires", "expires"],
-    ["response-cache-control", "cache-control"],
-    ["response-content-disposition", "content-disposition"],
-    ["response-content-encoding", "content-encoding"],
-  ];
-  for (const [param, header] of overrides) {
+  for (const [param, header] of RESPONSE_OVERRIDES) {
     const value = query.get(param);
     if (value !== null) h.set(header, value);
   }
   return h;
+}
+
+/** GetObject's response-* query parameters and the response header each one overrides. */
+const RESPONSE_OVERRIDES: readonly (readonly [string, string])[] = [
+  ["response-content-type", "content-type"],
+  ["response-content-language", "content-language"],
+  ["response-expires", "expires"],
+  ["response-cache-control", "cache-control"],
+  ["response-content-disposition", "content-disposition"],
+  ["response-content-encoding", "content-encoding"],
+];
+
+/** Control characters (tab aside) can never be part of a header value (RFC 9110 section 5.5). */
+const NOT_IN_HEADER_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * Checks GetObject's and HeadObject's response-* overrides before anything is read. S3 refuses them on anonymous
+ * requests ("Request specific response headers cannot be used for anonymous GET requests", 400 InvalidRequest):
+ * otherwise anyone could make a public object's origin serve it as, say, text/html. Signed requests may use
+ * them, with values that can be a header value (no CR, LF or other control characters).
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
+ */
+export function checkResponseOverrides(query: URLSearchParams, anonymous: boolean): void {
+  const present = RESPONSE_OVERRIDES.filter(([param]) => query.has(param));
+  if (present.length === 0) return;
+  if (anonymous) throw new S3Error("InvalidRequest", "Request specific response headers cannot be used for anonymous GET requests.");
+  for (const [param] of present) {
+    if (query.getAll(param).some((value) => NOT_IN_HEADER_VALUE.test(value))) {
+      throw new S3Error("InvalidArgument", `The value of ${param} contains characters a header value cannot hold.`, { ArgumentName: param });
+    }
+  }
 }
 
 /**

@@ -2,6 +2,7 @@
 // Path-style: /bucket/key. Virtual-hosted-style: bucket.<base domain>/key
 // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html).
 
+import { decodeQuery } from "../protocol/sigv4.ts";
 import { S3Error } from "./errors.ts";
 
 export type S3Op =
@@ -68,6 +69,12 @@ export interface RouteInput {
   headers: Headers;
 }
 
+/**
+ * Everything routing reads is covered by the signature of a signed request: method, host, path, the query
+ * (decoded once, as signed: parseS3Query) and x-amz-copy-source (auth.ts refuses unsigned x-amz-* headers).
+ * The one exception, a multipart/form-data Content-Type making a POST a browser form upload, gives nothing to
+ * the caller: a form upload is authorized by its signed policy alone.
+ */
 export function routeS3Request(input: RouteInput, baseDomains: readonly string[]): S3Op {
   const { bucket, key } = locate(input.host, input.rawPath, baseDomains);
   const q = input.query;
@@ -195,13 +202,29 @@ function parsePartNumber(value: string | null): number {
   return Number(value);
 }
 
-/** Splits host + raw path into bucket and key (keys are decoded exactly once; "//" and leading slashes survive). */
+/**
+ * The query as routing and the signature both read it (decodeQuery: one decoding shared by both), or S3's
+ * InvalidURI when it is not valid percent-encoded UTF-8.
+ */
+export function parseS3Query(rawQuery: string): URLSearchParams {
+  const pairs = decodeQuery(rawQuery);
+  if (pairs === undefined) throw new S3Error("InvalidURI", "Couldn't parse the specified URI: the query is not valid percent-encoded UTF-8.");
+  return new URLSearchParams(pairs);
+}
+
+/**
+ * Splits host + raw path into bucket and key (keys are decoded exactly once; "//" and leading slashes survive).
+ * A host that is a base domain itself is path-style; otherwise the longest base domain it ends with decides,
+ * so with bases "localhost,s3.localhost" the host "b.s3.localhost" is bucket "b", never bucket "b.s3".
+ */
 export function locate(host: string, rawPath: string, baseDomains: readonly string[]): { bucket?: string; key?: string } {
   const hostname = host.replace(/:\d+$/, "").toLowerCase();
   const path = rawPath.startsWith("/") ? rawPath.slice(1) : rawPath;
-  for (const domain of baseDomains) {
-    if (hostname.endsWith(`.${domain}`)) {
-      const bucket = hostname.slice(0, hostname.length - domain.length - 1);
+  const domains = baseDomains.map((d) => d.toLowerCase());
+  if (!domains.includes(hostname)) {
+    const base = domains.filter((d) => hostname.endsWith(`.${d}`)).sort((a, b) => b.length - a.length)[0];
+    if (base !== undefined) {
+      const bucket = hostname.slice(0, hostname.length - base.length - 1);
       return { bucket, key: path === "" ? undefined : decodeKey(path) };
     }
   }
@@ -212,10 +235,11 @@ export function locate(host: string, rawPath: string, baseDomains: readonly stri
   return { bucket: decodeKey(path.slice(0, slash)), key: key === "" ? undefined : decodeKey(key) };
 }
 
+/** A path segment decoded once; S3 answers 400 InvalidURI for percent-encoding that is not valid UTF-8. */
 function decodeKey(raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
-    throw new S3Error("InvalidArgument", "The key is not valid percent-encoded UTF-8.");
+    throw new S3Error("InvalidURI", "Couldn't parse the specified URI: the path is not valid percent-encoded UTF-8.");
   }
 }

@@ -34,6 +34,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { createPresignedPost } from "@aws-sdk/s3-presigned-post";
+import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { Readable } from "node:stream";
 import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
@@ -417,6 +418,78 @@ describe("presigned POST (browser form upload)", () => {
 
     expect((await s3.send(new ListObjectsV2Command({ Bucket: pb, Prefix: "small/" }))).KeyCount).toBe(0);
     expect((await s3.send(new ListObjectsV2Command({ Bucket: pb, Prefix: "elsewhere/" }))).KeyCount).toBe(0);
+  });
+});
+
+describe("the front door refuses what the signature does not cover (issue 13)", () => {
+  const fb = "surface-front";
+  const secret = "the signer's secret object";
+
+  beforeAll(async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: fb }));
+    await s3.send(new PutObjectCommand({ Bucket: fb, Key: "private/secret.txt", Body: secret }));
+  });
+
+  it("takes SDK-presigned PUTs, with the content type signed and with the SDK's default checksums", async () => {
+    const body = randomBytes(64 * 1024);
+    const plain = await getSignedUrl(s3, new PutObjectCommand({ Bucket: fb, Key: "link/plain.bin" }), { expiresIn: 300 });
+    expect((await fetch(plain, { method: "PUT", body })).status).toBe(200);
+    const typed = await getSignedUrl(s3, new PutObjectCommand({ Bucket: fb, Key: "link/typed.txt", ContentType: "text/plain" }), { expiresIn: 300 });
+    expect((await fetch(typed, { method: "PUT", body: "typed", headers: { "content-type": "text/plain" } })).status).toBe(200);
+    const got = await s3.send(new GetObjectCommand({ Bucket: fb, Key: "link/plain.bin" }));
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
+    expect((await s3.send(new HeadObjectCommand({ Bucket: fb, Key: "link/typed.txt" }))).ContentType).toBe("text/plain");
+  });
+
+  it("refuses a presigned PUT turned into a copy of the signer's private object by an added x-amz-copy-source", async () => {
+    const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: fb, Key: "link/stolen.txt" }), { expiresIn: 300 });
+    const res = await fetch(url, { method: "PUT", headers: { "x-amz-copy-source": `/${fb}/private/secret.txt` } });
+    expect(res.status).toBe(403);
+    const xml = await res.text();
+    expect(xml).toContain("<Code>AccessDenied</Code>");
+    expect(xml).toContain("<HeadersNotSigned>x-amz-copy-source</HeadersNotSigned>");
+    expect(await errorOf(s3.send(new HeadObjectCommand({ Bucket: fb, Key: "link/stolen.txt" })))).toEqual({ name: "NotFound", status: 404 });
+  });
+
+  it("refuses a presigned UploadPart turned into UploadPartCopy, so the secret never becomes a part", async () => {
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: fb, Key: "link/assembled" }));
+    const url = await getSignedUrl(s3, new UploadPartCommand({ Bucket: fb, Key: "link/assembled", UploadId, PartNumber: 1 }), { expiresIn: 300 });
+    const res = await fetch(url, { method: "PUT", headers: { "x-amz-copy-source": `/${fb}/private/secret.txt` } });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain("<Code>AccessDenied</Code>");
+  });
+
+  it("refuses response-* overrides on anonymous reads of a public object, and control characters in signed ones", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "surface-front-public" }));
+    await s3.send(new PutObjectCommand({ Bucket: "surface-front-public", Key: "note.txt", Body: "<script>alert(1)</script>", ContentType: "text/plain" }));
+    await s3.send(new PutBucketAclCommand({ Bucket: "surface-front-public", ACL: "public-read" }));
+    const anonymous = await fetch(`${d.edgeUrl}/surface-front-public/note.txt?response-content-type=text%2Fhtml`);
+    expect(anonymous.status).toBe(400);
+    expect(anonymous.headers.get("content-type")).toBe("application/xml");
+    expect(await anonymous.text()).toContain("<Code>InvalidRequest</Code>");
+    const plain = await fetch(`${d.edgeUrl}/surface-front-public/note.txt`);
+    expect(plain.headers.get("content-type")).toBe("text/plain");
+    // The owner may still override, with values that are header values.
+    const owned = await s3.send(new GetObjectCommand({ Bucket: "surface-front-public", Key: "note.txt", ResponseContentType: "application/octet-stream" }));
+    expect(owned.ContentType).toBe("application/octet-stream");
+    const crlf = await errorOf(s3.send(new GetObjectCommand({ Bucket: "surface-front-public", Key: "note.txt", ResponseContentDisposition: "attachment\r\nX-Injected: 1" })));
+    expect(crlf).toEqual({ name: "InvalidArgument", status: 400 });
+  });
+
+  it("refuses a form upload whose policy-allowed success_action_redirect is not a URL, storing nothing", async () => {
+    const { url, fields } = await createPresignedPost(s3, {
+      Bucket: fb,
+      Key: "form/${filename}",
+      Fields: { success_action_redirect: "not a url" },
+      Expires: 300,
+    });
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields)) form.append(k, v);
+    form.append("file", new Blob([new Uint8Array(randomBytes(100))]), "redirected.bin");
+    const res = await fetch(url, { method: "POST", body: form });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("<Code>InvalidArgument</Code>");
+    expect((await s3.send(new ListObjectsV2Command({ Bucket: fb, Prefix: "form/" }))).KeyCount).toBe(0);
   });
 });
 

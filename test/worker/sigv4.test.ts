@@ -1,6 +1,6 @@
 // SigV4 verification against the examples AWS publishes, plus the failures S3 clients must see.
 import { describe, expect, it } from "vitest";
-import { SigV4Error, verifySigV4, rawPathAndQuery, type SignedRequestParts } from "../../src/protocol/sigv4.ts";
+import { canonicalRequest, decodeQuery, SigV4Error, verifySigV4, rawPathAndQuery, type SignedRequestParts } from "../../src/protocol/sigv4.ts";
 
 const S3_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const lookup = (secret: string) => async (id: string) => (id === "AKIAIOSFODNN7EXAMPLE" || id === "AKIDEXAMPLE" ? secret : undefined);
@@ -82,5 +82,38 @@ describe("SigV4 verification", () => {
     await expect(verifySigV4(parts("GET", url, { host: "examplebucket.s3.amazonaws.com" }), lookup(S3_SECRET), at("2013-05-24T00:00:00Z"))).rejects.toMatchObject({
       code: "AuthorizationQueryParametersError",
     });
+  });
+});
+
+describe("SigV4 canonical query", () => {
+  const canonicalQueryOf = (url: string) =>
+    canonicalRequest(parts("GET", url, { host: "h" }), { signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD", presigned: false }).split("\n")[2];
+
+  it("decodes the query once as routing does: '+' is a space, '%2B' a plus", () => {
+    expect(decodeQuery("prefix=a+b&x=a%2Bb&flag&=v&&k=%E2%9C%93")).toEqual([
+      ["prefix", "a b"],
+      ["x", "a+b"],
+      ["flag", ""],
+      ["", "v"],
+      ["k", "✓"],
+    ]);
+    expect(Object.fromEntries(new URLSearchParams(decodeQuery("prefix=a+b&x=a%2Bb")!))).toEqual(Object.fromEntries(new URLSearchParams("prefix=a+b&x=a%2Bb")));
+  });
+
+  it("signs '+' and '%2B' differently, and a space the same however it was sent", () => {
+    expect(canonicalQueryOf("https://h/?prefix=a+b")).toBe("prefix=a%20b");
+    expect(canonicalQueryOf("https://h/?prefix=a%20b")).toBe("prefix=a%20b");
+    expect(canonicalQueryOf("https://h/?prefix=a%2Bb")).toBe("prefix=a%2Bb");
+  });
+
+  it("refuses to sign a query that is not valid percent-encoded UTF-8", () => {
+    expect(decodeQuery("prefix=%C3%28")).toBeUndefined();
+    expect(decodeQuery("prefix=%ZZ")).toBeUndefined();
+    expect(() => canonicalQueryOf("https://h/?prefix=%C3%28")).toThrow(SigV4Error);
+  });
+
+  it("reports the signed header names in lowercase", async () => {
+    const v = await verifySigV4(getObjectExample(), lookup(S3_SECRET), at("2013-05-24T00:05:00Z"));
+    expect(v.signedHeaders).toEqual(["host", "range", "x-amz-content-sha256", "x-amz-date"]);
   });
 });
