@@ -100,6 +100,18 @@ describe("a node endpoint checks what it can before it reads the body", () => {
     expect(listed.nodes.find((n) => n.id === nodeId)?.freeBytes).toBe(0);
   });
 
+  it("reads a scrub report above the small cap only when the node signed its hash, so it was verified before reading", async () => {
+    const { nodeId, client } = await registerNode();
+    // Unknown fields are dropped by the schema: this is an empty report the size of a large one.
+    const report = JSON.stringify({ startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 0, corrupt: [], missing: [], notes: "x".repeat(200 * 1024) });
+    const url = `${EDGE}/api/v1/nodes/${nodeId}/scrub-report`;
+    const declared = await SELF.fetch(await client.sign(url, { method: "POST", headers: { "x-amz-content-sha256": await sha256Hex(report) }, body: report }));
+    expect(declared.status).toBe(200);
+    const undeclared = await SELF.fetch(await client.sign(url, { method: "POST", body: report }));
+    expect(undeclared.status).toBe(413);
+    expect(await undeclared.json()).toMatchObject({ code: "PayloadTooLarge" });
+  });
+
   it("still accepts a heartbeat whose signed x-amz-content-sha256 matches its body", async () => {
     const { nodeId, client } = await registerNode();
     const beat = JSON.stringify({ totalBytes: 1000, freeBytes: 600, usedBytes: 400, blobCount: 7, healthy: true, agentVersion: "0.1.1" });

@@ -45,7 +45,8 @@ export function rateLimitKey(caller: RateLimitedCaller): string {
 
 /**
  * The anonymous caller of a request: Cloudflare sets CF-Connecting-IP to the client's address (and replaces one
- * the client sent). Locally, `wrangler dev` sets it too; without it every caller shares one count.
+ * the client sent). Locally, miniflare sets it when the client did not (so a local client can pick its own);
+ * without it, every caller shares one count.
  */
 export function anonymousCaller(request: Request): RateLimitedCaller {
   return { kind: "anonymous", ip: request.headers.get("cf-connecting-ip") ?? "unknown" };
