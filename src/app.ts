@@ -1,18 +1,22 @@
 // The hono app: the JSON control API under /api/v1, and everything else is the S3 surface.
 
 import { Hono } from "hono";
-import { controlApi } from "./api/index.ts";
+import { CONTROL_API_PREFIX, controlApi, controlApiNotFound } from "./api/index.ts";
 import { ApiError } from "./api/errors.ts";
 import type { Env } from "./env.ts";
 import { handleS3 } from "./s3/handler.ts";
 
 export const app = new Hono<{ Bindings: Env }>();
 
-app.route("/api/v1", controlApi);
+app.route(CONTROL_API_PREFIX, controlApi);
+// A mounted app's notFound is not consulted once the parent has a catch-all: without these, /api/v1/<typo> would
+// fall through to S3 as a request on bucket "api".
+app.all(CONTROL_API_PREFIX, controlApiNotFound);
+app.all(`${CONTROL_API_PREFIX}/*`, controlApiNotFound);
 app.all("*", (c) => handleS3(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
 
 app.onError((error, c) => {
-  if (error instanceof ApiError) return c.json(error.toBody(), error.status);
+  if (error instanceof ApiError) return c.json(error.toBody(), error.status, error.responseHeaders());
   console.error(JSON.stringify({ event: "unhandled_error", path: new URL(c.req.url).pathname, error: String(error), stack: (error as Error)?.stack }));
   return c.json({ code: "InternalError", message: "An internal error occurred." }, 500);
 });

@@ -1,5 +1,7 @@
 // Worker entry: the HTTP app, the scheduled chores, and the Durable Object classes.
 
+import { isControlApiPath } from "./api/index.ts";
+import { CONTROL_API_DRAIN_BYTES } from "./api/guards/body-limit.ts";
 import { app } from "./app.ts";
 import { drainUnreadBody } from "./drain.ts";
 import type { Env } from "./env.ts";
@@ -11,7 +13,9 @@ export { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
     const response = await app.fetch(request, env, ctx);
-    await drainUnreadBody(request, MAX_REQUEST_BODY);
+    // Control-API bodies are small: past a little, an unread remainder is not waited for (src/api/guards/body-limit.ts).
+    const drainLimit = isControlApiPath(new URL(request.url).pathname) ? CONTROL_API_DRAIN_BYTES : MAX_REQUEST_BODY;
+    await drainUnreadBody(request, drainLimit);
     return response;
   },
   async scheduled(controller, env) {

@@ -20,7 +20,8 @@ import { sealSecret } from "../services/secret-box.ts";
 import { durabilityApi } from "./durability.ts";
 import { diagnosticsApi } from "./diagnostics.ts";
 import { encryptionApi } from "./encryption.ts";
-import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
+import { ApiError, parseWith } from "./errors.ts";
+import { parseJsonBody } from "./guards/json-body.ts";
 
 export const adminApi = new Hono<{ Bindings: Env }>();
 

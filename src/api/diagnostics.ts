@@ -9,7 +9,7 @@ import type { Env } from "../env.ts";
 import { generateBucketKey, parseMasterKeyRing } from "../services/crypto/keys.ts";
 import { ciphertextRangeFor, decryptRange, EncryptStage } from "../services/crypto/stream-format.ts";
 import { newSegmentKey, openSegmentKey } from "../services/segment-cipher.ts";
-import { parseJsonBody } from "./errors.ts";
+import { parseJsonBody } from "./guards/json-body.ts";
 
 export const diagnosticsApi = new Hono<{ Bindings: Env }>();
 

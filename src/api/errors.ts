@@ -16,20 +16,14 @@ export class ApiError extends Error {
     this.details = details;
   }
 
+  /** Headers the answer needs besides the JSON body (Retry-After on a 429). */
+  responseHeaders(): Record<string, string> {
+    return {};
+  }
+
   toBody(): ErrorBody {
     return this.details === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, details: this.details };
   }
-}
-
-/** Parses a JSON body with a zod schema; a bad body is a 400 ValidationError naming each bad field. */
-export async function parseJsonBody<T extends z.ZodType>(request: Request, schema: T): Promise<z.infer<T>> {
-  let json: unknown;
-  try {
-    json = await request.json();
-  } catch {
-    throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
-  }
-  return parseWith(schema, json);
 }
 
 export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {

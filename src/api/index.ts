@@ -1,13 +1,23 @@
 // The JSON control API under /api/v1: node registration and heartbeats, admin, tenants' KMS keys, and its OpenAPI
 // description.
 
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { Env } from "../env.ts";
 import { adminApi } from "./admin.ts";
 import { ApiError } from "./errors.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
+
+/**
+ * Path-style requests under this prefix belong to the control API, whatever their method or host. A bucket named
+ * `api` is a valid S3 name and may exist; its keys under `v1/` are reachable virtual-hosted style only.
+ */
+export const CONTROL_API_PREFIX = "/api/v1";
+
+export function isControlApiPath(pathname: string): boolean {
+  return pathname === CONTROL_API_PREFIX || pathname.startsWith(`${CONTROL_API_PREFIX}/`);
+}
 
 export const controlApi = new Hono<{ Bindings: Env }>();
 
@@ -16,10 +26,15 @@ controlApi.route("/admin", adminApi);
 controlApi.route("/kms", kmsApi);
 controlApi.get("/openapi.json", (c) => c.json(openApiDocument()));
 
-controlApi.notFound((c) => c.json(new ApiError(404, "NotFound", `No API route ${c.req.method} ${new URL(c.req.url).pathname}`).toBody(), 404));
+/** The answer to a control-API path no route claims: a JSON 404, never the S3 surface. */
+export function controlApiNotFound(c: Context): Response {
+  return c.json(new ApiError(404, "NotFound", `No API route ${c.req.method} ${new URL(c.req.url).pathname}`).toBody(), 404);
+}
+
+controlApi.notFound(controlApiNotFound);
 
 controlApi.onError((error, c) => {
-  if (error instanceof ApiError) return c.json(error.toBody(), error.status);
+  if (error instanceof ApiError) return c.json(error.toBody(), error.status, error.responseHeaders());
   console.error(JSON.stringify({ event: "api_error", path: new URL(c.req.url).pathname, error: String(error), stack: (error as Error)?.stack }));
   return c.json({ code: "InternalError", message: "An internal error occurred." }, 500);
 });

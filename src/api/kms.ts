@@ -34,6 +34,7 @@ import {
 } from "../services/kms.ts";
 import { authenticateAccount, type AuthenticatedAccount } from "./account-auth.ts";
 import { ApiError, parseWith } from "./errors.ts";
+import { parseJsonText } from "./guards/json-body.ts";
 
 /** SigV4 service name of this API (the credential scope's service). */
 export const KMS_SIGV4_SERVICE = "kms";
@@ -59,7 +60,7 @@ const keyRefParam = z.string().refine((ref) => parseKmsKeyRef(ref) !== undefined
 export const kmsApi = new Hono<{ Bindings: Env; Variables: { caller: AuthenticatedAccount } }>();
 
 kmsApi.use("*", async (c, next) => {
-  const caller = await authenticateAccount(c.req.raw, openDb(c.env.DB), c.env.KEY_ENCRYPTION_KEY, {
+  const caller = await authenticateAccount(c.req.raw, c.env, openDb(c.env.DB), {
     service: KMS_SIGV4_SERVICE,
     regions: edgeRegions(c.env),
     now: new Date(),
@@ -136,15 +137,7 @@ function refParam(ref: string): string {
 
 /** The signed body as JSON; an empty body is an empty object (every field of these requests is optional or checked). */
 function parseSignedJson<T extends z.ZodType>(body: string, schema: T): z.infer<T> {
-  let json: unknown = {};
-  if (body.trim() !== "") {
-    try {
-      json = JSON.parse(body);
-    } catch {
-      throw new ApiError(400, "InvalidJson", "The request body is not valid JSON.");
-    }
-  }
-  return parseWith(schema, json);
+  return body.trim() === "" ? parseWith(schema, {}) : parseJsonText(body, schema);
 }
 
 async function answerKmsErrors<T>(work: Promise<T>): Promise<T> {

@@ -20,8 +20,16 @@ import {
 } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { insertBlobFaults } from "../db/faults.ts";
-import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
+import { ApiError, parseWith } from "./errors.ts";
+import { parseJsonBody } from "./guards/json-body.ts";
+import { anonymousCaller, enforceRateLimit } from "./guards/rate-limit.ts";
 import { authenticateNode, readSignedNodeJson } from "./node-auth.ts";
+
+/**
+ * A scrub report lists blob ids and digests; it is read only once the node's signature verified (node-agents
+ * declare x-amz-content-sha256), so this larger cap is open to registered nodes alone.
+ */
+const MAX_SCRUB_REPORT_BYTES = 4 * 1024 * 1024;
 
 /** A registration signature may not be valid for longer than this, which bounds the stored nonces. */
 export const MAX_REGISTRATION_VALIDITY_S = 3600;
@@ -29,6 +37,7 @@ export const MAX_REGISTRATION_VALIDITY_S = 3600;
 export const nodesApi = new Hono<{ Bindings: Env }>();
 
 nodesApi.post("/register", async (c) => {
+  await enforceRateLimit(c.env.RATE_LIMIT_ANONYMOUS, anonymousCaller(c.req.raw));
   const req = await parseJsonBody(c.req.raw, registrationRequestSchema);
   const nowMs = Date.now();
   const nowS = Math.floor(nowMs / 1000);
@@ -103,7 +112,7 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = new Date();
-  const { data: hb } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, heartbeatSchema);
+  const { data: hb } = await readSignedNodeJson(c.req.raw, c.env, db, nodeId, now, heartbeatSchema);
   await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
   let node = await getNode(db, nodeId);
   if (node?.status === "active" && (await understakedAtHeartbeat(node, c.env, now.getTime()))) {
@@ -117,7 +126,7 @@ nodesApi.post("/:nodeId/offline", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = new Date();
-  const { node } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
+  const { node } = await authenticateNode(c.req.raw, c.env, db, nodeId, now);
   if (node.status === "active") await setNodeStatus(db, nodeId, "offline", now.getTime());
   return c.json({ ok: true });
 });
@@ -166,7 +175,7 @@ nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = new Date();
-  const { data: report } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, scrubReportSchema);
+  const { data: report } = await readSignedNodeJson(c.req.raw, c.env, db, nodeId, now, scrubReportSchema, MAX_SCRUB_REPORT_BYTES);
   const faults = [
     ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),
     ...report.missing.map((blobId) => ({ nodeId, blobId, reason: "missing" as const })),

@@ -20,6 +20,7 @@ import {
 import { CHORES } from "../../workers/cron/chores.ts";
 import { runOnce as runKmsDeletion } from "../../workers/cron/kms-deletion.ts";
 import { createAccountWithKey, EDGE, type TestAccount } from "./helpers.ts";
+import { meteredBody, MIB } from "./metered-body.ts";
 
 const e = env as unknown as Env;
 const db = openDb(e.DB);
@@ -271,6 +272,26 @@ describe("KMS control API", () => {
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ code: "SignatureDoesNotMatch" });
     expect((await kms(owner, "GET", "/keys/alias/evil")).status).toBe(404);
+  });
+
+  it("refuses a body over the cap with 413, declared or chunked, before the client has sent it all, and creates no key", async () => {
+    const keysOfOwner = async () => (await e.DB.prepare("SELECT COUNT(*) AS n FROM kms_keys WHERE account_id = ?").bind(owner.id).first<{ n: number }>())!.n;
+    const before = await keysOfOwner();
+
+    const declared = await kms(owner, "POST", "/keys", { description: "x".repeat(100 * 1024) });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toMatchObject({ code: "PayloadTooLarge" });
+
+    // Without Content-Length, as a client streaming the body sends it: the edge stops reading at the cap.
+    const client = new AwsClient({ accessKeyId: owner.accessKeyId, secretAccessKey: owner.secretAccessKey, service: "kms", region: REGION, retries: 0 });
+    const signed = await client.sign(`${EDGE}/api/v1/kms/keys`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    const body = meteredBody(64 * MIB);
+    const chunked = await SELF.fetch(signed.url, { method: "POST", headers: signed.headers, body: body.stream });
+    expect(chunked.status).toBe(413);
+    expect(await chunked.json()).toMatchObject({ code: "PayloadTooLarge" });
+    expect(body.pulled()).toBeLessThan(8 * MIB);
+
+    expect(await keysOfOwner()).toBe(before);
   });
 
   it("is described in the OpenAPI document", async () => {
