@@ -1,5 +1,6 @@
 // Admin API (bearer ADMIN_TOKEN): approve operators, create accounts and access keys, list and steer nodes.
 
+import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
 import { edgeChain, edgeProtocolSigner } from "../chain/edge-chain.ts";
@@ -103,7 +104,7 @@ function nodeView(node: NodeRow, now: number, offlineAfterMs: number) {
 
 adminApi.get("/nodes", async (c) => {
   const now = Date.now();
-  const offlineAfterMs = Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000;
+  const offlineAfterMs = configOf(c.env).nodeOfflineAfterMs;
   const nodes = await listNodes(openDb(c.env.DB));
   return c.json({ nodes: nodes.map((n) => nodeView(n, now, offlineAfterMs)) });
 });
@@ -114,7 +115,7 @@ adminApi.put("/nodes/:id", async (c) => {
   const db = openDb(c.env.DB);
   if (!(await getNode(db, id))) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
   await setNodeStatus(db, id, body.status, Date.now());
-  return c.json(nodeView((await getNode(db, id))!, Date.now(), Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000));
+  return c.json(nodeView((await getNode(db, id))!, Date.now(), configOf(c.env).nodeOfflineAfterMs));
 });
 
 export const slashRequestSchema = z.object({

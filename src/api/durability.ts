@@ -1,6 +1,7 @@
 // Admin view of durability: the repair backlog, whether a draining node is safe to remove, and running a
 // chore now (operators use it; so do the chaos tests). Mounted under /api/v1/admin (bearer token).
 
+import { configOf } from "../config.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { Hono } from "hono";
 import { listAllBuckets } from "../db/accounts.ts";
@@ -20,7 +21,7 @@ export const durabilityApi = new Hono<{ Bindings: Env }>();
 durabilityApi.get("/repair", async (c) => {
   const db = openDb(c.env.DB);
   const now = Date.now();
-  const bad = unusableNodes(await listNodes(db), now, Number(c.env.REPAIR_GRACE_SECONDS) * 1000);
+  const bad = unusableNodes(await listNodes(db), now, configOf(c.env).repairGraceMs);
   const faults = await listBlobFaults(db, 10_000);
   let segmentsNeedingRepair = 0;
   const replication: Record<string, { replicationFactor: number; segments: number; byReplicaCount: Record<string, number> }> = {};

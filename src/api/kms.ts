@@ -10,6 +10,7 @@
 // ref, except an ARN's ':' for curl, which signs the path as typed (.../keys/arn%3Aaws%3Akms%3A...).
 // Another account's key answers exactly like a key that does not exist.
 
+import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
 import { openDb } from "../db/client.ts";
@@ -122,7 +123,7 @@ kmsApi.get("/keys/:ref{.+}", async (c) => {
 });
 
 function edgeRegions(env: Env): string[] {
-  return env.S3_REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
+  return configOf(env).s3Regions;
 }
 
 /** The region in key ARNs: the edge's own (the first of S3_REGIONS), whatever region a request was signed for. */

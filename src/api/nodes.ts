@@ -1,5 +1,6 @@
 // Node-facing control API: registration (EIP-712 signed by the operator's wallet), heartbeats and going offline.
 
+import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
 import { judgeNodeStake, type NodeStakeVerdict, type StakedNode } from "../chain/stake-gate.ts";
@@ -45,7 +46,7 @@ nodesApi.post("/register", async (c) => {
   let signer: string;
   try {
     signer = await recoverTypedDataAddress({
-      domain: registrationDomain(Number(c.env.REGISTRATION_CHAIN_ID)),
+      domain: registrationDomain(configOf(c.env).registrationChainId),
       types: registrationTypes,
       primaryType: "NodeRegistration",
       message: registrationTypedMessage(m),
@@ -93,8 +94,8 @@ nodesApi.post("/register", async (c) => {
     accessKeyId,
     secretAccessKey,
     region: NODE_SIGV4_REGION,
-    heartbeatIntervalSeconds: Number(c.env.HEARTBEAT_INTERVAL_SECONDS),
-    offlineAfterSeconds: Number(c.env.NODE_OFFLINE_AFTER_SECONDS),
+    heartbeatIntervalSeconds: configOf(c.env).heartbeatIntervalMs / 1000,
+    offlineAfterSeconds: configOf(c.env).nodeOfflineAfterMs / 1000,
   };
   return c.json(body, 200);
 });

@@ -1,6 +1,7 @@
 // The S3 front door: request id, routing, authentication, dispatch to the operation, and every failure
 // rendered once as S3 XML.
 
+import { configOf } from "../config.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
@@ -69,7 +70,7 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
   const url = new URL(request.url);
   const headers = headersAsSigned(request);
   const host = headers.get("host")!;
-  const baseDomains = env.S3_BASE_DOMAINS.split(",").map((d) => d.trim()).filter(Boolean);
+  const baseDomains = configOf(env).s3BaseDomains;
   const db = openDb(env.DB);
   const origin = request.headers.get("origin");
   const bucketName = locate(host, rawPath, baseDomains).bucket;
@@ -81,7 +82,7 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     }
     const op = routeS3Request({ method: request.method, host, rawPath, query: url.searchParams, headers: request.headers }, baseDomains);
     const now = new Date();
-    const regions = env.S3_REGIONS.split(",").map((r) => r.trim());
+    const regions = configOf(env).s3Regions;
     const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil };
     response = await dispatch(ctx, op);
