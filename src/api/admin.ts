@@ -4,7 +4,7 @@ import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
 import { edgeChain, edgeProtocolSigner } from "../chain/edge-chain.ts";
-import { ChainError, ChainTransactionError } from "../chain/errors.ts";
+import { ChainTransactionError } from "../chain/errors.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { judgeNodeStake } from "../chain/stake-gate.ts";
 import { createAccount, deleteAccountRows, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
@@ -147,7 +147,6 @@ adminApi.post("/nodes/:id/slash", async (c) => {
     if (error instanceof ChainTransactionError) {
       throw new ApiError(422, "SlashRefused", error.shortMessage, { revertReason: error.revertReason ?? null, transactionHash: error.transactionHash ?? null });
     }
-    if (error instanceof ChainError) throw new ApiError(503, "ChainUnavailable", error.shortMessage);
     throw error;
   }
 

@@ -23,7 +23,6 @@ import {
   disableKmsKey,
   enableKmsKey,
   KMS_ALIAS_PATTERN,
-  KmsError,
   listKmsKeys,
   MAX_PENDING_WINDOW_DAYS,
   MIN_PENDING_WINDOW_DAYS,
@@ -73,7 +72,7 @@ kmsApi.post("/keys", async (c) => {
   const { accountId, body } = c.get("caller");
   const request = parseSignedJson(body, createKmsKeyRequestSchema);
   const ring = await parseMasterKeyRing(c.env.MASTER_KEYS);
-  const key = await answerKmsErrors(createKmsKey(openDb(c.env.DB), ring, accountId, request, keyRegion(c.env), Date.now()));
+  const key = await createKmsKey(openDb(c.env.DB), ring, accountId, request, keyRegion(c.env), Date.now());
   return c.json(key, 201);
 });
 
@@ -85,41 +84,41 @@ kmsApi.get("/keys", async (c) => {
 // The action routes come before the catch-all describe route; `{.+}` lets a ref keep its slashes.
 kmsApi.post("/keys/:ref{.+}/disable", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(disableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await disableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
 });
 
 kmsApi.post("/keys/:ref{.+}/enable", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(enableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await enableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
 });
 
 kmsApi.post("/keys/:ref{.+}/schedule-deletion", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { pendingWindowInDays } = parseSignedJson(body, scheduleKmsKeyDeletionRequestSchema);
-  return c.json(await answerKmsErrors(scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, Date.now())));
+  return c.json(await scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, Date.now()));
 });
 
 kmsApi.post("/keys/:ref{.+}/cancel-deletion", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(cancelKmsKeyDeletion(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await cancelKmsKeyDeletion(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
 });
 
 kmsApi.put("/keys/:ref{.+}/alias", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { alias } = parseSignedJson(body, setKmsKeyAliasRequestSchema);
-  return c.json(await answerKmsErrors(setKmsKeyAliasFor(openDb(c.env.DB), accountId, ref, alias, keyRegion(c.env), Date.now())));
+  return c.json(await setKmsKeyAliasFor(openDb(c.env.DB), accountId, ref, alias, keyRegion(c.env), Date.now()));
 });
 
 kmsApi.delete("/keys/:ref{.+}/alias", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(removeKmsKeyAlias(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await removeKmsKeyAlias(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
 });
 
 kmsApi.get("/keys/:ref{.+}", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(describeKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env))));
+  return c.json(await describeKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env)));
 });
 
 function edgeRegions(env: Env): string[] {
@@ -146,20 +145,4 @@ function parseSignedJson<T extends z.ZodType>(body: string, schema: T): z.infer<
     }
   }
   return parseWith(schema, json);
-}
-
-async function answerKmsErrors<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (!(error instanceof KmsError)) throw error;
-    switch (error.code) {
-      case "NotFound":
-        throw new ApiError(404, "NoSuchKmsKey", error.message);
-      case "InvalidState":
-        throw new ApiError(409, "KmsKeyInvalidState", error.message);
-      case "AliasTaken":
-        throw new ApiError(409, "AliasTaken", error.message);
-    }
-  }
 }

@@ -6,7 +6,7 @@ import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
-import { headersAsSigned, rawPathAndQuery } from "../protocol/sigv4.ts";
+import { headersAsSigned, rawPathAndQuery, SigV4Error } from "../protocol/sigv4.ts";
 import { NoCapacityError } from "../services/blob-storage.ts";
 import { CiphertextIntegrityError } from "../services/crypto/errors.ts";
 import { NodeRequestError } from "../services/node-client.ts";
@@ -232,6 +232,8 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
 
 function toS3Error(error: unknown, requestId: string): S3Error {
   if (error instanceof S3Error) return error;
+  // SigV4's failure codes are S3's; its details (our canonical request, string to sign) are S3's debug fields.
+  if (error instanceof SigV4Error) return new S3Error(error.code, error.message, error.details);
   // Storage nodes failing or full: 503 so SDKs retry the request (their bodies are replayable; ours are not).
   if (error instanceof NoCapacityError || error instanceof NodeRequestError) {
     console.warn(JSON.stringify({ event: "storage_unavailable", requestId, error: error.message }));
