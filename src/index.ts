@@ -1,5 +1,6 @@
 // Worker entry: the HTTP app, the scheduled chores, and the Durable Object classes.
 
+import { clockOf } from "./clock.ts";
 import { app } from "./app.ts";
 import { drainUnreadBody } from "./drain.ts";
 import type { Env } from "./env.ts";
@@ -15,6 +16,6 @@ export default {
     return response;
   },
   async scheduled(controller, env) {
-    await runAllChores(env, new Date(controller.scheduledTime));
+    await runAllChores(env, (await clockOf(env)).at(controller.scheduledTime));
   },
 } satisfies ExportedHandler<Env>;

@@ -10,6 +10,7 @@
 // ref, except an ARN's ':' for curl, which signs the path as typed (.../keys/arn%3Aaws%3Akms%3A...).
 // Another account's key answers exactly like a key that does not exist.
 
+import { clockMs, clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
@@ -62,7 +63,7 @@ kmsApi.use("*", async (c, next) => {
   const caller = await authenticateAccount(c.req.raw, openDb(c.env.DB), c.env.KEY_ENCRYPTION_KEY, {
     service: KMS_SIGV4_SERVICE,
     regions: edgeRegions(c.env),
-    now: new Date(),
+    now: await clockNow(c.env),
   });
   c.set("caller", caller);
   await next();
@@ -72,7 +73,7 @@ kmsApi.post("/keys", async (c) => {
   const { accountId, body } = c.get("caller");
   const request = parseSignedJson(body, createKmsKeyRequestSchema);
   const ring = await parseMasterKeyRing(c.env.MASTER_KEYS);
-  const key = await createKmsKey(openDb(c.env.DB), ring, accountId, request, keyRegion(c.env), Date.now());
+  const key = await createKmsKey(openDb(c.env.DB), ring, accountId, request, keyRegion(c.env), await clockMs(c.env));
   return c.json(key, 201);
 });
 
@@ -84,36 +85,36 @@ kmsApi.get("/keys", async (c) => {
 // The action routes come before the catch-all describe route; `{.+}` lets a ref keep its slashes.
 kmsApi.post("/keys/:ref{.+}/disable", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await disableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
+  return c.json(await disableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.post("/keys/:ref{.+}/enable", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await enableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
+  return c.json(await enableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.post("/keys/:ref{.+}/schedule-deletion", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { pendingWindowInDays } = parseSignedJson(body, scheduleKmsKeyDeletionRequestSchema);
-  return c.json(await scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, Date.now()));
+  return c.json(await scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, await clockMs(c.env)));
 });
 
 kmsApi.post("/keys/:ref{.+}/cancel-deletion", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await cancelKmsKeyDeletion(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
+  return c.json(await cancelKmsKeyDeletion(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.put("/keys/:ref{.+}/alias", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { alias } = parseSignedJson(body, setKmsKeyAliasRequestSchema);
-  return c.json(await setKmsKeyAliasFor(openDb(c.env.DB), accountId, ref, alias, keyRegion(c.env), Date.now()));
+  return c.json(await setKmsKeyAliasFor(openDb(c.env.DB), accountId, ref, alias, keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.delete("/keys/:ref{.+}/alias", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await removeKmsKeyAlias(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now()));
+  return c.json(await removeKmsKeyAlias(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.get("/keys/:ref{.+}", async (c) => {

@@ -1,5 +1,6 @@
 // Node-facing control API: registration (EIP-712 signed by the operator's wallet), heartbeats and going offline.
 
+import { clockMs, clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
@@ -31,7 +32,7 @@ export const nodesApi = new Hono<{ Bindings: Env }>();
 
 nodesApi.post("/register", async (c) => {
   const req = await parseJsonBody(c.req.raw, registrationRequestSchema);
-  const nowMs = Date.now();
+  const nowMs = await clockMs(c.env);
   const nowS = Math.floor(nowMs / 1000);
   const m = req.message;
 
@@ -103,7 +104,7 @@ nodesApi.post("/register", async (c) => {
 nodesApi.post("/:nodeId/heartbeat", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
-  const now = new Date();
+  const now = await clockNow(c.env);
   const { data: hb } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, heartbeatSchema);
   await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
   let node = await getNode(db, nodeId);
@@ -117,7 +118,7 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
 nodesApi.post("/:nodeId/offline", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
-  const now = new Date();
+  const now = await clockNow(c.env);
   const { node } = await authenticateNode(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now);
   if (node.status === "active") await setNodeStatus(db, nodeId, "offline", now.getTime());
   return c.json({ ok: true });
@@ -166,7 +167,7 @@ async function understakedAtHeartbeat(node: StakedNode, env: Env, now: number): 
 nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
-  const now = new Date();
+  const now = await clockNow(c.env);
   const { data: report } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, scrubReportSchema);
   const faults = [
     ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),

@@ -1,6 +1,7 @@
 // The S3 front door: request id, routing, authentication, dispatch to the operation, and every failure
 // rendered once as S3 XML.
 
+import { clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { openDb } from "../db/client.ts";
@@ -81,7 +82,7 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
       return finish(response, requestId);
     }
     const op = routeS3Request({ method: request.method, host, rawPath, query: url.searchParams, headers: request.headers }, baseDomains);
-    const now = new Date();
+    const now = await clockNow(env);
     const regions = configOf(env).s3Regions;
     const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil };

@@ -259,7 +259,7 @@ async function fetchReplica(storage: StorageEnv, replica: BlobReplica, range?: {
 /** Records a replica that served wrong bytes, or none, so the repair chore replaces it. */
 function reportFault(storage: StorageEnv, replica: BlobReplica, reason: "missing" | "read_mismatch", waitUntil: (p: Promise<unknown>) => void): void {
   console.warn(JSON.stringify({ event: "replica_fault", nodeId: replica.nodeId, blobId: replica.blobId, reason }));
-  waitUntil(insertBlobFault(storage.db, replica.nodeId, replica.blobId, reason, Date.now()).catch(() => {}));
+  waitUntil(insertBlobFault(storage.db, replica.nodeId, replica.blobId, reason, storage.now).catch(() => {}));
 }
 
 /**

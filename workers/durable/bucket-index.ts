@@ -162,7 +162,7 @@ export class BucketIndex extends DurableObject<Env> {
    * DeleteObject. Without a version id: unversioned buckets drop the object; versioned ones add a delete
    * marker. With one: that version is removed for good and the next newest becomes current.
    */
-  deleteObject(key: string, versionId?: string, now = Date.now()): DeleteOutcome {
+  deleteObject(key: string, versionId: string | undefined, now: number): DeleteOutcome {
     if (versionId !== undefined) return this.deleteVersion(key, versionId);
     const state = this.versioning();
     if (state === "Unversioned") {
