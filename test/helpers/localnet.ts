@@ -265,7 +265,7 @@ export class LocalNetwork {
   }
 
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
-    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), TEST_CLOCK: "true", ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const child = await spawnWranglerDev({ cwd: REPO_ROOT, port, persistDir, logDir: join(this.options.stateDir, "logs"), extraArgs: vars });
     this.pipeLog(child.stdout!, "worker");
     this.pipeLog(child.stderr!, "worker");
