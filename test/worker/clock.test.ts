@@ -67,7 +67,7 @@ describe("test clock", () => {
     // Two more hours, and the cron tick (scheduledTime is real time; the clock adds its offset) aborts the old
     // upload and keeps the one started at the edge's time.
     await advance(2 * HOUR);
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), e, createExecutionContext());
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "* * * * *" }), e);
     expect(await index.getUpload(uploadId)).toBeNull();
     expect(await index.getUpload(freshId)).not.toBeNull();
   });
