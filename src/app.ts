@@ -2,7 +2,7 @@
 
 import { Hono } from "hono";
 import { CONTROL_API_PREFIX, controlApi, controlApiNotFound } from "./api/index.ts";
-import { ApiError } from "./api/errors.ts";
+import { apiErrorResponse } from "./api/error-response.ts";
 import type { Env } from "./env.ts";
 import { handleS3 } from "./s3/handler.ts";
 
@@ -15,8 +15,4 @@ app.all(CONTROL_API_PREFIX, controlApiNotFound);
 app.all(`${CONTROL_API_PREFIX}/*`, controlApiNotFound);
 app.all("*", (c) => handleS3(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
 
-app.onError((error, c) => {
-  if (error instanceof ApiError) return c.json(error.toBody(), error.status, error.responseHeaders());
-  console.error(JSON.stringify({ event: "unhandled_error", path: new URL(c.req.url).pathname, error: String(error), stack: (error as Error)?.stack }));
-  return c.json({ code: "InternalError", message: "An internal error occurred." }, 500);
-});
+app.onError((error, c) => apiErrorResponse(c, error, "unhandled_error"));

@@ -2,6 +2,7 @@
 
 import { isControlApiPath } from "./api/index.ts";
 import { CONTROL_API_DRAIN_BYTES } from "./api/guards/body-limit.ts";
+import { clockOf } from "./clock.ts";
 import { app } from "./app.ts";
 import { drainUnreadBody } from "./drain.ts";
 import type { Env } from "./env.ts";
@@ -19,6 +20,6 @@ export default {
     return response;
   },
   async scheduled(controller, env) {
-    await runAllChores(env, new Date(controller.scheduledTime));
+    await runAllChores(env, (await clockOf(env)).at(controller.scheduledTime));
   },
 } satisfies ExportedHandler<Env>;

@@ -1,9 +1,11 @@
 // Admin API (bearer ADMIN_TOKEN): approve operators, create accounts and access keys, list and steer nodes.
 
+import { clockMs } from "../clock.ts";
+import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
 import { edgeChain, edgeProtocolSigner } from "../chain/edge-chain.ts";
-import { ChainError, ChainTransactionError } from "../chain/errors.ts";
+import { ChainTransactionError } from "../chain/errors.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { judgeNodeStake } from "../chain/stake-gate.ts";
 import { createAccount, deleteAccountRows, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
@@ -17,6 +19,7 @@ import type { Env } from "../env.ts";
 import { randomHex, randomSecret, timingSafeEqualHex, sha256Hex } from "../protocol/crypto.ts";
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
+import { clockApi } from "./clock.ts";
 import { durabilityApi } from "./durability.ts";
 import { diagnosticsApi } from "./diagnostics.ts";
 import { encryptionApi } from "./encryption.ts";
@@ -41,13 +44,14 @@ const addressParam = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefi
 adminApi.route("/", durabilityApi);
 adminApi.route("/", encryptionApi);
 adminApi.route("/", diagnosticsApi);
+adminApi.route("/", clockApi);
 
 adminApi.get("/operators", async (c) => c.json({ operators: await listOperators(openDb(c.env.DB)) }));
 
 adminApi.put("/operators/:address", async (c) => {
   const address = parseWith(addressParam, c.req.param("address"));
   const body = await parseJsonBody(c.req.raw, z.object({ status: z.enum(OPERATOR_STATUSES), name: z.string().max(128).optional() }));
-  const operator = await upsertOperator(openDb(c.env.DB), address, body.status, body.name, Date.now());
+  const operator = await upsertOperator(openDb(c.env.DB), address, body.status, body.name, await clockMs(c.env));
   return c.json(operator);
 });
 
@@ -55,7 +59,7 @@ adminApi.get("/accounts", async (c) => c.json({ accounts: await listAccounts(ope
 
 adminApi.post("/accounts", async (c) => {
   const body = await parseJsonBody(c.req.raw, z.object({ name: z.string().min(1).max(128) }));
-  const account = await createAccount(openDb(c.env.DB), `acc_${randomHex(8)}`, body.name, Date.now());
+  const account = await createAccount(openDb(c.env.DB), `acc_${randomHex(8)}`, body.name, await clockMs(c.env));
   return c.json(account, 201);
 });
 
@@ -66,7 +70,7 @@ adminApi.post("/accounts/:id/keys", async (c) => {
   if (!account) throw new ApiError(404, "NoSuchAccount", `Account ${c.req.param("id")} does not exist.`);
   const accessKeyId = `ICN${randomHex(9).toUpperCase().slice(0, 17)}`;
   const secretAccessKey = randomSecret();
-  await insertAccessKey(db, accessKeyId, account.id, await sealSecret(c.env.KEY_ENCRYPTION_KEY, secretAccessKey), Date.now());
+  await insertAccessKey(db, accessKeyId, account.id, await sealSecret(c.env.KEY_ENCRYPTION_KEY, secretAccessKey), await clockMs(c.env));
   return c.json({ accountId: account.id, accessKeyId, secretAccessKey }, 201);
 });
 
@@ -103,8 +107,8 @@ function nodeView(node: NodeRow, now: number, offlineAfterMs: number) {
 }
 
 adminApi.get("/nodes", async (c) => {
-  const now = Date.now();
-  const offlineAfterMs = Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000;
+  const now = await clockMs(c.env);
+  const offlineAfterMs = configOf(c.env).nodeOfflineAfterMs;
   const nodes = await listNodes(openDb(c.env.DB));
   return c.json({ nodes: nodes.map((n) => nodeView(n, now, offlineAfterMs)) });
 });
@@ -114,8 +118,8 @@ adminApi.put("/nodes/:id", async (c) => {
   const body = await parseJsonBody(c.req.raw, z.object({ status: z.enum(NODE_STATUSES) }));
   const db = openDb(c.env.DB);
   if (!(await getNode(db, id))) throw new ApiError(404, "NoSuchNode", `Node ${id} does not exist.`);
-  await setNodeStatus(db, id, body.status, Date.now());
-  return c.json(nodeView((await getNode(db, id))!, Date.now(), Number(c.env.NODE_OFFLINE_AFTER_SECONDS) * 1000));
+  await setNodeStatus(db, id, body.status, await clockMs(c.env));
+  return c.json(nodeView((await getNode(db, id))!, await clockMs(c.env), configOf(c.env).nodeOfflineAfterMs));
 });
 
 export const slashRequestSchema = z.object({
@@ -147,11 +151,10 @@ adminApi.post("/nodes/:id/slash", async (c) => {
     if (error instanceof ChainTransactionError) {
       throw new ApiError(422, "SlashRefused", error.shortMessage, { revertReason: error.revertReason ?? null, transactionHash: error.transactionHash ?? null });
     }
-    if (error instanceof ChainError) throw new ApiError(503, "ChainUnavailable", error.shortMessage);
     throw error;
   }
 
-  const now = Date.now();
+  const now = await clockMs(c.env);
   const verdict = await judgeNodeStake(c.env, node, { now, fresh: true });
   if (verdict.kind === "understaked" && node.status === "active") await setNodeStatus(db, id, "suspended", now);
   const stake = verdict.kind === "skipped" ? undefined : verdict.stake;

@@ -1,6 +1,8 @@
 // Admin view of durability: the repair backlog, whether a draining node is safe to remove, and running a
 // chore now (operators use it; so do the chaos tests). Mounted under /api/v1/admin (bearer token).
 
+import { clockMs, clockNow } from "../clock.ts";
+import { configOf } from "../config.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { Hono } from "hono";
 import { listAllBuckets } from "../db/accounts.ts";
@@ -19,8 +21,8 @@ export const durabilityApi = new Hono<{ Bindings: Env }>();
 /** The repair backlog: unusable nodes, reported faults, and segments below their replication factor. */
 durabilityApi.get("/repair", async (c) => {
   const db = openDb(c.env.DB);
-  const now = Date.now();
-  const bad = unusableNodes(await listNodes(db), now, Number(c.env.REPAIR_GRACE_SECONDS) * 1000);
+  const now = await clockMs(c.env);
+  const bad = unusableNodes(await listNodes(db), now, configOf(c.env).repairGraceMs);
   const faults = await listBlobFaults(db, 10_000);
   let segmentsNeedingRepair = 0;
   const replication: Record<string, { replicationFactor: number; segments: number; byReplicaCount: Record<string, number> }> = {};
@@ -62,5 +64,5 @@ durabilityApi.post("/nodes/:id/scrub", async (c) => {
 durabilityApi.post("/chores/:name/run", async (c) => {
   const chore = CHORES.find((ch) => ch.name === c.req.param("name"));
   if (!chore) throw new ApiError(404, "NoSuchChore", `No chore named ${c.req.param("name")}; chores: ${CHORES.map((ch) => ch.name).join(", ")}.`);
-  return c.json(await chore.runOnce(c.env, new Date()));
+  return c.json(await chore.runOnce(c.env, await clockNow(c.env)));
 });

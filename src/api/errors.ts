@@ -1,19 +1,16 @@
 // Control-API errors: every failure is JSON `{ code, message, details? }` with a stable code.
 
+import { EdgeError } from "../protocol/errors.ts";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import type { ErrorBody } from "../protocol/node-protocol.ts";
 
-export class ApiError extends Error {
+export class ApiError extends EdgeError<string, unknown> {
   readonly status: ContentfulStatusCode;
-  readonly code: string;
-  readonly details?: unknown;
   constructor(status: ContentfulStatusCode, code: string, message: string, details?: unknown) {
-    super(message);
+    super(code, message, details);
     this.name = "ApiError";
     this.status = status;
-    this.code = code;
-    this.details = details;
   }
 
   /** Headers the answer needs besides the JSON body (Retry-After on a 429). */

@@ -4,6 +4,7 @@
 import { Hono, type Context } from "hono";
 import type { Env } from "../env.ts";
 import { adminApi } from "./admin.ts";
+import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
@@ -33,8 +34,4 @@ export function controlApiNotFound(c: Context): Response {
 
 controlApi.notFound(controlApiNotFound);
 
-controlApi.onError((error, c) => {
-  if (error instanceof ApiError) return c.json(error.toBody(), error.status, error.responseHeaders());
-  console.error(JSON.stringify({ event: "api_error", path: new URL(c.req.url).pathname, error: String(error), stack: (error as Error)?.stack }));
-  return c.json({ code: "InternalError", message: "An internal error occurred." }, 500);
-});
+controlApi.onError((error, c) => apiErrorResponse(c, error, "api_error"));

@@ -10,6 +10,8 @@
 // ref, except an ARN's ':' for curl, which signs the path as typed (.../keys/arn%3Aaws%3Akms%3A...).
 // Another account's key answers exactly like a key that does not exist.
 
+import { clockMs, clockNow } from "../clock.ts";
+import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
 import { openDb } from "../db/client.ts";
@@ -22,7 +24,6 @@ import {
   disableKmsKey,
   enableKmsKey,
   KMS_ALIAS_PATTERN,
-  KmsError,
   listKmsKeys,
   MAX_PENDING_WINDOW_DAYS,
   MIN_PENDING_WINDOW_DAYS,
@@ -63,7 +64,7 @@ kmsApi.use("*", async (c, next) => {
   const caller = await authenticateAccount(c.req.raw, c.env, openDb(c.env.DB), {
     service: KMS_SIGV4_SERVICE,
     regions: edgeRegions(c.env),
-    now: new Date(),
+    now: await clockNow(c.env),
   });
   c.set("caller", caller);
   await next();
@@ -73,7 +74,7 @@ kmsApi.post("/keys", async (c) => {
   const { accountId, body } = c.get("caller");
   const request = parseSignedJson(body, createKmsKeyRequestSchema);
   const ring = await parseMasterKeyRing(c.env.MASTER_KEYS);
-  const key = await answerKmsErrors(createKmsKey(openDb(c.env.DB), ring, accountId, request, keyRegion(c.env), Date.now()));
+  const key = await createKmsKey(openDb(c.env.DB), ring, accountId, request, keyRegion(c.env), await clockMs(c.env));
   return c.json(key, 201);
 });
 
@@ -85,45 +86,45 @@ kmsApi.get("/keys", async (c) => {
 // The action routes come before the catch-all describe route; `{.+}` lets a ref keep its slashes.
 kmsApi.post("/keys/:ref{.+}/disable", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(disableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await disableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.post("/keys/:ref{.+}/enable", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(enableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await enableKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.post("/keys/:ref{.+}/schedule-deletion", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { pendingWindowInDays } = parseSignedJson(body, scheduleKmsKeyDeletionRequestSchema);
-  return c.json(await answerKmsErrors(scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, Date.now())));
+  return c.json(await scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, await clockMs(c.env)));
 });
 
 kmsApi.post("/keys/:ref{.+}/cancel-deletion", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(cancelKmsKeyDeletion(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await cancelKmsKeyDeletion(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.put("/keys/:ref{.+}/alias", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { alias } = parseSignedJson(body, setKmsKeyAliasRequestSchema);
-  return c.json(await answerKmsErrors(setKmsKeyAliasFor(openDb(c.env.DB), accountId, ref, alias, keyRegion(c.env), Date.now())));
+  return c.json(await setKmsKeyAliasFor(openDb(c.env.DB), accountId, ref, alias, keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.delete("/keys/:ref{.+}/alias", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(removeKmsKeyAlias(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), Date.now())));
+  return c.json(await removeKmsKeyAlias(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env), await clockMs(c.env)));
 });
 
 kmsApi.get("/keys/:ref{.+}", async (c) => {
   const { accountId } = c.get("caller");
-  return c.json(await answerKmsErrors(describeKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env))));
+  return c.json(await describeKmsKey(openDb(c.env.DB), accountId, refParam(c.req.param("ref")), keyRegion(c.env)));
 });
 
 function edgeRegions(env: Env): string[] {
-  return env.S3_REGIONS.split(",").map((r) => r.trim()).filter(Boolean);
+  return configOf(env).s3Regions;
 }
 
 /** The region in key ARNs: the edge's own (the first of S3_REGIONS), whatever region a request was signed for. */
@@ -138,20 +139,4 @@ function refParam(ref: string): string {
 /** The signed body as JSON; an empty body is an empty object (every field of these requests is optional or checked). */
 function parseSignedJson<T extends z.ZodType>(body: string, schema: T): z.infer<T> {
   return body.trim() === "" ? parseWith(schema, {}) : parseJsonText(body, schema);
-}
-
-async function answerKmsErrors<T>(work: Promise<T>): Promise<T> {
-  try {
-    return await work;
-  } catch (error) {
-    if (!(error instanceof KmsError)) throw error;
-    switch (error.code) {
-      case "NotFound":
-        throw new ApiError(404, "NoSuchKmsKey", error.message);
-      case "InvalidState":
-        throw new ApiError(409, "KmsKeyInvalidState", error.message);
-      case "AliasTaken":
-        throw new ApiError(409, "AliasTaken", error.message);
-    }
-  }
 }

@@ -1,5 +1,7 @@
 // Node-facing control API: registration (EIP-712 signed by the operator's wallet), heartbeats and going offline.
 
+import { clockMs, clockNow } from "../clock.ts";
+import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
 import { judgeNodeStake, type NodeStakeVerdict, type StakedNode } from "../chain/stake-gate.ts";
@@ -39,7 +41,7 @@ export const nodesApi = new Hono<{ Bindings: Env }>();
 nodesApi.post("/register", async (c) => {
   await enforceRateLimit(c.env.RATE_LIMIT_ANONYMOUS, anonymousCaller(c.req.raw));
   const req = await parseJsonBody(c.req.raw, registrationRequestSchema);
-  const nowMs = Date.now();
+  const nowMs = await clockMs(c.env);
   const nowS = Math.floor(nowMs / 1000);
   const m = req.message;
 
@@ -54,7 +56,7 @@ nodesApi.post("/register", async (c) => {
   let signer: string;
   try {
     signer = await recoverTypedDataAddress({
-      domain: registrationDomain(Number(c.env.REGISTRATION_CHAIN_ID)),
+      domain: registrationDomain(configOf(c.env).registrationChainId),
       types: registrationTypes,
       primaryType: "NodeRegistration",
       message: registrationTypedMessage(m),
@@ -102,8 +104,8 @@ nodesApi.post("/register", async (c) => {
     accessKeyId,
     secretAccessKey,
     region: NODE_SIGV4_REGION,
-    heartbeatIntervalSeconds: Number(c.env.HEARTBEAT_INTERVAL_SECONDS),
-    offlineAfterSeconds: Number(c.env.NODE_OFFLINE_AFTER_SECONDS),
+    heartbeatIntervalSeconds: configOf(c.env).heartbeatIntervalMs / 1000,
+    offlineAfterSeconds: configOf(c.env).nodeOfflineAfterMs / 1000,
   };
   return c.json(body, 200);
 });
@@ -111,7 +113,7 @@ nodesApi.post("/register", async (c) => {
 nodesApi.post("/:nodeId/heartbeat", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
-  const now = new Date();
+  const now = await clockNow(c.env);
   const { data: hb } = await readSignedNodeJson(c.req.raw, c.env, db, nodeId, now, heartbeatSchema);
   await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
   let node = await getNode(db, nodeId);
@@ -125,7 +127,7 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
 nodesApi.post("/:nodeId/offline", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
-  const now = new Date();
+  const now = await clockNow(c.env);
   const { node } = await authenticateNode(c.req.raw, c.env, db, nodeId, now);
   if (node.status === "active") await setNodeStatus(db, nodeId, "offline", now.getTime());
   return c.json({ ok: true });
@@ -174,7 +176,7 @@ async function understakedAtHeartbeat(node: StakedNode, env: Env, now: number): 
 nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
-  const now = new Date();
+  const now = await clockNow(c.env);
   const { data: report } = await readSignedNodeJson(c.req.raw, c.env, db, nodeId, now, scrubReportSchema, MAX_SCRUB_REPORT_BYTES);
   const faults = [
     ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),

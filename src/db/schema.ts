@@ -148,6 +148,15 @@ export const kmsKeys = sqliteTable(
   ],
 );
 
+/**
+ * The test clock's offset (one row, id 1): how far the edge's clock runs ahead of real time. Read only when the
+ * TEST_CLOCK var is "true" (tests and the local network); see src/clock.ts.
+ */
+export const testClock = sqliteTable("test_clock", {
+  id: integer("id").primaryKey(),
+  offsetMs: integer("offset_ms").notNull(),
+});
+
 export type OperatorRow = typeof operators.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;

@@ -3,6 +3,7 @@
 // Spec: https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html
 // S3 specifics: https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html
 
+import { EdgeError } from "./errors.ts";
 import { hex, hmacSha256, sha256Hex, timingSafeEqualHex } from "./crypto.ts";
 
 export const ALGORITHM = "AWS4-HMAC-SHA256";
@@ -22,15 +23,11 @@ export type SigV4FailureCode =
   | "SignatureDoesNotMatch"
   | "MissingSecurityHeader";
 
-export class SigV4Error extends Error {
-  readonly code: SigV4FailureCode;
-  /** For SignatureDoesNotMatch: what we computed, so clients can debug (S3 returns these too). */
-  readonly details: Record<string, string>;
+/** `details`, for SignatureDoesNotMatch: what we computed, so clients can debug (S3 returns these too). */
+export class SigV4Error extends EdgeError<SigV4FailureCode, Record<string, string>> {
   constructor(code: SigV4FailureCode, message: string, details: Record<string, string> = {}) {
-    super(message);
+    super(code, message, details);
     this.name = "SigV4Error";
-    this.code = code;
-    this.details = details;
   }
 }
 

@@ -3,6 +3,7 @@
 // object's, and the headers S3 answers with.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/serv-side-encryption.html
 
+import { configOf } from "../config.ts";
 import { base64, fromBase64, hex, hmacSha256 } from "../protocol/crypto.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { bucketKeyFor } from "../services/bucket-keys.ts";
@@ -92,7 +93,7 @@ export async function customerKeyFrom(ctx: S3Context, names: CustomerKeyHeaders)
  */
 function assertSecureTransport(ctx: S3Context): void {
   const url = new URL(ctx.request.url);
-  if (url.protocol === "https:" || ctx.env.SSE_C_ALLOW_HTTP === "true") return;
+  if (url.protocol === "https:" || configOf(ctx.env).sseCAllowHttp) return;
   const host = url.hostname.replace(/^\[|\]$/g, "");
   if (host === "127.0.0.1" || host === "::1" || host === "localhost" || host.endsWith(".localhost")) return;
   throw new S3Error("InvalidRequest", "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.");

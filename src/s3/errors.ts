@@ -2,6 +2,8 @@
 // src/s3/respond.ts renders it once as XML. Codes and statuses follow
 // https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList
 
+import { EdgeError } from "../protocol/errors.ts";
+
 const S3_ERRORS = {
   AccessDenied: [403, "Access Denied"],
   AccessForbidden: [403, "CORSResponse: This CORS request is not allowed."],
@@ -59,16 +61,17 @@ const S3_ERRORS = {
 
 export type S3ErrorCode = keyof typeof S3_ERRORS;
 
-export class S3Error extends Error {
-  readonly code: S3ErrorCode;
+/** `details` are the extra XML elements S3 includes for this error (e.g. BucketName, Key, CanonicalRequest). */
+export class S3Error extends EdgeError<S3ErrorCode, Record<string, string>> {
   readonly status: number;
-  /** Extra XML elements S3 includes for this error (e.g. BucketName, Key, CanonicalRequest). */
-  readonly fields: Record<string, string>;
   constructor(code: S3ErrorCode, message?: string, fields: Record<string, string> = {}) {
-    super(message ?? S3_ERRORS[code][1]);
+    super(code, message ?? S3_ERRORS[code][1], fields);
     this.name = "S3Error";
-    this.code = code;
     this.status = S3_ERRORS[code][0];
-    this.fields = fields;
+  }
+
+  /** The extra XML elements: the same object as `details`. */
+  get fields(): Record<string, string> {
+    return this.details;
   }
 }

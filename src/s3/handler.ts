@@ -1,11 +1,13 @@
 // The S3 front door: request id, routing, authentication, dispatch to the operation, and every failure
 // rendered once as S3 XML.
 
+import { clockNow } from "../clock.ts";
+import { configOf } from "../config.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
-import { headersAsSigned, rawPathAndQuery } from "../protocol/sigv4.ts";
+import { headersAsSigned, rawPathAndQuery, SigV4Error } from "../protocol/sigv4.ts";
 import { NoCapacityError } from "../services/blob-storage.ts";
 import { CiphertextIntegrityError } from "../services/crypto/errors.ts";
 import { NodeRequestError } from "../services/node-client.ts";
@@ -69,7 +71,7 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
   const { rawPath, rawQuery } = rawPathAndQuery(request.url);
   const headers = headersAsSigned(request);
   const host = headers.get("host")!;
-  const baseDomains = env.S3_BASE_DOMAINS.split(",").map((d) => d.trim()).filter(Boolean);
+  const baseDomains = configOf(env).s3BaseDomains;
   const db = openDb(env.DB);
   const origin = request.headers.get("origin");
   let bucketName: string | undefined;
@@ -83,8 +85,8 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
       return finish(response, requestId);
     }
     const op = routeS3Request({ method: request.method, host, rawPath, query, headers: request.headers }, baseDomains);
-    const now = new Date();
-    const regions = env.S3_REGIONS.split(",").map((r) => r.trim());
+    const now = await clockNow(env);
+    const regions = configOf(env).s3Regions;
     const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
     checkUnsignedRequest(op, principal, request.headers);
     if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);
@@ -247,6 +249,8 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
 
 function toS3Error(error: unknown, requestId: string): S3Error {
   if (error instanceof S3Error) return error;
+  // SigV4's failure codes are S3's; its details (our canonical request, string to sign) are S3's debug fields.
+  if (error instanceof SigV4Error) return new S3Error(error.code, error.message, error.details);
   // Storage nodes failing or full: 503 so SDKs retry the request (their bodies are replayable; ours are not).
   if (error instanceof NoCapacityError || error instanceof NodeRequestError) {
     console.warn(JSON.stringify({ event: "storage_unavailable", requestId, error: error.message }));

@@ -2,6 +2,7 @@
 // replicas placement picks, stream segments back for a byte range from the best replica (verified, failing
 // over), and free blobs nothing references any more. Knows nothing of HTTP or S3: callers map its errors.
 
+import { EdgeError } from "../protocol/errors.ts";
 import { insertBlobFault } from "../db/faults.ts";
 import { getNode, listPlaceableNodes } from "../db/registry.ts";
 import type { Db } from "../db/client.ts";
@@ -40,9 +41,9 @@ export interface StorageTarget {
 }
 
 /** Not enough active nodes with room for a write quorum. */
-export class NoCapacityError extends Error {
+export class NoCapacityError extends EdgeError<"NoCapacity", { size: number; wanted: number }> {
   constructor(size: number, wanted: number) {
-    super(`not enough active storage nodes have room for ${size} bytes (a write needs ${wanted})`);
+    super("NoCapacity", `not enough active storage nodes have room for ${size} bytes (a write needs ${wanted})`, { size, wanted });
     this.name = "NoCapacityError";
   }
 }
@@ -258,7 +259,7 @@ async function fetchReplica(storage: StorageEnv, replica: BlobReplica, range?: {
 /** Records a replica that served wrong bytes, or none, so the repair chore replaces it. */
 function reportFault(storage: StorageEnv, replica: BlobReplica, reason: "missing" | "read_mismatch", waitUntil: (p: Promise<unknown>) => void): void {
   console.warn(JSON.stringify({ event: "replica_fault", nodeId: replica.nodeId, blobId: replica.blobId, reason }));
-  waitUntil(insertBlobFault(storage.db, replica.nodeId, replica.blobId, reason, Date.now()).catch(() => {}));
+  waitUntil(insertBlobFault(storage.db, replica.nodeId, replica.blobId, reason, storage.now).catch(() => {}));
 }
 
 /**

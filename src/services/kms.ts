@@ -3,6 +3,7 @@
 // non-extractable AES-256-GCM CryptoKey through resolveKmsKey, and no API ever returns or logs the material.
 // Key states and their rules follow AWS KMS: https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html
 
+import { EdgeError } from "../protocol/errors.ts";
 import type { Db } from "../db/client.ts";
 import {
   countKmsKeysWrappedBy,
@@ -72,12 +73,10 @@ export type KmsKeyRef =
 export type KmsErrorCode = "NotFound" | "InvalidState" | "AliasTaken";
 
 /** A key-management request the key's state or the account's aliases do not allow. */
-export class KmsError extends Error {
+export class KmsError extends EdgeError<KmsErrorCode, undefined> {
   override name = "KmsError";
-  readonly code: KmsErrorCode;
   constructor(code: KmsErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message, undefined);
   }
 }
 

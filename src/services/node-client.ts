@@ -2,6 +2,7 @@
 // (aws4fetch, service "s3" so the body streams as UNSIGNED-PAYLOAD). aws4fetch's own fetch() retries, which
 // cannot replay a streamed body, so requests are signed with sign() and sent with plain fetch().
 
+import { EdgeError } from "../protocol/errors.ts";
 import { AwsClient } from "aws4fetch";
 import {
   blobPath,
@@ -23,11 +24,11 @@ export interface NodeEndpoint {
   secretEnc: string;
 }
 
-export class NodeRequestError extends Error {
+export class NodeRequestError extends EdgeError<"NodeRequestFailed", { nodeId: string; status: number }> {
   readonly nodeId: string;
   readonly status: number;
   constructor(nodeId: string, status: number, message: string) {
-    super(`node ${nodeId}: ${message}`);
+    super("NodeRequestFailed", `node ${nodeId}: ${message}`, { nodeId, status });
     this.name = "NodeRequestError";
     this.nodeId = nodeId;
     this.status = status;

@@ -36,7 +36,8 @@ export async function filesUnder(dir: string): Promise<string[]> {
  */
 export async function startTestNetwork(prefix: string, options: Pick<LocalNetworkOptions, "nodeCount" | "vars">): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
   const stateDir = await mkdtemp(join(tmpdir(), prefix));
-  const network = new LocalNetwork({ stateDir, edgePort: 0, quiet: true, ...options });
+  // End-to-end networks are test mode: the admin API may advance the edge's clock (src/clock.ts). npm start is not.
+  const network = new LocalNetwork({ stateDir, edgePort: 0, quiet: true, ...options, vars: { TEST_CLOCK: "true", ...options.vars } });
   try {
     return { network, d: await network.start() };
   } catch (error) {

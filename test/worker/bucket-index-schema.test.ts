@@ -124,7 +124,7 @@ describe("BucketIndex schema upgrades", () => {
     expect(await index.countReplicasOn("n1")).toBe(2);
 
     // Removing the delete marker brings the older version back.
-    expect(await index.deleteObject("gone", "m1")).toEqual({ freed: null, versionId: "m1", deleteMarker: true });
+    expect(await index.deleteObject("gone", "m1", Date.now())).toEqual({ freed: null, versionId: "m1", deleteMarker: true });
     expect(await index.getObject("gone")).toEqual(gone);
   });
 

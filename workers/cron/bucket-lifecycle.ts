@@ -2,6 +2,7 @@
 // uploads) and, for all buckets, aborts multipart uploads older than MULTIPART_ABANDON_AFTER_HOURS.
 // Blobs that no longer belong to anything are freed on their nodes.
 
+import { configOf } from "../../src/config.ts";
 import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
@@ -19,8 +20,8 @@ export interface BucketLifecycleReport {
 
 export async function runOnce(env: Env, now: Date): Promise<BucketLifecycleReport> {
   const db = openDb(env.DB);
-  const storage: StorageEnv = { db, kek: env.KEY_ENCRYPTION_KEY, offlineAfterMs: Number(env.NODE_OFFLINE_AFTER_SECONDS) * 1000, now: now.getTime() };
-  const abandonBefore = now.getTime() - Number(env.MULTIPART_ABANDON_AFTER_HOURS) * 3600 * 1000;
+  const storage: StorageEnv = { db, kek: env.KEY_ENCRYPTION_KEY, offlineAfterMs: configOf(env).nodeOfflineAfterMs, now: now.getTime() };
+  const abandonBefore = now.getTime() - configOf(env).multipartAbandonAfterMs;
   const report: BucketLifecycleReport = { chore: "bucket-lifecycle", buckets: 0, expiredObjects: 0, abortedUploads: 0, freedBlobs: 0 };
 
   for (const bucket of await listAllBuckets(db)) {

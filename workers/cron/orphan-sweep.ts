@@ -2,6 +2,7 @@
 // they are older than ORPHAN_GRACE_SECONDS (a write in flight is not yet referenced). The blob id names the
 // bucket whose index would reference it. Bounded per node per run; the listing resumes where it stopped.
 
+import { configOf } from "../../src/config.ts";
 import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { openDb } from "../../src/db/client.ts";
 import { listPlaceableNodes } from "../../src/db/registry.ts";
@@ -23,8 +24,8 @@ const resumeAfter = new Map<string, string>();
 
 export async function runOnce(env: Env, now: Date): Promise<OrphanSweepReport> {
   const db = openDb(env.DB);
-  const cutoff = now.getTime() - Number(env.ORPHAN_GRACE_SECONDS) * 1000;
-  const nodes = await listPlaceableNodes(db, now.getTime(), Number(env.NODE_OFFLINE_AFTER_SECONDS) * 1000);
+  const cutoff = now.getTime() - configOf(env).orphanGraceMs;
+  const nodes = await listPlaceableNodes(db, now.getTime(), configOf(env).nodeOfflineAfterMs);
   const report: OrphanSweepReport = { chore: "orphan-sweep", nodes: nodes.length, examined: 0, deleted: 0 };
   for (const node of nodes) {
     let after = resumeAfter.get(node.id);

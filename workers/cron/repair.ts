@@ -4,6 +4,7 @@
 // Copies go node to node: the target pulls a presigned GET from a healthy source and verifies the SHA-256.
 // Bounded per run in segments and concurrency, so a large backlog drains over several runs.
 
+import { configOf } from "../../src/config.ts";
 import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
@@ -43,11 +44,11 @@ export function unusableNodes(nodes: NodeRow[], now: number, graceMs: number): S
 export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
   const db = openDb(env.DB);
   const t = now.getTime();
-  const graceMs = Number(env.REPAIR_GRACE_SECONDS) * 1000;
+  const graceMs = configOf(env).repairGraceMs;
   const allNodes = await listNodes(db);
   const byId = new Map(allNodes.map((n) => [n.id, n]));
   const bad = unusableNodes(allNodes, t, graceMs);
-  const placeable = await listPlaceableNodes(db, t, Number(env.NODE_OFFLINE_AFTER_SECONDS) * 1000);
+  const placeable = await listPlaceableNodes(db, t, configOf(env).nodeOfflineAfterMs);
   const faults = await listBlobFaults(db, 10_000);
   const report: RepairReport = { chore: "repair", badNodes: [...bad], faults: faults.length, examined: 0, repaired: 0, failed: 0, backlog: 0, errors: [] };
 

@@ -1,5 +1,6 @@
 // Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 
+import { configOf } from "../../config.ts";
 import { deleteBucketRow, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
 import { newWrappedBucketKey } from "../../services/bucket-keys.ts";
@@ -60,7 +61,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     const doc = parseXml(body);
     if (!doc || doc.name !== "CreateBucketConfiguration") throw new S3Error("MalformedXML");
     const constraint = childText(doc, "LocationConstraint");
-    const regions = ctx.env.S3_REGIONS.split(",");
+    const regions = configOf(ctx.env).s3Regions;
     if (constraint && !regions.includes(constraint)) {
       throw new S3Error("InvalidLocationConstraint", `The specified location-constraint '${constraint}' is not valid for this endpoint.`);
     }

@@ -1,6 +1,7 @@
 // Object operations: PutObject, CopyObject, GetObject, HeadObject, DeleteObject, DeleteObjects,
 // object tagging and GetObjectAttributes.
 
+import { configOf } from "../../config.ts";
 import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, segmentKeysUnder, storeSegment, streamSegments } from "../../services/blob-storage.ts";
 import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
@@ -398,7 +399,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   const form = await readFormUpload(ctx.request.headers.get("content-type") ?? "", contentLength, readChunks(ctx.request.body ?? new ReadableStream()));
   const bucket = await getBucket(ctx.db, bucketName);
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
-  const regions = ctx.env.S3_REGIONS.split(",").map((r) => r.trim());
+  const regions = configOf(ctx.env).s3Regions;
   const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, (id) => lookupKeySecret(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now));
   const signerAccount = await lookupKeyAccount(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, signer, ctx.now);
   if (signerAccount !== bucket.accountId) throw new S3Error("AccessDenied");

@@ -1,3 +1,4 @@
+import { configOf } from "../../config.ts";
 import type { BucketRow } from "../../db/schema.ts";
 import type { StorageEnv, StorageTarget } from "../../services/blob-storage.ts";
 import type { S3Context } from "../context.ts";
@@ -7,7 +8,7 @@ export function storageEnv(ctx: S3Context): StorageEnv {
   return {
     db: ctx.db,
     kek: ctx.env.KEY_ENCRYPTION_KEY,
-    offlineAfterMs: Number(ctx.env.NODE_OFFLINE_AFTER_SECONDS) * 1000,
+    offlineAfterMs: configOf(ctx.env).nodeOfflineAfterMs,
     now: ctx.now.getTime(),
   };
 }

@@ -1,14 +1,14 @@
 // Errors of the edge's encryption layer. One base class, so callers can tell "the ciphertext or a wrapped key
 // is not what we wrote" (never serve bytes, report the replica) from configuration mistakes.
 
+import { EdgeError } from "../../protocol/errors.ts";
+
 export type EdgeCryptoErrorDetails = Record<string, string | number | undefined>;
 
-export class EdgeCryptoError extends Error {
+export class EdgeCryptoError extends EdgeError<string, EdgeCryptoErrorDetails> {
   override name = "EdgeCryptoError";
-  readonly details: EdgeCryptoErrorDetails;
-  constructor(message: string, details: EdgeCryptoErrorDetails = {}) {
-    super(message);
-    this.details = details;
+  constructor(message: string, details: EdgeCryptoErrorDetails = {}, code = "EdgeCrypto") {
+    super(code, message, details);
   }
 }
 
@@ -23,7 +23,7 @@ export class CiphertextIntegrityError extends EdgeCryptoError {
   readonly reason: CiphertextIntegrityReason;
   readonly chunk: number | undefined;
   constructor(reason: CiphertextIntegrityReason, message: string, chunk?: number) {
-    super(message, { reason, chunk });
+    super(message, { reason, chunk }, "CiphertextIntegrity");
     this.reason = reason;
     this.chunk = chunk;
   }
@@ -32,9 +32,15 @@ export class CiphertextIntegrityError extends EdgeCryptoError {
 /** A wrapped key that does not open: unknown key id, wrong bucket/object binding, tampering or bad syntax. */
 export class KeyUnwrapError extends EdgeCryptoError {
   override name = "KeyUnwrapError";
+  constructor(message: string, details: EdgeCryptoErrorDetails = {}) {
+    super(message, details, "KeyUnwrap");
+  }
 }
 
 /** The master-key secret is malformed (syntax, key length, duplicate ids). Never includes key material. */
 export class MasterKeyRingError extends EdgeCryptoError {
   override name = "MasterKeyRingError";
+  constructor(message: string, details: EdgeCryptoErrorDetails = {}) {
+    super(message, details, "MasterKeyRingInvalid");
+  }
 }

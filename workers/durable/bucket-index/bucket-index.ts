@@ -75,7 +75,7 @@ export class BucketIndex extends DurableObject<Env> {
     return versions.getVersion(this.store, key, versionId);
   }
 
-  deleteObject(key: string, versionId?: string, now = Date.now()): DeleteOutcome {
+  deleteObject(key: string, versionId: string | undefined, now: number): DeleteOutcome {
     return versions.deleteObject(this.store, key, versionId, now);
   }
 
