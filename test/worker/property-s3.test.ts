@@ -415,3 +415,154 @@ describe("S3 requests with bad input (property-based)", () => {
     await assertTamperingRefused(unsignedHeaderMutation);
   });
 });
+
+// ---- XML request bodies: signed correctly (so they reach the parser), but not well-formed.
+
+interface XmlTarget {
+  name: string;
+  method: string;
+  path: string;
+  document: string;
+  headers?: Record<string, string>;
+  /** Codes S3 may answer a malformed body with on this operation. */
+  codes: string[];
+}
+
+const XML_TARGETS: XmlTarget[] = [
+  { name: "DeleteObjects", method: "POST", path: "?delete", document: BASE_REQUESTS[0]!.body!, codes: ["MalformedXML"] },
+  { name: "PutObjectTagging", method: "PUT", path: "/k1?tagging", document: TAGGING_XML, codes: ["MalformedXML"] },
+  { name: "PutBucketTagging", method: "PUT", path: "?tagging", document: TAGGING_XML, codes: ["MalformedXML"] },
+  { name: "PutBucketVersioning", method: "PUT", path: "?versioning", document: BASE_REQUESTS[5]!.body!, codes: ["MalformedXML"] },
+  { name: "PutBucketCors", method: "PUT", path: "?cors", document: CORS_XML, codes: ["MalformedXML"] },
+  { name: "PutBucketLifecycle", method: "PUT", path: "?lifecycle", document: LIFECYCLE_XML, codes: ["MalformedXML"] },
+  // Only canned ACLs are supported: any AccessControlPolicy body is NotImplemented, a broken one may be MalformedXML.
+  { name: "PutBucketAcl", method: "PUT", path: "?acl", document: `<AccessControlPolicy><Owner><ID>x</ID></Owner><AccessControlList/></AccessControlPolicy>`, codes: ["MalformedXML", "NotImplemented"] },
+  {
+    name: "CompleteMultipartUpload",
+    method: "POST",
+    path: "/mpu-key?uploadId=UPLOAD",
+    document: `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"d41d8cd98f00b204e9800998ecf8427e"</ETag></Part></CompleteMultipartUpload>`,
+    codes: ["MalformedXML"],
+  },
+];
+
+type XmlBreak =
+  | { kind: "truncate"; at: number }
+  | { kind: "insert"; at: number; junk: string }
+  | { kind: "charRef"; leaf: number; ref: string }
+  | { kind: "renameClosingTag"; pick: number }
+  | { kind: "dropOpeningTag"; pick: number }
+  | { kind: "afterRoot"; junk: string };
+
+const BAD_CHAR_REFS = ["&#x110000;", "&#0;", "&#x0;", "&#xD800;", "&#xDFFF;", "&#x1;", "&#xFFFE;", "&#xFFFF;", "&#99999999999999999999;", "&#-1;", "&#;", "&#x;", "&#xG;", "&undefined;", "&", "&amp", "&#38;#0;"];
+
+const xmlBreak: fc.Arbitrary<XmlBreak> = fc.oneof(
+  fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),
+  fc.record({ kind: fc.constant("insert" as const), at: fc.nat(), junk: fc.constantFrom("< ", "<>", "</>", "<1a>", "<!>", "<!--", "<![CDATA[", "<?", "]]>x<", "<a b>", "<a =\"x\">") }),
+  fc.record({ kind: fc.constant("charRef" as const), leaf: fc.nat(), ref: fc.constantFrom(...BAD_CHAR_REFS) }),
+  fc.record({ kind: fc.constant("renameClosingTag" as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant("dropOpeningTag" as const), pick: fc.nat() }),
+  fc.record({ kind: fc.constant("afterRoot" as const), junk: fc.constantFrom("<Extra/>", "junk", "<Delete></Delete>", "&#x41;", "<") }),
+);
+
+/** Breaks `doc` so that no conforming XML 1.0 parser accepts it. */
+function breakXml(doc: string, b: XmlBreak): string {
+  switch (b.kind) {
+    case "truncate":
+      return doc.slice(0, 1 + (b.at % (doc.length - 1)));
+    case "insert": {
+      // Anywhere after the root's name: inside markup or content, "<" that starts no valid markup is an error.
+      const start = doc.indexOf(">") + 1;
+      const at = start + (b.at % (doc.length - start));
+      return doc.slice(0, at) + b.junk + doc.slice(at);
+    }
+    case "charRef": {
+      const leaves = [...doc.matchAll(/>([^<]*)<\//g)];
+      const leaf = leaves[b.leaf % leaves.length]!;
+      const at = leaf.index! + 1;
+      return doc.slice(0, at) + b.ref + doc.slice(at);
+    }
+    case "renameClosingTag": {
+      const closings = [...doc.matchAll(/<\/([A-Za-z]+)>/g)];
+      const c = closings[b.pick % closings.length]!;
+      return doc.slice(0, c.index!) + `</${c[1]}X>` + doc.slice(c.index! + c[0].length);
+    }
+    case "dropOpeningTag": {
+      const openings = [...doc.matchAll(/<([A-Za-z]+)>/g)];
+      const o = openings[b.pick % openings.length]!;
+      return doc.slice(0, o.index!) + doc.slice(o.index! + o[0].length);
+    }
+    case "afterRoot":
+      return doc + b.junk;
+  }
+}
+
+/** A signed request carrying `body` as given (its own SHA-256 signed, so the body reaches the XML parser). */
+async function signedXml(target: XmlTarget, bucket: string, uploadId: string, body: string | Uint8Array): Promise<Request> {
+  const bytes = typeof body === "string" ? new TextEncoder().encode(body) : body;
+  return owner.s3.sign(`${EDGE}/${bucket}${target.path.replace("UPLOAD", uploadId)}`, {
+    method: target.method,
+    headers: { ...target.headers, "content-type": "application/xml", "x-amz-content-sha256": await sha256Hex(bytes) },
+    body: bytes,
+  });
+}
+
+async function startUpload(bucket: string): Promise<string> {
+  const res = await s3(owner, "POST", `/${bucket}/mpu-key?uploads`);
+  expect(res.status).toBe(200);
+  return /<UploadId>([^<]+)<\/UploadId>/.exec(await res.text())![1]!;
+}
+
+describe("S3 XML request bodies with bad input (property-based)", () => {
+  it("answers a body that is not well-formed XML with MalformedXML (400), and changes nothing", { timeout: 60_000 }, async () => {
+    const expected = await pristineSnapshot();
+    let shared: { bucket: string; uploadId: string } | undefined;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...XML_TARGETS), xmlBreak, fc.boolean(), async (target, b, declaration) => {
+        if (shared === undefined) {
+          const bucket = await seededBucket();
+          shared = { bucket, uploadId: await startUpload(bucket) };
+        }
+        const { bucket, uploadId } = shared;
+        const body = (declaration ? `<?xml version="1.0" encoding="UTF-8"?>\n` : "") + breakXml(target.document, b);
+        const context = `${target.name} with ${JSON.stringify(b)}: ${JSON.stringify(body.slice(0, 400))}`;
+        const res = await SELF.fetch(await signedXml(target, bucket, uploadId, body));
+        try {
+          const code = await expectS3Error(res, target.method, context);
+          expect(target.codes, context).toContain(code);
+        } finally {
+          const after = await snapshot(bucket);
+          if (JSON.stringify(after) !== JSON.stringify(expected)) shared = undefined;
+          expect(after, `stored state changed after ${context}`).toEqual(expected);
+        }
+      }),
+      RUNS,
+    );
+  });
+
+  it("answers hostile XML (entity declarations, deep nesting, huge or binary bodies) with a 4xx S3 error, and changes nothing", { timeout: 60_000 }, async () => {
+    const expected = await pristineSnapshot();
+    const bucket = await seededBucket();
+    const uploadId = await startUpload(bucket);
+    const hostile = fc.oneof(
+      fc.constantFrom(
+        `<!DOCTYPE Delete [<!ENTITY a "k1"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><Delete><Object><Key>&a;</Key></Object></Delete>`,
+        `<!DOCTYPE Tagging [<!ENTITY x SYSTEM "http://127.0.0.1:1/">]><Tagging><TagSet><Tag><Key>a</Key><Value>&x;</Value></Tag></TagSet></Tagging>`,
+        `<!DOCTYPE lolz [${Array.from({ length: 10 }, (_, i) => `<!ENTITY l${i + 1} "${`&l${i};`.repeat(10)}">`).join("").replace("&l0;".repeat(10), "lol")}]><Tagging><TagSet><Tag><Key>a</Key><Value>&l10;</Value></Tag></TagSet></Tagging>`,
+      ),
+      fc.integer({ min: 1, max: 20_000 }).map((depth) => `<Delete><Object><Key>k1${"<a>".repeat(depth)}${"</a>".repeat(depth)}</Key></Object></Delete>`),
+      fc.integer({ min: 1, max: 20_000 }).map((depth) => `${"<Delete>".repeat(depth)}${"</Delete>".repeat(depth)}`),
+      fc.integer({ min: 1, max: 4 }).map((mib) => `<Tagging><TagSet><Tag><Key>a</Key><Value>${"v".repeat(mib * 1024 * 1024)}</Value></Tag></TagSet></Tagging>`),
+      fc.uint8Array({ minLength: 1, maxLength: 512 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...XML_TARGETS), hostile, async (target, body) => {
+        const context = `${target.name} with ${typeof body === "string" ? JSON.stringify(body.slice(0, 300)) : `bytes ${[...body.slice(0, 64)]}`}`;
+        const res = await SELF.fetch(await signedXml(target, bucket, uploadId, body));
+        await expectS3Error(res, target.method, context);
+        expect(await snapshot(bucket), `stored state changed after ${context}`).toEqual(expected);
+      }),
+      { ...RUNS, numRuns: 40 },
+    );
+  });
+});
