@@ -4,7 +4,7 @@
 
 import { fromBase64, hex } from "../protocol/crypto.ts";
 import { UNSIGNED_PAYLOAD } from "../protocol/sigv4.ts";
-import { DigestStage, LengthStage, readChunks, readSizeFor, type BodyStage } from "../services/pipeline.ts";
+import { DigestStage, LengthStage, pump, readChunks, readSizeFor, type BodyStage } from "../services/pipeline.ts";
 import { assertChecksum, assertChecksumShape, ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "./checksums.ts";
 import type { Principal } from "./context.ts";
 import { S3Error } from "./errors.ts";
@@ -33,7 +33,11 @@ export interface IncomingPayload {
   verify(): Promise<void>;
 }
 
-export function openPayload(request: Request, principal: Principal): IncomingPayload {
+/**
+ * Opens a request body for reading with every check its headers ask for. `undeclaredUpTo` admits a plain body sent
+ * without Content-Length (a small document from a client that streams it), read up to that many bytes.
+ */
+export function openPayload(request: Request, principal: Principal, undeclaredUpTo?: number): IncomingPayload {
   const headers = request.headers;
   if (!principal.signature) throw new S3Error("AccessDenied", "Anonymous writes are not allowed.");
   const signature = principal.signature;
@@ -41,7 +45,8 @@ export function openPayload(request: Request, principal: Principal): IncomingPay
   const body = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   const chunked = mode.startsWith("STREAMING-") || /(^|,)\s*aws-chunked\s*(,|$)/.test(headers.get("content-encoding") ?? "");
 
-  const length = chunked ? requireLength(headers, "x-amz-decoded-content-length") : requireLength(headers, "content-length");
+  const undeclared = !chunked && undeclaredUpTo !== undefined && headers.get("content-length") === null;
+  const length = chunked ? requireLength(headers, "x-amz-decoded-content-length") : undeclared ? undeclaredUpTo : requireLength(headers, "content-length");
   if (length > MAX_PUT_SIZE) throw new S3Error("EntityTooLarge", undefined, { ProposedSize: String(length), MaxSizeAllowed: String(MAX_PUT_SIZE) });
 
   const checks: BodyStage[] = [];
@@ -71,7 +76,8 @@ export function openPayload(request: Request, principal: Principal): IncomingPay
       throw new S3Error("InvalidArgument", `x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-... or a SHA-256 hex digest, not '${mode}'.`);
     }
   }
-  checks.push(new LengthStage(length, (seen) => new S3Error("IncompleteBody", `Expected ${length} bytes, received ${seen}.`)));
+  if (undeclared) checks.push(new LengthCapStage(length, () => new S3Error("MaxMessageLengthExceeded")));
+  else checks.push(new LengthStage(length, (seen) => new S3Error("IncompleteBody", `Expected ${length} bytes, received ${seen}.`)));
 
   const contentMd5 = headers.get("content-md5");
   if (contentMd5 !== null) {
@@ -113,6 +119,46 @@ export function openPayload(request: Request, principal: Principal): IncomingPay
       for (const check of afterwards) await check();
     },
   };
+}
+
+/** Largest XML document a request may carry (configuration, DeleteObjects, CompleteMultipartUpload): read in memory. */
+export const MAX_XML_BODY = 2 * 1024 * 1024;
+
+/**
+ * The whole body of a request that carries a document (configuration, DeleteObjects, CompleteMultipartUpload),
+ * held in memory only up to `maxBytes` and checked exactly as a PUT's body is: the signed payload hash, aws-chunked
+ * chunk signatures, Content-MD5 and x-amz-checksum-*. Without this a signed body could be swapped in transit.
+ */
+export async function readDocumentBody(request: Request, principal: Principal, maxBytes = MAX_XML_BODY): Promise<string> {
+  const payload = openPayload(request, principal, maxBytes);
+  if (payload.length > maxBytes) throw new S3Error("MaxMessageLengthExceeded");
+  const parts: Uint8Array[] = [];
+  const collect: BodyStage = { write: (chunk) => void parts.push(chunk.slice()), finish() {} };
+  await pump(payload.source, [payload.md5, ...payload.checks, collect]);
+  await payload.verify();
+  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    bytes.set(part, offset);
+    offset += part.byteLength;
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/** Stops a body that declared no length once it passes `max` bytes. */
+class LengthCapStage implements BodyStage {
+  private seen = 0;
+  private readonly max: number;
+  private readonly tooLong: () => Error;
+  constructor(max: number, tooLong: () => Error) {
+    this.max = max;
+    this.tooLong = tooLong;
+  }
+  write(chunk: Uint8Array): void {
+    this.seen += chunk.byteLength;
+    if (this.seen > this.max) throw this.tooLong();
+  }
+  finish(): void {}
 }
 
 function requireLength(headers: Headers, name: string): number {

@@ -4,6 +4,7 @@
 
 import XMLBuilder from "fast-xml-builder";
 import { SaxesParser } from "saxes";
+import { S3Error } from "./errors.ts";
 
 export const S3_XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/";
 /** The namespace of `xsi:type`, which tells a Grantee's kind in ACLs (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Grantee.html). */
@@ -100,6 +101,12 @@ export function parseXml(source: string): XmlElement | undefined {
   return root;
 }
 
+/**
+ * The text of the child element `name`, or undefined when there is none. A child that holds elements where S3
+ * expects text (`<Key>k<a/></Key>`) does not validate against S3's schema: MalformedXML, never its text alone.
+ */
 export function childText(el: XmlElement, name: string): string | undefined {
-  return el.children.find((c) => c.name === name)?.text;
+  const child = el.children.find((c) => c.name === name);
+  if (child && child.children.length > 0) throw new S3Error("MalformedXML");
+  return child?.text;
 }

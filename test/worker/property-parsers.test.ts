@@ -42,7 +42,7 @@ describe("the S3 router with random requests (property-based)", () => {
         query,
         fc.constantFrom({}, { "x-amz-copy-source": "/b/k" }, { "content-type": "multipart/form-data; boundary=x" }),
         async (method, host, path, q, headers) => {
-          const op = await onlyThrows(S3Error, () => routeS3Request({ method, host, rawPath: path, query: q, headers: new Headers(headers) }, BASE_DOMAINS));
+          const op = await onlyThrows(S3Error, () => routeS3Request({ method, host, rawPath: path, query: q, headers: new Headers(headers as Record<string, string>) }, BASE_DOMAINS));
           if (!(op instanceof S3Error)) expect(op).toHaveProperty("op");
         },
       ),

@@ -7,6 +7,7 @@ import { requireOwnedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { bucketEncryptionDefault, setBucketEncryptionDefault, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
 import { S3Error } from "../errors.ts";
+import { readDocumentBody } from "../payload.ts";
 import { xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
 
@@ -23,7 +24,7 @@ export async function getBucketEncryptionOp(ctx: S3Context, name: string): Promi
 
 export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const doc = parseXml(await ctx.request.text());
+  const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "ServerSideEncryptionConfiguration") throw new S3Error("MalformedXML");
   const rules = doc.children.filter((c) => c.name === "Rule");
   if (rules.length !== 1) throw new S3Error("MalformedXML", "A server-side encryption configuration has exactly one rule.");

@@ -22,6 +22,7 @@ import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
 import { LIFECYCLE_CONFIG } from "../../services/lifecycle.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
+import { readDocumentBody } from "../payload.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
 import { parseTaggingXml, taggingXml } from "../tagging.ts";
 import { childText, parseXml, toXmlText, XSI_XMLNS, type XmlNode } from "../xml.ts";
@@ -56,7 +57,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   validateBucketName(name);
   const acl = cannedAcl(ctx.request.headers);
   const replicationFactor = replicationFactorFrom(ctx.request.headers);
-  const body = await ctx.request.text();
+  const body = await readDocumentBody(ctx.request, ctx.principal);
   if (body.trim() !== "") {
     const doc = parseXml(body);
     if (!doc || doc.name !== "CreateBucketConfiguration") throw new S3Error("MalformedXML");
@@ -119,7 +120,7 @@ export async function getBucketTaggingOp(ctx: S3Context, name: string): Promise<
 
 export async function putBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const tags = parseTaggingXml(await ctx.request.text(), "bucket");
+  const tags = parseTaggingXml(await readDocumentBody(ctx.request, ctx.principal), "bucket");
   await bucketIndex(ctx, bucket).setConfig(TAGGING, tags);
   return new Response(null, { status: 204 });
 }
@@ -139,7 +140,7 @@ export async function getBucketVersioningOp(ctx: S3Context, name: string): Promi
 
 export async function putBucketVersioningOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  const doc = parseXml(await ctx.request.text());
+  const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "VersioningConfiguration") throw new S3Error("MalformedXML");
   const status = childText(doc, "Status");
   if (childText(doc, "MfaDelete") === "Enabled") throw new S3Error("NotImplemented", "MFA delete is not supported.");
@@ -203,7 +204,7 @@ export function refuseAclBody(body: string): void {
 /** PutBucketAcl with a canned ACL header (an AccessControlPolicy body is not supported). */
 export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  refuseAclBody(await ctx.request.text());
+  refuseAclBody(await readDocumentBody(ctx.request, ctx.principal));
   await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, cannedAcl(ctx.request.headers));
   return new Response(null, { status: 200 });
 }
@@ -219,7 +220,7 @@ export async function getBucketCorsOp(ctx: S3Context, name: string): Promise<Res
 
 export async function putBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  await bucketIndex(ctx, bucket).setConfig(CORS_CONFIG, parseCorsXml(await ctx.request.text()));
+  await bucketIndex(ctx, bucket).setConfig(CORS_CONFIG, parseCorsXml(await readDocumentBody(ctx.request, ctx.principal)));
   return new Response(null, { status: 200 });
 }
 
@@ -238,7 +239,7 @@ export async function getBucketLifecycleOp(ctx: S3Context, name: string): Promis
 
 export async function putBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
-  await bucketIndex(ctx, bucket).setConfig(LIFECYCLE_CONFIG, parseLifecycleXml(await ctx.request.text()));
+  await bucketIndex(ctx, bucket).setConfig(LIFECYCLE_CONFIG, parseLifecycleXml(await readDocumentBody(ctx.request, ctx.principal)));
   return new Response(null, { status: 200 });
 }
 

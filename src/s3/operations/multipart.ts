@@ -13,7 +13,7 @@ import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionE
 import { parseTaggingHeader } from "../tagging.ts";
 import { copyBytes, readCopySource, setVersionHeader } from "./objects.ts";
 import { checkCustomerKey, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
-import { openPayload } from "../payload.ts";
+import { openPayload, readDocumentBody } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
@@ -110,7 +110,7 @@ async function recordPart(ctx: S3Context, index: ReturnType<typeof bucketIndex>,
 
 export async function completeMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const doc = parseXml(await ctx.request.text());
+  const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "CompleteMultipartUpload") throw new S3Error("MalformedXML");
   const requested = doc.children
     .filter((c) => c.name === "Part")

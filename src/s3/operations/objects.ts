@@ -27,7 +27,7 @@ import {
   writeConditionError,
   writeConditionFrom,
 } from "../object-headers.ts";
-import { MAX_PUT_SIZE, openPayload } from "../payload.ts";
+import { MAX_PUT_SIZE, openPayload, readDocumentBody } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
 import { childText, parseXml } from "../xml.ts";
@@ -269,7 +269,7 @@ export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: st
 /** DeleteObjects: up to 1000 keys; every key gets a Deleted or Error entry (Deleted omitted in quiet mode). */
 export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const doc = parseXml(await ctx.request.text());
+  const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "Delete") throw new S3Error("MalformedXML");
   const quiet = childText(doc, "Quiet")?.trim().toLowerCase() === "true";
   const targets = doc.children.filter((c) => c.name === "Object").map((o) => ({ key: childText(o, "Key"), versionId: childText(o, "VersionId") }));
@@ -309,7 +309,7 @@ export async function getObjectTaggingOp(ctx: S3Context, bucketName: string, key
 
 export async function putObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const tags = parseTaggingXml(await ctx.request.text(), "object");
+  const tags = parseTaggingXml(await readDocumentBody(ctx.request, ctx.principal), "object");
   await setTags(ctx, bucket, key, tags);
   return new Response(null, { status: 200 });
 }
@@ -381,7 +381,7 @@ export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: st
   const bucket = await requireOwnedBucket(ctx, bucketName);
   await readVersion(ctx, bucket, key, versionIdParam(ctx));
   const acl = ctx.request.headers.get("x-amz-acl");
-  const body = await ctx.request.text();
+  const body = await readDocumentBody(ctx.request, ctx.principal);
   if (body.trim() !== "" && !parseXml(body)) throw new S3Error("MalformedXML");
   if (acl !== "private" || body.trim() !== "") {
     throw new S3Error("NotImplemented", "Per-object ACLs are not supported; objects follow their bucket's ACL.");
