@@ -104,7 +104,7 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
   const db = openDb(c.env.DB);
   const now = new Date();
   const { data: hb } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, heartbeatSchema);
-  await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
+  await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, healthy: hb.healthy, agentVersion: hb.agentVersion }, now.getTime());
   let node = await getNode(db, nodeId);
   if (node?.status === "active" && (await understakedAtHeartbeat(node, c.env, now.getTime()))) {
     await setNodeStatus(db, nodeId, "suspended", now.getTime());

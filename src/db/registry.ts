@@ -107,13 +107,13 @@ export async function reactivateNode(db: Db, id: string, now: number) {
 export async function recordHeartbeat(
   db: Db,
   id: string,
-  hb: { usedBytes: number; freeBytes: number; blobCount: number; agentVersion: string },
+  hb: { usedBytes: number; freeBytes: number; blobCount: number; healthy: boolean; agentVersion: string },
   now: number,
 ) {
   await db
     .update(nodes)
     // A healthy heartbeat earns back 1% of reputation, up to 1.
-    .set({ ...hb, lastHeartbeatAt: now, updatedAt: now, reputation: sql`min(1, ${nodes.reputation} + 0.01)` })
+    .set({ ...hb, lastHeartbeatAt: now, updatedAt: now, ...(hb.healthy ? { reputation: sql`min(1, ${nodes.reputation} + 0.01)` } : {}) })
     .where(eq(nodes.id, id));
   await reactivateNode(db, id, now);
 }
@@ -122,13 +122,13 @@ export async function setNodeStatus(db: Db, id: string, status: NodeStatus, now:
   await db.update(nodes).set({ status, updatedAt: now }).where(eq(nodes.id, id));
 }
 
-/** Nodes that may receive new data: active, heard from within the window, operator approved. */
+/** Nodes that may receive new data: active, healthy by their own word, heard from within the window, operator approved. */
 export async function listPlaceableNodes(db: Db, now: number, offlineAfterMs: number): Promise<NodeRow[]> {
   const rows = await db
     .select({ node: nodes })
     .from(nodes)
     .innerJoin(operators, eq(operators.address, nodes.operatorAddress))
-    .where(and(eq(nodes.status, "active"), gte(nodes.lastHeartbeatAt, now - offlineAfterMs), eq(operators.status, "approved")))
+    .where(and(eq(nodes.status, "active"), eq(nodes.healthy, true), gte(nodes.lastHeartbeatAt, now - offlineAfterMs), eq(operators.status, "approved")))
     .all();
   return rows.map((r) => r.node);
 }

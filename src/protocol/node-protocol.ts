@@ -91,14 +91,19 @@ export interface RegistrationResponse {
 
 // ---- Heartbeat: POST /api/v1/nodes/:nodeId/heartbeat, SigV4-signed (service "icn").
 
-export const heartbeatSchema = z.object({
-  totalBytes: z.number().int().nonnegative(),
-  freeBytes: z.number().int().nonnegative(),
-  usedBytes: z.number().int().nonnegative(),
-  blobCount: z.number().int().nonnegative(),
-  healthy: z.boolean(),
-  agentVersion: z.string().min(1).max(64),
-});
+// Disk figures are the node's own word: bounded here (safe integers, free space within the disk's total), and placement
+// never lets them exceed the capacity the operator registered (src/services/placement.ts).
+export const heartbeatSchema = z
+  .object({
+    totalBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    freeBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    usedBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    blobCount: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    /** False when the node knows it should get no new data (failing disk, read-only filesystem). */
+    healthy: z.boolean(),
+    agentVersion: z.string().min(1).max(64),
+  })
+  .refine((h) => h.freeBytes <= h.totalBytes, { path: ["freeBytes"], message: "freeBytes cannot exceed totalBytes" });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 // ---- Blob API served by the node-agent (every route SigV4-signed by the edge, service "s3"):
