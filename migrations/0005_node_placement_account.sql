@@ -7,4 +7,6 @@ CREATE TABLE `placed_blobs` (
 );
 --> statement-breakpoint
 ALTER TABLE `nodes` ADD `placed_bytes` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
-ALTER TABLE `nodes` ADD `healthy` integer DEFAULT true NOT NULL;
+ALTER TABLE `nodes` ADD `healthy` integer DEFAULT true NOT NULL;--> statement-breakpoint
+ALTER TABLE `nodes` ADD `scrub_reports_in_window` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE `nodes` ADD `scrub_window_started_at` integer DEFAULT 0 NOT NULL;

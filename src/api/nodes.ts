@@ -4,7 +4,7 @@ import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
 import { judgeNodeStake, type NodeStakeVerdict, type StakedNode } from "../chain/stake-gate.ts";
 import { openDb } from "../db/client.ts";
-import { getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
+import { countScrubReport, getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
 import type { Env } from "../env.ts";
 import { randomHex, randomSecret } from "../protocol/crypto.ts";
 import {
@@ -20,6 +20,7 @@ import {
 } from "../protocol/node-protocol.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { insertBlobFaults } from "../db/faults.ts";
+import { placedOnNode } from "../db/placements.ts";
 import { ApiError, parseJsonBody, parseWith } from "./errors.ts";
 import { authenticateNode, readSignedNodeJson } from "./node-auth.ts";
 
@@ -161,17 +162,32 @@ async function understakedAtHeartbeat(node: StakedNode, env: Env, now: number): 
   }
 }
 
-/** Findings of a node's scrub pass: corrupt and missing blobs become faults the repair chore fixes. */
+/** Scrub reports a node may send per window; one pass sends one, so this leaves room only for retries. */
+export const SCRUB_REPORTS_PER_WINDOW = 10;
+export const SCRUB_REPORT_WINDOW_MS = 60 * 60_000;
+
+/**
+ * Findings of a node's scrub pass: corrupt and missing blobs become faults the repair chore fixes. Only blobs the
+ * edge placed on that node count (others are ignored and counted), and reports are bounded in size (the schema)
+ * and per node per window, so a node cannot hand the repair chore work of its own invention.
+ */
 nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = new Date();
   const { data: report } = await readSignedNodeJson(c.req.raw, db, c.env.KEY_ENCRYPTION_KEY, nodeId, now, scrubReportSchema);
-  const faults = [
+  if ((await countScrubReport(db, nodeId, now.getTime(), SCRUB_REPORT_WINDOW_MS)) > SCRUB_REPORTS_PER_WINDOW) {
+    c.header("retry-after", String(SCRUB_REPORT_WINDOW_MS / 1000));
+    throw new ApiError(429, "SlowDown", `At most ${SCRUB_REPORTS_PER_WINDOW} scrub reports per node per ${SCRUB_REPORT_WINDOW_MS / 60_000} minutes; send the findings again later.`);
+  }
+  const reported = [
     ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),
     ...report.missing.map((blobId) => ({ nodeId, blobId, reason: "missing" as const })),
   ];
+  const placed = await placedOnNode(db, nodeId, [...new Set(reported.map((f) => f.blobId))]);
+  const faults = reported.filter((f) => placed.has(f.blobId));
   await insertBlobFaults(db, faults, now.getTime());
-  console.log(JSON.stringify({ event: "scrub_report", nodeId, scanned: report.scanned, corrupt: report.corrupt.length, missing: report.missing.length }));
-  return c.json({ ok: true, faultsRecorded: faults.length });
+  const ignored = reported.length - faults.length;
+  console.log(JSON.stringify({ event: "scrub_report", nodeId, scanned: report.scanned, corrupt: report.corrupt.length, missing: report.missing.length, ignored }));
+  return c.json({ ok: true, faultsRecorded: faults.length, ignored });
 });

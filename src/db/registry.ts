@@ -142,3 +142,21 @@ export async function markSilentNodesOffline(db: Db, cutoff: number, now: number
     .returning({ id: nodes.id });
   return rows.map((r) => r.id);
 }
+
+/**
+ * Counts one scrub report against the node's current window (a fresh window starts once `windowMs` has passed)
+ * in one statement, so concurrent reports cannot both slip under the limit; returns the count including this one.
+ */
+export async function countScrubReport(db: Db, id: string, now: number, windowMs: number): Promise<number> {
+  const expired = sql`${nodes.scrubWindowStartedAt} <= ${now - windowMs}`;
+  const row = await db
+    .update(nodes)
+    .set({
+      scrubReportsInWindow: sql`case when ${expired} then 1 else ${nodes.scrubReportsInWindow} + 1 end`,
+      scrubWindowStartedAt: sql`case when ${expired} then ${now} else ${nodes.scrubWindowStartedAt} end`,
+    })
+    .where(eq(nodes.id, id))
+    .returning({ count: nodes.scrubReportsInWindow })
+    .get();
+  return row?.count ?? 0;
+}

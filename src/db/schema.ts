@@ -46,6 +46,9 @@ export const nodes = sqliteTable(
      */
     reputation: real("reputation").notNull().default(1),
     status: text("status", { enum: NODE_STATUSES }).notNull().default("active"),
+    /** Scrub reports accepted from the node since `scrubWindowStartedAt` (ms): the edge bounds them per window. */
+    scrubReportsInWindow: integer("scrub_reports_in_window").notNull().default(0),
+    scrubWindowStartedAt: integer("scrub_window_started_at").notNull().default(0),
     lastHeartbeatAt: integer("last_heartbeat_at"),
     agentVersion: text("agent_version").notNull(),
     accessKeyId: text("access_key_id").notNull().unique(),

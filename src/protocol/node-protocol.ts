@@ -155,14 +155,19 @@ export const blobListingSchema = z.object({
 });
 export type BlobListing = z.infer<typeof blobListingSchema>;
 
+/** Findings per list in one scrub report; a node with more sends the rest in its next reports. */
+export const MAX_SCRUB_FINDINGS_PER_REPORT = 1000;
+
 export const scrubReportSchema = z.object({
   /** Milliseconds since the epoch, like finishedAt. */
   startedAt: z.number(),
   finishedAt: z.number(),
   scanned: z.number().int().nonnegative(),
   /** Blobs whose bytes no longer hash to their recorded SHA-256: moved to quarantine, never served again. */
-  corrupt: z.array(z.object({ blobId: blobIdSchema, expectedSha256: z.string(), actualSha256: z.string() })).max(100_000),
+  corrupt: z
+    .array(z.object({ blobId: blobIdSchema, expectedSha256: z.string().max(64), actualSha256: z.string().max(64) }))
+    .max(MAX_SCRUB_FINDINGS_PER_REPORT),
   /** Blobs whose sidecar exists but whose data file is gone (or the reverse). */
-  missing: z.array(blobIdSchema).max(100_000),
+  missing: z.array(blobIdSchema).max(MAX_SCRUB_FINDINGS_PER_REPORT),
 });
 export type ScrubReport = z.infer<typeof scrubReportSchema>;

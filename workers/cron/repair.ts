@@ -80,12 +80,23 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
       }
     }),
   );
-  // Faults whose replica is no longer referenced anywhere (repaired, or the object deleted) are settled.
+  // Faults whose replica is no longer referenced anywhere (repaired, or the object deleted) are settled: one
+  // index call per bucket, never one per fault.
+  const faultsByBucket = new Map<string | undefined, typeof faults>();
   for (const fault of faults) {
     const bucketId = bucketIdOfBlob(fault.blobId);
-    const index = bucketId ? bucketIndexFor(env, bucketId) : undefined;
-    const stillThere = index ? (await index.findRepairWork([], [fault], 1, 1)).length > 0 : false;
-    if (!stillThere) await deleteBlobFault(db, fault.nodeId, fault.blobId);
+    faultsByBucket.set(bucketId, [...(faultsByBucket.get(bucketId) ?? []), fault]);
+  }
+  for (const [bucketId, bucketFaults] of faultsByBucket) {
+    const stillThere = new Set<string>();
+    if (bucketId) {
+      const pairs = bucketFaults.map(({ nodeId, blobId }) => ({ nodeId, blobId }));
+      // With a replication factor of 1 only the faulty replicas make work; every such segment fits the limit.
+      for (const item of await bucketIndexFor(env, bucketId).findRepairWork([], pairs, 1, pairs.length)) {
+        for (const r of item.drop) stillThere.add(`${r.nodeId}/${r.blobId}`);
+      }
+    }
+    for (const fault of bucketFaults) if (!stillThere.has(`${fault.nodeId}/${fault.blobId}`)) await deleteBlobFault(db, fault.nodeId, fault.blobId);
   }
   return report;
 }
