@@ -10,6 +10,7 @@ interface __BaseEnv_Env {
 	ORPHAN_GRACE_SECONDS: string;
 	MULTIPART_ABANDON_AFTER_HOURS: string;
 	REGISTRATION_CHAIN_ID: string;
+	EDGE_ID: string;
 	CHAIN_RPC_URL: string;
 	CHAIN_ID: string;
 	ICNT_ADDRESS: string;
@@ -34,7 +35,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "S3_REGIONS" | "S3_BASE_DOMAINS" | "HEARTBEAT_INTERVAL_SECONDS" | "NODE_OFFLINE_AFTER_SECONDS" | "REPAIR_GRACE_SECONDS" | "ORPHAN_GRACE_SECONDS" | "MULTIPART_ABANDON_AFTER_HOURS" | "REGISTRATION_CHAIN_ID" | "CHAIN_RPC_URL" | "CHAIN_ID" | "ICNT_ADDRESS" | "NODE_STAKING_ADDRESS" | "REWARDS_DISTRIBUTOR_ADDRESS" | "SERVICE_ESCROW_ADDRESS" | "SSE_C_ALLOW_HTTP" | "STAKE_CACHE_TTL_SECONDS" | "ADMIN_TOKEN" | "KEY_ENCRYPTION_KEY">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "S3_REGIONS" | "S3_BASE_DOMAINS" | "HEARTBEAT_INTERVAL_SECONDS" | "NODE_OFFLINE_AFTER_SECONDS" | "REPAIR_GRACE_SECONDS" | "ORPHAN_GRACE_SECONDS" | "MULTIPART_ABANDON_AFTER_HOURS" | "REGISTRATION_CHAIN_ID" | "EDGE_ID" | "CHAIN_RPC_URL" | "CHAIN_ID" | "ICNT_ADDRESS" | "NODE_STAKING_ADDRESS" | "REWARDS_DISTRIBUTOR_ADDRESS" | "SERVICE_ESCROW_ADDRESS" | "SSE_C_ALLOW_HTTP" | "STAKE_CACHE_TTL_SECONDS" | "ADMIN_TOKEN" | "KEY_ENCRYPTION_KEY">> {}
 }
 declare module "*.txt" {
 	const value: string;

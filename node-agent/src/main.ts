@@ -34,7 +34,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
   log.info("store_opened", { nodeId, dataDir: config.dataDir, ...store.stats, capacityBytes });
 
   let registration: RegistrationResponse | undefined;
-  const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, log });
+  const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, edgeId: config.edgeId, log });
   const scrub = startScrubChore({
     store,
     rateBytesPerSecond: config.scrubRateMiBps * MIB,

@@ -8,7 +8,9 @@ import { countScrubReport, getNode, getOperator, recordHeartbeat, registerNode, 
 import type { Env } from "../env.ts";
 import { randomHex, randomSecret } from "../protocol/crypto.ts";
 import {
+  edgeIdSchema,
   heartbeatSchema,
+  type RegistrationDomainInfo,
   scrubReportSchema,
   NODE_SIGV4_REGION,
   nodeIdSchema,
@@ -29,6 +31,15 @@ export const MAX_REGISTRATION_VALIDITY_S = 3600;
 
 export const nodesApi = new Hono<{ Bindings: Env }>();
 
+/** This edge's registration domain: nodes sign for this edge only (finding 13 of issue 13: no cross-edge replay). */
+function edgeDomainInfo(env: Env): RegistrationDomainInfo {
+  const parsed = edgeIdSchema.safeParse(env.EDGE_ID);
+  if (!parsed.success) throw new ApiError(503, "EdgeIdNotConfigured", "EDGE_ID is not set to a valid edge id; this edge cannot accept registrations.");
+  return { edgeId: parsed.data, chainId: Number(env.REGISTRATION_CHAIN_ID) };
+}
+
+nodesApi.get("/registration-domain", (c) => c.json(edgeDomainInfo(c.env)));
+
 nodesApi.post("/register", async (c) => {
   const req = await parseJsonBody(c.req.raw, registrationRequestSchema);
   const nowMs = Date.now();
@@ -43,10 +54,11 @@ nodesApi.post("/register", async (c) => {
   const capacityBytes = Number(m.capacityBytes);
   if (!Number.isSafeInteger(capacityBytes)) throw new ApiError(400, "ValidationError", "capacityBytes is larger than this edge can account.");
 
+  const domainInfo = edgeDomainInfo(c.env);
   let signer: string;
   try {
     signer = await recoverTypedDataAddress({
-      domain: registrationDomain(Number(c.env.REGISTRATION_CHAIN_ID)),
+      domain: await registrationDomain(domainInfo.chainId, domainInfo.edgeId),
       types: registrationTypes,
       primaryType: "NodeRegistration",
       message: registrationTypedMessage(m),

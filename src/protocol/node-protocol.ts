@@ -27,9 +27,28 @@ export const ZONE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const REGISTRATION_DOMAIN_NAME = "ICN Edge";
 export const REGISTRATION_DOMAIN_VERSION = "1";
 
-export function registrationDomain(chainId: number) {
-  return { name: REGISTRATION_DOMAIN_NAME, version: REGISTRATION_DOMAIN_VERSION, chainId } as const;
+/** An edge's id (EDGE_ID): unique among the edges that share a chain. */
+export const EDGE_ID_PATTERN = /^[a-z0-9][a-z0-9.-]{0,62}$/;
+export const edgeIdSchema = z.string().regex(EDGE_ID_PATTERN, "edge id must be lowercase letters, digits, dots and dashes (max 63)");
+
+/**
+ * The EIP-712 domain of a registration with one edge. The domain's `salt` (EIP-712 "an disambiguating salt for
+ * the protocol") is the SHA-256 of the edge's id, so a signature made for one edge is refused by every other
+ * edge on the same chain, however fresh its nonce and expiry.
+ */
+export async function registrationDomain(chainId: number, edgeId: string) {
+  const salt = `0x${await sha256HexOf(`ICN Edge node registration\u0000${edgeId}`)}` as `0x${string}`;
+  return { name: REGISTRATION_DOMAIN_NAME, version: REGISTRATION_DOMAIN_VERSION, chainId, salt } as const;
 }
+
+async function sha256HexOf(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** GET /api/v1/nodes/registration-domain: what a node needs to sign a registration for this edge. */
+export const registrationDomainInfoSchema = z.object({ edgeId: edgeIdSchema, chainId: z.number().int().positive() });
+export type RegistrationDomainInfo = z.infer<typeof registrationDomainInfoSchema>;
 
 export const registrationTypes = {
   NodeRegistration: [

@@ -1,6 +1,6 @@
 // Helpers for Worker tests: admin calls, accounts with keys, and S3 requests signed as real clients sign them.
 
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { AwsClient } from "aws4fetch";
 import type { LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
@@ -69,10 +69,18 @@ export function registrationMessage(overrides: Partial<RegistrationMessage> = {}
 /** anvil account 1: the operator most node tests register with. */
 export const testOperator = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 
+/** The edge id the tests' Worker runs with (wrangler.toml's EDGE_ID). */
+export const TEST_EDGE_ID = (env as unknown as { EDGE_ID: string }).EDGE_ID;
+
 /** A registration request for `m`, signed by `signer` (claiming to be `claimed`) for the edge with id `edgeId`. */
-export async function signedRegistration(m: RegistrationMessage, signer: LocalAccount = testOperator, claimed = signer.address): Promise<RegistrationRequest> {
+export async function signedRegistration(
+  m: RegistrationMessage,
+  signer: LocalAccount = testOperator,
+  claimed: string = signer.address,
+  edgeId = TEST_EDGE_ID,
+): Promise<RegistrationRequest> {
   const signature = await signer.signTypedData({
-    domain: registrationDomain(31337),
+    domain: await registrationDomain(31337, edgeId),
     types: registrationTypes,
     primaryType: "NodeRegistration",
     message: registrationTypedMessage(m),

@@ -1,31 +1,30 @@
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import worker from "../../src/index.ts";
 import { AwsClient } from "aws4fetch";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
-import { registrationDomain, registrationTypedMessage, registrationTypes, type RegistrationMessage, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
+import { type RegistrationMessage, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
 import { runOnce as runNodeLiveness } from "../../workers/cron/node-liveness.ts";
 import type { Env } from "../../src/env.ts";
 import { SCRUB_REPORTS_PER_WINDOW, SCRUB_REPORT_WINDOW_MS } from "../../src/api/nodes.ts";
 import { openDb } from "../../src/db/client.ts";
 import { recordPlacedBlobs } from "../../src/db/placements.ts";
-import { admin, EDGE, registrationMessage } from "./helpers.ts";
+import { admin, EDGE, registrationMessage, registrationRequest, signedRegistration, testOperator } from "./helpers.ts";
 
-const operator = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+const operator = testOperator;
 const workerEnv = env as unknown as Env;
 const stranger = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
 
-async function register(m: RegistrationMessage, signer = operator, claimed = operator.address): Promise<Response> {
-  const signature = await signer.signTypedData({
-    domain: registrationDomain(31337),
-    types: registrationTypes,
-    primaryType: "NodeRegistration",
-    message: registrationTypedMessage(m),
-  });
-  return SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ operator: claimed, message: m, signature }),
-  });
+async function register(m: RegistrationMessage, signer = operator, claimed: string = operator.address, edgeId?: string): Promise<Response> {
+  return SELF.fetch(registrationRequest(await signedRegistration(m, signer, claimed, edgeId)));
+}
+
+/** Sends `request` to the Worker's own fetch handler with `workerEnv` (another edge's configuration). */
+async function workerFetch(request: Request, withEnv: Env): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request, withEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 async function nodeIds(): Promise<string[]> {
@@ -83,6 +82,29 @@ describe("node registration", () => {
     const replay = await register(m);
     expect(replay.status).toBe(409);
     expect(await replay.json()).toMatchObject({ code: "NonceReplayed" });
+  });
+
+  it("refuses a registration signed for another edge on the same chain, and one replayed from another edge", async () => {
+    await approve(operator.address);
+    const forOther = registrationMessage();
+    const refused = await register(forOther, operator, operator.address, "edge-b");
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ code: "WrongSigner" });
+    expect(await nodeIds()).not.toContain(forOther.nodeId);
+
+    // Accepted here, the same request is refused by an edge with another id (same chain, same registry).
+    const m = registrationMessage();
+    const request = await signedRegistration(m);
+    const elsewhere = await workerFetch(registrationRequest(request), { ...workerEnv, EDGE_ID: "edge-b" });
+    expect(elsewhere.status).toBe(401);
+    expect(await nodeIds()).not.toContain(m.nodeId);
+    expect((await SELF.fetch(registrationRequest(request))).status).toBe(200);
+  });
+
+  it("tells nodes which edge and chain to sign registrations for", async () => {
+    const res = await SELF.fetch(`${EDGE}/api/v1/nodes/registration-domain`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ edgeId: workerEnv.EDGE_ID, chainId: 31337 });
   });
 
   it("refuses a malformed message with a zod error naming the field", async () => {
