@@ -22,6 +22,8 @@ export interface AgentConfig {
   chainId: number;
   /** The edge's id to sign registrations for; undefined = ask the edge. */
   edgeId: string | undefined;
+  /** Pull repair copies from loopback, private and link-local peers (a local network); public only by default. */
+  allowPrivateUrls: boolean;
   /** Cap on the bandwidth of replicate pulls from peers, all together; undefined = no cap. */
   repairBandwidthMiBps: number | undefined;
   /** Bytes the scrub may read per second, in MiB. */
@@ -49,6 +51,7 @@ const FLAG_ENV = {
   capacity: "ICN_CAPACITY",
   "chain-id": "ICN_CHAIN_ID",
   "edge-id": "ICN_EDGE_ID",
+  "allow-private-urls": "ICN_ALLOW_PRIVATE_URLS",
   "repair-bandwidth-mibps": "ICN_REPAIR_BANDWIDTH_MIBPS",
   "scrub-rate-mibps": "ICN_SCRUB_RATE_MIBPS",
   "scrub-interval-seconds": "ICN_SCRUB_INTERVAL_SECONDS",
@@ -62,6 +65,7 @@ export const DEFAULT_SCRUB_INTERVAL_SECONDS = 86_400;
 
 export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone ZONE (--wallet-key 0xHEX | --wallet-key-file FILE)
                       [--listen HOST:PORT] [--public-url URL] [--capacity BYTES] [--chain-id ID] [--edge-id ID]
+                      [--allow-private-urls true|false]
                       [--repair-bandwidth-mibps N] [--scrub-rate-mibps N] [--scrub-interval-seconds S]
 
   --data-dir DIR          where blobs and node.json live                      (ICN_DATA_DIR)
@@ -75,6 +79,8 @@ export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone
   --chain-id ID           EIP-712 domain chain id                 [${DEFAULT_CHAIN_ID}] (ICN_CHAIN_ID)
   --edge-id ID            the edge's id registrations are signed for
                           [asked of the edge]                          (ICN_EDGE_ID)
+  --allow-private-urls B  repair pulls may reach loopback, private and
+                          link-local peers (local networks only) [false] (ICN_ALLOW_PRIVATE_URLS)
   --repair-bandwidth-mibps N   MiB/s for pulling blobs from peers during repair,
                                all pulls together [no cap]   (ICN_REPAIR_BANDWIDTH_MIBPS)
   --scrub-rate-mibps N         MiB/s the scrub may read while re-hashing every
@@ -110,6 +116,7 @@ const rawConfigSchema = z.object({
     .regex(/^[1-9]\d{0,15}$/, "must be a positive integer")
     .optional(),
   "edge-id": edgeIdSchema.optional(),
+  "allow-private-urls": z.enum(["true", "false"], "must be true or false").default("false"),
   "repair-bandwidth-mibps": positiveRate.optional(),
   "scrub-rate-mibps": positiveRate.default(DEFAULT_SCRUB_RATE_MIBPS),
   "scrub-interval-seconds": z
@@ -156,6 +163,7 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
     capacityBytes: raw.capacity === undefined ? undefined : BigInt(raw.capacity),
     chainId: raw["chain-id"] === undefined ? DEFAULT_CHAIN_ID : Number(raw["chain-id"]),
     edgeId: raw["edge-id"],
+    allowPrivateUrls: raw["allow-private-urls"] === "true",
     repairBandwidthMiBps: raw["repair-bandwidth-mibps"],
     scrubRateMiBps: raw["scrub-rate-mibps"],
     scrubIntervalSeconds: raw["scrub-interval-seconds"],

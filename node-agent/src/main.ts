@@ -51,7 +51,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     nodeId,
     credentials: () => registration,
     scrub,
-    replication: { bandwidth: limiterForMiBps(config.repairBandwidthMiBps) },
+    replication: { bandwidth: limiterForMiBps(config.repairBandwidthMiBps), allowPrivateSources: config.allowPrivateUrls },
     log,
   });
   const listening = await listen(app.fetch, config.listenHost, config.listenPort);

@@ -20,6 +20,7 @@ import {
   registrationTypes,
   type RegistrationResponse,
 } from "../protocol/node-protocol.ts";
+import { NodeUrlError, parseNodeBaseUrl } from "../protocol/node-url.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { insertBlobFaults } from "../db/faults.ts";
 import { placedOnNode } from "../db/placements.ts";
@@ -50,6 +51,13 @@ nodesApi.post("/register", async (c) => {
   if (m.expiry <= nowS) throw new ApiError(400, "SignatureExpired", `The registration expired at ${m.expiry}; sign a fresh one.`);
   if (m.expiry > nowS + MAX_REGISTRATION_VALIDITY_S) {
     throw new ApiError(400, "ExpiryTooFar", `expiry may be at most ${MAX_REGISTRATION_VALIDITY_S} seconds in the future.`);
+  }
+  let url: string;
+  try {
+    url = parseNodeBaseUrl(m.url, { allowPrivate: c.env.NODE_URLS_ALLOW_PRIVATE === "true" });
+  } catch (error) {
+    if (!(error instanceof NodeUrlError)) throw error;
+    throw new ApiError(400, "InvalidNodeUrl", `The node URL is refused: ${error.message}.`);
   }
   const capacityBytes = Number(m.capacityBytes);
   if (!Number.isSafeInteger(capacityBytes)) throw new ApiError(400, "ValidationError", "capacityBytes is larger than this edge can account.");
@@ -87,7 +95,7 @@ nodesApi.post("/register", async (c) => {
   const outcome = await registerNode(db, {
     id: m.nodeId,
     operatorAddress: operator.address,
-    url: m.url,
+    url,
     zone: m.zone,
     capacityBytes,
     agentVersion: m.agentVersion,

@@ -168,6 +168,8 @@ export class LocalNetwork {
         "--listen", "127.0.0.1:0",
         // The capacity the stake was sized for, stated rather than measured twice.
         "--capacity", String(capacityBytes),
+        // Its peers listen on 127.0.0.1 too.
+        "--allow-private-urls", "true",
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
     );
@@ -265,7 +267,8 @@ export class LocalNetwork {
   }
 
   private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
-    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+    // The local network's nodes listen on 127.0.0.1.
+    const vars = Object.entries({ ...this.secrets, ...this.chain!.workerVars(), NODE_URLS_ALLOW_PRIVATE: "true", ...this.options.vars }).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
     const child = await spawnWranglerDev({ cwd: REPO_ROOT, port, persistDir, logDir: join(this.options.stateDir, "logs"), extraArgs: vars });
     this.pipeLog(child.stdout!, "worker");
     this.pipeLog(child.stderr!, "worker");
