@@ -23,6 +23,8 @@ export interface EdgeConfig {
   multipartAbandonAfterMs: number;
   /** EIP-712 domain chain id of node registration signatures. */
   registrationChainId: number;
+  /** Nodes may register loopback, private and link-local URLs (the local network; never a deployment). */
+  nodeUrlsAllowPrivate: boolean;
   /** SSE-C over plain HTTP (TLS ends in front of the Worker). */
   sseCAllowHttp: boolean;
   /** The clock may be advanced through POST /api/v1/admin/clock (tests and the local network only). */
@@ -60,6 +62,7 @@ const varsSchema = z.object({
   ORPHAN_GRACE_SECONDS: seconds,
   MULTIPART_ABANDON_AFTER_HOURS: hours,
   REGISTRATION_CHAIN_ID: positiveInteger,
+  NODE_URLS_ALLOW_PRIVATE: flag,
   SSE_C_ALLOW_HTTP: flag,
   TEST_CLOCK: flag,
 });
@@ -88,6 +91,7 @@ export function parseConfig(vars: Partial<ConfigVars>): EdgeConfig {
     orphanGraceMs: v.ORPHAN_GRACE_SECONDS,
     multipartAbandonAfterMs: v.MULTIPART_ABANDON_AFTER_HOURS,
     registrationChainId: v.REGISTRATION_CHAIN_ID,
+    nodeUrlsAllowPrivate: v.NODE_URLS_ALLOW_PRIVATE,
     sseCAllowHttp: v.SSE_C_ALLOW_HTTP,
     testClock: v.TEST_CLOCK,
   };

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { ZONE_PATTERN } from "../../src/protocol/node-protocol.ts";
+import { edgeIdSchema, ZONE_PATTERN } from "../../src/protocol/node-protocol.ts";
 
 export interface AgentConfig {
   dataDir: string;
@@ -20,6 +20,10 @@ export interface AgentConfig {
   /** Capacity offered to the edge; defaults to the size of the data directory's filesystem. */
   capacityBytes: bigint | undefined;
   chainId: number;
+  /** The edge's id to sign registrations for; undefined = ask the edge. */
+  edgeId: string | undefined;
+  /** Pull repair copies from loopback, private and link-local peers (a local network); public only by default. */
+  allowPrivateUrls: boolean;
   /** Cap on the bandwidth of replicate pulls from peers, all together; undefined = no cap. */
   repairBandwidthMiBps: number | undefined;
   /** Bytes the scrub may read per second, in MiB. */
@@ -46,6 +50,8 @@ const FLAG_ENV = {
   "public-url": "ICN_PUBLIC_URL",
   capacity: "ICN_CAPACITY",
   "chain-id": "ICN_CHAIN_ID",
+  "edge-id": "ICN_EDGE_ID",
+  "allow-private-urls": "ICN_ALLOW_PRIVATE_URLS",
   "repair-bandwidth-mibps": "ICN_REPAIR_BANDWIDTH_MIBPS",
   "scrub-rate-mibps": "ICN_SCRUB_RATE_MIBPS",
   "scrub-interval-seconds": "ICN_SCRUB_INTERVAL_SECONDS",
@@ -58,7 +64,8 @@ export const DEFAULT_SCRUB_RATE_MIBPS = 64;
 export const DEFAULT_SCRUB_INTERVAL_SECONDS = 86_400;
 
 export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone ZONE (--wallet-key 0xHEX | --wallet-key-file FILE)
-                      [--listen HOST:PORT] [--public-url URL] [--capacity BYTES] [--chain-id ID]
+                      [--listen HOST:PORT] [--public-url URL] [--capacity BYTES] [--chain-id ID] [--edge-id ID]
+                      [--allow-private-urls true|false]
                       [--repair-bandwidth-mibps N] [--scrub-rate-mibps N] [--scrub-interval-seconds S]
 
   --data-dir DIR          where blobs and node.json live                      (ICN_DATA_DIR)
@@ -70,6 +77,10 @@ export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone
   --public-url URL        URL the edge reaches this node at [http://HOST:PORT] (ICN_PUBLIC_URL)
   --capacity BYTES        bytes offered to the network [filesystem size]      (ICN_CAPACITY)
   --chain-id ID           EIP-712 domain chain id                 [${DEFAULT_CHAIN_ID}] (ICN_CHAIN_ID)
+  --edge-id ID            the edge's id registrations are signed for
+                          [asked of the edge]                          (ICN_EDGE_ID)
+  --allow-private-urls B  repair pulls may reach loopback, private and
+                          link-local peers (local networks only) [false] (ICN_ALLOW_PRIVATE_URLS)
   --repair-bandwidth-mibps N   MiB/s for pulling blobs from peers during repair,
                                all pulls together [no cap]   (ICN_REPAIR_BANDWIDTH_MIBPS)
   --scrub-rate-mibps N         MiB/s the scrub may read while re-hashing every
@@ -104,6 +115,8 @@ const rawConfigSchema = z.object({
     .string()
     .regex(/^[1-9]\d{0,15}$/, "must be a positive integer")
     .optional(),
+  "edge-id": edgeIdSchema.optional(),
+  "allow-private-urls": z.enum(["true", "false"], "must be true or false").default("false"),
   "repair-bandwidth-mibps": positiveRate.optional(),
   "scrub-rate-mibps": positiveRate.default(DEFAULT_SCRUB_RATE_MIBPS),
   "scrub-interval-seconds": z
@@ -149,6 +162,8 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
     publicUrl: raw["public-url"],
     capacityBytes: raw.capacity === undefined ? undefined : BigInt(raw.capacity),
     chainId: raw["chain-id"] === undefined ? DEFAULT_CHAIN_ID : Number(raw["chain-id"]),
+    edgeId: raw["edge-id"],
+    allowPrivateUrls: raw["allow-private-urls"] === "true",
     repairBandwidthMiBps: raw["repair-bandwidth-mibps"],
     scrubRateMiBps: raw["scrub-rate-mibps"],
     scrubIntervalSeconds: raw["scrub-interval-seconds"],

@@ -9,6 +9,7 @@ import {
   NODE_CONTROL_SERVICE,
   NODE_SIGV4_REGION,
   registrationDomain,
+  registrationDomainInfoSchema,
   registrationTypedMessage,
   registrationTypes,
   type Heartbeat,
@@ -70,6 +71,8 @@ export interface EdgeClientOptions {
   edgeUrl: string;
   account: LocalAccount;
   chainId: number;
+  /** The edge's id, when the operator pins it; otherwise asked of the edge before each registration. */
+  edgeId?: string;
   now?: () => Date;
   log?: Logger;
 }
@@ -78,6 +81,7 @@ export class EdgeClient {
   private readonly edgeUrl: string;
   private readonly account: LocalAccount;
   private readonly chainId: number;
+  private readonly edgeId: string | undefined;
   private readonly now: () => Date;
   private readonly log: Logger;
 
@@ -85,6 +89,7 @@ export class EdgeClient {
     this.edgeUrl = options.edgeUrl.replace(/\/+$/, "");
     this.account = options.account;
     this.chainId = options.chainId;
+    this.edgeId = options.edgeId;
     this.now = options.now ?? (() => new Date());
     this.log = options.log ?? silentLogger;
   }
@@ -100,9 +105,10 @@ export class EdgeClient {
       nonce: `0x${randomHex(32)}`,
       expiry: Math.floor(this.now().getTime() / 1000) + REGISTRATION_TTL_SECONDS,
     };
-    // EIP-712 typed data (https://eips.ethereum.org/EIPS/eip-712): the edge recovers the operator from it.
+    // EIP-712 typed data (https://eips.ethereum.org/EIPS/eip-712): the edge recovers the operator from it. The
+    // domain names this edge, so the signature is worth nothing at any other edge.
     const signature = await this.account.signTypedData({
-      domain: registrationDomain(this.chainId),
+      domain: await registrationDomain(this.chainId, this.edgeId ?? (await this.askEdgeId(signal))),
       types: registrationTypes,
       primaryType: "NodeRegistration",
       message: registrationTypedMessage(message),
@@ -122,6 +128,17 @@ export class EdgeClient {
       throw new EdgeRequestError(`edge registered node ${parsed.data.nodeId}, not ${node.nodeId}`, response.status, undefined, false);
     }
     return parsed.data;
+  }
+
+  /** The id the edge signs registrations under (GET /api/v1/nodes/registration-domain). */
+  private async askEdgeId(signal?: AbortSignal): Promise<string> {
+    const response = await this.send(new Request(`${this.edgeUrl}/api/v1/nodes/registration-domain`), signal);
+    const parsed = registrationDomainInfoSchema.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) throw new EdgeRequestError(`edge sent a malformed registration domain: ${parsed.error.message}`, response.status, undefined, false);
+    if (parsed.data.chainId !== this.chainId) {
+      throw new EdgeRequestError(`edge signs registrations for chain ${parsed.data.chainId}, not ${this.chainId} (--chain-id)`, response.status, "ChainMismatch", false);
+    }
+    return parsed.data.edgeId;
   }
 
   /**

@@ -8,6 +8,8 @@ const STATUS_BY_CODE = {
   IncompleteBody: 400,
   XAmzContentSHA256Mismatch: 400,
   InvalidRequest: 400,
+  /** A replication source URL this node will not fetch (a private address, userinfo, a fragment). */
+  SourceRefused: 400,
   AccessDenied: 403,
   NoSuchBlob: 404,
   NotFound: 404,

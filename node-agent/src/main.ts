@@ -34,7 +34,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
   log.info("store_opened", { nodeId, dataDir: config.dataDir, ...store.stats, capacityBytes });
 
   let registration: RegistrationResponse | undefined;
-  const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, log });
+  const edge = new EdgeClient({ edgeUrl: config.edgeUrl, account, chainId: config.chainId, edgeId: config.edgeId, log });
   const scrub = startScrubChore({
     store,
     rateBytesPerSecond: config.scrubRateMiBps * MIB,
@@ -51,7 +51,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     nodeId,
     credentials: () => registration,
     scrub,
-    replication: { bandwidth: limiterForMiBps(config.repairBandwidthMiBps) },
+    replication: { bandwidth: limiterForMiBps(config.repairBandwidthMiBps), allowPrivateSources: config.allowPrivateUrls },
     log,
   });
   const listening = await listen(app.fetch, config.listenHost, config.listenPort);

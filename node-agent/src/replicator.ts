@@ -3,6 +3,7 @@
 // unless every byte arrived and matched. No HTTP routing here; see POST /blobs/:blobId/replicate in server.ts.
 
 import { BLOB_SHA256_HEADER, type ReplicateRequest } from "../../src/protocol/node-protocol.ts";
+import { checkNodeFetchUrl, NodeUrlError } from "../../src/protocol/node-url.ts";
 import type { BlobRecord, BlobStore } from "./blob-store.ts";
 import { AgentError } from "./errors.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -18,6 +19,11 @@ export interface ReplicationOptions {
   minTotalTimeoutMs?: number;
   /** Time the source may go without sending a byte (waits for the bandwidth cap excluded). */
   idleTimeoutMs?: number;
+  /**
+   * Pull from loopback, private and link-local addresses and localhost names too (a local network, tests). By
+   * default a source URL must name a public host, like every URL the edge fetches (src/protocol/node-url.ts).
+   */
+  allowPrivateSources?: boolean;
   log?: Logger;
 }
 
@@ -29,6 +35,13 @@ const SLOWEST_ACCEPTED_BYTES_PER_MS = MIB / 1000;
 /** Pulls `request.sourceUrl` into the store as `blobId`. Throws AgentError SourceFailed (502) or BadDigest (422). */
 export async function replicateBlob(store: BlobStore, blobId: string, request: ReplicateRequest, options: ReplicationOptions = {}): Promise<BlobRecord> {
   const log = options.log ?? silentLogger;
+  let sourceUrl: URL;
+  try {
+    sourceUrl = checkNodeFetchUrl(request.sourceUrl, { allowPrivate: options.allowPrivateSources ?? false });
+  } catch (error) {
+    if (!(error instanceof NodeUrlError)) throw error;
+    throw new AgentError("SourceRefused", `Replication refused, nothing was stored: the source URL is refused: ${error.message}.`);
+  }
   const existing = await store.openBlob(blobId);
   if (existing !== undefined) {
     await existing.file.close();
@@ -46,7 +59,7 @@ export async function replicateBlob(store: BlobStore, blobId: string, request: R
     let response: Response;
     try {
       // A presigned URL carries its own authorization; a redirect would lead somewhere the edge did not choose.
-      response = await fetch(request.sourceUrl, { signal: abort.signal, redirect: "error" });
+      response = await fetch(sourceUrl, { signal: abort.signal, redirect: "error" });
     } catch (error) {
       throw sourceFailed(`cannot reach the source: ${describe(abort.signal.reason ?? error)}`);
     }

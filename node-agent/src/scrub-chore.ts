@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { blobIdSchema, type ScrubReport } from "../../src/protocol/node-protocol.ts";
+import { blobIdSchema, MAX_SCRUB_FINDINGS_PER_REPORT, type ScrubReport } from "../../src/protocol/node-protocol.ts";
 import type { BlobStore } from "./blob-store.ts";
 import { fsyncDirectory, writeFileDurably } from "./durable-fs.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -17,8 +17,6 @@ import { ByteRateLimiter } from "./rate-limiter.ts";
 
 /** A data file without a sidecar this young may be a file an operator is restoring by hand: leave it alone. */
 export const DANGLING_GRACE_MS = 5 * 60_000;
-/** The protocol caps each list of a report; findings beyond it wait for the next report. */
-const MAX_FINDINGS_PER_REPORT = 100_000;
 /** setTimeout cannot wait longer than 2^31-1 ms; longer intervals are waited in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -200,8 +198,8 @@ class PendingReport {
   report(pass: Pick<ScrubReport, "startedAt" | "finishedAt" | "scanned">): ScrubReport {
     return {
       ...pass,
-      corrupt: [...this.corrupt.values()].slice(0, MAX_FINDINGS_PER_REPORT),
-      missing: [...this.missing].slice(0, MAX_FINDINGS_PER_REPORT),
+      corrupt: [...this.corrupt.values()].slice(0, MAX_SCRUB_FINDINGS_PER_REPORT),
+      missing: [...this.missing].slice(0, MAX_SCRUB_FINDINGS_PER_REPORT),
     };
   }
 

@@ -6,11 +6,13 @@ import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
 import { judgeNodeStake, type NodeStakeVerdict, type StakedNode } from "../chain/stake-gate.ts";
 import { openDb } from "../db/client.ts";
-import { getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
+import { countScrubReport, getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
 import type { Env } from "../env.ts";
 import { randomHex, randomSecret } from "../protocol/crypto.ts";
 import {
+  edgeIdSchema,
   heartbeatSchema,
+  type RegistrationDomainInfo,
   scrubReportSchema,
   NODE_SIGV4_REGION,
   nodeIdSchema,
@@ -20,8 +22,10 @@ import {
   registrationTypes,
   type RegistrationResponse,
 } from "../protocol/node-protocol.ts";
+import { NodeUrlError, parseNodeBaseUrl } from "../protocol/node-url.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { insertBlobFaults } from "../db/faults.ts";
+import { placedOnNode } from "../db/placements.ts";
 import { ApiError, parseWith } from "./errors.ts";
 import { parseJsonBody } from "./guards/json-body.ts";
 import { anonymousCaller, enforceRateLimit } from "./guards/rate-limit.ts";
@@ -38,6 +42,15 @@ export const MAX_REGISTRATION_VALIDITY_S = 3600;
 
 export const nodesApi = new Hono<{ Bindings: Env }>();
 
+/** This edge's registration domain: nodes sign for this edge only (finding 13 of issue 13: no cross-edge replay). */
+function edgeDomainInfo(env: Env): RegistrationDomainInfo {
+  const parsed = edgeIdSchema.safeParse(env.EDGE_ID);
+  if (!parsed.success) throw new ApiError(503, "EdgeIdNotConfigured", "EDGE_ID is not set to a valid edge id; this edge cannot accept registrations.");
+  return { edgeId: parsed.data, chainId: configOf(env).registrationChainId };
+}
+
+nodesApi.get("/registration-domain", (c) => c.json(edgeDomainInfo(c.env)));
+
 nodesApi.post("/register", async (c) => {
   await enforceRateLimit(c.env.RATE_LIMIT_ANONYMOUS, anonymousCaller(c.req.raw));
   const req = await parseJsonBody(c.req.raw, registrationRequestSchema);
@@ -50,13 +63,21 @@ nodesApi.post("/register", async (c) => {
   if (m.expiry > nowS + MAX_REGISTRATION_VALIDITY_S) {
     throw new ApiError(400, "ExpiryTooFar", `expiry may be at most ${MAX_REGISTRATION_VALIDITY_S} seconds in the future.`);
   }
+  let url: string;
+  try {
+    url = parseNodeBaseUrl(m.url, { allowPrivate: configOf(c.env).nodeUrlsAllowPrivate });
+  } catch (error) {
+    if (!(error instanceof NodeUrlError)) throw error;
+    throw new ApiError(400, "InvalidNodeUrl", `The node URL is refused: ${error.message}.`);
+  }
   const capacityBytes = Number(m.capacityBytes);
   if (!Number.isSafeInteger(capacityBytes)) throw new ApiError(400, "ValidationError", "capacityBytes is larger than this edge can account.");
 
+  const domainInfo = edgeDomainInfo(c.env);
   let signer: string;
   try {
     signer = await recoverTypedDataAddress({
-      domain: registrationDomain(configOf(c.env).registrationChainId),
+      domain: await registrationDomain(domainInfo.chainId, domainInfo.edgeId),
       types: registrationTypes,
       primaryType: "NodeRegistration",
       message: registrationTypedMessage(m),
@@ -85,7 +106,7 @@ nodesApi.post("/register", async (c) => {
   const outcome = await registerNode(db, {
     id: m.nodeId,
     operatorAddress: operator.address,
-    url: m.url,
+    url,
     zone: m.zone,
     capacityBytes,
     agentVersion: m.agentVersion,
@@ -115,7 +136,7 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
   const db = openDb(c.env.DB);
   const now = await clockNow(c.env);
   const { data: hb } = await readSignedNodeJson(c.req.raw, c.env, db, nodeId, now, heartbeatSchema);
-  await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, agentVersion: hb.agentVersion }, now.getTime());
+  await recordHeartbeat(db, nodeId, { usedBytes: hb.usedBytes, freeBytes: hb.freeBytes, blobCount: hb.blobCount, healthy: hb.healthy, agentVersion: hb.agentVersion }, now.getTime());
   let node = await getNode(db, nodeId);
   if (node?.status === "active" && (await understakedAtHeartbeat(node, c.env, now.getTime()))) {
     await setNodeStatus(db, nodeId, "suspended", now.getTime());
@@ -172,17 +193,32 @@ async function understakedAtHeartbeat(node: StakedNode, env: Env, now: number): 
   }
 }
 
-/** Findings of a node's scrub pass: corrupt and missing blobs become faults the repair chore fixes. */
+/** Scrub reports a node may send per window; one pass sends one, so this leaves room only for retries. */
+export const SCRUB_REPORTS_PER_WINDOW = 10;
+export const SCRUB_REPORT_WINDOW_MS = 60 * 60_000;
+
+/**
+ * Findings of a node's scrub pass: corrupt and missing blobs become faults the repair chore fixes. Only blobs the
+ * edge placed on that node count (others are ignored and counted), and reports are bounded in size (the schema)
+ * and per node per window, so a node cannot hand the repair chore work of its own invention.
+ */
 nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
   const db = openDb(c.env.DB);
   const now = await clockNow(c.env);
   const { data: report } = await readSignedNodeJson(c.req.raw, c.env, db, nodeId, now, scrubReportSchema, MAX_SCRUB_REPORT_BYTES);
-  const faults = [
+  if ((await countScrubReport(db, nodeId, now.getTime(), SCRUB_REPORT_WINDOW_MS)) > SCRUB_REPORTS_PER_WINDOW) {
+    c.header("retry-after", String(SCRUB_REPORT_WINDOW_MS / 1000));
+    throw new ApiError(429, "SlowDown", `At most ${SCRUB_REPORTS_PER_WINDOW} scrub reports per node per ${SCRUB_REPORT_WINDOW_MS / 60_000} minutes; send the findings again later.`);
+  }
+  const reported = [
     ...report.corrupt.map((f) => ({ nodeId, blobId: f.blobId, reason: "corrupt" as const })),
     ...report.missing.map((blobId) => ({ nodeId, blobId, reason: "missing" as const })),
   ];
+  const placed = await placedOnNode(db, nodeId, [...new Set(reported.map((f) => f.blobId))]);
+  const faults = reported.filter((f) => placed.has(f.blobId));
   await insertBlobFaults(db, faults, now.getTime());
-  console.log(JSON.stringify({ event: "scrub_report", nodeId, scanned: report.scanned, corrupt: report.corrupt.length, missing: report.missing.length }));
-  return c.json({ ok: true, faultsRecorded: faults.length });
+  const ignored = reported.length - faults.length;
+  console.log(JSON.stringify({ event: "scrub_report", nodeId, scanned: report.scanned, corrupt: report.corrupt.length, missing: report.missing.length, ignored }));
+  return c.json({ ok: true, faultsRecorded: faults.length, ignored });
 });

@@ -107,13 +107,13 @@ export async function reactivateNode(db: Db, id: string, now: number) {
 export async function recordHeartbeat(
   db: Db,
   id: string,
-  hb: { usedBytes: number; freeBytes: number; blobCount: number; agentVersion: string },
+  hb: { usedBytes: number; freeBytes: number; blobCount: number; healthy: boolean; agentVersion: string },
   now: number,
 ) {
   await db
     .update(nodes)
     // A healthy heartbeat earns back 1% of reputation, up to 1.
-    .set({ ...hb, lastHeartbeatAt: now, updatedAt: now, reputation: sql`min(1, ${nodes.reputation} + 0.01)` })
+    .set({ ...hb, lastHeartbeatAt: now, updatedAt: now, ...(hb.healthy ? { reputation: sql`min(1, ${nodes.reputation} + 0.01)` } : {}) })
     .where(eq(nodes.id, id));
   await reactivateNode(db, id, now);
 }
@@ -122,13 +122,13 @@ export async function setNodeStatus(db: Db, id: string, status: NodeStatus, now:
   await db.update(nodes).set({ status, updatedAt: now }).where(eq(nodes.id, id));
 }
 
-/** Nodes that may receive new data: active, heard from within the window, operator approved. */
+/** Nodes that may receive new data: active, healthy by their own word, heard from within the window, operator approved. */
 export async function listPlaceableNodes(db: Db, now: number, offlineAfterMs: number): Promise<NodeRow[]> {
   const rows = await db
     .select({ node: nodes })
     .from(nodes)
     .innerJoin(operators, eq(operators.address, nodes.operatorAddress))
-    .where(and(eq(nodes.status, "active"), gte(nodes.lastHeartbeatAt, now - offlineAfterMs), eq(operators.status, "approved")))
+    .where(and(eq(nodes.status, "active"), eq(nodes.healthy, true), gte(nodes.lastHeartbeatAt, now - offlineAfterMs), eq(operators.status, "approved")))
     .all();
   return rows.map((r) => r.node);
 }
@@ -141,4 +141,22 @@ export async function markSilentNodesOffline(db: Db, cutoff: number, now: number
     .where(and(lt(nodes.lastHeartbeatAt, cutoff), ne(nodes.status, "offline"), ne(nodes.status, "suspended")))
     .returning({ id: nodes.id });
   return rows.map((r) => r.id);
+}
+
+/**
+ * Counts one scrub report against the node's current window (a fresh window starts once `windowMs` has passed)
+ * in one statement, so concurrent reports cannot both slip under the limit; returns the count including this one.
+ */
+export async function countScrubReport(db: Db, id: string, now: number, windowMs: number): Promise<number> {
+  const expired = sql`${nodes.scrubWindowStartedAt} <= ${now - windowMs}`;
+  const row = await db
+    .update(nodes)
+    .set({
+      scrubReportsInWindow: sql`case when ${expired} then 1 else ${nodes.scrubReportsInWindow} + 1 end`,
+      scrubWindowStartedAt: sql`case when ${expired} then ${now} else ${nodes.scrubWindowStartedAt} end`,
+    })
+    .where(eq(nodes.id, id))
+    .returning({ count: nodes.scrubReportsInWindow })
+    .get();
+  return row?.count ?? 0;
 }

@@ -29,6 +29,14 @@ export const nodes = sqliteTable(
     url: text("url").notNull(),
     zone: text("zone").notNull(),
     capacityBytes: integer("capacity_bytes").notNull(),
+    /**
+     * Bytes the edge has placed on the node and not yet deleted: the sum of its `placed_blobs` rows, kept in the
+     * same batch as each row changes. Placement caps free space by capacityBytes - placedBytes, whatever the
+     * node says about its disk; settlement bills storage from it.
+     */
+    placedBytes: integer("placed_bytes").notNull().default(0),
+    /** The node's own word in its last heartbeat; an unhealthy node gets no new data. */
+    healthy: integer("healthy", { mode: "boolean" }).notNull().default(true),
     usedBytes: integer("used_bytes").notNull().default(0),
     freeBytes: integer("free_bytes").notNull().default(0),
     blobCount: integer("blob_count").notNull().default(0),
@@ -38,6 +46,9 @@ export const nodes = sqliteTable(
      */
     reputation: real("reputation").notNull().default(1),
     status: text("status", { enum: NODE_STATUSES }).notNull().default("active"),
+    /** Scrub reports accepted from the node since `scrubWindowStartedAt` (ms): the edge bounds them per window. */
+    scrubReportsInWindow: integer("scrub_reports_in_window").notNull().default(0),
+    scrubWindowStartedAt: integer("scrub_window_started_at").notNull().default(0),
     lastHeartbeatAt: integer("last_heartbeat_at"),
     agentVersion: text("agent_version").notNull(),
     accessKeyId: text("access_key_id").notNull().unique(),
@@ -59,6 +70,23 @@ export const blobFaults = sqliteTable(
     blobId: text("blob_id").notNull(),
     reason: text("reason", { enum: ["corrupt", "missing", "read_mismatch"] }).notNull(),
     reportedAt: integer("reported_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.blobId] })],
+);
+
+/**
+ * Every blob the edge has put on a node (write quorum reached, or a repair copy stored) and not yet deleted
+ * from it: the per-node account placement and settlement read, and the list a node's scrub report is checked
+ * against (a node can only report faults in blobs the edge placed there).
+ */
+export const placedBlobs = sqliteTable(
+  "placed_blobs",
+  {
+    nodeId: text("node_id").notNull(),
+    blobId: text("blob_id").notNull(),
+    /** Bytes on the node (the ciphertext blob's size). */
+    bytes: integer("bytes").notNull(),
+    placedAt: integer("placed_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.nodeId, t.blobId] })],
 );

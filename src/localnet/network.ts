@@ -160,6 +160,8 @@ export class LocalNetwork {
         "--listen", "127.0.0.1:0",
         // The capacity the stake was sized for, stated rather than measured twice.
         "--capacity", String(capacityBytes),
+        // Its peers listen on 127.0.0.1 too.
+        "--allow-private-urls", "true",
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
     );
@@ -269,7 +271,8 @@ export class LocalNetwork {
       port,
       persistDir,
       logDir: join(this.options.stateDir, "logs"),
-      vars: { ...this.chain!.workerVars(), ...this.options.vars },
+      // The local network's nodes listen on 127.0.0.1.
+      vars: { ...this.chain!.workerVars(), NODE_URLS_ALLOW_PRIVATE: "true", ...this.options.vars },
       secretFiles: [this.secretsFile, this.chainSecretsFile],
     });
     this.pipeLog(child.stdout!, "worker");

@@ -27,9 +27,28 @@ export const ZONE_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const REGISTRATION_DOMAIN_NAME = "ICN Edge";
 export const REGISTRATION_DOMAIN_VERSION = "1";
 
-export function registrationDomain(chainId: number) {
-  return { name: REGISTRATION_DOMAIN_NAME, version: REGISTRATION_DOMAIN_VERSION, chainId } as const;
+/** An edge's id (EDGE_ID): unique among the edges that share a chain. */
+export const EDGE_ID_PATTERN = /^[a-z0-9][a-z0-9.-]{0,62}$/;
+export const edgeIdSchema = z.string().regex(EDGE_ID_PATTERN, "edge id must be lowercase letters, digits, dots and dashes (max 63)");
+
+/**
+ * The EIP-712 domain of a registration with one edge. The domain's `salt` (EIP-712 "an disambiguating salt for
+ * the protocol") is the SHA-256 of the edge's id, so a signature made for one edge is refused by every other
+ * edge on the same chain, however fresh its nonce and expiry.
+ */
+export async function registrationDomain(chainId: number, edgeId: string) {
+  const salt = `0x${await sha256HexOf(`ICN Edge node registration\u0000${edgeId}`)}` as `0x${string}`;
+  return { name: REGISTRATION_DOMAIN_NAME, version: REGISTRATION_DOMAIN_VERSION, chainId, salt } as const;
 }
+
+async function sha256HexOf(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** GET /api/v1/nodes/registration-domain: what a node needs to sign a registration for this edge. */
+export const registrationDomainInfoSchema = z.object({ edgeId: edgeIdSchema, chainId: z.number().int().positive() });
+export type RegistrationDomainInfo = z.infer<typeof registrationDomainInfoSchema>;
 
 export const registrationTypes = {
   NodeRegistration: [
@@ -91,14 +110,19 @@ export interface RegistrationResponse {
 
 // ---- Heartbeat: POST /api/v1/nodes/:nodeId/heartbeat, SigV4-signed (service "icn").
 
-export const heartbeatSchema = z.object({
-  totalBytes: z.number().int().nonnegative(),
-  freeBytes: z.number().int().nonnegative(),
-  usedBytes: z.number().int().nonnegative(),
-  blobCount: z.number().int().nonnegative(),
-  healthy: z.boolean(),
-  agentVersion: z.string().min(1).max(64),
-});
+// Disk figures are the node's own word: bounded here (safe integers, free space within the disk's total), and placement
+// never lets them exceed the capacity the operator registered (src/services/placement.ts).
+export const heartbeatSchema = z
+  .object({
+    totalBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    freeBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    usedBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    blobCount: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    /** False when the node knows it should get no new data (failing disk, read-only filesystem). */
+    healthy: z.boolean(),
+    agentVersion: z.string().min(1).max(64),
+  })
+  .refine((h) => h.freeBytes <= h.totalBytes, { path: ["freeBytes"], message: "freeBytes cannot exceed totalBytes" });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 // ---- Blob API served by the node-agent (every route SigV4-signed by the edge, service "s3"):
@@ -150,14 +174,19 @@ export const blobListingSchema = z.object({
 });
 export type BlobListing = z.infer<typeof blobListingSchema>;
 
+/** Findings per list in one scrub report; a node with more sends the rest in its next reports. */
+export const MAX_SCRUB_FINDINGS_PER_REPORT = 1000;
+
 export const scrubReportSchema = z.object({
   /** Milliseconds since the epoch, like finishedAt. */
   startedAt: z.number(),
   finishedAt: z.number(),
   scanned: z.number().int().nonnegative(),
   /** Blobs whose bytes no longer hash to their recorded SHA-256: moved to quarantine, never served again. */
-  corrupt: z.array(z.object({ blobId: blobIdSchema, expectedSha256: z.string(), actualSha256: z.string() })).max(100_000),
+  corrupt: z
+    .array(z.object({ blobId: blobIdSchema, expectedSha256: z.string().max(64), actualSha256: z.string().max(64) }))
+    .max(MAX_SCRUB_FINDINGS_PER_REPORT),
   /** Blobs whose sidecar exists but whose data file is gone (or the reverse). */
-  missing: z.array(blobIdSchema).max(100_000),
+  missing: z.array(blobIdSchema).max(MAX_SCRUB_FINDINGS_PER_REPORT),
 });
 export type ScrubReport = z.infer<typeof scrubReportSchema>;

@@ -4,6 +4,7 @@
 
 import { EdgeError } from "../protocol/errors.ts";
 import { insertBlobFault } from "../db/faults.ts";
+import { recordPlacedBlobs, releasePlacedBlobs } from "../db/placements.ts";
 import { getNode, listPlaceableNodes } from "../db/registry.ts";
 import type { Db } from "../db/client.ts";
 import type { NodeRow } from "../db/schema.ts";
@@ -210,6 +211,9 @@ export async function storeSegment(storage: StorageEnv, target: StorageTarget, i
       const node = nodes.find((n) => n.id === u.nodeId)!;
       await deleteBlob(node, storage.kek, blobId).catch(() => {});
     }
+    // Counted before the caller commits: bytes on a node count from the moment they are there. A commit that
+    // fails frees them again (freeBlobs); one that never comes leaves them to the orphan sweep, which frees them too.
+    await recordPlacedBlobs(storage.db, good.map((u) => ({ nodeId: u.nodeId, blobId, bytes: blobLength })), storage.now);
     return {
       size: input.length,
       md5: hex(input.md5.digest),
@@ -569,12 +573,16 @@ export async function streamSegments(
   return readable;
 }
 
-/** Deletes blobs from their nodes; failures leave orphans for the orphan sweep, never errors for clients. */
+/**
+ * Deletes blobs from their nodes and from the placement account; failures leave orphans for the orphan sweep
+ * (still counted until it deletes them), never errors for clients.
+ */
 export async function freeBlobs(storage: StorageEnv, replicas: readonly BlobReplica[]): Promise<void> {
   await Promise.all(
     replicas.map(async (replica) => {
       try {
         await deleteBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId);
+        await releasePlacedBlobs(storage.db, [replica]);
       } catch (error) {
         console.warn(JSON.stringify({ event: "blob_delete_failed", nodeId: replica.nodeId, blobId: replica.blobId, error: String(error) }));
       }

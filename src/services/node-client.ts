@@ -1,6 +1,8 @@
 // The edge's side of the blob API: every request to a node is SigV4-signed with that node's credentials
 // (aws4fetch, service "s3" so the body streams as UNSIGNED-PAYLOAD). aws4fetch's own fetch() retries, which
-// cannot replay a streamed body, so requests are signed with sign() and sent with plain fetch().
+// cannot replay a streamed body, so requests are signed with sign() and sent with plain fetch(). URLs are built
+// with new URL() under the node's registered base (src/protocol/node-url.ts), and redirects are never followed:
+// a node's 3xx is a failure, never a way to point the edge somewhere else.
 
 import { EdgeError } from "../protocol/errors.ts";
 import { AwsClient } from "aws4fetch";
@@ -14,6 +16,7 @@ import {
   type BlobListing,
   type ReplicateRequest,
 } from "../protocol/node-protocol.ts";
+import { nodeRequestUrl } from "../protocol/node-url.ts";
 import type { BodyStage } from "./pipeline.ts";
 import { openSecret } from "./secret-box.ts";
 
@@ -49,12 +52,17 @@ async function awsClientFor(node: NodeEndpoint, kek: string): Promise<AwsClient>
 }
 
 /** A path under the node's public URL, keeping any path prefix (a node behind a proxy at /icn). */
-function nodeUrl(node: NodeEndpoint, path: string): string {
-  return `${node.url.replace(/\/+$/, "")}${path}`;
+function nodeUrl(node: NodeEndpoint, path: string, query?: Record<string, string>): string {
+  return nodeRequestUrl(node.url, path, query).toString();
 }
 
-function blobUrl(node: NodeEndpoint, blobId: string): string {
-  return nodeUrl(node, blobPath(blobId));
+function blobUrl(node: NodeEndpoint, blobId: string, suffix = ""): string {
+  return nodeUrl(node, `${blobPath(blobId)}${suffix}`);
+}
+
+/** Every request to a node: its redirects are answers (failures), never followed. */
+function fetchNode(request: Request): Promise<Response> {
+  return fetch(request, { redirect: "manual" });
 }
 
 /**
@@ -69,7 +77,7 @@ export async function startBlobUpload(node: NodeEndpoint, kek: string, blobId: s
     body: readable,
     headers: { "content-length": String(size) },
   });
-  return new BlobUploadStage(node.id, writable.getWriter(), fetch(request));
+  return new BlobUploadStage(node.id, writable.getWriter(), fetchNode(request));
 }
 
 export class BlobUploadStage implements BodyStage {
@@ -128,7 +136,7 @@ export async function fetchBlob(node: NodeEndpoint, kek: string, blobId: string,
   const aws = await awsClientFor(node, kek);
   const headers: Record<string, string> = {};
   if (range) headers.range = `bytes=${range.start}-${range.end}`;
-  const res = await fetch(await aws.sign(blobUrl(node, blobId), { method: "GET", headers }));
+  const res = await fetchNode(await aws.sign(blobUrl(node, blobId), { method: "GET", headers }));
   if (res.status !== 200 && res.status !== 206) {
     throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
   }
@@ -137,23 +145,22 @@ export async function fetchBlob(node: NodeEndpoint, kek: string, blobId: string,
 
 export async function deleteBlob(node: NodeEndpoint, kek: string, blobId: string): Promise<void> {
   const aws = await awsClientFor(node, kek);
-  const res = await fetch(await aws.sign(blobUrl(node, blobId), { method: "DELETE" }));
+  const res = await fetchNode(await aws.sign(blobUrl(node, blobId), { method: "DELETE" }));
   if (res.status !== 204 && res.status !== 404) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
 }
 
 /** A presigned GET of a blob on `node`, for a peer node to pull during repair (valid for `expiresS`). */
 export async function presignBlobGet(node: NodeEndpoint, kek: string, blobId: string, expiresS = 900): Promise<string> {
   const aws = await awsClientFor(node, kek);
-  const url = new URL(blobUrl(node, blobId));
-  url.searchParams.set("X-Amz-Expires", String(expiresS));
+  const url = nodeRequestUrl(node.url, blobPath(blobId), { "X-Amz-Expires": String(expiresS) });
   return (await aws.sign(url.toString(), { method: "GET", aws: { signQuery: true } })).url;
 }
 
 /** Asks `target` to pull a blob from a presigned source URL, verifying size and SHA-256 as it writes. */
 export async function replicateBlob(target: NodeEndpoint, kek: string, blobId: string, request: ReplicateRequest): Promise<BlobPutResponse> {
   const aws = await awsClientFor(target, kek);
-  const res = await fetch(
-    await aws.sign(`${blobUrl(target, blobId)}/replicate`, {
+  const res = await fetchNode(
+    await aws.sign(blobUrl(target, blobId, "/replicate"), {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(request),
@@ -166,10 +173,8 @@ export async function replicateBlob(target: NodeEndpoint, kek: string, blobId: s
 /** One page of the blobs a node holds, in id order, starting after `after`. */
 export async function listNodeBlobs(node: NodeEndpoint, kek: string, after?: string, limit = 1000): Promise<BlobListing> {
   const aws = await awsClientFor(node, kek);
-  const url = new URL(nodeUrl(node, "/blobs"));
-  if (after) url.searchParams.set("after", after);
-  url.searchParams.set("limit", String(limit));
-  const res = await fetch(await aws.sign(url.toString(), { method: "GET" }));
+  const url = nodeUrl(node, "/blobs", { ...(after ? { after } : {}), limit: String(limit) });
+  const res = await fetchNode(await aws.sign(url, { method: "GET" }));
   if (res.status !== 200) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
   return blobListingSchema.parse(await res.json());
 }
@@ -177,6 +182,6 @@ export async function listNodeBlobs(node: NodeEndpoint, kek: string, after?: str
 /** Asks a node to start a scrub pass now (it reports its findings to the edge when done). */
 export async function requestScrub(node: NodeEndpoint, kek: string): Promise<void> {
   const aws = await awsClientFor(node, kek);
-  const res = await fetch(await aws.sign(nodeUrl(node, "/scrub"), { method: "POST" }));
+  const res = await fetchNode(await aws.sign(nodeUrl(node, "/scrub"), { method: "POST" }));
   if (res.status !== 202) throw new NodeRequestError(node.id, res.status, await res.text().catch(() => ""));
 }

@@ -1,5 +1,7 @@
 // Where a blob's replicas go: weighted rendezvous (highest-random-weight) hashing over placeable nodes,
-// weighted by free capacity times reputation.
+// weighted by placeable bytes times reputation. Placeable bytes are what the node reports free on its disk, capped
+// by what the edge's own account leaves of the capacity the operator registered (and staked for): a node's word
+// about its disk can only lower its share, never raise it past what it signed up for.
 // Each node scores weight / -ln(u) with u a hash of (node, blob) in (0,1); the highest scores win, so adding or
 // removing a node only moves the blobs whose winner changed. Replicas prefer distinct zones, then distinct
 // operators, and fall back to sharing only when there are not enough.
@@ -8,7 +10,12 @@ export interface PlacementCandidate {
   id: string;
   zone: string;
   operatorAddress: string;
+  /** Free bytes on its disk, as its last heartbeat said. */
   freeBytes: number;
+  /** The capacity the operator registered (and staked for). */
+  capacityBytes: number;
+  /** Bytes the edge has placed there and not deleted (src/db/placements.ts). */
+  placedBytes: number;
   /** 0..1 track record (1 when unknown): weight = free capacity x reputation. */
   reputation?: number;
 }
@@ -21,10 +28,16 @@ export function writeQuorum(replicationFactor: number): number {
   return Math.floor(replicationFactor / 2) + 1;
 }
 
+/** Bytes the edge may still place on a node: its reported free space, capped by capacity minus placed bytes. */
+export function placeableBytes(node: PlacementCandidate): number {
+  return Math.max(0, Math.min(node.freeBytes, node.capacityBytes - node.placedBytes));
+}
+
 export function placeReplicas<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number, count: number): T[] {
   const scored = candidates
-    .filter((n) => n.freeBytes >= size + PLACEMENT_HEADROOM_BYTES)
-    .map((node) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(node.freeBytes * (node.reputation ?? 1), 1)) }))
+    .map((node) => ({ node, room: placeableBytes(node) }))
+    .filter(({ room }) => room >= size + PLACEMENT_HEADROOM_BYTES)
+    .map(({ node, room }) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(room * (node.reputation ?? 1), 1)) }))
     .sort((a, b) => b.score - a.score)
     .map((s) => s.node);
 

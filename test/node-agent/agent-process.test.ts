@@ -16,7 +16,7 @@ import {
   registrationTypes,
 } from "../../src/protocol/node-protocol.ts";
 import { exitWithin, killSpawnedAgents, spawnAgent, TEST_WALLET_KEY, type AgentProcess } from "./support/agent-process.ts";
-import { startFakeEdge, type FakeEdge } from "./support/fake-edge.ts";
+import { FAKE_EDGE_ID, startFakeEdge, type FakeEdge } from "./support/fake-edge.ts";
 import { edgeSigner, makeDataDir, newBlobId, sha256, waitUntil } from "./support/in-process-agent.ts";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -63,7 +63,7 @@ describe("a node's life with the edge", () => {
     expect(message.expiry).toBeLessThan(nowS + 400);
     const valid = await verifyTypedData({
       address: operator as `0x${string}`,
-      domain: registrationDomain(31337),
+      domain: await registrationDomain(31337, FAKE_EDGE_ID),
       types: registrationTypes,
       primaryType: "NodeRegistration",
       message: registrationTypedMessage(message),

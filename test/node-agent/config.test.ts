@@ -10,7 +10,7 @@ import { makeDataDir } from "./support/in-process-agent.ts";
 const required = ["--data-dir", "/srv/icn", "--edge-url", "https://edge.example/", "--zone", "eu-1", "--wallet-key", TEST_WALLET_KEY];
 
 describe("agent configuration", () => {
-  it("uses safe defaults: loopback on a free port, chain 31337, capacity from the disk, daily scrub at 64 MiB/s, uncapped repair", () => {
+  it("uses safe defaults: loopback on a free port, chain 31337, the edge's own id, capacity from the disk, daily scrub at 64 MiB/s, uncapped repair from public peers only", () => {
     expect(parseAgentConfig(required, {})).toEqual({
       dataDir: "/srv/icn",
       edgeUrl: "https://edge.example",
@@ -21,6 +21,8 @@ describe("agent configuration", () => {
       publicUrl: undefined,
       capacityBytes: undefined,
       chainId: 31337,
+      edgeId: undefined,
+      allowPrivateUrls: false,
       repairBandwidthMiBps: undefined,
       scrubRateMiBps: 64,
       scrubIntervalSeconds: 86_400,
@@ -37,6 +39,8 @@ describe("agent configuration", () => {
       ICN_PUBLIC_URL: "https://node.example/",
       ICN_CAPACITY: "123456789012345678901234",
       ICN_CHAIN_ID: "8453",
+      ICN_EDGE_ID: "edge-eu.example",
+      ICN_ALLOW_PRIVATE_URLS: "true",
       ICN_REPAIR_BANDWIDTH_MIBPS: "12.5",
       ICN_SCRUB_RATE_MIBPS: "8",
       ICN_SCRUB_INTERVAL_SECONDS: "0",
@@ -49,6 +53,8 @@ describe("agent configuration", () => {
       publicUrl: "https://node.example",
       capacityBytes: 123456789012345678901234n,
       chainId: 8453,
+      edgeId: "edge-eu.example",
+      allowPrivateUrls: true,
       repairBandwidthMiBps: 12.5,
       scrubRateMiBps: 8,
       scrubIntervalSeconds: 0,

@@ -220,6 +220,30 @@ describe("replicating a blob from a peer", () => {
     await expectNothingStored(target, other, () => target.edgeFetch(`/blobs/${other}/replicate`, { method: "POST", body: "{not json" }), 400, "InvalidRequest");
   });
 
+  it("refuses with 400 SourceRefused, never contacting it, a source on a private address unless allowed, and never follows a redirect", async () => {
+    const strict = await startInProcessAgent({ replication: { allowPrivateSources: false } });
+    try {
+      const peer = await fakeSource((_req, res) => res.writeHead(500).end());
+      fakeSources.push(peer);
+      const request = { sourceUrl: peer.url, sha256: sha256(stored.bytes), size: stored.bytes.length };
+      await expectNothingStored(strict, stored.blobId, () => replicate(strict, stored.blobId, request), 400, "SourceRefused");
+      for (const sourceUrl of ["http://169.254.169.254/latest/meta-data", "http://[::ffff:7f00:1]:9/x", "http://0x7f.1:9/x", "http://node.localhost:9/x"]) {
+        await expectNothingStored(strict, stored.blobId, () => replicate(strict, stored.blobId, { ...request, sourceUrl }), 400, "SourceRefused");
+      }
+      expect(peer.requests).toBe(0);
+    } finally {
+      await strict.stop();
+    }
+    // A peer that redirects (here to a real holder of the blob) is a failed source, not a way elsewhere.
+    const blob = { blobId: newBlobId(), bytes: randomBytes(4096) };
+    expect((await source.edgeFetch(`/blobs/${blob.blobId}`, { method: "PUT", body: blob.bytes })).status).toBe(201);
+    const holder = await presignedGet(source, blob.blobId);
+    const redirecting = await fakeSource((_req, res) => res.writeHead(302, { location: holder }).end());
+    fakeSources.push(redirecting);
+    const request = { sourceUrl: redirecting.url, sha256: sha256(blob.bytes), size: blob.bytes.length };
+    await expectNothingStored(target, blob.blobId, () => replicate(target, blob.blobId, request), 502, "SourceFailed");
+  });
+
   it("paces pulls to the repair bandwidth cap", async () => {
     const capped = await startInProcessAgent({ replication: { bandwidth: new ByteRateLimiter(4 * MIB) } });
     try {

@@ -7,7 +7,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../src/protocol/crypto.ts";
 import { registrationDomain, registrationTypedMessage, registrationTypes, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
-import { admin, createAccountWithKey, EDGE, registrationMessage, type TestAccount } from "./helpers.ts";
+import { admin, createAccountWithKey, EDGE, registrationMessage, TEST_EDGE_ID, type TestAccount } from "./helpers.ts";
 import { meteredBody, MIB } from "./metered-body.ts";
 
 const operator = privateKeyToAccount("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6");
@@ -17,7 +17,7 @@ const HUGE = 64 * MIB;
 async function registerNode(): Promise<{ nodeId: string; client: AwsClient; creds: RegistrationResponse }> {
   expect((await admin("PUT", `/operators/${operator.address}`, { status: "approved" })).status).toBe(200);
   const m = registrationMessage();
-  const signature = await operator.signTypedData({ domain: registrationDomain(31337), types: registrationTypes, primaryType: "NodeRegistration", message: registrationTypedMessage(m) });
+  const signature = await operator.signTypedData({ domain: await registrationDomain(31337, TEST_EDGE_ID), types: registrationTypes, primaryType: "NodeRegistration", message: registrationTypedMessage(m) });
   const res = await SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
     method: "POST",
     headers: { "content-type": "application/json", "cf-connecting-ip": "192.0.2.1" },

@@ -1,9 +1,18 @@
 // Helpers for Worker tests: admin calls, accounts with keys, and S3 requests signed as real clients sign them.
 
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { AwsClient } from "aws4fetch";
+import type { LocalAccount } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { randomHex } from "../../src/protocol/crypto.ts";
-import type { RegistrationMessage } from "../../src/protocol/node-protocol.ts";
+import {
+  registrationDomain,
+  registrationTypedMessage,
+  registrationTypes,
+  type RegistrationMessage,
+  type RegistrationRequest,
+  type RegistrationResponse,
+} from "../../src/protocol/node-protocol.ts";
 import { assertStrictXml } from "../helpers/strict-xml.ts";
 
 export const ADMIN_TOKEN = "test-admin-token";
@@ -66,4 +75,44 @@ export function registrationMessage(overrides: Partial<RegistrationMessage> = {}
     expiry: Math.floor(Date.now() / 1000) + 300,
     ...overrides,
   };
+}
+
+/** anvil account 1: the operator most node tests register with. */
+export const testOperator = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+
+/** The edge id the tests' Worker runs with (wrangler.toml's EDGE_ID). */
+export const TEST_EDGE_ID = (env as unknown as { EDGE_ID: string }).EDGE_ID;
+
+/** A registration request for `m`, signed by `signer` (claiming to be `claimed`) for the edge with id `edgeId`. */
+export async function signedRegistration(
+  m: RegistrationMessage,
+  signer: LocalAccount = testOperator,
+  claimed: string = signer.address,
+  edgeId = TEST_EDGE_ID,
+): Promise<RegistrationRequest> {
+  const signature = await signer.signTypedData({
+    domain: await registrationDomain(31337, edgeId),
+    types: registrationTypes,
+    primaryType: "NodeRegistration",
+    message: registrationTypedMessage(m),
+  });
+  return { operator: claimed, message: m, signature };
+}
+
+export function registrationRequest(body: RegistrationRequest): Request {
+  return new Request(`${EDGE}/api/v1/nodes/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+}
+
+/** Approves the test operator and registers a fresh node through the edge; returns it with a SigV4 control client. */
+export async function registerTestNode(overrides: Partial<RegistrationMessage> = {}) {
+  const approved = await admin("PUT", `/operators/${testOperator.address}`, { status: "approved" });
+  if (approved.status !== 200) throw new Error(`approving the test operator failed: ${approved.status}`);
+  const m = registrationMessage(overrides);
+  const res = await SELF.fetch(registrationRequest(await signedRegistration(m)));
+  if (res.status !== 200) throw new Error(`registering a test node failed: ${res.status} ${await res.text()}`);
+  const creds = (await res.json()) as RegistrationResponse;
+  const client = new AwsClient({ accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, service: "icn", region: "icn", retries: 0 });
+  /** POSTs a signed JSON body to /api/v1/nodes/<id>/<path> as the node. */
+  const send = async (path: string, body: unknown) => SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/${path}`, { method: "POST", body: JSON.stringify(body) }));
+  return { m, creds, client, send };
 }

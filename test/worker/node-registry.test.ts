@@ -1,27 +1,30 @@
-import { env, SELF } from "cloudflare:test";
+import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import worker from "../../src/index.ts";
 import { AwsClient } from "aws4fetch";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
-import { registrationDomain, registrationTypedMessage, registrationTypes, type RegistrationMessage, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
+import { type RegistrationMessage, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
 import { runOnce as runNodeLiveness } from "../../workers/cron/node-liveness.ts";
 import type { Env } from "../../src/env.ts";
-import { admin, EDGE, registrationMessage } from "./helpers.ts";
+import { SCRUB_REPORTS_PER_WINDOW, SCRUB_REPORT_WINDOW_MS } from "../../src/api/nodes.ts";
+import { openDb } from "../../src/db/client.ts";
+import { recordPlacedBlobs } from "../../src/db/placements.ts";
+import { admin, EDGE, registrationMessage, registrationRequest, signedRegistration, testOperator } from "./helpers.ts";
 
-const operator = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+const operator = testOperator;
+const workerEnv = env as unknown as Env;
 const stranger = privateKeyToAccount("0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a");
 
-async function register(m: RegistrationMessage, signer = operator, claimed = operator.address): Promise<Response> {
-  const signature = await signer.signTypedData({
-    domain: registrationDomain(31337),
-    types: registrationTypes,
-    primaryType: "NodeRegistration",
-    message: registrationTypedMessage(m),
-  });
-  return SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ operator: claimed, message: m, signature }),
-  });
+async function register(m: RegistrationMessage, signer = operator, claimed: string = operator.address, edgeId?: string): Promise<Response> {
+  return SELF.fetch(registrationRequest(await signedRegistration(m, signer, claimed, edgeId)));
+}
+
+/** Sends `request` to the Worker's own fetch handler with `workerEnv` (another edge's configuration). */
+async function workerFetch(request: Request, withEnv: Env): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(request, withEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 async function nodeIds(): Promise<string[]> {
@@ -81,6 +84,29 @@ describe("node registration", () => {
     expect(await replay.json()).toMatchObject({ code: "NonceReplayed" });
   });
 
+  it("refuses a registration signed for another edge on the same chain, and one replayed from another edge", async () => {
+    await approve(operator.address);
+    const forOther = registrationMessage();
+    const refused = await register(forOther, operator, operator.address, "edge-b");
+    expect(refused.status).toBe(401);
+    expect(await refused.json()).toMatchObject({ code: "WrongSigner" });
+    expect(await nodeIds()).not.toContain(forOther.nodeId);
+
+    // Accepted here, the same request is refused by an edge with another id (same chain, same registry).
+    const m = registrationMessage();
+    const request = await signedRegistration(m);
+    const elsewhere = await workerFetch(registrationRequest(request), { ...workerEnv, EDGE_ID: "edge-b" });
+    expect(elsewhere.status).toBe(401);
+    expect(await nodeIds()).not.toContain(m.nodeId);
+    expect((await SELF.fetch(registrationRequest(request))).status).toBe(200);
+  });
+
+  it("tells nodes which edge and chain to sign registrations for", async () => {
+    const res = await SELF.fetch(`${EDGE}/api/v1/nodes/registration-domain`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ edgeId: workerEnv.EDGE_ID, chainId: 31337 });
+  });
+
   it("refuses a malformed message with a zod error naming the field", async () => {
     const res = await SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
       method: "POST",
@@ -131,17 +157,49 @@ describe("node heartbeats and liveness", () => {
     expect(late.markedOffline).toContain(m.nodeId);
   });
 
-  it("records a scrub report's findings as faults and lowers the node's reputation", async () => {
+  it("records a scrub report's findings on blobs placed there as faults and lowers the node's reputation", async () => {
     const { m, client } = await registered();
     const blob = (n: number) => `b${"a".repeat(32)}${String(n).padStart(32, "0")}`;
-    const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 10, corrupt: [{ blobId: blob(1), expectedSha256: "0".repeat(64), actualSha256: "1".repeat(64) }], missing: [blob(2)] };
+    await recordPlacedBlobs(openDb(workerEnv.DB), [1, 2].map((n) => ({ nodeId: m.nodeId, blobId: blob(n), bytes: 100 })), Date.now());
+    const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 10, corrupt: [{ blobId: blob(1), expectedSha256: "0".repeat(64), actualSha256: "1".repeat(64) }], missing: [blob(2), blob(3)] };
     const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ faultsRecorded: 2 });
+    expect(await res.json()).toMatchObject({ faultsRecorded: 2, ignored: 1 });
     const nodes = ((await (await admin("GET", "/nodes")).json()) as { nodes: { id: string; reputation: number }[] }).nodes;
     expect(nodes.find((n) => n.id === m.nodeId)?.reputation).toBeCloseTo(0.81, 5);
     const repair = (await (await admin("GET", "/repair")).json()) as { faults: number };
     expect(repair.faults).toBeGreaterThanOrEqual(2);
+  });
+
+  it("ignores scrub findings on blobs the edge never placed on that node, and bounds report size", async () => {
+    const { m, client } = await registered();
+    const faultsBefore = ((await (await admin("GET", "/repair")).json()) as { faults: number }).faults;
+    const invented = Array.from({ length: 1000 }, (_, i) => `b${"e".repeat(32)}${String(i).padStart(32, "0")}`);
+    const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 1000, corrupt: [], missing: invented };
+    const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ faultsRecorded: 0, ignored: 1000 });
+    expect(((await (await admin("GET", "/repair")).json()) as { faults: number }).faults).toBe(faultsBefore);
+    const nodes = ((await (await admin("GET", "/nodes")).json()) as { nodes: { id: string; reputation: number }[] }).nodes;
+    expect(nodes.find((n) => n.id === m.nodeId)?.reputation).toBe(1);
+
+    const tooBig = { ...report, missing: [...invented, `b${"e".repeat(32)}${"f".repeat(32)}`] };
+    const refused = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(tooBig) }));
+    expect(refused.status).toBe(400);
+  });
+
+  it("refuses more scrub reports from one node than a window allows", async () => {
+    const { m, client } = await registered();
+    const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 1, corrupt: [], missing: [] };
+    const send = async () => SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
+    for (let i = 0; i < SCRUB_REPORTS_PER_WINDOW; i++) expect((await send()).status).toBe(200);
+    const limited = await send();
+    expect(limited.status).toBe(429);
+    expect(await limited.json()).toMatchObject({ code: "SlowDown" });
+    expect(limited.headers.get("retry-after")).toBe(String(SCRUB_REPORT_WINDOW_MS / 1000));
+    // Another node is not affected.
+    const other = await registered();
+    expect((await SELF.fetch(await other.client.sign(`${EDGE}/api/v1/nodes/${other.m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }))).status).toBe(200);
   });
 
   it("takes a node out of service when it says it is going offline", async () => {

@@ -1,11 +1,11 @@
 // Placement: weighted rendezvous hashing with zone and operator diversity, and minimal movement.
 import { describe, expect, it } from "vitest";
-import { placeReplicas, writeQuorum, type PlacementCandidate } from "../../src/services/placement.ts";
+import { placeableBytes, placeReplicas, writeQuorum, type PlacementCandidate } from "../../src/services/placement.ts";
 
 const GiB = 1024 ** 3;
 
 function nodes(count: number, zones: number, operators = count): PlacementCandidate[] {
-  return Array.from({ length: count }, (_, i) => ({ id: `node_${String(i).padStart(16, "0")}`, zone: `zone-${i % zones}`, operatorAddress: `0xop${i % operators}`, freeBytes: 100 * GiB }));
+  return Array.from({ length: count }, (_, i) => ({ id: `node_${String(i).padStart(16, "0")}`, zone: `zone-${i % zones}`, operatorAddress: `0xop${i % operators}`, freeBytes: 100 * GiB, capacityBytes: 1000 * GiB, placedBytes: 0 }));
 }
 
 describe("placement", () => {
@@ -36,7 +36,7 @@ describe("placement", () => {
 
   it("moves only the blobs whose winner changed when a node joins or leaves", () => {
     const before = nodes(10, 5);
-    const after = [...before, { id: "node_newcomer000000", zone: "zone-9", operatorAddress: "0xnew", freeBytes: 100 * GiB }];
+    const after = [...before, { id: "node_newcomer000000", zone: "zone-9", operatorAddress: "0xnew", freeBytes: 100 * GiB, capacityBytes: 1000 * GiB, placedBytes: 0 }];
     let moved = 0;
     const blobs = 2000;
     for (let i = 0; i < blobs; i++) {
@@ -61,9 +61,9 @@ describe("placement", () => {
 
   it("weights by free capacity and skips nodes without room", () => {
     const pool = [
-      { id: "node_big0000000000", zone: "a", operatorAddress: "0x1", freeBytes: 900 * GiB },
-      { id: "node_small00000000", zone: "b", operatorAddress: "0x2", freeBytes: 100 * GiB },
-      { id: "node_full00000000", zone: "c", operatorAddress: "0x3", freeBytes: 1024 },
+      { id: "node_big0000000000", zone: "a", operatorAddress: "0x1", freeBytes: 900 * GiB, capacityBytes: 1000 * GiB, placedBytes: 0 },
+      { id: "node_small00000000", zone: "b", operatorAddress: "0x2", freeBytes: 100 * GiB, capacityBytes: 1000 * GiB, placedBytes: 0 },
+      { id: "node_full00000000", zone: "c", operatorAddress: "0x3", freeBytes: 1024, capacityBytes: 1000 * GiB, placedBytes: 0 },
     ];
     const counts = new Map<string, number>();
     for (let i = 0; i < 2000; i++) {
@@ -76,13 +76,31 @@ describe("placement", () => {
 
   it("gives a node that keeps losing data (low reputation) far fewer blobs", () => {
     const pool = [
-      { id: "node_trusted000000", zone: "a", operatorAddress: "0x1", freeBytes: 100 * GiB, reputation: 1 },
-      { id: "node_flaky00000000", zone: "b", operatorAddress: "0x2", freeBytes: 100 * GiB, reputation: 0.1 },
+      { id: "node_trusted000000", zone: "a", operatorAddress: "0x1", freeBytes: 100 * GiB, capacityBytes: 1000 * GiB, placedBytes: 0, reputation: 1 },
+      { id: "node_flaky00000000", zone: "b", operatorAddress: "0x2", freeBytes: 100 * GiB, capacityBytes: 1000 * GiB, placedBytes: 0, reputation: 0.1 },
     ];
     let flaky = 0;
     for (let i = 0; i < 2000; i++) if (placeReplicas(pool, `blob-${i}`, 4096, 1)[0]!.id === "node_flaky00000000") flaky++;
     expect(flaky).toBeGreaterThan(50);
     expect(flaky).toBeLessThan(400);
+  });
+
+  it("caps what a node says is free by its registered capacity minus what the edge has placed there", () => {
+    // A node claiming 2^53 - 1 free bytes on a 100 GiB registration is worth no more than an honest 100 GiB node.
+    const pool = [
+      { id: "node_honest0000000", zone: "a", operatorAddress: "0x1", freeBytes: 100 * GiB, capacityBytes: 100 * GiB, placedBytes: 0 },
+      { id: "node_liar000000000", zone: "b", operatorAddress: "0x2", freeBytes: Number.MAX_SAFE_INTEGER, capacityBytes: 100 * GiB, placedBytes: 0 },
+      { id: "node_filled0000000", zone: "c", operatorAddress: "0x3", freeBytes: Number.MAX_SAFE_INTEGER, capacityBytes: 100 * GiB, placedBytes: 100 * GiB },
+    ];
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 2000; i++) {
+      const id = placeReplicas(pool, `blob-${i}`, 4096, 1)[0]!.id;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    expect(counts.get("node_filled0000000")).toBeUndefined();
+    expect(counts.get("node_liar000000000")!).toBeLessThan(1200);
+    expect(counts.get("node_honest0000000")!).toBeGreaterThan(800);
+    expect(placeableBytes(pool[1]!)).toBe(100 * GiB);
   });
 
   it("needs a majority of replicas to acknowledge a write", () => {

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { privateKeyToAccount } from "viem/accounts";
 import { beforeAll, describe, expect, it } from "vitest";
 import { registrationDomain, registrationTypedMessage, registrationTypes, type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
-import { admin, ADMIN_TOKEN, createAccountWithKey, EDGE, registrationMessage, type TestAccount } from "./helpers.ts";
+import { admin, ADMIN_TOKEN, createAccountWithKey, EDGE, registrationMessage, TEST_EDGE_ID, type TestAccount } from "./helpers.ts";
 import { expectJsonError, PROPERTY_SEED } from "./property-support.ts";
 
 const RUNS = { seed: PROPERTY_SEED, numRuns: 100, endOnFailure: false } as const;
@@ -22,7 +22,7 @@ beforeAll(async () => {
   tenant = await createAccountWithKey("property-api-tenant");
   expect((await admin("PUT", `/operators/${operator.address}`, { status: "approved" })).status).toBe(200);
   const m = registrationMessage();
-  const signature = await operator.signTypedData({ domain: registrationDomain(31337), types: registrationTypes, primaryType: "NodeRegistration", message: registrationTypedMessage(m) });
+  const signature = await operator.signTypedData({ domain: await registrationDomain(31337, TEST_EDGE_ID), types: registrationTypes, primaryType: "NodeRegistration", message: registrationTypedMessage(m) });
   const res = await SELF.fetch(`${EDGE}/api/v1/nodes/register`, {
     method: "POST",
     headers: { "content-type": "application/json" },

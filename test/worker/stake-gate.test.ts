@@ -11,14 +11,9 @@ import { edgeChain, edgeProtocolSigner } from "../../src/chain/edge-chain.ts";
 import type { Env } from "../../src/env.ts";
 import worker from "../../src/index.ts";
 import { randomHex } from "../../src/protocol/crypto.ts";
-import {
-  registrationDomain,
-  registrationTypedMessage,
-  registrationTypes,
-  type RegistrationResponse,
-} from "../../src/protocol/node-protocol.ts";
+import { type RegistrationResponse } from "../../src/protocol/node-protocol.ts";
 import { runOnce as runStakeCheck } from "../../workers/cron/stake-check.ts";
-import { admin, EDGE, registrationMessage } from "./helpers.ts";
+import { admin, EDGE, registrationMessage, registrationRequest, signedRegistration } from "./helpers.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -33,12 +28,7 @@ const chainEnv = (): Env => ({ ...plainEnv, ...inject("chain").vars });
 
 /** Registers through the Worker's own fetch handler with `workerEnv`. */
 async function register(nodeId: string, workerEnv: Env): Promise<Response> {
-  const m = registrationMessage({ nodeId });
-  const signature = await operator.signTypedData({ domain: registrationDomain(31337), types: registrationTypes, primaryType: "NodeRegistration", message: registrationTypedMessage(m) });
-  return workerFetch(
-    new Request(`${EDGE}/api/v1/nodes/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ operator: operator.address, message: m, signature }) }),
-    workerEnv,
-  );
+  return workerFetch(registrationRequest(await signedRegistration(registrationMessage({ nodeId }), operator)), workerEnv);
 }
 
 /** Sends `request` to the Worker's own fetch handler with `workerEnv`. */

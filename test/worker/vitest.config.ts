@@ -16,6 +16,8 @@ export default defineConfig(async () => {
             ADMIN_TOKEN: "test-admin-token",
             // The clock can be advanced through /api/v1/admin/clock (test/worker/clock.test.ts).
             TEST_CLOCK: "true",
+            // Test nodes live on 127.0.0.1 (wrangler.toml refuses that by default).
+            NODE_URLS_ALLOW_PRIVATE: "true",
             // 32 fixed bytes, base64: test-only key-encryption key.
             KEY_ENCRYPTION_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
             // Test-only master-key ring (32 fixed bytes each): "t2" is the newest, "t1" an older key.

@@ -5,6 +5,7 @@
 import { configOf } from "../../src/config.ts";
 import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { openDb } from "../../src/db/client.ts";
+import { releasePlacedBlobs } from "../../src/db/placements.ts";
 import { listPlaceableNodes } from "../../src/db/registry.ts";
 import type { Env } from "../../src/env.ts";
 import { bucketIdOfBlob } from "../../src/services/blob-storage.ts";
@@ -38,7 +39,12 @@ export async function runOnce(env: Env, now: Date): Promise<OrphanSweepReport> {
         const bucketId = bucketIdOfBlob(blob.blobId);
         const referenced = bucketId ? await bucketIndexFor(env, bucketId).references(blob.blobId, node.id) : false;
         if (!referenced) {
-          await deleteBlob(node, env.KEY_ENCRYPTION_KEY, blob.blobId).catch(() => {});
+          const deleted = await deleteBlob(node, env.KEY_ENCRYPTION_KEY, blob.blobId).then(
+            () => true,
+            () => false,
+          );
+          // An orphan the edge had counted (a write whose commit never came) leaves the node's account too.
+          if (deleted) await releasePlacedBlobs(db, [{ nodeId: node.id, blobId: blob.blobId }]);
           report.deleted++;
         }
       }

@@ -9,6 +9,7 @@ import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
 import { deleteBlobFault, listBlobFaults } from "../../src/db/faults.ts";
+import { recordPlacedBlobs, releasePlacedBlobs, type BlobOnNode } from "../../src/db/placements.ts";
 import { listNodes, listPlaceableNodes } from "../../src/db/registry.ts";
 import type { NodeRow } from "../../src/db/schema.ts";
 import type { Env } from "../../src/env.ts";
@@ -69,7 +70,7 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
       while (next < batch.length) {
         const { bucketId, rf, item } = batch[next++]!;
         try {
-          await repairSegment(env, bucketId, rf, item, byId, bad, placeable);
+          await repairSegment(env, t, bucketId, rf, item, byId, bad, placeable);
           // The replaced replicas' faults are settled (a fresh copy may sit under the same node and blob id).
           for (const r of item.drop) await deleteBlobFault(db, r.nodeId, r.blobId);
           report.repaired++;
@@ -80,18 +81,30 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
       }
     }),
   );
-  // Faults whose replica is no longer referenced anywhere (repaired, or the object deleted) are settled.
+  // Faults whose replica is no longer referenced anywhere (repaired, or the object deleted) are settled: one
+  // index call per bucket, never one per fault.
+  const faultsByBucket = new Map<string | undefined, typeof faults>();
   for (const fault of faults) {
     const bucketId = bucketIdOfBlob(fault.blobId);
-    const index = bucketId ? bucketIndexFor(env, bucketId) : undefined;
-    const stillThere = index ? (await index.findRepairWork([], [fault], 1, 1)).length > 0 : false;
-    if (!stillThere) await deleteBlobFault(db, fault.nodeId, fault.blobId);
+    faultsByBucket.set(bucketId, [...(faultsByBucket.get(bucketId) ?? []), fault]);
+  }
+  for (const [bucketId, bucketFaults] of faultsByBucket) {
+    const stillThere = new Set<string>();
+    if (bucketId) {
+      const pairs = bucketFaults.map(({ nodeId, blobId }) => ({ nodeId, blobId }));
+      // With a replication factor of 1 only the faulty replicas make work; every such segment fits the limit.
+      for (const item of await bucketIndexFor(env, bucketId).findRepairWork([], pairs, 1, pairs.length)) {
+        for (const r of item.drop) stillThere.add(`${r.nodeId}/${r.blobId}`);
+      }
+    }
+    for (const fault of bucketFaults) if (!stillThere.has(`${fault.nodeId}/${fault.blobId}`)) await deleteBlobFault(db, fault.nodeId, fault.blobId);
   }
   return report;
 }
 
 async function repairSegment(
   env: Env,
+  now: number,
   bucketId: string,
   rf: number,
   item: RepairWork,
@@ -99,6 +112,7 @@ async function repairSegment(
   bad: Set<string>,
   placeable: NodeRow[],
 ): Promise<void> {
+  const db = openDb(env.DB);
   const dropped = new Set(item.drop.map((r) => `${r.nodeId}/${r.blobId}`));
   const healthy = item.replicas.filter((r) => !dropped.has(`${r.nodeId}/${r.blobId}`) && !bad.has(r.nodeId) && byId.get(r.nodeId)?.status === "active");
   const source = healthy[0];
@@ -125,18 +139,30 @@ async function repairSegment(
       const sourceUrl = await presignBlobGet(sourceNode, env.KEY_ENCRYPTION_KEY, blobId);
       const stored = await replicateBlob(target, env.KEY_ENCRYPTION_KEY, blobId, { sourceUrl, sha256: source.sha256, size: item.blobSize });
       added.push({ nodeId: target.id, blobId, sha256: stored.sha256 });
+      await recordPlacedBlobs(db, [{ nodeId: target.id, blobId, bytes: item.blobSize }], now);
     }
   }
   const remove = item.replicas.filter((r) => !healthy.includes(r)).map((r) => r.nodeId);
   const index = bucketIndexFor(env, bucketId);
   const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, remove, added);
   if (!swapped) {
-    // The object changed while we copied: the new copies belong to nothing.
-    await Promise.all(added.map((a) => deleteBlob(byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!, env.KEY_ENCRYPTION_KEY, a.blobId).catch(() => {})));
+    // The object changed while we copied: the new copies belong to nothing (and leave the account once deleted;
+    // one that cannot be deleted now stays counted until the orphan sweep deletes it).
+    await Promise.all(
+      added.map(async (a) => {
+        const node = byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!;
+        if (await deleteBlob(node, env.KEY_ENCRYPTION_KEY, a.blobId).then(() => true, () => false)) await releasePlacedBlobs(db, [a]);
+      }),
+    );
     return;
   }
-  // Old replicas on nodes that still answer (draining) are deleted, unless that node just got a fresh copy.
-  for (const r of item.replicas.filter((x) => !healthy.includes(x) && !added.some((a) => a.nodeId === x.nodeId))) {
+  // The replicas the index dropped leave their nodes' accounts (a node that just got a fresh copy keeps it): the
+  // edge no longer wants those bytes there, whether or not the node is still up to delete them (a node that comes
+  // back from the dead has its leftovers deleted by the orphan sweep).
+  const released: BlobOnNode[] = item.replicas.filter((x) => !healthy.includes(x) && !added.some((a) => a.nodeId === x.nodeId));
+  await releasePlacedBlobs(db, released);
+  // Old replicas on nodes that still answer (draining) are deleted.
+  for (const r of released) {
     const node = byId.get(r.nodeId);
     if (node && node.status !== "offline" && node.lastHeartbeatAt !== null) await deleteBlob(node, env.KEY_ENCRYPTION_KEY, r.blobId).catch(() => {});
   }

@@ -17,6 +17,9 @@ import {
 import { randomHex, randomSecret, sha256Hex } from "../../../src/protocol/crypto.ts";
 import { rawPathAndQuery, verifySigV4 } from "../../../src/protocol/sigv4.ts";
 
+/** The id the fake edge signs registrations under (GET /api/v1/nodes/registration-domain). */
+export const FAKE_EDGE_ID = "fake-edge";
+
 export interface ReceivedHeartbeat {
   nodeId: string;
   heartbeat: Heartbeat;
@@ -77,6 +80,9 @@ export async function startFakeEdge(options: FakeEdgeOptions = {}): Promise<Fake
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const path = req.url ?? "/";
+    if (req.method === "GET" && path === "/api/v1/nodes/registration-domain") {
+      return send(res, 200, { edgeId: FAKE_EDGE_ID, chainId: 31337 });
+    }
     if (req.method === "POST" && path === "/api/v1/nodes/register") {
       if (failuresLeft > 0) {
         failuresLeft--;

@@ -98,7 +98,8 @@ export async function startInProcessAgent(options: InProcessAgentOptions = {}): 
     nodeId,
     credentials: () => (options.unregistered ? undefined : credentials),
     scrub,
-    ...(options.replication ? { replication: options.replication } : {}),
+    // Test peers listen on 127.0.0.1.
+    replication: { allowPrivateSources: true, ...options.replication },
     ...(options.now ? { now: options.now } : {}),
   });
   const listening = await listen(app.fetch, "127.0.0.1", 0);
