@@ -1,6 +1,6 @@
 // Worker entry: the HTTP app, the scheduled chores, and the Durable Object classes.
 
-import { isControlApiPath } from "./api/index.ts";
+import { isControlApiRequest } from "./api/index.ts";
 import { CONTROL_API_DRAIN_BYTES } from "./api/guards/body-limit.ts";
 import { clockOf } from "./clock.ts";
 import { app } from "./app.ts";
@@ -15,7 +15,7 @@ export default {
   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
     const response = await app.fetch(request, env, ctx);
     // Control-API bodies are small: past a little, an unread remainder is not waited for (src/api/guards/body-limit.ts).
-    const drainLimit = isControlApiPath(new URL(request.url).pathname) ? CONTROL_API_DRAIN_BYTES : MAX_REQUEST_BODY;
+    const drainLimit = isControlApiRequest(request, env) ? CONTROL_API_DRAIN_BYTES : MAX_REQUEST_BODY;
     await drainUnreadBody(request, drainLimit);
     return response;
   },

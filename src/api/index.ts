@@ -2,7 +2,9 @@
 // description.
 
 import { Hono, type Context } from "hono";
+import { configOf } from "../config.ts";
 import type { Env } from "../env.ts";
+import { virtualHostedBucket } from "../s3/router.ts";
 import { adminApi } from "./admin.ts";
 import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
@@ -16,8 +18,14 @@ import { openApiDocument } from "./openapi.ts";
  */
 export const CONTROL_API_PREFIX = "/api/v1";
 
-export function isControlApiPath(pathname: string): boolean {
-  return pathname === CONTROL_API_PREFIX || pathname.startsWith(`${CONTROL_API_PREFIX}/`);
+/**
+ * Whether a request is for the control API: a path under /api/v1 on any host but a virtual-hosted bucket's, whose
+ * every path is an object key (`api/v1/...` is a key like any other there).
+ */
+export function isControlApiRequest(request: Request, env: Env): boolean {
+  const url = new URL(request.url);
+  const underPrefix = url.pathname === CONTROL_API_PREFIX || url.pathname.startsWith(`${CONTROL_API_PREFIX}/`);
+  return underPrefix && virtualHostedBucket(request.headers.get("host") ?? url.host, configOf(env).s3BaseDomains) === undefined;
 }
 
 export const controlApi = new Hono<{ Bindings: Env }>();

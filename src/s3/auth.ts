@@ -6,7 +6,7 @@
 
 import { findActiveAccessKey } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
-import { hasSigV4, SigV4Error, verifySigV4, type SignedRequestParts } from "../protocol/sigv4.ts";
+import { hasSigV4, verifySigV4, type SignedRequestParts } from "../protocol/sigv4.ts";
 import { openSecret } from "../services/secret-box.ts";
 import { S3Error } from "./errors.ts";
 import { ANONYMOUS, type Principal } from "./context.ts";
@@ -45,25 +45,21 @@ export async function authenticateS3(
 ): Promise<Principal> {
   if (!hasSigV4(parts)) return ANONYMOUS;
   let accountId: string | undefined;
-  try {
-    const signature = await verifySigV4(
-      parts,
-      async (accessKeyId) => {
-        const key = await lookupAccessKey(db, kek, accessKeyId, now);
-        accountId = key?.accountId;
-        return key?.secret;
-      },
-      { now, regions, service: "s3" },
-    );
-    if (!signature.presigned && signature.payloadHash === "") {
-      throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
-    }
-    refuseUnsignedAmzHeaders(parts.headers, signature.signedHeaders);
-    return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
-  } catch (error) {
-    if (error instanceof SigV4Error) throw new S3Error(error.code, error.message, error.details);
-    throw error;
+  // A SigV4Error becomes its S3 error in the handler (toS3Error), the one place S3 failures are mapped.
+  const signature = await verifySigV4(
+    parts,
+    async (accessKeyId) => {
+      const key = await lookupAccessKey(db, kek, accessKeyId, now);
+      accountId = key?.accountId;
+      return key?.secret;
+    },
+    { now, regions, service: "s3" },
+  );
+  if (!signature.presigned && signature.payloadHash === "") {
+    throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
   }
+  refuseUnsignedAmzHeaders(parts.headers, signature.signedHeaders);
+  return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
 }
 
 /**

@@ -213,21 +213,23 @@ export function parseS3Query(rawQuery: string): URLSearchParams {
 }
 
 /**
- * Splits host + raw path into bucket and key (keys are decoded exactly once; "//" and leading slashes survive).
- * A host that is a base domain itself is path-style; otherwise the longest base domain it ends with decides,
- * so with bases "localhost,s3.localhost" the host "b.s3.localhost" is bucket "b", never bucket "b.s3".
+ * The bucket a virtual-hosted-style host names (`<bucket>.<base domain>`), or undefined for a path-style host. The
+ * longest matching base domain wins, so with `localhost,s3.localhost` the host `b.s3.localhost` is bucket `b`; a host
+ * that is itself a base domain is path-style.
  */
-export function locate(host: string, rawPath: string, baseDomains: readonly string[]): { bucket?: string; key?: string } {
+export function virtualHostedBucket(host: string, baseDomains: readonly string[]): string | undefined {
   const hostname = host.replace(/:\d+$/, "").toLowerCase();
-  const path = rawPath.startsWith("/") ? rawPath.slice(1) : rawPath;
   const domains = baseDomains.map((d) => d.toLowerCase());
-  if (!domains.includes(hostname)) {
-    const base = domains.filter((d) => hostname.endsWith(`.${d}`)).sort((a, b) => b.length - a.length)[0];
-    if (base !== undefined) {
-      const bucket = hostname.slice(0, hostname.length - base.length - 1);
-      return { bucket, key: path === "" ? undefined : decodeKey(path) };
-    }
-  }
+  if (domains.includes(hostname)) return undefined;
+  const base = domains.filter((d) => hostname.endsWith(`.${d}`)).sort((a, b) => b.length - a.length)[0];
+  return base === undefined ? undefined : hostname.slice(0, hostname.length - base.length - 1);
+}
+
+/** Splits host + raw path into bucket and key (keys are decoded exactly once; "//" and leading slashes survive). */
+export function locate(host: string, rawPath: string, baseDomains: readonly string[]): { bucket?: string; key?: string } {
+  const path = rawPath.startsWith("/") ? rawPath.slice(1) : rawPath;
+  const bucket = virtualHostedBucket(host, baseDomains);
+  if (bucket !== undefined) return { bucket, key: path === "" ? undefined : decodeKey(path) };
   if (path === "") return {};
   const slash = path.indexOf("/");
   if (slash < 0) return { bucket: decodeKey(path) };

@@ -60,4 +60,16 @@ describe("the control API's namespace", () => {
     expect(missing.status).toBe(404);
     expect(await missing.text()).toContain("<Code>NoSuchKey</Code>");
   });
+
+  it("leaves every path on a virtual-hosted bucket's host to S3, so keys beginning api/v1/ stay reachable", async () => {
+    const account = await createAccountWithKey("api-prefixed-keys");
+    expect((await s3(account, "PUT", "/vhost-api-keys")).status).toBe(200);
+    for (const path of ["/api/v1/nodes/register", "/api/v1/nope", "/api/v1"]) {
+      const signed = await account.s3.sign(`http://vhost-api-keys.localhost${path}`, { method: "GET" });
+      const res = await SELF.fetch(signed);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get("content-type"), path).toBe("application/xml");
+      expect(await res.text(), path).toContain("<Code>NoSuchKey</Code>");
+    }
+  });
 });

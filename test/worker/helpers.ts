@@ -4,7 +4,7 @@ import { env, SELF } from "cloudflare:test";
 import { AwsClient } from "aws4fetch";
 import type { LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { randomHex } from "../../src/protocol/crypto.ts";
+import { randomHex, sha256Hex } from "../../src/protocol/crypto.ts";
 import {
   registrationDomain,
   registrationTypedMessage,
@@ -103,6 +103,15 @@ export function registrationRequest(body: RegistrationRequest): Request {
   return new Request(`${EDGE}/api/v1/nodes/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 }
 
+/**
+ * A JSON POST signed as the node-agent signs it (node-agent/src/edge-client.ts): the body's SHA-256 declared in
+ * x-amz-content-sha256, which lets the edge check the signature before reading the body.
+ */
+export async function nodeSignedPost(client: AwsClient, url: string, body: unknown): Promise<Request> {
+  const text = JSON.stringify(body);
+  return client.sign(url, { method: "POST", headers: { "content-type": "application/json", "x-amz-content-sha256": await sha256Hex(text) }, body: text });
+}
+
 /** Approves the test operator and registers a fresh node through the edge; returns it with a SigV4 control client. */
 export async function registerTestNode(overrides: Partial<RegistrationMessage> = {}) {
   const approved = await admin("PUT", `/operators/${testOperator.address}`, { status: "approved" });
@@ -113,6 +122,6 @@ export async function registerTestNode(overrides: Partial<RegistrationMessage> =
   const creds = (await res.json()) as RegistrationResponse;
   const client = new AwsClient({ accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, service: "icn", region: "icn", retries: 0 });
   /** POSTs a signed JSON body to /api/v1/nodes/<id>/<path> as the node. */
-  const send = async (path: string, body: unknown) => SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/${path}`, { method: "POST", body: JSON.stringify(body) }));
+  const send = async (path: string, body: unknown) => SELF.fetch(await nodeSignedPost(client, `${EDGE}/api/v1/nodes/${m.nodeId}/${path}`, body));
   return { m, creds, client, send };
 }

@@ -9,7 +9,7 @@ import type { Env } from "../../src/env.ts";
 import { SCRUB_REPORTS_PER_WINDOW, SCRUB_REPORT_WINDOW_MS } from "../../src/api/nodes.ts";
 import { openDb } from "../../src/db/client.ts";
 import { recordPlacedBlobs } from "../../src/db/placements.ts";
-import { admin, EDGE, registrationMessage, registrationRequest, signedRegistration, testOperator } from "./helpers.ts";
+import { admin, EDGE, nodeSignedPost, registrationMessage, registrationRequest, signedRegistration, testOperator } from "./helpers.ts";
 
 const operator = testOperator;
 const workerEnv = env as unknown as Env;
@@ -162,7 +162,7 @@ describe("node heartbeats and liveness", () => {
     const blob = (n: number) => `b${"a".repeat(32)}${String(n).padStart(32, "0")}`;
     await recordPlacedBlobs(openDb(workerEnv.DB), [1, 2].map((n) => ({ nodeId: m.nodeId, blobId: blob(n), bytes: 100 })), Date.now());
     const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 10, corrupt: [{ blobId: blob(1), expectedSha256: "0".repeat(64), actualSha256: "1".repeat(64) }], missing: [blob(2), blob(3)] };
-    const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
+    const res = await SELF.fetch(await nodeSignedPost(client, `${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, report));
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ faultsRecorded: 2, ignored: 1 });
     const nodes = ((await (await admin("GET", "/nodes")).json()) as { nodes: { id: string; reputation: number }[] }).nodes;
@@ -176,7 +176,7 @@ describe("node heartbeats and liveness", () => {
     const faultsBefore = ((await (await admin("GET", "/repair")).json()) as { faults: number }).faults;
     const invented = Array.from({ length: 1000 }, (_, i) => `b${"e".repeat(32)}${String(i).padStart(32, "0")}`);
     const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 1000, corrupt: [], missing: invented };
-    const res = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
+    const res = await SELF.fetch(await nodeSignedPost(client, `${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, report));
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ faultsRecorded: 0, ignored: 1000 });
     expect(((await (await admin("GET", "/repair")).json()) as { faults: number }).faults).toBe(faultsBefore);
@@ -184,14 +184,14 @@ describe("node heartbeats and liveness", () => {
     expect(nodes.find((n) => n.id === m.nodeId)?.reputation).toBe(1);
 
     const tooBig = { ...report, missing: [...invented, `b${"e".repeat(32)}${"f".repeat(32)}`] };
-    const refused = await SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(tooBig) }));
+    const refused = await SELF.fetch(await nodeSignedPost(client, `${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, tooBig));
     expect(refused.status).toBe(400);
   });
 
   it("refuses more scrub reports from one node than a window allows", async () => {
     const { m, client } = await registered();
     const report = { startedAt: Date.now() - 1000, finishedAt: Date.now(), scanned: 1, corrupt: [], missing: [] };
-    const send = async () => SELF.fetch(await client.sign(`${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }));
+    const send = async () => SELF.fetch(await nodeSignedPost(client, `${EDGE}/api/v1/nodes/${m.nodeId}/scrub-report`, report));
     for (let i = 0; i < SCRUB_REPORTS_PER_WINDOW; i++) expect((await send()).status).toBe(200);
     const limited = await send();
     expect(limited.status).toBe(429);
@@ -199,7 +199,7 @@ describe("node heartbeats and liveness", () => {
     expect(limited.headers.get("retry-after")).toBe(String(SCRUB_REPORT_WINDOW_MS / 1000));
     // Another node is not affected.
     const other = await registered();
-    expect((await SELF.fetch(await other.client.sign(`${EDGE}/api/v1/nodes/${other.m.nodeId}/scrub-report`, { method: "POST", body: JSON.stringify(report) }))).status).toBe(200);
+    expect((await SELF.fetch(await nodeSignedPost(other.client, `${EDGE}/api/v1/nodes/${other.m.nodeId}/scrub-report`, report))).status).toBe(200);
   });
 
   it("takes a node out of service when it says it is going offline", async () => {

@@ -454,7 +454,7 @@ type XmlBreak =
   | { kind: "dropOpeningTag"; pick: number }
   | { kind: "afterRoot"; junk: string };
 
-const BAD_CHAR_REFS = ["&#x110000;", "&#0;", "&#x0;", "&#xD800;", "&#xDFFF;", "&#x1;", "&#xFFFE;", "&#xFFFF;", "&#99999999999999999999;", "&#-1;", "&#;", "&#x;", "&#xG;", "&undefined;", "&", "&amp", "&#38;#0;"];
+const BAD_CHAR_REFS = ["&#x110000;", "&#0;", "&#x0;", "&#xD800;", "&#xDFFF;", "&#x1;", "&#xFFFE;", "&#xFFFF;", "&#99999999999999999999;", "&#-1;", "&#;", "&#x;", "&#xG;", "&undefined;", "&", "&amp"];
 
 const xmlBreak: fc.Arbitrary<XmlBreak> = fc.oneof(
   fc.record({ kind: fc.constant("truncate" as const), at: fc.nat() }),

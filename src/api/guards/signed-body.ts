@@ -10,7 +10,7 @@
 //   checked over its hash: an unauthenticated caller never makes the edge hold more than that.
 
 import { sha256Hex } from "../../protocol/crypto.ts";
-import { ALGORITHM, headersAsSigned, rawPathAndQuery, SigV4Error, verifySigV4, type SecretLookup, type VerifiedSignature } from "../../protocol/sigv4.ts";
+import { ALGORITHM, headersAsSigned, rawPathAndQuery, verifySigV4, type SecretLookup, type VerifiedSignature } from "../../protocol/sigv4.ts";
 import { ApiError } from "../errors.ts";
 import { assertDeclaredLengthWithin, MAX_CONTROL_BODY_BYTES, readBodyWithLimit } from "./body-limit.ts";
 
@@ -42,7 +42,7 @@ export async function readSigV4SignedBody(request: Request, lookupSecret: Secret
   const parts = { method: request.method, ...rawPathAndQuery(request.url), headers: headersAsSigned(request) };
   const declaredHash = request.headers.get("x-amz-content-sha256")?.toLowerCase();
   if (declaredHash !== undefined && SHA256_HEX.test(declaredHash)) {
-    const signature = await verifyOrRefuse(() => verifySigV4(parts, lookupSecret, { ...options, payloadHash: declaredHash }));
+    const signature = await verifySigV4(parts, lookupSecret, { ...options, payloadHash: declaredHash });
     const body = await readBodyWithLimit(request, options.maxBytes);
     if ((await sha256Hex(body)) !== declaredHash) {
       throw new ApiError(400, "XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.");
@@ -50,16 +50,6 @@ export async function readSigV4SignedBody(request: Request, lookupSecret: Secret
     return { signature, text: new TextDecoder().decode(body) };
   }
   const body = await readBodyWithLimit(request, Math.min(options.maxBytes, MAX_CONTROL_BODY_BYTES));
-  const signature = await verifyOrRefuse(async () => verifySigV4(parts, lookupSecret, { ...options, payloadHash: await sha256Hex(body) }));
+  const signature = await verifySigV4(parts, lookupSecret, { ...options, payloadHash: await sha256Hex(body) });
   return { signature, text: new TextDecoder().decode(body) };
-}
-
-async function verifyOrRefuse(verify: () => Promise<VerifiedSignature>): Promise<VerifiedSignature> {
-  try {
-    return await verify();
-  } catch (error) {
-    // The failure's details (our canonical request) stay out of the response: they help only a forger.
-    if (error instanceof SigV4Error) throw new ApiError(403, error.code, error.message);
-    throw error;
-  }
 }
