@@ -1,38 +1,178 @@
 // OpenAPI 3.1 description of the control API, served at GET /api/v1/openapi.json.
-// Request schemas come from the same zod schemas the handlers validate with.
+// Request schemas come from the same zod schemas the handlers validate with; error answers list the `code` strings
+// the handlers and guards throw (`new ApiError(`), by status. test/worker/openapi.test.ts fails when a route or an
+// error code is missing here.
 
 import { z } from "zod";
-import { heartbeatSchema, registrationRequestSchema } from "../protocol/node-protocol.ts";
+import { CHORES } from "../../workers/cron/chores.ts";
+import { NODE_STATUSES, OPERATOR_STATUSES } from "../db/schema.ts";
+import {
+  heartbeatSchema,
+  MAX_SCRUB_FINDINGS_PER_REPORT,
+  nodeIdSchema,
+  registrationDomainInfoSchema,
+  registrationRequestSchema,
+  scrubReportSchema,
+} from "../protocol/node-protocol.ts";
 import { slashRequestSchema } from "./admin.ts";
+import { advanceClockRequestSchema } from "./clock.ts";
+import { MAX_CLOCK_SKEW_MS } from "../protocol/sigv4.ts";
+import { MAX_CONTROL_BODY_BYTES } from "./guards/body-limit.ts";
+import { RATE_LIMIT_PERIOD_S } from "./guards/rate-limit.ts";
 import { createKmsKeyRequestSchema, scheduleKmsKeyDeletionRequestSchema, setKmsKeyAliasRequestSchema } from "./kms.ts";
+import { SCRUB_REPORT_WINDOW_MS, SCRUB_REPORTS_PER_WINDOW } from "./nodes.ts";
 
-const error = { $ref: "#/components/schemas/Error" };
-const errors = (...codes: number[]) =>
-  Object.fromEntries(codes.map((c) => [String(c), { description: "JSON error with a stable code", content: { "application/json": { schema: error } } }]));
+// ---- Building blocks
+
+const errorRef = { $ref: "#/components/schemas/Error" };
+const kmsKey = { $ref: "#/components/schemas/KmsKey" };
 const json = (schema: unknown) => ({ content: { "application/json": { schema } } });
+const ok = (description: string, schema?: unknown) => (schema === undefined ? { description } : { description, ...json(schema) });
+const object = (properties: Record<string, unknown>, required = Object.keys(properties)) => ({ type: "object", required, properties });
+const integer = { type: "integer" };
+const string = { type: "string" };
+const okTrue = { type: "boolean", const: true };
+
+// ---- Error answers
+
+/** What each code a route may answer means to its caller. */
+const ERROR_MEANINGS = {
+  // Any body
+  InvalidJson: "the body is not valid JSON",
+  ValidationError: "a body field or path parameter is invalid; details lists each {path, message}",
+  PayloadTooLarge: "the body is over the route's cap (details.maxBytes); refused before the rest is read",
+  // Signed calls (nodes, KMS)
+  XAmzContentSHA256Mismatch: "the body does not hash to the x-amz-content-sha256 the request was signed with",
+  AccessDenied: "no SigV4 Authorization header, a request not signed as required, or credentials of another node",
+  AuthorizationHeaderMalformed: "the Authorization header or its credential scope (region, service, date) is wrong",
+  InvalidAccessKeyId: "the access key id is unknown",
+  RequestTimeTooSkewed: `x-amz-date is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes away from the edge's clock`,
+  SignatureDoesNotMatch: "the signature does not match the request",
+  TooManyRequests: `the caller's requests per ${RATE_LIMIT_PERIOD_S} s are used up; retry after Retry-After seconds`,
+  // Admin
+  Unauthorized: "no valid admin bearer token",
+  // Registration
+  SignatureExpired: "the registration's expiry has passed",
+  ExpiryTooFar: "the registration's expiry is more than an hour ahead",
+  InvalidNodeUrl:
+    "the node URL is refused: only scheme, host, port and a base path; no loopback, private or link-local addresses or localhost names unless the edge allows them (NODE_URLS_ALLOW_PRIVATE)",
+  InvalidSignature: "the signature is not a valid EIP-712 signature",
+  WrongSigner: "the message was not signed by the operator it names",
+  UnknownOperator: "the operator is not registered",
+  OperatorNotApproved: "the operator is pending or suspended",
+  StakeOperatorMismatch: "the node's NodeStaking stake is bound to another operator",
+  InsufficientStake: "the node's NodeStaking stake does not cover its capacity (details: nodeKey, bonded, required)",
+  NodeIdTaken: "the node id belongs to another operator",
+  NonceReplayed: "the registration nonce was already used",
+  EdgeIdNotConfigured: "EDGE_ID is not set to a valid edge id: this edge accepts no registrations",
+  ChainUnavailable: "the chain could not be read or written; try again",
+  // Scrub reports
+  SlowDown: `more than ${SCRUB_REPORTS_PER_WINDOW} scrub reports from this node in ${SCRUB_REPORT_WINDOW_MS / 60_000} minutes; send the findings again after Retry-After seconds`,
+  // KMS
+  NoSuchKmsKey: "no key of the account has this id, alias or ARN (another account's key answers the same)",
+  KmsKeyInvalidState: "the key's state does not allow this (e.g. enabling a key pending deletion)",
+  AliasTaken: "the alias already names another key of the account",
+  // Admin resources
+  NoSuchAccount: "the account does not exist",
+  NoSuchNode: "the node does not exist",
+  NoSuchChore: "no chore has this name",
+  NodeUnavailable: "the node did not answer the request to start a scrub",
+  ChainNotConfigured: "CHAIN_RPC_URL is not set: there is no chain to slash on",
+  SlashRefused: "the chain refused the slash transaction (details: revertReason, transactionHash)",
+  NotFound: "no such route (the test clock exists only when TEST_CLOCK is \"true\")",
+} as const satisfies Record<string, string>;
+
+export type ApiErrorCode = keyof typeof ERROR_MEANINGS;
+
+/** The codes a route may answer, by HTTP status. */
+type ErrorAnswers = Readonly<Partial<Record<number, readonly ApiErrorCode[]>>>;
+
+const SIGV4_FAILURES: readonly ApiErrorCode[] = ["AccessDenied", "AuthorizationHeaderMalformed", "InvalidAccessKeyId", "RequestTimeTooSkewed", "SignatureDoesNotMatch"];
+
+/** A JSON body read with the cap and validated with zod (src/api/guards/json-body.ts). */
+const JSON_BODY: ErrorAnswers = { 400: ["InvalidJson", "ValidationError"], 413: ["PayloadTooLarge"] };
+/** Every admin route: the bearer token is checked before anything else. */
+const ADMIN: ErrorAnswers = { 401: ["Unauthorized"] };
+/** A SigV4-signed call over its whole body, counted against the caller's rate limit (src/api/guards/signed-body.ts). */
+const SIGNED_CALL: ErrorAnswers = { 400: ["XAmzContentSHA256Mismatch"], 403: SIGV4_FAILURES, 413: ["PayloadTooLarge"], 429: ["TooManyRequests"] };
+/** A node's call: a signed call to a path whose node id is checked. */
+const NODE_CALL: ErrorAnswers = { ...SIGNED_CALL, 400: ["XAmzContentSHA256Mismatch", "ValidationError"] };
+/** A KMS call naming a key: the ref is checked before anything is looked up. */
+const KMS_REF: ErrorAnswers = { 400: ["ValidationError"] };
+const NO_SUCH_NODE: ErrorAnswers = { 400: ["ValidationError"], 404: ["NoSuchNode"] };
+const TEST_CLOCK_ONLY: ErrorAnswers = { 404: ["NotFound"] };
+
+const retryAfter = {
+  "Retry-After": { description: "Seconds to wait before trying again (RFC 9110 §10.2.3)", schema: { type: "integer", minimum: 0 } },
+};
+
+/** The error responses of a route: the union of `answers`, one response per status listing its codes. */
+function errors(...answers: ErrorAnswers[]) {
+  const byStatus = new Map<number, Set<ApiErrorCode>>();
+  for (const answer of answers) {
+    for (const [status, codes] of Object.entries(answer)) {
+      const set = byStatus.get(Number(status)) ?? new Set<ApiErrorCode>();
+      for (const code of codes ?? []) set.add(code);
+      byStatus.set(Number(status), set);
+    }
+  }
+  return Object.fromEntries(
+    [...byStatus]
+      .sort(([a], [b]) => a - b)
+      .map(([status, set]) => {
+        const codes = [...set];
+        return [
+          String(status),
+          {
+            description: codes.map((code) => `- \`${code}\`: ${ERROR_MEANINGS[code]}`).join("\n"),
+            ...(status === 429 ? { headers: retryAfter } : {}),
+            content: { "application/json": { schema: { allOf: [errorRef, { type: "object", properties: { code: { enum: codes } } }] } } },
+          },
+        ];
+      }),
+  );
+}
+
 const admin = [{ adminToken: [] }];
 const node = [{ nodeSigV4: [] }];
 const tenant = [{ accountSigV4: [] }];
-const kmsKey = { $ref: "#/components/schemas/KmsKey" };
+const anonymous: never[] = [];
+
+const pathParam = (name: string, schema: unknown, description?: string) => ({ name, in: "path", required: true, ...(description ? { description } : {}), schema });
 const keyRef = [
-  {
-    name: "ref",
-    in: "path",
-    required: true,
-    description: "A key id, an alias (alias/name) or a key or alias ARN, written as is: slashes stay, nothing is percent-encoded (with curl, which signs the path as typed, write an ARN's ':' as %3A).",
-    schema: { type: "string" },
-  },
+  pathParam(
+    "ref",
+    string,
+    "A key id, an alias (alias/name) or a key or alias ARN, written as is: slashes stay, nothing is percent-encoded (with curl, which signs the path as typed, write an ARN's ':' as %3A).",
+  ),
 ];
 
 export function openApiDocument() {
+  const nodeIdParam = (name: string) => [pathParam(name, z.toJSONSchema(nodeIdSchema))];
+  const accountId = [pathParam("id", string, "The account id (acc_…)")];
+  const operatorAddress = [pathParam("address", { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" }, "The operator's wallet address")];
+  const clockView = { $ref: "#/components/schemas/Clock" };
   return {
     openapi: "3.1.0",
-    info: { title: "ICN Edge control API", version: "1" },
+    info: {
+      title: "ICN Edge control API",
+      version: "1",
+      description: [
+        "Every failure is JSON `{code, message, details?}` with a stable `code`; a path under /api/v1 that no route claims answers `404 NotFound`, whatever the method (it never reaches the S3 surface).",
+        `Every request body is read with a hard cap: ${MAX_CONTROL_BODY_BYTES / 1024} KiB, or 4 MiB for a scrub report whose node declared the body's SHA-256 in x-amz-content-sha256 (the signature over it is checked before the body is read). A larger body is \`413 PayloadTooLarge\`, refused as soon as its Content-Length or its bytes cross the cap.`,
+        `Callers are rate limited per ${RATE_LIMIT_PERIOD_S} seconds (wrangler.toml, [[ratelimits]]): registration per client IP, node calls per node and KMS calls per access key (the last two once the signature verified). Over the limit is \`429 TooManyRequests\` with Retry-After.`,
+      ].join("\n\n"),
+    },
     servers: [{ url: "/api/v1" }],
     components: {
       securitySchemes: {
         adminToken: { type: "http", scheme: "bearer", description: "The Worker's ADMIN_TOKEN secret." },
-        nodeSigV4: { type: "apiKey", in: "header", name: "Authorization", description: "AWS SigV4 with the node's credentials, region 'icn', service 'icn'." },
+        nodeSigV4: {
+          type: "apiKey",
+          in: "header",
+          name: "Authorization",
+          description: "AWS SigV4 with the node's credentials, region 'icn', service 'icn'; the body is signed (node-agents declare its hash in x-amz-content-sha256).",
+        },
         accountSigV4: {
           type: "apiKey",
           in: "header",
@@ -43,9 +183,31 @@ export function openApiDocument() {
         },
       },
       schemas: {
-        Error: { type: "object", required: ["code", "message"], properties: { code: { type: "string" }, message: { type: "string" }, details: {} } },
+        Error: { type: "object", required: ["code", "message"], properties: { code: string, message: string, details: {} } },
+        RegistrationDomain: z.toJSONSchema(registrationDomainInfoSchema),
         RegistrationRequest: z.toJSONSchema(registrationRequestSchema),
+        RegistrationResponse: {
+          ...object({
+            nodeId: string,
+            accessKeyId: string,
+            secretAccessKey: { type: "string", description: "Shown only in this response" },
+            region: { type: "string", const: "icn" },
+            heartbeatIntervalSeconds: { type: "number" },
+            offlineAfterSeconds: { type: "number" },
+          }),
+          description: "The node's SigV4 credentials for all edge<->node traffic.",
+        },
         Heartbeat: z.toJSONSchema(heartbeatSchema),
+        ScrubReport: z.toJSONSchema(scrubReportSchema),
+        ScrubReportResult: object({
+          ok: okTrue,
+          faultsRecorded: { type: "integer", description: "Findings on blobs the edge placed on this node: the repair chore fixes them" },
+          ignored: { type: "integer", description: "Findings on blobs the edge never placed on this node" },
+        }),
+        Clock: object({
+          now: { type: "string", format: "date-time", description: "The edge's time: real time plus the offset" },
+          offsetSeconds: { type: "number" },
+        }),
         KmsKey: {
           type: "object",
           description: "A KMS key's metadata; the key material never leaves the edge.",
@@ -53,10 +215,10 @@ export function openApiDocument() {
           properties: {
             keyId: { type: "string", format: "uuid" },
             arn: { type: "string", description: "arn:aws:kms:<region>:<accountId>:key/<keyId>" },
-            accountId: { type: "string" },
-            alias: { type: "string" },
-            aliasArn: { type: "string" },
-            description: { type: "string" },
+            accountId: string,
+            alias: string,
+            aliasArn: string,
+            description: string,
             state: { type: "string", enum: ["Enabled", "Disabled", "PendingDeletion"] },
             deletionDate: { type: "integer", description: "ms since the epoch; only while PendingDeletion" },
             createdAt: { type: "integer", description: "ms since the epoch" },
@@ -65,37 +227,92 @@ export function openApiDocument() {
       },
     },
     paths: {
+      "/openapi.json": {
+        get: { summary: "This document", security: anonymous, responses: { "200": ok("The OpenAPI 3.1 document", { type: "object" }) } },
+      },
+
+      // ---- Nodes
+      "/nodes/registration-domain": {
+        get: {
+          summary: "The EIP-712 domain a registration with this edge is signed for: the chain id and this edge's id (its salt binds a signature to this edge)",
+          security: anonymous,
+          responses: { "200": ok("The edge id and chain id", { $ref: "#/components/schemas/RegistrationDomain" }), ...errors({ 503: ["EdgeIdNotConfigured"] }) },
+        },
+      },
       "/nodes/register": {
         post: {
           summary:
-            "Register (or re-register) a node; the operator's wallet signs an EIP-712 NodeRegistration message, and with a chain configured the operator's NodeStaking stake for the node must cover its capacity (403 InsufficientStake)",
+            "Register (or re-register) a node; the operator's wallet signs an EIP-712 NodeRegistration message for this edge's domain (GET /nodes/registration-domain), and with a chain configured the operator's NodeStaking stake for the node must cover its capacity",
+          security: anonymous,
           requestBody: json({ $ref: "#/components/schemas/RegistrationRequest" }),
-          responses: { "200": { description: "The node's SigV4 credentials (secret shown once)" }, ...errors(400, 401, 403, 409, 503) },
+          responses: {
+            "200": ok("The node's SigV4 credentials (secret shown once)", { $ref: "#/components/schemas/RegistrationResponse" }),
+            ...errors(
+              JSON_BODY,
+              { 400: ["SignatureExpired", "ExpiryTooFar", "InvalidNodeUrl", "InvalidSignature"], 401: ["WrongSigner"] },
+              { 403: ["UnknownOperator", "OperatorNotApproved", "StakeOperatorMismatch", "InsufficientStake"], 409: ["NodeIdTaken", "NonceReplayed"] },
+              { 429: ["TooManyRequests"], 503: ["EdgeIdNotConfigured", "ChainUnavailable"] },
+            ),
+          },
         },
       },
       "/nodes/{nodeId}/heartbeat": {
-        post: { summary: "Report disk usage and health", security: node, requestBody: json({ $ref: "#/components/schemas/Heartbeat" }), responses: { "200": { description: "ok" }, ...errors(400, 403) } },
+        post: {
+          summary: "Report disk usage and health; a node whose stake no longer covers its capacity is suspended",
+          security: node,
+          parameters: nodeIdParam("nodeId"),
+          requestBody: json({ $ref: "#/components/schemas/Heartbeat" }),
+          responses: { "200": ok("The node's status", object({ ok: okTrue, status: { type: "string", enum: [...NODE_STATUSES] } })), ...errors(NODE_CALL, JSON_BODY) },
+        },
       },
       "/nodes/{nodeId}/offline": {
-        post: { summary: "The node is shutting down: it gets no new data", security: node, responses: { "200": { description: "ok" }, ...errors(403) } },
+        post: {
+          summary: "The node is shutting down: it gets no new data",
+          security: node,
+          parameters: nodeIdParam("nodeId"),
+          responses: { "200": ok("ok", object({ ok: okTrue })), ...errors(NODE_CALL) },
+        },
       },
+      "/nodes/{nodeId}/scrub-report": {
+        post: {
+          summary:
+            `The findings of a scrub pass: corrupt and missing blobs become faults the repair chore fixes. Only blobs the edge placed on this node count; at most ${MAX_SCRUB_FINDINGS_PER_REPORT} findings per list, ` +
+            `a 4 MiB body when x-amz-content-sha256 is declared (${MAX_CONTROL_BODY_BYTES / 1024} KiB otherwise), and ${SCRUB_REPORTS_PER_WINDOW} reports per node per ${SCRUB_REPORT_WINDOW_MS / 60_000} minutes`,
+          security: node,
+          parameters: nodeIdParam("nodeId"),
+          requestBody: json({ $ref: "#/components/schemas/ScrubReport" }),
+          responses: { "200": ok("What was recorded", { $ref: "#/components/schemas/ScrubReportResult" }), ...errors(NODE_CALL, JSON_BODY, { 429: ["SlowDown"] }) },
+        },
+      },
+
+      // ---- KMS (tenants)
       "/kms/keys": {
-        get: { summary: "List the account's KMS keys", security: tenant, responses: { "200": { description: "the keys", ...json({ type: "object", properties: { keys: { type: "array", items: kmsKey } } }) }, ...errors(403) } },
+        get: { summary: "List the account's KMS keys", security: tenant, responses: { "200": ok("the keys", object({ keys: { type: "array", items: kmsKey } })), ...errors(SIGNED_CALL) } },
         post: {
           summary: "Create a KMS key (AES-256, Enabled) for SSE-KMS",
           security: tenant,
           requestBody: json(z.toJSONSchema(createKmsKeyRequestSchema)),
-          responses: { "201": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 409) },
+          responses: { "201": ok("the key", kmsKey), ...errors(SIGNED_CALL, JSON_BODY, { 409: ["AliasTaken"] }) },
         },
       },
       "/kms/keys/{ref}": {
-        get: { summary: "Describe a KMS key of the account", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404) } },
+        get: { summary: "Describe a KMS key of the account", security: tenant, parameters: keyRef, responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"] }) } },
       },
       "/kms/keys/{ref}/disable": {
-        post: { summary: "Disable the key: SSE-KMS reads and writes with it fail until it is enabled", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) } },
+        post: {
+          summary: "Disable the key: SSE-KMS reads and writes with it fail until it is enabled",
+          security: tenant,
+          parameters: keyRef,
+          responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"], 409: ["KmsKeyInvalidState"] }) },
+        },
       },
       "/kms/keys/{ref}/enable": {
-        post: { summary: "Enable a disabled key", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) } },
+        post: {
+          summary: "Enable a disabled key",
+          security: tenant,
+          parameters: keyRef,
+          responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"], 409: ["KmsKeyInvalidState"] }) },
+        },
       },
       "/kms/keys/{ref}/schedule-deletion": {
         post: {
@@ -103,11 +320,16 @@ export function openApiDocument() {
           security: tenant,
           parameters: keyRef,
           requestBody: json(z.toJSONSchema(scheduleKmsKeyDeletionRequestSchema, { io: "input" })),
-          responses: { "200": { description: "the key, PendingDeletion with its deletionDate", ...json(kmsKey) }, ...errors(400, 403, 404, 409) },
+          responses: { "200": ok("the key, PendingDeletion with its deletionDate", kmsKey), ...errors(SIGNED_CALL, KMS_REF, JSON_BODY, { 404: ["NoSuchKmsKey"], 409: ["KmsKeyInvalidState"] }) },
         },
       },
       "/kms/keys/{ref}/cancel-deletion": {
-        post: { summary: "Cancel a scheduled deletion; the key comes back Disabled", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) } },
+        post: {
+          summary: "Cancel a scheduled deletion; the key comes back Disabled",
+          security: tenant,
+          parameters: keyRef,
+          responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"], 409: ["KmsKeyInvalidState"] }) },
+        },
       },
       "/kms/keys/{ref}/alias": {
         put: {
@@ -115,33 +337,141 @@ export function openApiDocument() {
           security: tenant,
           parameters: keyRef,
           requestBody: json(z.toJSONSchema(setKmsKeyAliasRequestSchema)),
-          responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404, 409) },
+          responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, JSON_BODY, { 404: ["NoSuchKmsKey"], 409: ["AliasTaken", "KmsKeyInvalidState"] }) },
         },
-        delete: { summary: "Remove the key's alias", security: tenant, parameters: keyRef, responses: { "200": { description: "the key", ...json(kmsKey) }, ...errors(400, 403, 404) } },
+        delete: { summary: "Remove the key's alias", security: tenant, parameters: keyRef, responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"] }) } },
       },
-      "/admin/operators": { get: { summary: "List operators", security: admin, responses: { "200": { description: "operators" }, ...errors(401) } } },
+
+      // ---- Admin (bearer ADMIN_TOKEN)
+      "/admin/operators": { get: { summary: "List operators", security: admin, responses: { "200": ok("operators"), ...errors(ADMIN) } } },
       "/admin/operators/{address}": {
-        put: { summary: "Create an operator or set its status (pending, approved, suspended)", security: admin, responses: { "200": { description: "the operator" }, ...errors(400, 401) } },
+        put: {
+          summary: "Create an operator or set its status",
+          security: admin,
+          parameters: operatorAddress,
+          requestBody: json(object({ status: { type: "string", enum: [...OPERATOR_STATUSES] }, name: { type: "string", maxLength: 128 } }, ["status"])),
+          responses: { "200": ok("the operator"), ...errors(ADMIN, JSON_BODY) },
+        },
       },
       "/admin/accounts": {
-        get: { summary: "List accounts", security: admin, responses: { "200": { description: "accounts" }, ...errors(401) } },
-        post: { summary: "Create an account", security: admin, responses: { "201": { description: "the account" }, ...errors(400, 401) } },
+        get: { summary: "List accounts", security: admin, responses: { "200": ok("accounts"), ...errors(ADMIN) } },
+        post: {
+          summary: "Create an account",
+          security: admin,
+          requestBody: json(object({ name: { type: "string", minLength: 1, maxLength: 128 } })),
+          responses: { "201": ok("the account"), ...errors(ADMIN, JSON_BODY) },
+        },
+      },
+      "/admin/accounts/{id}": {
+        delete: {
+          summary:
+            "Delete an account and crypto-erase everything it stored: its KMS keys and bucket keys are destroyed and each bucket's index erased; blobs left on nodes can no longer be decrypted and the orphan sweep removes them",
+          security: admin,
+          parameters: accountId,
+          responses: {
+            "200": ok("What was destroyed", object({ accountId: string, kmsKeysDestroyed: integer, bucketsErased: integer, accessKeysRevoked: integer })),
+            ...errors(ADMIN, { 404: ["NoSuchAccount"] }),
+          },
+        },
       },
       "/admin/accounts/{id}/keys": {
-        get: { summary: "List an account's access keys (ids only)", security: admin, responses: { "200": { description: "keys" }, ...errors(401, 404) } },
-        post: { summary: "Create an access key; the secret is returned once", security: admin, responses: { "201": { description: "the key pair" }, ...errors(401, 404) } },
+        get: { summary: "List an account's access keys (ids only)", security: admin, parameters: accountId, responses: { "200": ok("keys"), ...errors(ADMIN, { 404: ["NoSuchAccount"] }) } },
+        post: {
+          summary: "Create an access key; the secret is returned once",
+          security: admin,
+          parameters: accountId,
+          responses: { "201": ok("the key pair", object({ accountId: string, accessKeyId: string, secretAccessKey: string })), ...errors(ADMIN, { 404: ["NoSuchAccount"] }) },
+        },
       },
-      "/admin/nodes": { get: { summary: "List nodes with their state", security: admin, responses: { "200": { description: "nodes" }, ...errors(401) } } },
+      "/admin/nodes": { get: { summary: "List nodes with their state (no secrets) and whether each is heard from (live)", security: admin, responses: { "200": ok("nodes"), ...errors(ADMIN) } } },
       "/admin/nodes/{id}": {
-        put: { summary: "Set a node's status (active, draining, offline, suspended)", security: admin, responses: { "200": { description: "the node" }, ...errors(400, 401, 404) } },
+        put: {
+          summary: "Set a node's status",
+          security: admin,
+          parameters: nodeIdParam("id"),
+          requestBody: json(object({ status: { type: "string", enum: [...NODE_STATUSES] } })),
+          responses: { "200": ok("the node"), ...errors(ADMIN, JSON_BODY, NO_SUCH_NODE) },
+        },
       },
       "/admin/nodes/{id}/slash": {
         post: {
           summary: "Slash the node's stake with the protocol key (ICNT to the treasury); suspends the node if it falls below its minimum",
           security: admin,
+          parameters: nodeIdParam("id"),
           requestBody: json(z.toJSONSchema(slashRequestSchema)),
-          responses: { "200": { description: "the transaction and the stake left" }, ...errors(400, 401, 404, 422, 503) },
+          responses: {
+            "200": ok("the transaction and the stake left", object({ nodeId: string, transactionHash: string, bonded: string, required: string, status: string }, ["nodeId", "transactionHash", "status"])),
+            ...errors(ADMIN, JSON_BODY, NO_SUCH_NODE, { 422: ["SlashRefused"], 503: ["ChainNotConfigured", "ChainUnavailable"] }),
+          },
         },
+      },
+      "/admin/nodes/{id}/drain": {
+        get: {
+          summary: "Drain progress: a draining node is safe to remove once no replica lives on it",
+          security: admin,
+          parameters: nodeIdParam("id"),
+          responses: {
+            "200": ok("progress", object({ nodeId: string, status: { type: "string", enum: [...NODE_STATUSES] }, remainingReplicas: integer, safeToRemove: { type: "boolean" } })),
+            ...errors(ADMIN, NO_SUCH_NODE),
+          },
+        },
+      },
+      "/admin/nodes/{id}/scrub": {
+        post: {
+          summary: "Start a scrub pass on the node now; its findings arrive as a scrub report",
+          security: admin,
+          parameters: nodeIdParam("id"),
+          responses: { "202": ok("started", object({ nodeId: string, scrubbing: okTrue })), ...errors(ADMIN, NO_SUCH_NODE, { 502: ["NodeUnavailable"] }) },
+        },
+      },
+      "/admin/repair": {
+        get: {
+          summary: "The repair backlog: unusable nodes, reported faults, and segments below their replication factor (per bucket)",
+          security: admin,
+          responses: {
+            "200": ok("the backlog", object({ unusableNodes: { type: "array", items: string }, faults: integer, segmentsNeedingRepair: integer, replication: { type: "object" } })),
+            ...errors(ADMIN),
+          },
+        },
+      },
+      "/admin/chores/{name}/run": {
+        post: {
+          summary: "Run a cron chore now and return its report",
+          security: admin,
+          parameters: [pathParam("name", { type: "string", enum: CHORES.map((chore) => chore.name) })],
+          responses: { "200": ok("the chore's report", { type: "object" }), ...errors(ADMIN, { 404: ["NoSuchChore"] }) },
+        },
+      },
+      "/admin/encryption": {
+        get: {
+          summary: "The configured master keys and what each still wraps: a rotation is complete, and an old key removable from MASTER_KEYS, when it wraps nothing",
+          security: admin,
+          responses: {
+            "200": ok(
+              "the master keys",
+              object({ newestMasterKey: string, masterKeys: { type: "array" }, unconfiguredMasterKeys: { type: "array" }, rotation: object({ pending: integer, complete: { type: "boolean" }, removable: { type: "array", items: string } }) }),
+            ),
+            ...errors(ADMIN),
+          },
+        },
+      },
+      "/admin/diagnostics/crypto": {
+        post: {
+          summary: "Benchmark aid: run the edge's encryption work in its own isolate (time it from outside against mode 'none')",
+          security: admin,
+          requestBody: json(object({ mode: { type: "string", enum: ["none", "encrypt", "roundtrip", "small"] }, count: { type: "integer", minimum: 1, maximum: 4096 } })),
+          responses: { "200": ok("what was done", object({ mode: string, count: integer, checked: integer })), ...errors(ADMIN, JSON_BODY) },
+        },
+      },
+      "/admin/clock": {
+        get: { summary: "The edge's clock (only when TEST_CLOCK is \"true\"; otherwise 404)", security: admin, responses: { "200": ok("the clock", clockView), ...errors(ADMIN, TEST_CLOCK_ONLY) } },
+        post: {
+          summary: "Move the edge's clock forward: request handlers, chores, Durable Objects and alarms all read it (only when TEST_CLOCK is \"true\"; otherwise 404)",
+          security: admin,
+          requestBody: json(z.toJSONSchema(advanceClockRequestSchema)),
+          responses: { "200": ok("the clock", clockView), ...errors(ADMIN, TEST_CLOCK_ONLY, JSON_BODY) },
+        },
+        delete: { summary: "Back to real time (only when TEST_CLOCK is \"true\"; otherwise 404)", security: admin, responses: { "200": ok("the clock", clockView), ...errors(ADMIN, TEST_CLOCK_ONLY) } },
       },
     },
   };
