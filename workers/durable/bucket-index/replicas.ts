@@ -47,8 +47,9 @@ export function replicationSummary(store: IndexStore): { segments: number; byCou
  */
 export function references(store: IndexStore, blobId: string, nodeId: string): boolean {
   if (store.sql.exec("SELECT 1 FROM replicas WHERE blob_id = ? AND node_id = ? LIMIT 1", blobId, nodeId).toArray().length > 0) return true;
+  // instr, not LIKE: Durable Object SQLite refuses LIKE patterns over 50 bytes, and a blob id has 65 characters.
   return store.sql
-    .exec<{ part: string }>("SELECT part FROM parts WHERE part LIKE ?", `%${blobId}%`)
+    .exec<{ part: string }>("SELECT part FROM parts WHERE instr(part, ?) > 0", blobId)
     .toArray()
     .some((row) => (JSON.parse(row.part) as UploadedPart).replicas.some((r) => r.blobId === blobId && r.nodeId === nodeId));
 }
