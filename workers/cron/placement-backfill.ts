@@ -27,7 +27,7 @@ export interface BackfillBudget {
   pageSize: number;
 }
 
-/** At most 2,000 index rows a run: about a hundred D1 batches and ten index calls, well inside one cron invocation. */
+/** At most 2,000 index rows a run: about a hundred D1 batches and twenty index calls, well inside one cron invocation. */
 export const DEFAULT_BUDGET: BackfillBudget = { pagesPerRun: 10, pageSize: 200 };
 
 export interface PlacementBackfillReport {
