@@ -1,6 +1,6 @@
 // Queries over customer accounts, their access keys and their buckets.
 
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, gt } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { accessKeys, accounts, buckets } from "./schema.ts";
 
@@ -61,6 +61,11 @@ export async function deleteBucketRow(db: Db, name: string) {
 /** Every bucket, for chores that visit each bucket's index. */
 export async function listAllBuckets(db: Db) {
   return db.select({ name: buckets.name, id: buckets.id, replicationFactor: buckets.replicationFactor }).from(buckets).orderBy(asc(buckets.name)).all();
+}
+
+/** The first bucket by name after `name` (the very first when `name` is ""), for chores that walk buckets one by one. */
+export async function bucketAfter(db: Db, name: string) {
+  return (await db.select({ name: buckets.name, id: buckets.id }).from(buckets).where(gt(buckets.name, name)).orderBy(asc(buckets.name)).limit(1).get()) ?? null;
 }
 
 /**

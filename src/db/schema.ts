@@ -185,6 +185,19 @@ export const testClock = sqliteTable("test_clock", {
   offsetMs: integer("offset_ms").notNull(),
 });
 
+/**
+ * Where a long chore that walks the whole network resumes (one row per chore): its cursor, which only the chore
+ * reads, and when it finished. A finished chore's run costs one read of its row.
+ */
+export const choreCursors = sqliteTable("chore_cursors", {
+  chore: text("chore").primaryKey(),
+  /** JSON the chore alone understands; null once done. */
+  cursor: text("cursor"),
+  /** When the walk finished (ms); null while it is still under way. */
+  doneAt: integer("done_at"),
+  updatedAt: integer("updated_at").notNull(),
+});
+
 export type OperatorRow = typeof operators.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;

@@ -6,6 +6,7 @@ import { runOnce as runKeyRotation } from "./key-rotation.ts";
 import { runOnce as runKmsDeletion } from "./kms-deletion.ts";
 import { runOnce as runNodeLiveness } from "./node-liveness.ts";
 import { runOnce as runOrphanSweep } from "./orphan-sweep.ts";
+import { runOnce as runPlacementBackfill } from "./placement-backfill.ts";
 import { runOnce as runRepair } from "./repair.ts";
 import { runOnce as runStakeCheck } from "./stake-check.ts";
 
@@ -17,6 +18,7 @@ export interface Chore {
 export const CHORES: Chore[] = [
   { name: "node-liveness", runOnce: runNodeLiveness },
   { name: "stake-check", runOnce: runStakeCheck },
+  { name: "placement-backfill", runOnce: runPlacementBackfill },
   { name: "repair", runOnce: runRepair },
   { name: "bucket-lifecycle", runOnce: runBucketLifecycle },
   { name: "orphan-sweep", runOnce: runOrphanSweep },

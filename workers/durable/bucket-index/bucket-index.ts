@@ -34,10 +34,12 @@ import * as multipart from "./multipart.ts";
 import * as replicas from "./replicas.ts";
 import * as repair from "./repair.ts";
 import { migrateIndex } from "./schema.ts";
+import type { ReplicaCursor, ReplicaPage } from "./replicas.ts";
 import type { IndexStore } from "./store.ts";
 import * as versions from "./versions.ts";
 
 export type { BucketConfig, BucketConfigName } from "./configuration.ts";
+export type { ReplicaCursor, ReplicaOnNode, ReplicaPage } from "./replicas.ts";
 
 export class BucketIndex extends DurableObject<Env> {
   private readonly store: IndexStore;
@@ -188,5 +190,14 @@ export class BucketIndex extends DurableObject<Env> {
 
   references(blobId: string, nodeId: string): boolean {
     return replicas.references(this.store, blobId, nodeId);
+  }
+
+  /** Every replica the index records, a page at a time (the placement-account backfill walks it). */
+  listReplicaPage(after: ReplicaCursor | null, limit: number): ReplicaPage {
+    return replicas.listReplicaPage(this.store, after, limit);
+  }
+
+  unreferenced(pairs: { nodeId: string; blobId: string }[]): { nodeId: string; blobId: string }[] {
+    return replicas.unreferenced(this.store, pairs);
   }
 }
