@@ -1,6 +1,6 @@
 // The edge's one clock. Request handlers, chores and (through the `now` their callers pass) the Durable Objects
 // take the time from here, so a test can move all of them at once. With TEST_CLOCK = "true" (Worker tests, the
-// local network) the clock runs ahead of real time by an offset kept in D1 and advanced through
+// end-to-end networks) the clock runs ahead of real time by an offset kept in D1 and advanced through
 // POST /api/v1/admin/clock; otherwise it is real time and nothing is read. Timing that measures real elapsed time
 // (latency, per-isolate cache freshness) keeps using Date.now() on purpose.
 

@@ -27,7 +27,7 @@ export interface EdgeConfig {
   nodeUrlsAllowPrivate: boolean;
   /** SSE-C over plain HTTP (TLS ends in front of the Worker). */
   sseCAllowHttp: boolean;
-  /** The clock may be advanced through POST /api/v1/admin/clock (tests and the local network only). */
+  /** The clock may be advanced through POST /api/v1/admin/clock (Worker and end-to-end tests only). */
   testClock: boolean;
 }
 

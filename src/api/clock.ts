@@ -1,4 +1,4 @@
-// Admin: the test clock (src/clock.ts). With TEST_CLOCK on, tests and the local network move the edge's time
+// Admin: the test clock (src/clock.ts). With TEST_CLOCK on, the Worker and end-to-end tests move the edge's time
 // forward to reach lifecycle ages, liveness windows and (later) challenge and settlement periods without waiting.
 // With it off these routes do not exist (404), whoever asks.
 
