@@ -14,6 +14,7 @@ import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
 import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
 import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
+import { stopChild, trackChild } from "./children.ts";
 import { REPO_ROOT } from "./paths.ts";
 import { loadOrCreateSecrets, writePrivateFile, writeSecrets, type Secrets } from "./secrets.ts";
 import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp, wranglerCommand } from "./wrangler-dev.ts";
@@ -149,7 +150,7 @@ export class LocalNetwork {
     await writePrivateFile(keyFile, `${operator.privateKey}\n`);
     const zone = ZONES[index % ZONES.length]!;
 
-    const child = spawn(
+    const child = trackChild(spawn(
       process.execPath,
       [
         join(REPO_ROOT, "node-agent/bin/icn-node-agent.js"),
@@ -164,7 +165,7 @@ export class LocalNetwork {
         "--allow-private-urls", "true",
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
-    );
+    ));
     this.agents.set(index, child);
     this.pipeLog(child.stderr!, `node-${index}`);
     const ready = await readReadyLine(child, 60_000);
@@ -192,20 +193,24 @@ export class LocalNetwork {
     return prepared;
   }
 
-  /** Sends `signal` to node `index` and waits for it to exit. */
+  /**
+   * Sends `signal` to node `index` and waits for it to exit (SIGKILL after a few seconds); returns its exit code,
+   * null if a signal ended it. A node that already died (by any signal) is not waited for.
+   */
   async stopNode(index: number, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     const child = this.agents.get(index);
-    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    child.kill(signal);
-    const code = await exited;
+    if (!child) return null;
+    await stopChild(child, { signal, graceMs: 3_000 });
     this.agents.delete(index);
-    return code;
+    return child.exitCode;
   }
 
+  /**
+   * Stops everything this network started, in seconds whatever state the children are in: node-agents and the
+   * edge first (together), then the chain the edge talks to. Each step ends in SIGKILL if it must.
+   */
   async stop(): Promise<void> {
-    await Promise.all([...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")));
-    await this.stopEdge();
+    await Promise.all([...[...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")), this.stopEdge()]);
     await this.chain?.stop();
   }
 
@@ -228,7 +233,7 @@ export class LocalNetwork {
 
   private async stopEdge(): Promise<void> {
     await this.front?.close();
-    if (this.worker) await stopWranglerDev(this.worker);
+    if (this.worker) await stopWranglerDev(this.worker, 3_000);
   }
 
   /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
@@ -246,11 +251,11 @@ export class LocalNetwork {
 
   private async applyMigrations(persistDir: string): Promise<void> {
     const { command, args } = wranglerCommand();
-    const child = spawn(command, [...args, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
+    const child = trackChild(spawn(command, [...args, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
       cwd: REPO_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, CI: "true", WRANGLER_LOG_PATH: join(this.options.stateDir, "logs"), WRANGLER_SEND_METRICS: "false" },
-    });
+    }));
     let output = "";
     child.stdout!.on("data", (d) => (output += d));
     child.stderr!.on("data", (d) => (output += d));
