@@ -13,6 +13,8 @@ import { mnemonicToAccount } from "viem/accounts";
 import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
 import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
 import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
+import { readTriggerCrons } from "./cron.ts";
+import { CronDispatcher, wranglerScheduledDispatch } from "./cron-dispatcher.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
 import { stopChild, trackChild } from "./children.ts";
 import { REPO_ROOT } from "./paths.ts";
@@ -68,6 +70,13 @@ export interface LocalNetworkOptions {
   quiet?: boolean;
   /** Port of the local chain's RPC (anvil); 0 or absent picks a free one. */
   chainPort?: number;
+  /**
+   * The Worker's cron triggers (wrangler.toml `[triggers] crons`), which `wrangler dev` never fires: by default
+   * the network dispatches them on their schedule (cron-dispatcher.ts); false turns that off; `everyMs` fires
+   * every expression every that many ms instead (tests, a compressed clock). Each dispatch is logged to
+   * stateDir/logs/cron.log.
+   */
+  cron?: false | { everyMs?: number };
 }
 
 export class LocalNetwork {
@@ -76,6 +85,7 @@ export class LocalNetwork {
   private worker?: ChildProcess;
   private front?: EdgeFront;
   private readonly agents = new Map<number, ChildProcess>();
+  private cron?: CronDispatcher;
   private secrets!: Secrets;
   /** Started before the Worker, stopped after it. */
   chain?: LocalChain;
@@ -123,7 +133,23 @@ export class LocalNetwork {
 
     await Promise.all(Array.from({ length: this.options.nodeCount }, (_, i) => this.startNode(i)));
     await this.writeDescription();
+    await this.startCron();
     return this.description;
+  }
+
+  /** Dispatches the Worker's cron triggers (unless options.cron is false), to whichever Worker runs now. */
+  private async startCron(): Promise<void> {
+    if (this.options.cron === false) return;
+    const crons = readTriggerCrons(await readFile(join(REPO_ROOT, "wrangler.toml"), "utf8"));
+    const logFile = join(this.options.stateDir, "logs", "cron.log");
+    let pending = Promise.resolve();
+    this.cron = new CronDispatcher({
+      crons,
+      everyMs: this.options.cron?.everyMs,
+      dispatch: wranglerScheduledDispatch(() => this.description.worker.url),
+      log: (line) => (pending = pending.then(() => writeFile(logFile, `${new Date().toISOString()} ${line}\n`, { flag: "a" })).catch(() => {})),
+    });
+    this.cron.start();
   }
 
   /** Calls the admin API of the running edge. */
@@ -210,6 +236,8 @@ export class LocalNetwork {
    * edge first (together), then the chain the edge talks to. Each step ends in SIGKILL if it must.
    */
   async stop(): Promise<void> {
+    await this.cron?.stop();
+    this.cron = undefined;
     await Promise.all([...[...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")), this.stopEdge()]);
     await this.chain?.stop();
   }
