@@ -19,6 +19,7 @@ import * as bytecode from "../chain/generated/bytecode.ts";
 import { nodeKeyOf, readNodeStake, type NodeStakeStatus } from "../chain/node-stake.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { sendContractTransaction } from "../chain/transactions.ts";
+import { stopChild, trackChild } from "./children.ts";
 import { REPO_ROOT } from "./paths.ts";
 
 export const ANVIL_BIN = join(REPO_ROOT, "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
@@ -112,7 +113,7 @@ export class LocalChain {
     const chainDir = join(options.stateDir, "chain");
     await mkdir(chainDir, { recursive: true });
     await mkdir(dirname(options.logFile), { recursive: true });
-    const child = spawn(
+    const child = trackChild(spawn(
       ANVIL_BIN,
       [
         "--host", "127.0.0.1",
@@ -125,7 +126,7 @@ export class LocalChain {
         "--state-interval", "10",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    ));
     const port = await readListeningPort(child, options.logFile, 30_000);
     return new LocalChain(child, `http://127.0.0.1:${port}`, chainDir);
   }
@@ -234,14 +235,9 @@ export class LocalChain {
     await slashNode(this.protocol, { stakingAddress: this.contracts.nodeStaking, nodeId, amount, reason });
   }
 
-  /** SIGTERM (anvil saves its state), SIGKILL after 10 s. */
-  async stop(): Promise<void> {
-    if (this.process.exitCode !== null || this.process.signalCode !== null) return;
-    const exited = new Promise((r) => this.process.once("exit", r));
-    this.process.kill("SIGTERM");
-    const timer = setTimeout(() => this.process.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
+  /** SIGTERM (anvil saves its state), SIGKILL after `graceMs`; at once if anvil already died. */
+  async stop(graceMs = 5_000): Promise<void> {
+    await stopChild(this.process, { graceMs });
   }
 
   private async allDeployed(contracts: ChainContracts): Promise<boolean> {

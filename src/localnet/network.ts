@@ -13,7 +13,10 @@ import { mnemonicToAccount } from "viem/accounts";
 import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
 import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
 import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
+import { readTriggerCrons } from "./cron.ts";
+import { CronDispatcher, wranglerScheduledDispatch } from "./cron-dispatcher.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
+import { stopChild, trackChild } from "./children.ts";
 import { REPO_ROOT } from "./paths.ts";
 import { loadOrCreateSecrets, writePrivateFile, writeSecrets, type Secrets } from "./secrets.ts";
 import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp, wranglerCommand } from "./wrangler-dev.ts";
@@ -67,6 +70,13 @@ export interface LocalNetworkOptions {
   quiet?: boolean;
   /** Port of the local chain's RPC (anvil); 0 or absent picks a free one. */
   chainPort?: number;
+  /**
+   * The Worker's cron triggers (wrangler.toml `[triggers] crons`), which `wrangler dev` never fires: by default
+   * the network dispatches them on their schedule (cron-dispatcher.ts); false turns that off; `everyMs` fires
+   * every expression every that many ms instead (tests, a compressed clock). Each dispatch is logged to
+   * stateDir/logs/cron.log.
+   */
+  cron?: false | { everyMs?: number };
 }
 
 export class LocalNetwork {
@@ -75,6 +85,7 @@ export class LocalNetwork {
   private worker?: ChildProcess;
   private front?: EdgeFront;
   private readonly agents = new Map<number, ChildProcess>();
+  private cron?: CronDispatcher;
   private secrets!: Secrets;
   /** Started before the Worker, stopped after it. */
   chain?: LocalChain;
@@ -122,7 +133,23 @@ export class LocalNetwork {
 
     await Promise.all(Array.from({ length: this.options.nodeCount }, (_, i) => this.startNode(i)));
     await this.writeDescription();
+    await this.startCron();
     return this.description;
+  }
+
+  /** Dispatches the Worker's cron triggers (unless options.cron is false), to whichever Worker runs now. */
+  private async startCron(): Promise<void> {
+    if (this.options.cron === false) return;
+    const crons = readTriggerCrons(await readFile(join(REPO_ROOT, "wrangler.toml"), "utf8"));
+    const logFile = join(this.options.stateDir, "logs", "cron.log");
+    let pending = Promise.resolve();
+    this.cron = new CronDispatcher({
+      crons,
+      everyMs: this.options.cron?.everyMs,
+      dispatch: wranglerScheduledDispatch(() => this.description.worker.url),
+      log: (line) => (pending = pending.then(() => writeFile(logFile, `${new Date().toISOString()} ${line}\n`, { flag: "a" })).catch(() => {})),
+    });
+    this.cron.start();
   }
 
   /** Calls the admin API of the running edge. */
@@ -149,7 +176,7 @@ export class LocalNetwork {
     await writePrivateFile(keyFile, `${operator.privateKey}\n`);
     const zone = ZONES[index % ZONES.length]!;
 
-    const child = spawn(
+    const child = trackChild(spawn(
       process.execPath,
       [
         join(REPO_ROOT, "node-agent/bin/icn-node-agent.js"),
@@ -164,7 +191,7 @@ export class LocalNetwork {
         "--allow-private-urls", "true",
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env } },
-    );
+    ));
     this.agents.set(index, child);
     this.pipeLog(child.stderr!, `node-${index}`);
     const ready = await readReadyLine(child, 60_000);
@@ -192,20 +219,26 @@ export class LocalNetwork {
     return prepared;
   }
 
-  /** Sends `signal` to node `index` and waits for it to exit. */
+  /**
+   * Sends `signal` to node `index` and waits for it to exit (SIGKILL after a few seconds); returns its exit code,
+   * null if a signal ended it. A node that already died (by any signal) is not waited for.
+   */
   async stopNode(index: number, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     const child = this.agents.get(index);
-    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
-    child.kill(signal);
-    const code = await exited;
+    if (!child) return null;
+    await stopChild(child, { signal, graceMs: 3_000 });
     this.agents.delete(index);
-    return code;
+    return child.exitCode;
   }
 
+  /**
+   * Stops everything this network started, in seconds whatever state the children are in: node-agents and the
+   * edge first (together), then the chain the edge talks to. Each step ends in SIGKILL if it must.
+   */
   async stop(): Promise<void> {
-    await Promise.all([...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")));
-    await this.stopEdge();
+    await this.cron?.stop();
+    this.cron = undefined;
+    await Promise.all([...[...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")), this.stopEdge()]);
     await this.chain?.stop();
   }
 
@@ -228,7 +261,7 @@ export class LocalNetwork {
 
   private async stopEdge(): Promise<void> {
     await this.front?.close();
-    if (this.worker) await stopWranglerDev(this.worker);
+    if (this.worker) await stopWranglerDev(this.worker, 3_000);
   }
 
   /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
@@ -246,11 +279,11 @@ export class LocalNetwork {
 
   private async applyMigrations(persistDir: string): Promise<void> {
     const { command, args } = wranglerCommand();
-    const child = spawn(command, [...args, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
+    const child = trackChild(spawn(command, [...args, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
       cwd: REPO_ROOT,
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, CI: "true", WRANGLER_LOG_PATH: join(this.options.stateDir, "logs"), WRANGLER_SEND_METRICS: "false" },
-    });
+    }));
     let output = "";
     child.stdout!.on("data", (d) => (output += d));
     child.stderr!.on("data", (d) => (output += d));

@@ -1,7 +1,10 @@
 // `npm start`: runs the whole ICN Edge network locally until Ctrl-C, and prints how to use it.
-// Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545).
+// Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545);
+// state: ICN_STATE_DIR (default .icn/ in the repo, secrets in the repo's .dev.vars; with ICN_STATE_DIR, the secrets
+// file is ICN_STATE_DIR/dev.vars, so a second network never touches the first one's files).
 
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { killAllChildrenNow } from "./children.ts";
 import { LocalNetwork } from "./network.ts";
 import { REPO_ROOT } from "./paths.ts";
 
@@ -26,25 +29,34 @@ function parseArgs(argv: string[]): { nodes: number } {
 
 const { nodes } = parseArgs(process.argv.slice(2));
 const edgePort = Number(process.env.ICN_EDGE_PORT ?? 8787);
+const stateDir = process.env.ICN_STATE_DIR ? resolve(process.env.ICN_STATE_DIR) : undefined;
 const network = new LocalNetwork({
-  stateDir: join(REPO_ROOT, ".icn"),
-  secretsFile: join(REPO_ROOT, ".dev.vars"),
+  stateDir: stateDir ?? join(REPO_ROOT, ".icn"),
+  secretsFile: stateDir ? join(stateDir, "dev.vars") : join(REPO_ROOT, ".dev.vars"),
   edgePort,
   nodeCount: nodes,
   chainPort: Number(process.env.ICN_CHAIN_PORT ?? 8545),
 });
 
+// The first Ctrl-C (or SIGTERM/SIGHUP) stops the network, which takes seconds at most; a second one kills every
+// child at once and exits. Whatever ends this process otherwise (an uncaught error included), the children are
+// SIGKILLed on its way out (children.ts), so none keeps running or holds a port.
 let stopping = false;
 async function shutdown(code: number): Promise<never> {
   if (!stopping) {
     stopping = true;
-    console.log("\nstopping the network…");
-    await network.stop();
+    console.log("\nstopping the network… (Ctrl-C again to kill it now)");
+    await network.stop().catch((error: unknown) => console.error(`stopping the network failed: ${(error as Error).stack ?? error}`));
   }
   process.exit(code);
 }
-process.on("SIGINT", () => void shutdown(0));
-process.on("SIGTERM", () => void shutdown(0));
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.on(signal, () => {
+    if (!stopping) return void shutdown(0);
+    killAllChildrenNow();
+    process.exit(130);
+  });
+}
 
 try {
   const d = await network.start();
@@ -68,7 +80,7 @@ Try it:
   aws --endpoint-url ${d.edgeUrl} s3 cp ./some-file s3://demo/
   aws --endpoint-url ${d.edgeUrl} s3 ls s3://demo/
 
-Ctrl-C stops every process this started. Data stays in .icn/ for the next start.`);
+Ctrl-C stops every process this started. Data stays in ${stateDir ?? ".icn/"} for the next start.`);
 } catch (error) {
   console.error(`failed to start the network: ${(error as Error).stack ?? error}`);
   await shutdown(1);

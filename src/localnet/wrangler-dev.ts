@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { hasExited, stopChild, trackChild } from "./children.ts";
 import { REPO_ROOT } from "./paths.ts";
 
 /** wrangler under the repo's Node 24 (wrangler needs Node >= 22; plain `node` here may be 20). */
@@ -31,7 +32,7 @@ export interface WranglerDevOptions {
  */
 export async function spawnWranglerDev(options: WranglerDevOptions): Promise<ChildProcess> {
   const { command, args } = wranglerCommand();
-  return spawn(
+  const child = spawn(
     command,
     [
       ...args, "dev",
@@ -61,23 +62,15 @@ export async function spawnWranglerDev(options: WranglerDevOptions): Promise<Chi
       },
     },
   );
+  return trackChild(child, { group: true });
 }
 
-/** Stops a `spawnWranglerDev` process group: SIGTERM, then SIGKILL after 10 s. */
-export async function stopWranglerDev(child: ChildProcess): Promise<void> {
-  if (!child.pid || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  try {
-    process.kill(-child.pid, "SIGTERM");
-  } catch {
-    // already gone
-  }
-  await Promise.race([exited, sleep(10_000)]);
-  try {
-    process.kill(-child.pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
+/**
+ * Stops a `spawnWranglerDev` process group (wrangler and its workerd): SIGTERM, SIGKILL after `graceMs`, done when
+ * no process of the group is left, whether or not wrangler itself had already died.
+ */
+export async function stopWranglerDev(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  await stopChild(child, { graceMs });
 }
 
 export async function freePort(): Promise<number> {
@@ -98,7 +91,7 @@ function sleep(ms: number): Promise<void> {
 export async function waitForHttp(url: string, timeoutMs: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode} before serving ${url}`);
+    if (hasExited(child)) throw new Error(`wrangler dev exited with ${child.exitCode ?? child.signalCode} before serving ${url}`);
     try {
       const res = await fetch(url);
       if (res.ok) return;

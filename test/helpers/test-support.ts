@@ -34,10 +34,12 @@ export async function filesUnder(dir: string): Promise<string[]> {
  * The whole local network for one test file: a fresh temp dir (named from `prefix`), free ports, quiet logs.
  * A network that fails to start is stopped and its dir deleted before the error is rethrown.
  */
-export async function startTestNetwork(prefix: string, options: Pick<LocalNetworkOptions, "nodeCount" | "vars">): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
+export async function startTestNetwork(prefix: string, options: Pick<LocalNetworkOptions, "nodeCount" | "vars" | "cron">): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
   const stateDir = await mkdtemp(join(tmpdir(), prefix));
   // End-to-end networks are test mode: the admin API may advance the edge's clock (src/clock.ts). npm start is not.
-  const network = new LocalNetwork({ stateDir, edgePort: 0, quiet: true, ...options, vars: { TEST_CLOCK: "true", ...options.vars } });
+  // Their chores run when a test says (POST /admin/chores/:name/run), so cron triggers are off unless asked for:
+  // a chore firing at a minute boundary must not race a test's own steps.
+  const network = new LocalNetwork({ stateDir, edgePort: 0, quiet: true, ...options, cron: options.cron ?? false, vars: { TEST_CLOCK: "true", ...options.vars } });
   try {
     return { network, d: await network.start() };
   } catch (error) {
