@@ -1,6 +1,8 @@
 // The local edge's front door: a thin HTTP proxy in front of `wrangler dev`. workerd never answers
 // `Expect: 100-continue`, so awscli/boto3 would stall 1 s on every upload (../shared/TOOLCHAIN.md); Node's
-// server answers it at once. Everything else (method, path, Host, headers, body) passes through untouched.
+// server answers it at once. Everything else (method, path, Host, headers, body) passes through untouched, except
+// `/cdn-cgi/`: Cloudflare's edge keeps that namespace for itself and never hands it to a Worker, and locally
+// wrangler answers it with the Worker's scheduled handler (cron-dispatcher.ts calls it on the Worker's own port).
 
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
 import { pipeline } from "node:stream";
@@ -30,6 +32,12 @@ export async function startEdgeFront(options: { port: number; upstream: string }
 }
 
 function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent: Agent): void {
+  if (req.url?.startsWith("/cdn-cgi/")) {
+    req.resume();
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("not found\n");
+    return;
+  }
   const headers = { ...req.headers };
   delete headers.expect;
   const outbound = httpRequest(

@@ -99,4 +99,15 @@ describe("edge front proxy", () => {
     expect((await send(agent, "GET", "/after-head", undefined)).status).toBe(200);
     agent.destroy();
   });
+
+  it("keeps /cdn-cgi/ to itself, as Cloudflare's edge does: nobody outside can fire the Worker's scheduled handler", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const before = seen.length;
+    for (const path of ["/cdn-cgi/local/scheduled?cron=*+*+*+*+*", "/cdn-cgi/handler/scheduled"]) {
+      expect((await send(agent, "GET", path, undefined)).status, path).toBe(404);
+    }
+    expect(seen.length).toBe(before);
+    expect((await send(agent, "GET", "/cdn-cgix", undefined)).status).toBe(200);
+    agent.destroy();
+  });
 });
