@@ -4,13 +4,14 @@
 
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mnemonicKey, PROTOCOL_ACCOUNT_INDEX } from "../../src/localnet/chain.ts";
 import { LocalNetwork, operatorWallet, type NetworkDescription } from "../../src/localnet/network.ts";
+import { descendantsOf } from "../helpers/processes.ts";
 import { edgeS3Client, stopTestNetwork } from "../helpers/test-support.ts";
 
 const secrets = {
@@ -40,29 +41,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(() => stopTestNetwork(network), 60_000);
-
-/** Every process below `root` (its children, theirs, ...), from each process's parent in /proc/<pid>/stat. */
-function descendantsOf(root: number): number[] {
-  const parentOf = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // The command name in parentheses may hold spaces; the fields after the last ")" are "state ppid ...".
-      const fields = readFileSync(`/proc/${entry}/stat`, "utf8").split(")").pop()!.trim().split(" ");
-      parentOf.set(Number(entry), Number(fields[1]));
-    } catch {
-      // exited while we looked
-    }
-  }
-  const found: number[] = [];
-  let frontier = [root];
-  while (frontier.length > 0) {
-    const next = [...parentOf].filter(([, parent]) => frontier.includes(parent)).map(([pid]) => pid);
-    found.push(...next);
-    frontier = next;
-  }
-  return found;
-}
 
 /** A process's command line as `ps` shows it: its arguments joined by spaces. */
 function commandLineOf(pid: number): string {
