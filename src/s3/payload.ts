@@ -132,17 +132,13 @@ export const MAX_XML_BODY = 2 * 1024 * 1024;
 export async function readDocumentBody(request: Request, principal: Principal, maxBytes = MAX_XML_BODY): Promise<string> {
   const payload = openPayload(request, principal, maxBytes);
   if (payload.length > maxBytes) throw new S3Error("MaxMessageLengthExceeded");
-  const parts: Uint8Array[] = [];
-  const collect: BodyStage = { write: (chunk) => void parts.push(chunk.slice()), finish() {} };
+  // Decoded as it arrives (a read buffer may be reused for the next chunk, so nothing keeps a chunk itself).
+  const decoder = new TextDecoder();
+  let text = "";
+  const collect: BodyStage = { write: (chunk) => void (text += decoder.decode(chunk, { stream: true })), finish: () => void (text += decoder.decode()) };
   await pump(payload.source, [payload.md5, ...payload.checks, collect]);
   await payload.verify();
-  const bytes = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
+  return text;
 }
 
 /** Stops a body that declared no length once it passes `max` bytes. */

@@ -29,7 +29,7 @@ import { childText, parseXml, toXmlText, XSI_XMLNS, type XmlNode } from "../xml.
 
 /** ListBuckets, with the optional pagination S3 added in 2024 (max-buckets, continuation-token, prefix). */
 export async function listBucketsOp(ctx: S3Context): Promise<Response> {
-  const q = new URL(ctx.request.url).searchParams;
+  const q = ctx.query;
   const maxRaw = q.get("max-buckets");
   if (maxRaw !== null && (!/^\d+$/.test(maxRaw) || Number(maxRaw) < 1 || Number(maxRaw) > 10_000)) {
     throw new S3Error("InvalidArgument", "max-buckets must be an integer between 1 and 10000", { ArgumentName: "max-buckets", ArgumentValue: maxRaw });

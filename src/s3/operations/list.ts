@@ -13,7 +13,7 @@ const MAX_KEYS = 1000;
 
 export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, bucketName);
-  const q = new URL(ctx.request.url).searchParams;
+  const q = ctx.query;
   const common = commonParams(q);
   const token = q.get("continuation-token");
   const startAfter = q.get("start-after") ?? undefined;
@@ -37,7 +37,7 @@ export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promi
 
 export async function listObjectsV1Op(ctx: S3Context, bucketName: string): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, bucketName);
-  const q = new URL(ctx.request.url).searchParams;
+  const q = ctx.query;
   const common = commonParams(q);
   const marker = q.get("marker") ?? "";
   const { prefix, delimiter } = common.query;
@@ -118,7 +118,7 @@ function decodeToken(token: string): { value: string; skipPrefix: boolean } {
 /** ListObjectVersions: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html */
 export async function listObjectVersionsOp(ctx: S3Context, bucketName: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const q = new URL(ctx.request.url).searchParams;
+  const q = ctx.query;
   const common = commonParams(q);
   const keyMarker = q.get("key-marker") ?? "";
   const versionIdMarker = q.get("version-id-marker") ?? "";

@@ -219,7 +219,7 @@ export async function listPartsOp(ctx: S3Context, bucketName: string, key: strin
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
-  const q = new URL(ctx.request.url).searchParams;
+  const q = ctx.query;
   const marker = Number(q.get("part-number-marker") ?? "0");
   const maxParts = Math.min(Number(q.get("max-parts") ?? "1000"), 1000);
   if (!Number.isInteger(marker) || !Number.isInteger(maxParts) || maxParts < 0) throw new S3Error("InvalidArgument");
@@ -244,7 +244,7 @@ export async function listPartsOp(ctx: S3Context, bucketName: string, key: strin
 /** ListMultipartUploads: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html */
 export async function listMultipartUploadsOp(ctx: S3Context, bucketName: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const q = new URL(ctx.request.url).searchParams;
+  const q = ctx.query;
   const maxRaw = q.get("max-uploads");
   if (maxRaw !== null && !/^\d+$/.test(maxRaw)) throw new S3Error("InvalidArgument", "max-uploads must be an integer", { ArgumentName: "max-uploads", ArgumentValue: maxRaw });
   const query = {

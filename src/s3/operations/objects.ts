@@ -139,7 +139,7 @@ async function readVersion(ctx: S3Context, bucket: BucketRow, key: string, versi
 }
 
 function versionIdParam(ctx: S3Context): string | undefined {
-  return new URL(ctx.request.url).searchParams.get("versionId") ?? undefined;
+  return ctx.query.get("versionId") ?? undefined;
 }
 
 /**
@@ -231,7 +231,7 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
   // Preconditions come before Range (RFC 9110 section 13.2.2).
   const condition = evaluateReadPreconditions(record, ctx.request.headers);
   const range = condition === 304 ? undefined : parseRange(ctx.request.headers.get("range"), record.size);
-  const headers = objectResponseHeaders(record, new URL(ctx.request.url).searchParams, ctx.request.headers, range === undefined);
+  const headers = objectResponseHeaders(record, ctx.query, ctx.request.headers, range === undefined);
   setVersionHeader(headers, record.versionId);
   setEncryptionHeaders(headers, record.encryption);
   if (condition === 304) {
