@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { Env } from "./env.ts";
 import { EdgeError } from "./protocol/errors.ts";
+import { parseErasureCode, type ErasureCode } from "./protocol/piece-layout.ts";
 
 export interface EdgeConfig {
   /** Regions a SigV4 scope may name; the first is the edge's own (GetBucketLocation, key ARNs, errors). */
@@ -29,6 +30,12 @@ export interface EdgeConfig {
   sseCAllowHttp: boolean;
   /** The clock may be advanced through POST /api/v1/admin/clock (Worker and end-to-end tests only). */
   testClock: boolean;
+  /** The erasure code of buckets that do not choose their own (README, Erasure coding). */
+  erasureCode: ErasureCode;
+  /** Pieces beyond k that must be durable before an erasure-coded write is acknowledged (k+1 by default). */
+  erasureWriteExtraPieces: number;
+  /** Objects (and parts) up to this many plaintext bytes are kept, encrypted, in the bucket's index. */
+  inlineObjectMaxBytes: number;
 }
 
 /** A var that does not parse. Thrown by configOf; the message names the var and what it holds. */
@@ -51,6 +58,15 @@ const hours = z
   .regex(/^\d+(\.\d+)?$/, "must be a number of hours ≥ 0")
   .transform((s) => Number(s) * 3600 * 1000);
 const positiveInteger = z.string().trim().regex(/^[1-9]\d*$/, "must be a positive integer").transform(Number).pipe(z.number().int().max(Number.MAX_SAFE_INTEGER));
+const count = z.string().trim().regex(/^\d+$/, "must be an integer ≥ 0").transform(Number).pipe(z.number().int().max(Number.MAX_SAFE_INTEGER));
+const erasureCode = z.string().transform((s, ctx) => {
+  try {
+    return parseErasureCode(s);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+    return z.NEVER;
+  }
+});
 const flag = z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false").transform((s) => s === "true");
 
 const varsSchema = z.object({
@@ -65,6 +81,10 @@ const varsSchema = z.object({
   NODE_URLS_ALLOW_PRIVATE: flag,
   SSE_C_ALLOW_HTTP: flag,
   TEST_CLOCK: flag,
+  ERASURE_CODE: erasureCode.prefault("4+2"),
+  ERASURE_WRITE_EXTRA_PIECES: count.prefault("1"),
+  // 4 KiB: Storj keeps segments up to 4 KiB inline in its metadata too (README, Small objects).
+  INLINE_OBJECT_MAX_BYTES: count.pipe(z.number().max(64 * 1024)).prefault("4096"),
 });
 
 /** The vars configOf reads; a structural type so tests can pass plain objects. */
@@ -94,6 +114,9 @@ export function parseConfig(vars: Partial<ConfigVars>): EdgeConfig {
     nodeUrlsAllowPrivate: v.NODE_URLS_ALLOW_PRIVATE,
     sseCAllowHttp: v.SSE_C_ALLOW_HTTP,
     testClock: v.TEST_CLOCK,
+    erasureCode: v.ERASURE_CODE,
+    erasureWriteExtraPieces: v.ERASURE_WRITE_EXTRA_PIECES,
+    inlineObjectMaxBytes: v.INLINE_OBJECT_MAX_BYTES,
   };
 }
 

@@ -121,6 +121,9 @@ export const accessKeys = sqliteTable(
   (t) => [index("access_keys_account_idx").on(t.accountId)],
 );
 
+/** A bucket's erasure code when it asked for full replicas instead. */
+export const NO_ERASURE_CODE = "none";
+
 /** Buckets: globally unique names; `id` names the bucket's BucketIndex Durable Object. */
 export const buckets = sqliteTable(
   "buckets",
@@ -132,8 +135,13 @@ export const buckets = sqliteTable(
       .references(() => accounts.id),
     region: text("region").notNull(),
     createdAt: integer("created_at").notNull(),
-    /** How many nodes hold each blob of this bucket (1-5), set at creation. */
+    /** How many nodes hold each blob of this bucket's replicated segments (1-5), set at creation. */
     replicationFactor: integer("replication_factor").notNull().default(3),
+    /**
+     * The bucket's erasure code, "k+m"; NO_ERASURE_CODE for a bucket that replicates; null for the edge's default
+     * (ERASURE_CODE), which is what buckets made before erasure coding have.
+     */
+    erasureCode: text("erasure_code"),
     /**
      * The bucket key (SSE-S3), wrapped by a master key (src/services/crypto/keys.ts). Null only for buckets
      * created before edge encryption, which get one on their first encrypted write.

@@ -137,10 +137,22 @@ export function blobPath(blobId: string): string {
   return `/blobs/${blobId}`;
 }
 
+/**
+ * On a PUT, asks the node to compute the Merkle root of the blob cut into leaves of this many bytes
+ * (src/protocol/merkle.ts) and return it as `merkleRoot`: how the edge checks that a piece arrived intact.
+ */
+export const MERKLE_LEAF_BYTES_HEADER = "x-icn-merkle-leaf-bytes";
+/** The largest Merkle leaf a node accepts (a leaf is held in memory while it is hashed). */
+export const MAX_MERKLE_LEAF_BYTES = 1024 * 1024;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+
 export const blobPutResponseSchema = z.object({
   blobId: blobIdSchema,
   size: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256: hex64,
+  /** Present when the PUT asked for it (MERKLE_LEAF_BYTES_HEADER), and after a reconstruct. */
+  merkleRoot: hex64.optional(),
 });
 export type BlobPutResponse = z.infer<typeof blobPutResponseSchema>;
 
@@ -165,6 +177,33 @@ export const replicateRequestSchema = z.object({
   size: z.number().int().nonnegative(),
 });
 export type ReplicateRequest = z.infer<typeof replicateRequestSchema>;
+
+/**
+ * POST /blobs/:blobId/reconstruct: the node rebuilds piece `piece` of an erasure-coded segment from `sources`
+ * (exactly k other pieces of the same segment, each a presigned GET on the node holding it), stripe by stripe
+ * (src/protocol/piece-layout.ts, src/protocol/reed-solomon.ts), and stores it under `blobId` only when the
+ * result's Merkle root is `merkleRoot`. Answers 201 BlobPutResponse (with merkleRoot); 502 SourceFailed when a
+ * source fails, 422 BadDigest when the rebuilt piece is not the one expected. No key is needed: pieces are
+ * ciphertext.
+ */
+export const reconstructRequestSchema = z
+  .object({
+    k: z.number().int().min(1).max(32),
+    m: z.number().int().min(1).max(31),
+    piece: z.number().int().nonnegative(),
+    /** Plaintext bytes of the segment: fixes the number of stripes and the piece's length. */
+    segmentBytes: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+    merkleRoot: hex64,
+    sources: z.array(z.object({ piece: z.number().int().nonnegative(), url: z.url({ protocol: /^https?$/ }) })),
+  })
+  .refine((r) => r.k + r.m <= 32, { message: "k + m must be at most 32" })
+  .refine((r) => r.piece < r.k + r.m, { path: ["piece"], message: "piece must be below k + m" })
+  .refine((r) => r.sources.length === r.k, { path: ["sources"], message: "exactly k sources are needed" })
+  .refine((r) => new Set(r.sources.map((s) => s.piece)).size === r.k && r.sources.every((s) => s.piece < r.k + r.m && s.piece !== r.piece), {
+    path: ["sources"],
+    message: "sources must be k distinct other pieces of the segment",
+  });
+export type ReconstructRequest = z.infer<typeof reconstructRequestSchema>;
 
 export const blobListingSchema = z.object({
   /** `createdAt` is milliseconds since the epoch (the orphan sweep compares it with its grace period). */

@@ -3,30 +3,23 @@
 // over), and free blobs nothing references any more. Knows nothing of HTTP or S3: callers map its errors.
 
 import { EdgeError } from "../protocol/errors.ts";
-import { insertBlobFault } from "../db/faults.ts";
 import { recordPlacedBlobs, releasePlacedBlobs } from "../db/placements.ts";
-import { getNode, listPlaceableNodes } from "../db/registry.ts";
+import { listPlaceableNodes } from "../db/registry.ts";
 import type { Db } from "../db/client.ts";
-import type { NodeRow } from "../db/schema.ts";
-import { hex, randomHex } from "../protocol/crypto.ts";
+import { base64, fromBase64, hex, randomHex } from "../protocol/crypto.ts";
 import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
 import { nodeHealth } from "./node-health.ts";
-import { deleteBlob, fetchBlob, NodeRequestError, startBlobUpload, type BlobUploadStage, type NodeEndpoint } from "./node-client.ts";
+import { deleteBlob, NodeRequestError, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
+import { endpointFor, fetchReplica, reportFault } from "./replica-access.ts";
 import { CiphertextIntegrityError } from "./crypto/errors.ts";
 import { ciphertextLength, ciphertextRangeFor, decryptRange, EncryptStage } from "./crypto/stream-format.ts";
+import { codeForSegment, pieceBytes, type ErasureCode } from "../protocol/piece-layout.ts";
+import { copyErasureSegment } from "./erasure-read.ts";
+import { erasureWriteQuorum, storeErasureSegment } from "./erasure-write.ts";
 import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
 import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pipeline.ts";
 import { placeReplicas, writeQuorum } from "./placement.ts";
 import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
-import { TtlCache } from "./ttl-cache.ts";
-
-/**
- * Node endpoints for reads, cached per isolate. A node that re-registers gets new credentials and perhaps a
- * new URL; a read that fails with the stale ones drops the entry and retries once. Placement always reads
- * the registry: a write cannot be retried once its body has started to flow.
- */
-const ENDPOINT_CACHE_TTL_MS = 10_000;
-const endpoints = new TtlCache<string, NodeRow>(ENDPOINT_CACHE_TTL_MS);
 
 export interface StorageEnv {
   db: Db;
@@ -35,10 +28,17 @@ export interface StorageEnv {
   now: number;
 }
 
-/** Where a new segment goes: its bucket (blob ids carry the bucket id) and how many replicas it needs. */
+/**
+ * Where a new segment goes and in what form: its bucket (blob ids carry the bucket id), its erasure code (none:
+ * replicated), how many replicas a replicated segment needs, and up to what size a segment is kept inline.
+ */
 export interface StorageTarget {
   bucketId: string;
   replicationFactor: number;
+  erasure?: ErasureCode;
+  /** Pieces beyond k an erasure-coded write waits for (erasureWriteQuorum). */
+  erasureExtraPieces: number;
+  inlineMaxBytes: number;
 }
 
 /** Not enough active nodes with room for a write quorum. */
@@ -181,7 +181,58 @@ const BATCH_BYTES = 256 * 1024;
  * ciphertext; replicas that failed are left for the repair chore. On failure every replica written is removed.
  */
 export async function storeSegment(storage: StorageEnv, target: StorageTarget, input: SegmentInput, kek: KeyEncryptionKey): Promise<ObjectSegment> {
+  if (input.length <= target.inlineMaxBytes) return storeInlineSegment(target, input, kek);
   const candidates = await listPlaceableNodes(storage.db, storage.now, storage.offlineAfterMs);
+  if (target.erasure) {
+    // The bucket's code where enough nodes have room for a quorum of distinct pieces; replicas otherwise.
+    const code = codeForSegment(target.erasure, input.length);
+    const quorum = erasureWriteQuorum(code, target.erasureExtraPieces);
+    const segmentId = newBlobId(target.bucketId);
+    const nodes = placeReplicas(candidates, segmentId, pieceBytes(code, input.length), code.k + code.m);
+    if (nodes.length >= quorum) {
+      const key = await newSegmentKey(kek, segmentId);
+      const stored = await storeErasureSegment({
+        storage,
+        code,
+        nodes,
+        quorum,
+        pieceBlobIds: Array.from({ length: code.k + code.m }, () => newBlobId(target.bucketId)),
+        key,
+        length: input.length,
+        source: input.source,
+        before: [input.md5, ...input.checks],
+        verify: input.verify,
+      });
+      return { ...stored, md5: hex(input.md5.digest) };
+    }
+  }
+  return storeReplicatedSegment(storage, target, input, kek, candidates);
+}
+
+/** Encrypts a small segment into the index record itself: no node is involved in writing or reading it. */
+async function storeInlineSegment(target: StorageTarget, input: SegmentInput, kek: KeyEncryptionKey): Promise<ObjectSegment> {
+  const key = await newSegmentKey(kek, newBlobId(target.bucketId));
+  const blob = new Uint8Array(ciphertextLength(input.length));
+  let at = 0;
+  const encrypt = new EncryptStage(key.dataKey, key.prefix, {
+    write: (frame) => {
+      blob.set(frame, at);
+      at += frame.length;
+    },
+  });
+  const stage: BodyStage = { write: (c) => encrypt.write(c), finish: () => encrypt.finish(), abort: () => encrypt.abort() };
+  await pump(input.source, [input.md5, ...input.checks, stage]);
+  await input.verify();
+  return { size: input.length, md5: hex(input.md5.digest), replicas: [], encryption: key.encryption, inline: base64(blob) };
+}
+
+async function storeReplicatedSegment(
+  storage: StorageEnv,
+  target: StorageTarget,
+  input: SegmentInput,
+  kek: KeyEncryptionKey,
+  candidates: Awaited<ReturnType<typeof listPlaceableNodes>>,
+): Promise<ObjectSegment> {
   const blobId = newBlobId(target.bucketId);
   const blobLength = ciphertextLength(input.length);
   const quorum = writeQuorum(target.replicationFactor);
@@ -232,38 +283,6 @@ type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array> };
 /** Where a read delivers plaintext, in order; a rejected write means the client went away. */
 interface ChunkWriter {
   write(chunk: Uint8Array): Promise<void>;
-}
-
-async function endpointFor(storage: StorageEnv, nodeId: string): Promise<NodeEndpoint> {
-  const node = await endpoints.get(nodeId, storage.now, () => getNode(storage.db, nodeId));
-  if (!node) throw new NodeRequestError(nodeId, 0, "node is no longer registered");
-  return node;
-}
-
-/** GETs a replica, once more with a fresh registry entry when the node moved or re-keyed. */
-async function fetchReplica(storage: StorageEnv, replica: BlobReplica, range?: { start: number; end: number }): Promise<Response> {
-  const started = Date.now();
-  try {
-    let res: Response;
-    try {
-      res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, range);
-    } catch (error) {
-      if (!(error instanceof NodeRequestError) || (error.status !== 403 && error.status !== 0)) throw error;
-      endpoints.delete(replica.nodeId);
-      res = await fetchBlob(await endpointFor(storage, replica.nodeId), storage.kek, replica.blobId, range);
-    }
-    nodeHealth.recordLatency(replica.nodeId, Date.now() - started, Date.now());
-    return res;
-  } catch (error) {
-    nodeHealth.recordFailure(replica.nodeId, Date.now());
-    throw error;
-  }
-}
-
-/** Records a replica that served wrong bytes, or none, so the repair chore replaces it. */
-function reportFault(storage: StorageEnv, replica: BlobReplica, reason: "missing" | "read_mismatch", waitUntil: (p: Promise<unknown>) => void): void {
-  console.warn(JSON.stringify({ event: "replica_fault", nodeId: replica.nodeId, blobId: replica.blobId, reason }));
-  waitUntil(insertBlobFault(storage.db, replica.nodeId, replica.blobId, reason, storage.now).catch(() => {}));
 }
 
 /**
@@ -526,11 +545,16 @@ export async function streamSegments(
   const firstPiece = pieces[0]!;
   const firstKey = await keys(firstPiece.segment);
   const copy = async (piece: (typeof pieces)[number], key: SegmentKey | undefined, writer: ChunkWriter, opened?: OpenedReplica) => {
+    if (piece.segment.inline !== undefined) return copyInlineSegment(piece.segment, key!, piece.start, piece.end, writer);
+    if (piece.segment.erasure) return copyErasureSegment(storage, piece.segment, key!, piece.start, piece.end, writer, waitUntil);
     if (key) return copyEncryptedSegment(storage, piece.segment, key, piece.start, piece.end, writer, waitUntil, opened);
     return copySegment(storage, piece.segment, piece.start, piece.end, writer, waitUntil, opened);
   };
-  let first: OpenedReplica;
-  if (firstKey) {
+  let first: OpenedReplica | undefined;
+  if (firstPiece.segment.inline !== undefined || firstPiece.segment.erasure) {
+    // Opened by the copy itself; a failure before the first byte still becomes an S3 error (below).
+    first = undefined;
+  } else if (firstKey) {
     const range = ciphertextRangeFor(firstPiece.start, firstPiece.end, firstPiece.segment.size);
     first = await openReplica(storage, firstPiece.segment.replicas, range.start, range.end, blobSizeOf(firstPiece.segment), waitUntil);
   } else {
@@ -571,6 +595,17 @@ export async function streamSegments(
     }),
   );
   return readable;
+}
+
+/** Serves bytes [start, end] of an inline segment: its blob is in the record, every chunk still authenticated. */
+async function copyInlineSegment(segment: ObjectSegment, key: SegmentKey, start: number, end: number, writer: ChunkWriter): Promise<void> {
+  const blob = fromBase64(segment.inline!);
+  const range = ciphertextRangeFor(start, end, segment.size);
+  for await (const plain of decryptRange(once(blob.subarray(range.start, range.end + 1)), key.dataKey, key.prefix, range)) await writer.write(plain);
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
 }
 
 /**

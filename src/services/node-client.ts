@@ -13,7 +13,9 @@ import {
   NODE_SIGV4_REGION,
   type BlobPutResponse,
   blobListingSchema,
+  MERKLE_LEAF_BYTES_HEADER,
   type BlobListing,
+  type ReconstructRequest,
   type ReplicateRequest,
 } from "../protocol/node-protocol.ts";
 import { nodeRequestUrl } from "../protocol/node-url.ts";
@@ -69,14 +71,18 @@ function fetchNode(request: Request): Promise<Response> {
  * Starts streaming a blob of `size` bytes to a node and returns the pipeline stage that feeds it.
  * `result` resolves once the node has fsynced the blob and answered 201.
  */
-export async function startBlobUpload(node: NodeEndpoint, kek: string, blobId: string, size: number): Promise<BlobUploadStage> {
+export async function startBlobUpload(
+  node: NodeEndpoint,
+  kek: string,
+  blobId: string,
+  size: number,
+  options: { merkleLeafBytes?: number } = {},
+): Promise<BlobUploadStage> {
   const aws = await awsClientFor(node, kek);
   const { readable, writable } = new FixedLengthStream(size);
-  const request = await aws.sign(blobUrl(node, blobId), {
-    method: "PUT",
-    body: readable,
-    headers: { "content-length": String(size) },
-  });
+  const headers: Record<string, string> = { "content-length": String(size) };
+  if (options.merkleLeafBytes !== undefined) headers[MERKLE_LEAF_BYTES_HEADER] = String(options.merkleLeafBytes);
+  const request = await aws.sign(blobUrl(node, blobId), { method: "PUT", body: readable, headers });
   return new BlobUploadStage(node.id, writable.getWriter(), fetchNode(request));
 }
 
@@ -161,6 +167,20 @@ export async function replicateBlob(target: NodeEndpoint, kek: string, blobId: s
   const aws = await awsClientFor(target, kek);
   const res = await fetchNode(
     await aws.sign(blobUrl(target, blobId, "/replicate"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(request),
+    }),
+  );
+  if (res.status !== 201) throw new NodeRequestError(target.id, res.status, await res.text().catch(() => ""));
+  return blobPutResponseSchema.parse(await res.json());
+}
+
+/** Asks `target` to rebuild one piece of an erasure-coded segment from k others and store it as `blobId`. */
+export async function reconstructPiece(target: NodeEndpoint, kek: string, blobId: string, request: ReconstructRequest): Promise<BlobPutResponse> {
+  const aws = await awsClientFor(target, kek);
+  const res = await fetchNode(
+    await aws.sign(blobUrl(target, blobId, "/reconstruct"), {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(request),

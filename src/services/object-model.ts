@@ -1,15 +1,21 @@
 // What the edge records about a stored object. Shared by the S3 operations and the BucketIndex Durable Object.
 
 import { ciphertextLength } from "./crypto/stream-format.ts";
+import { pieceBytes, type ErasureCode } from "../protocol/piece-layout.ts";
 
-/** One copy of a blob on one node. */
+/**
+ * One blob on one node: a full copy of a replicated segment, or one piece of an erasure-coded one (`piece` set;
+ * every piece has its own blob id).
+ */
 export interface BlobReplica {
   nodeId: string;
   blobId: string;
   /** SHA-256 (hex) of the blob as stored on the node (what scrub and proofs of storage check). */
   sha256: string;
-  /** Room for the Merkle root of the blob's chunks (proofs of storage; not computed yet). */
+  /** Hex Merkle root of a piece's shards (src/protocol/merkle.ts), computed by the edge from what it sent. */
   merkleRoot?: string;
+  /** Which piece of an erasure-coded segment: 0..k-1 data, k..k+m-1 parity. */
+  piece?: number;
 }
 
 /**
@@ -31,12 +37,26 @@ export interface ObjectSegment {
   size: number;
   /** MD5 (hex) of the segment's plaintext: the part ETag for multipart. */
   md5: string;
+  /**
+   * Where the segment's bytes are: full copies (replicated), or one entry per stored piece when `erasure` is set.
+   * Empty for an inline segment.
+   */
   replicas: BlobReplica[];
   encryption?: SegmentEncryption;
+  /**
+   * Erasure-coded (src/protocol/piece-layout.ts): the code this segment uses, and the blob id of each of its k+m
+   * pieces (index = piece) and its Merkle root (hex), including pieces not stored anywhere right now (repair
+   * rebuilds them and proves the result against the root).
+   */
+  erasure?: ErasureCode & { pieceBlobIds: string[]; pieceRoots: string[] };
+  /** An inline segment: its whole blob (base64), kept in the index instead of on nodes. */
+  inline?: string;
 }
 
-/** The length of a segment's blob on a node: its ciphertext when encrypted. */
+/** The bytes each of a segment's blobs occupies on its node: a piece, a full ciphertext copy, or a plaintext copy. */
 export function blobSizeOf(segment: ObjectSegment): number {
+  if (segment.inline !== undefined) return 0;
+  if (segment.erasure) return pieceBytes(segment.erasure, segment.size);
   return segment.encryption ? ciphertextLength(segment.size) : segment.size;
 }
 
@@ -245,4 +265,6 @@ export interface RepairWork {
   blobSize: number;
   replicas: BlobReplica[];
   drop: BlobReplica[];
+  /** Erasure-coded segments: the code, each piece's blob id, and the segment's plaintext size. */
+  erasure?: ErasureCode & { pieceBlobIds: string[]; pieceRoots: string[]; segmentSize: number };
 }

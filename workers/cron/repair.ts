@@ -1,4 +1,5 @@
-// Chore: brings every segment back to its bucket's replication factor. A replica needs replacing when its node
+// Chore: brings every segment back to full redundancy: its bucket's replication factor, or all k+m pieces of an
+// erasure-coded segment (repair-pieces.ts). A replica needs replacing when its node
 // has been silent past REPAIR_GRACE_SECONDS, is suspended or draining, or when the blob was reported corrupt or
 // missing (scrub, or a read that failed verification); a segment written with too few replicas needs more.
 // Copies go node to node: the target pulls a presigned GET from a healthy source and verifies the SHA-256.
@@ -17,6 +18,7 @@ import { bucketIdOfBlob } from "../../src/services/blob-storage.ts";
 import { deleteBlob, presignBlobGet, replicateBlob } from "../../src/services/node-client.ts";
 import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
 import { placeReplicas } from "../../src/services/placement.ts";
+import { repairErasureSegment } from "./repair-pieces.ts";
 
 const MAX_SEGMENTS_PER_RUN = 200;
 const CONCURRENCY = 4;
@@ -70,7 +72,8 @@ export async function runOnce(env: Env, now: Date): Promise<RepairReport> {
       while (next < batch.length) {
         const { bucketId, rf, item } = batch[next++]!;
         try {
-          await repairSegment(env, t, bucketId, rf, item, byId, bad, placeable);
+          if (item.erasure) await repairErasureSegment({ env, db, now: t, bucketId, byId, bad, placeable }, item);
+          else await repairSegment(env, t, bucketId, rf, item, byId, bad, placeable);
           // The replaced replicas' faults are settled (a fresh copy may sit under the same node and blob id).
           for (const r of item.drop) await deleteBlobFault(db, r.nodeId, r.blobId);
           report.repaired++;

@@ -3,6 +3,8 @@
 import { configOf } from "../../config.ts";
 import { deleteBucketRow, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
+import { formatErasureCode, parseErasureCode, type ErasureCode } from "../../protocol/piece-layout.ts";
+import { NO_ERASURE_CODE } from "../../db/schema.ts";
 import { newWrappedBucketKey } from "../../services/bucket-keys.ts";
 import { parseMasterKeyRing } from "../../services/crypto/keys.ts";
 import {
@@ -57,6 +59,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   validateBucketName(name);
   const acl = cannedAcl(ctx.request.headers);
   const replicationFactor = replicationFactorFrom(ctx.request.headers);
+  const erasureCode = erasureCodeFrom(ctx.request.headers);
   const body = await readDocumentBody(ctx.request, ctx.principal);
   if (body.trim() !== "") {
     const doc = parseXml(body);
@@ -75,6 +78,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     region: ctx.region,
     createdAt: ctx.now.getTime(),
     replicationFactor,
+    erasureCode,
     // The bucket key exists from the start; deleting the bucket row destroys it (crypto-erase).
     wrappedKey: await newWrappedBucketKey(await parseMasterKeyRing(ctx.env.MASTER_KEYS), id),
   });
@@ -91,7 +95,11 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
 
 export async function headBucketOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, name);
-  return new Response(null, { status: 200, headers: { "x-amz-bucket-region": bucket.region, [REPLICATION_FACTOR_HEADER]: String(bucket.replicationFactor) } });
+  const code = bucket.erasureCode ?? formatErasureCode(configOf(ctx.env).erasureCode);
+  return new Response(null, {
+    status: 200,
+    headers: { "x-amz-bucket-region": bucket.region, [REPLICATION_FACTOR_HEADER]: String(bucket.replicationFactor), [ERASURE_CODE_HEADER]: code },
+  });
 }
 
 export async function deleteBucketOp(ctx: S3Context, name: string): Promise<Response> {
@@ -160,6 +168,33 @@ function replicationFactorFrom(headers: Headers): number {
     throw new S3Error("InvalidArgument", "The replication factor must be an integer from 1 to 5.", { ArgumentName: REPLICATION_FACTOR_HEADER, ArgumentValue: value });
   }
   return Number(value);
+}
+
+/**
+ * The header that sets a new bucket's erasure code (an ICN extension): "k+m" (k + m ≤ 6, what one Worker request
+ * can stream to at once), or "none" for full replicas. A bucket that sets only a replication factor replicates;
+ * one that sets neither uses the edge's default code (ERASURE_CODE).
+ */
+export const ERASURE_CODE_HEADER = "x-icn-erasure-code";
+const MAX_STREAMED_PIECES = 6;
+
+function erasureCodeFrom(headers: Headers): string | null {
+  const value = headers.get(ERASURE_CODE_HEADER)?.trim();
+  if (value === undefined) return headers.has(REPLICATION_FACTOR_HEADER) ? NO_ERASURE_CODE : null;
+  if (value === NO_ERASURE_CODE) return value;
+  let code: ErasureCode;
+  try {
+    code = parseErasureCode(value);
+  } catch {
+    code = { k: 0, m: 0 };
+  }
+  if (code.k < 1 || code.m < 1 || code.k + code.m > MAX_STREAMED_PIECES) {
+    throw new S3Error("InvalidArgument", `The erasure code must be "none" or k+m with k ≥ 1, m ≥ 1 and k + m ≤ ${MAX_STREAMED_PIECES}, like 4+2.`, {
+      ArgumentName: ERASURE_CODE_HEADER,
+      ArgumentValue: value,
+    });
+  }
+  return formatErasureCode(code);
 }
 
 /** x-amz-acl: only the canned ACLs a bucket can carry here; grants (x-amz-grant-*) are not supported. */

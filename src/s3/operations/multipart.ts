@@ -53,7 +53,7 @@ export async function uploadPartOp(ctx: S3Context, bucketName: string, key: stri
   const kek = await keyForRead(ctx, bucket, upload.encryption);
 
   const payload = openPayload(ctx.request, ctx.principal);
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload, kek);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(ctx, bucket), payload, kek);
   const checksum = payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined;
   const part = await recordPart(ctx, index, uploadId, { ...segment, partNumber, lastModified: ctx.now.getTime(), checksum });
   const headers = new Headers({ etag: quoteEtag(part.md5) });

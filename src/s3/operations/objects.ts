@@ -49,7 +49,7 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
   const { encryption, kek } = await encryptionForWrite(ctx, bucket);
 
   const payload = openPayload(ctx.request, ctx.principal);
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), payload, kek);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(ctx, bucket), payload, kek);
   const stored: ObjectRecord = {
     key,
     size: segment.size,
@@ -155,7 +155,7 @@ export async function copyBytes(ctx: S3Context, target: BucketRow, source: CopyS
       : await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil, segmentKeysUnder(source.kek));
   const algorithm = checksumAlgorithm ? parseChecksumAlgorithm(checksumAlgorithm) : undefined;
   const checksum = algorithm ? new ChecksumStage(algorithm) : undefined;
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(target), {
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(ctx, target), {
     length,
     source: readChunks(stream, readSizeFor(length)),
     checks: checksum ? [checksum] : [],
@@ -419,7 +419,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   if (fields.has("x-amz-server-side-encryption")) formHeaders.set("x-amz-server-side-encryption", fields.get("x-amz-server-side-encryption")!);
   const { encryption, kek } = await encryptionForWrite(ctx, bucket, formHeaders);
   const input = { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} };
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(bucket), input, kek);
+  const segment = await storeSegment(storageEnv(ctx), storageTarget(ctx, bucket), input, kek);
   const record: ObjectRecord = {
     key,
     size: segment.size,

@@ -1,5 +1,6 @@
 import { configOf } from "../../config.ts";
-import type { BucketRow } from "../../db/schema.ts";
+import { NO_ERASURE_CODE, type BucketRow } from "../../db/schema.ts";
+import { parseErasureCode } from "../../protocol/piece-layout.ts";
 import type { StorageEnv, StorageTarget } from "../../services/blob-storage.ts";
 import type { S3Context } from "../context.ts";
 
@@ -13,7 +14,19 @@ export function storageEnv(ctx: S3Context): StorageEnv {
   };
 }
 
-/** Where a bucket's new segments go: blob ids carry its id, and it sets how many replicas each needs. */
-export function storageTarget(bucket: BucketRow): StorageTarget {
-  return { bucketId: bucket.id, replicationFactor: bucket.replicationFactor };
+/**
+ * Where a bucket's new segments go and in what form: blob ids carry its id; its erasure code (the edge's default
+ * unless the bucket chose one, or chose replication with "none"), and its replication factor for segments that
+ * are replicated.
+ */
+export function storageTarget(ctx: S3Context, bucket: BucketRow): StorageTarget {
+  const config = configOf(ctx.env);
+  const erasure = bucket.erasureCode === null ? config.erasureCode : bucket.erasureCode === NO_ERASURE_CODE ? undefined : parseErasureCode(bucket.erasureCode);
+  return {
+    bucketId: bucket.id,
+    replicationFactor: bucket.replicationFactor,
+    erasure,
+    erasureExtraPieces: config.erasureWriteExtraPieces,
+    inlineMaxBytes: config.inlineObjectMaxBytes,
+  };
 }

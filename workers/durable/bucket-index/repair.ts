@@ -25,9 +25,19 @@ export function findRepairWork(
     if (!version || isDeleteMarker(version)) return;
     const seg = version.segments[segment];
     if (!seg) return;
+    if (seg.inline !== undefined) return;
     const drop = seg.replicas.filter((r) => badNodes.includes(r.nodeId) || faulty.some((f) => f.nodeId === r.nodeId && f.blobId === r.blobId));
-    if (drop.length === 0 && seg.replicas.length >= replicationFactor) return;
-    found.set(id, { key, versionId, segment, blobSize: blobSizeOf(seg), replicas: seg.replicas, drop });
+    const wanted = seg.erasure ? seg.erasure.k + seg.erasure.m : replicationFactor;
+    if (drop.length === 0 && seg.replicas.length >= wanted) return;
+    found.set(id, {
+      key,
+      versionId,
+      segment,
+      blobSize: blobSizeOf(seg),
+      replicas: seg.replicas,
+      drop,
+      ...(seg.erasure ? { erasure: { ...seg.erasure, segmentSize: seg.size } } : {}),
+    });
   };
   for (const nodeId of badNodes) {
     for (const row of store.sql
@@ -43,10 +53,12 @@ export function findRepairWork(
       add(row.key, row.version_id, row.segment);
     }
   }
-  // Segments written with fewer replicas than the bucket wants (a replica failed during the write).
+  // Segments written with fewer replicas (or pieces) than they should have (one failed during the write).
   for (const row of store.sql
     .exec<{ key: string; version_id: string; segment: number }>(
-      "SELECT key, version_id, segment FROM replicas GROUP BY key, version_id, segment HAVING COUNT(*) < ? LIMIT ?",
+      `SELECT r.key, r.version_id, r.segment FROM replicas r
+       LEFT JOIN erasure_segments e ON e.key = r.key AND e.version_id = r.version_id AND e.segment = r.segment
+       GROUP BY r.key, r.version_id, r.segment HAVING COUNT(*) < COALESCE(MAX(e.pieces), ?) LIMIT ?`,
       replicationFactor,
       limit,
     )
@@ -57,8 +69,9 @@ export function findRepairWork(
 }
 
 /**
- * Swaps replicas of one segment after repair: drops `remove` (node ids) and adds `add`. False when the
- * version is gone or no longer has that segment (deleted or overwritten while the copy ran).
+ * Swaps replicas of one segment after repair: drops the copies of `blobId` on `remove` (node ids) and adds `add`.
+ * For an erasure-coded segment `blobId` names one piece. False when the version is gone or no longer has that
+ * segment (deleted or overwritten while the copy ran).
  */
 export function replaceReplicas(
   store: IndexStore,
@@ -72,8 +85,12 @@ export function replaceReplicas(
   const version = getVersion(store, key, versionId);
   if (!version || isDeleteMarker(version)) return false;
   const seg = version.segments[segment];
-  if (!seg || !seg.replicas.some((r) => r.blobId === blobId)) return false;
-  const replicas = [...seg.replicas.filter((r) => !remove.includes(r.nodeId) && !add.some((a) => a.nodeId === r.nodeId)), ...add];
+  const known = seg?.erasure ? seg.erasure.pieceBlobIds.includes(blobId) : seg?.replicas.some((r) => r.blobId === blobId);
+  if (!seg || !known) return false;
+  const replicas = [
+    ...seg.replicas.filter((r) => !(r.blobId === blobId && remove.includes(r.nodeId)) && !(r.blobId === blobId && add.some((a) => a.nodeId === r.nodeId))),
+    ...add,
+  ];
   const updated: ObjectRecord = { ...version, segments: version.segments.map((s, i) => (i === segment ? { ...s, replicas } : s)) };
   store.transactionSync(() => {
     store.sql.exec("UPDATE versions SET record = ? WHERE key = ? AND version_id = ?", JSON.stringify(updated), key, versionId);

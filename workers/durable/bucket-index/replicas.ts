@@ -10,7 +10,17 @@ export function indexReplicas(store: IndexStore, version: ObjectVersion): void {
 }
 
 export function indexReplicasOfSegment(store: IndexStore, version: ObjectRecord, segment: number): void {
-  for (const r of version.segments[segment]!.replicas) {
+  const seg = version.segments[segment]!;
+  if (seg.erasure) {
+    store.sql.exec(
+      "INSERT OR REPLACE INTO erasure_segments (key, version_id, segment, pieces) VALUES (?, ?, ?, ?)",
+      version.key,
+      version.versionId ?? NULL_VERSION,
+      segment,
+      seg.erasure.k + seg.erasure.m,
+    );
+  }
+  for (const r of seg.replicas) {
     store.sql.exec(
       "INSERT OR IGNORE INTO replicas (node_id, blob_id, key, version_id, segment) VALUES (?, ?, ?, ?, ?)",
       r.nodeId,
@@ -24,8 +34,10 @@ export function indexReplicasOfSegment(store: IndexStore, version: ObjectRecord,
 
 /** Forgets the replicas of one version (all its segments, or only `segment`). */
 export function forgetReplicas(store: IndexStore, key: string, versionId: string, segment?: number): void {
-  if (segment === undefined) store.sql.exec("DELETE FROM replicas WHERE key = ? AND version_id = ?", key, versionId);
-  else store.sql.exec("DELETE FROM replicas WHERE key = ? AND version_id = ? AND segment = ?", key, versionId, segment);
+  for (const table of ["replicas", "erasure_segments"]) {
+    if (segment === undefined) store.sql.exec(`DELETE FROM ${table} WHERE key = ? AND version_id = ?`, key, versionId);
+    else store.sql.exec(`DELETE FROM ${table} WHERE key = ? AND version_id = ? AND segment = ?`, key, versionId, segment);
+  }
 }
 
 /** How many replicas live on `nodeId` (a draining node is safe to remove at zero). */

@@ -4,7 +4,8 @@
 // `versions` holds every version of every key (one "null" version per key in an unversioned bucket, delete
 // markers included), `objects` the current, non-deleted version of each key, which is what plain listings and
 // reads see. `replicas` says where each segment's blobs live, `uploads` and `parts` hold multipart uploads in
-// progress, and `bucket_config` the bucket's configuration documents (configuration.ts) and the schema version.
+// progress, `erasure_segments` how many pieces each erasure-coded segment has (k+m: repair finds the segments with
+// fewer stored), and `bucket_config` the bucket's configuration documents (configuration.ts) and the schema version.
 
 import type { ObjectVersion } from "../../../src/services/object-model.ts";
 import { indexReplicas } from "./replicas.ts";
@@ -37,6 +38,13 @@ CREATE TABLE IF NOT EXISTS replicas (
 );
 CREATE INDEX IF NOT EXISTS replicas_by_version ON replicas (key, version_id);
 CREATE INDEX IF NOT EXISTS replicas_by_blob ON replicas (blob_id);
+CREATE TABLE IF NOT EXISTS erasure_segments (
+  key TEXT NOT NULL,
+  version_id TEXT NOT NULL,
+  segment INTEGER NOT NULL,
+  pieces INTEGER NOT NULL,
+  PRIMARY KEY (key, version_id, segment)
+);
 CREATE TABLE IF NOT EXISTS uploads (
   upload_id TEXT PRIMARY KEY,
   key TEXT NOT NULL,

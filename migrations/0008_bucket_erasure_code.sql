@@ -1,0 +1,1 @@
+ALTER TABLE `buckets` ADD `erasure_code` text;

@@ -1,0 +1,181 @@
+// Writing an erasure-coded segment: the encrypted blob is dealt out in stripes of k shards
+// (src/protocol/piece-layout.ts), m parity shards are computed per stripe (src/protocol/reed-solomon.ts), and
+// each of the k+m pieces streams to its own node, one connection per piece (k+m ≤ 6 keeps within Workers' six
+// simultaneous connections per request). Every shard is a leaf of its piece's Merkle tree; the node computes the
+// same root from what it stored, and only pieces whose roots match count. The write stands once k + extra pieces
+// are durable; pieces that failed are left for the repair chore, which rebuilds them from the others.
+
+import { recordPlacedBlobs } from "../db/placements.ts";
+import type { NodeRow } from "../db/schema.ts";
+import { hex } from "../protocol/crypto.ts";
+import { MerkleBuilder, merkleLeafHash } from "../protocol/merkle.ts";
+import { pieceBytes, SHARD_BYTES, type ErasureCode } from "../protocol/piece-layout.ts";
+import { ReedSolomon } from "../protocol/reed-solomon.ts";
+import { EncryptStage } from "./crypto/stream-format.ts";
+import { deleteBlob, NodeRequestError, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
+import { nodeHealth } from "./node-health.ts";
+import type { ObjectSegment } from "./object-model.ts";
+import { pump, type BodyStage } from "./pipeline.ts";
+import type { SegmentEncryption } from "./object-model.ts";
+import type { SegmentKey } from "./segment-cipher.ts";
+
+/** Pieces that must be durable before an erasure-coded write is acknowledged: k + extra, at most k + m. */
+export function erasureWriteQuorum(code: ErasureCode, extraPieces: number): number {
+  return Math.min(code.k + code.m, code.k + extraPieces);
+}
+
+/** One piece on its way to a node. */
+interface PieceUpload {
+  piece: number;
+  node: NodeRow;
+  stage: BlobUploadStage;
+}
+
+/**
+ * Receives the blob from the encryptor (its 16-byte header first, then each sealed chunk) and turns every k
+ * chunks into a stripe: k data shards, m parity shards, one to each piece's upload, every shard hashed as a
+ * Merkle leaf. An upload that fails is dropped; the write fails once fewer than `quorum` remain.
+ */
+class StripeStage {
+  private readonly code: ErasureCode;
+  private readonly rs: ReedSolomon;
+  private live: PieceUpload[];
+  readonly failed: { piece: number; nodeId: string; error: unknown }[] = [];
+  private readonly quorum: number;
+  readonly trees: MerkleBuilder[];
+  private data: Uint8Array[] = [];
+  private headerSeen = false;
+
+  constructor(code: ErasureCode, uploads: PieceUpload[], quorum: number) {
+    this.code = code;
+    this.rs = new ReedSolomon(code.k, code.m);
+    this.live = uploads;
+    this.quorum = quorum;
+    this.trees = Array.from({ length: code.k + code.m }, () => new MerkleBuilder());
+  }
+
+  get succeeded(): PieceUpload[] {
+    return this.live;
+  }
+
+  async write(frame: Uint8Array): Promise<void> {
+    // The header is not stored: the index records the nonce prefix it is made of.
+    if (!this.headerSeen) {
+      this.headerSeen = true;
+      return;
+    }
+    let shard = frame;
+    if (shard.length !== SHARD_BYTES) {
+      // The last chunk is shorter: padded with zeros to a full shard.
+      shard = new Uint8Array(SHARD_BYTES);
+      shard.set(frame);
+    }
+    this.data.push(shard);
+    if (this.data.length === this.code.k) await this.flush();
+  }
+
+  async finish(): Promise<void> {
+    if (this.data.length > 0) {
+      while (this.data.length < this.code.k) this.data.push(new Uint8Array(SHARD_BYTES));
+      await this.flush();
+    }
+    await this.each((u) => u.stage.finish());
+  }
+
+  abort(reason: unknown): void {
+    for (const u of this.live) u.stage.abort(reason);
+  }
+
+  private async flush(): Promise<void> {
+    const data = this.data;
+    this.data = [];
+    const parity = Array.from({ length: this.code.m }, () => new Uint8Array(SHARD_BYTES));
+    this.rs.encode(data, parity);
+    const shards = [...data, ...parity];
+    const leaves = await Promise.all(shards.map((s) => merkleLeafHash(s)));
+    for (let i = 0; i < shards.length; i++) await this.trees[i]!.add(leaves[i]!);
+    await this.each((u) => u.stage.write(shards[u.piece]!));
+  }
+
+  private async each(step: (u: PieceUpload) => Promise<void>): Promise<void> {
+    const outcomes = await Promise.all(this.live.map((u) => step(u).then(() => undefined, (error: unknown) => error ?? new Error("upload failed"))));
+    const survivors: PieceUpload[] = [];
+    outcomes.forEach((error, i) => {
+      const upload = this.live[i]!;
+      if (error === undefined) survivors.push(upload);
+      else {
+        this.failed.push({ piece: upload.piece, nodeId: upload.node.id, error });
+        upload.stage.abort(error);
+      }
+    });
+    this.live = survivors;
+    if (this.live.length < this.quorum) {
+      throw this.failed[this.failed.length - 1]?.error ?? new Error(`fewer than ${this.quorum} pieces could be written`);
+    }
+  }
+}
+
+export interface ErasureWrite {
+  storage: { db: import("../db/client.ts").Db; kek: string; now: number };
+  /** The code this segment uses (codeForSegment). */
+  code: ErasureCode;
+  /** Nodes for the pieces, best first: piece i goes to nodes[i]; pieces beyond the list wait for repair. */
+  nodes: NodeRow[];
+  quorum: number;
+  pieceBlobIds: string[];
+  key: SegmentKey & { encryption: SegmentEncryption };
+  length: number;
+  source: AsyncIterable<Uint8Array>;
+  /** Stages that see the plaintext first (MD5, client checksums), and may fail the body. */
+  before: BodyStage[];
+  verify(): Promise<void>;
+}
+
+/** Streams one segment as pieces; resolves with the segment's record once a quorum of pieces is durable. */
+export async function storeErasureSegment(w: ErasureWrite): Promise<Omit<ObjectSegment, "md5">> {
+  const size = pieceBytes(w.code, w.length);
+  // Data pieces first: a healthy read then needs no decoding even while a parity piece waits for repair.
+  const assigned = w.nodes.slice(0, w.code.k + w.code.m);
+  const uploads: PieceUpload[] = await Promise.all(
+    assigned.map(async (node, piece) => ({ piece, node, stage: await startBlobUpload(node, w.storage.kek, w.pieceBlobIds[piece]!, size, { merkleLeafBytes: SHARD_BYTES }) })),
+  );
+  const stripes = new StripeStage(w.code, uploads, w.quorum);
+  const removeAll = () => Promise.all(uploads.map((u) => deleteBlob(u.node, w.storage.kek, w.pieceBlobIds[u.piece]!).catch(() => {})));
+  const encrypt = new EncryptStage(w.key.dataKey, w.key.prefix, stripes);
+  const encryptStage: BodyStage = {
+    write: (chunk) => encrypt.write(chunk),
+    finish: async () => {
+      await encrypt.finish();
+      await stripes.finish();
+    },
+    abort: (reason) => {
+      encrypt.abort();
+      stripes.abort(reason);
+    },
+  };
+  await pump(w.source, [...w.before, encryptStage]).catch(async (error) => {
+    await removeAll();
+    throw error;
+  });
+  try {
+    await w.verify();
+    const roots = await Promise.all(stripes.trees.map(async (t) => hex(await t.root())));
+    const good = stripes.succeeded.filter((u) => u.stage.stored.merkleRoot === roots[u.piece] && u.stage.stored.size === size);
+    if (good.length < w.quorum) {
+      throw new NodeRequestError(good[0]?.node.id ?? assigned[0]!.id, 502, `only ${good.length} pieces match what the edge sent (${w.quorum} needed)`);
+    }
+    for (const failure of stripes.failed) nodeHealth.recordFailure(failure.nodeId, w.storage.now);
+    // A piece that stored other bytes than were sent is dropped at once; repair rebuilds it.
+    for (const u of stripes.succeeded.filter((s) => !good.includes(s))) await deleteBlob(u.node, w.storage.kek, w.pieceBlobIds[u.piece]!).catch(() => {});
+    await recordPlacedBlobs(w.storage.db, good.map((u) => ({ nodeId: u.node.id, blobId: w.pieceBlobIds[u.piece]!, bytes: size })), w.storage.now);
+    return {
+      size: w.length,
+      replicas: good.map((u) => ({ nodeId: u.node.id, blobId: w.pieceBlobIds[u.piece]!, sha256: u.stage.stored.sha256, merkleRoot: roots[u.piece], piece: u.piece })),
+      encryption: w.key.encryption,
+      erasure: { k: w.code.k, m: w.code.m, pieceBlobIds: w.pieceBlobIds, pieceRoots: roots },
+    };
+  } catch (error) {
+    await removeAll();
+    throw error;
+  }
+}

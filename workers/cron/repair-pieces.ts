@@ -1,0 +1,81 @@
+// Repair of an erasure-coded segment, piece by piece. A piece is missing when it was never stored (its node failed
+// during the write), when its node is unusable (silent past the grace period, suspended, draining), or when it was
+// reported corrupt or missing. Each one is rebuilt on a node that holds no piece of the segment, in a zone (then
+// operator) the remaining pieces do not use where one exists: that node pulls k healthy pieces through presigned
+// GETs, decodes its piece stripe by stripe and keeps it only if it proves against the piece's Merkle root. The
+// Worker moves no piece bytes, so a cron invocation's CPU and memory limits never bound a repair.
+
+import { recordPlacedBlobs, releasePlacedBlobs, type BlobOnNode } from "../../src/db/placements.ts";
+import type { Db } from "../../src/db/client.ts";
+import type { NodeRow } from "../../src/db/schema.ts";
+import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
+import { deleteBlob, presignBlobGet, reconstructPiece } from "../../src/services/node-client.ts";
+import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
+import { placeReplicas } from "../../src/services/placement.ts";
+import type { Env } from "../../src/env.ts";
+
+export interface PieceRepairContext {
+  env: Env;
+  db: Db;
+  now: number;
+  bucketId: string;
+  byId: Map<string, NodeRow>;
+  bad: Set<string>;
+  placeable: NodeRow[];
+}
+
+/** Rebuilds every missing piece of one segment it can; throws when fewer than k healthy pieces are left. */
+export async function repairErasureSegment(c: PieceRepairContext, item: RepairWork): Promise<void> {
+  const code = item.erasure!;
+  const kek = c.env.KEY_ENCRYPTION_KEY;
+  const dropped = new Set(item.drop.map((r) => `${r.nodeId}/${r.blobId}`));
+  const healthy = item.replicas.filter(
+    (r) => r.piece !== undefined && !dropped.has(`${r.nodeId}/${r.blobId}`) && !c.bad.has(r.nodeId) && c.byId.get(r.nodeId)?.status === "active",
+  );
+  const healthyPieces = new Map<number, BlobReplica>();
+  for (const r of healthy) if (!healthyPieces.has(r.piece!)) healthyPieces.set(r.piece!, r);
+  if (healthyPieces.size < code.k) throw new Error(`only ${healthyPieces.size} healthy pieces left, ${code.k} needed to rebuild`);
+  const missing = Array.from({ length: code.k + code.m }, (_, p) => p).filter((p) => !healthyPieces.has(p));
+  // Sources: data pieces first (the cheapest decode), a fixed choice of k for every rebuilt piece.
+  const sources = [...healthyPieces.entries()].sort(([a], [b]) => a - b).slice(0, code.k);
+
+  const holding = new Set(healthy.map((r) => r.nodeId));
+  const usedZones = new Set(healthy.map((r) => c.byId.get(r.nodeId)?.zone));
+  const index = bucketIndexFor(c.env, c.bucketId);
+  let firstError: unknown;
+  for (const piece of missing) {
+    const blobId = code.pieceBlobIds[piece]!;
+    const root = code.pieceRoots[piece]!;
+    const stale = item.replicas.filter((r) => r.piece === piece);
+    try {
+      const candidates = c.placeable.filter((n) => !holding.has(n.id) && !c.bad.has(n.id));
+      const preferred = candidates.filter((n) => !usedZones.has(n.zone));
+      const [target] = placeReplicas(preferred.length > 0 ? preferred : candidates, blobId, item.blobSize, 1);
+      if (!target) throw new Error(`no node without a piece of this segment has room for piece ${piece}`);
+      // A node rebuilding over its own bad copy first drops it, so the old file is never taken for the new one.
+      if (stale.some((r) => r.nodeId === target.id)) await deleteBlob(target, kek, blobId);
+      const urls = await Promise.all(sources.map(async ([p, r]) => ({ piece: p, url: await presignBlobGet(c.byId.get(r.nodeId)!, kek, r.blobId) })));
+      const stored = await reconstructPiece(target, kek, blobId, { k: code.k, m: code.m, piece, segmentBytes: code.segmentSize, merkleRoot: root, sources: urls });
+      await recordPlacedBlobs(c.db, [{ nodeId: target.id, blobId, bytes: item.blobSize }], c.now);
+      const added: BlobReplica = { nodeId: target.id, blobId, sha256: stored.sha256, merkleRoot: root, piece };
+      const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, stale.map((r) => r.nodeId), [added]);
+      if (!swapped) {
+        // The object changed while the piece was rebuilt: the new piece belongs to nothing.
+        if (await deleteBlob(target, kek, blobId).then(() => true, () => false)) await releasePlacedBlobs(c.db, [added]);
+        return;
+      }
+      holding.add(target.id);
+      usedZones.add(target.zone);
+      // The pieces the index dropped leave their nodes' accounts; nodes still answering delete them.
+      const released: BlobOnNode[] = stale.filter((r) => r.nodeId !== target.id);
+      await releasePlacedBlobs(c.db, released);
+      for (const r of released) {
+        const node = c.byId.get(r.nodeId);
+        if (node && node.status !== "offline" && node.lastHeartbeatAt !== null) await deleteBlob(node, kek, r.blobId).catch(() => {});
+      }
+    } catch (error) {
+      firstError ??= error;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+}
