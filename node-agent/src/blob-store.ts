@@ -11,6 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { BLOB_ID_PATTERN } from "../../src/protocol/node-protocol.ts";
 import { DurableFileWriter, fsyncDirectory, writeFileDurably } from "./durable-fs.ts";
+import { LeafHasher } from "./leaf-hasher.ts";
 import { AgentError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -28,6 +29,8 @@ const blobRecordSchema = z.object({
   blobId: z.string().regex(BLOB_ID_PATTERN),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Merkle root of the blob's leaves, when the writer asked for one (a piece of an erasure-coded segment). */
+  merkleRoot: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   createdAt: z.string(),
 });
 /** What the sidecar records about a stored blob. */
@@ -43,6 +46,10 @@ export interface PutBlobOptions {
   expectedLength?: number;
   /** Hex SHA-256 the sender committed to; a mismatch is refused and never stored. */
   expectedSha256?: string;
+  /** Leaf size of the Merkle root to compute while storing (the record then carries `merkleRoot`). */
+  merkleLeafBytes?: number;
+  /** Hex Merkle root the blob must have (needs merkleLeafBytes); a mismatch is refused and never stored. */
+  expectedMerkleRoot?: string;
 }
 
 /** One page of the listing: blob ids in ascending (byte) order; `next` is set when more may follow. */
@@ -143,6 +150,7 @@ export class BlobStore {
     const tmpSidecar = `${tmpBlob}${SIDECAR_SUFFIX}`;
     try {
       const hash = createHash("sha256");
+      const leaves = options.merkleLeafBytes === undefined ? undefined : new LeafHasher(options.merkleLeafBytes);
       let size = 0;
       const file = await open(tmpBlob, "wx");
       try {
@@ -151,6 +159,7 @@ export class BlobStore {
             size += chunk.length;
             if (size > reserved) reserve(size - reserved);
             hash.update(chunk);
+            if (leaves) await leaves.update(chunk);
             yield chunk;
           }
         };
@@ -163,6 +172,13 @@ export class BlobStore {
       }
 
       const record: BlobRecord = { blobId, size, sha256: hash.digest("hex"), createdAt: this.now().toISOString() };
+      const merkleRoot = await leaves?.root();
+      if (merkleRoot !== undefined) record.merkleRoot = merkleRoot;
+      if (options.expectedMerkleRoot !== undefined && options.expectedMerkleRoot !== merkleRoot) {
+        throw new AgentError("BadDigest", "The blob's Merkle root is not the one expected; nothing was stored.", {
+          details: { expectedMerkleRoot: options.expectedMerkleRoot, merkleRoot: merkleRoot ?? "none" },
+        });
+      }
       if (options.expectedSha256 !== undefined && options.expectedSha256 !== record.sha256) {
         throw new AgentError("XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.", {
           details: { ClientComputedContentSHA256: options.expectedSha256, S3ComputedContentSHA256: record.sha256 },

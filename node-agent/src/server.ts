@@ -12,6 +12,9 @@ import {
   BLOB_SHA256_HEADER,
   blobIdSchema,
   replicateRequestSchema,
+  reconstructRequestSchema,
+  MERKLE_LEAF_BYTES_HEADER,
+  MAX_MERKLE_LEAF_BYTES,
   type BlobListing,
   type BlobPutResponse,
   type ErrorBody,
@@ -22,6 +25,7 @@ import { resolveRange } from "./byte-range.ts";
 import { AgentError } from "./errors.ts";
 import { silentLogger, type Logger } from "./logger.ts";
 import { replicateBlob, type ReplicationOptions } from "./replicator.ts";
+import { reconstructPiece } from "./reconstructor.ts";
 import type { ScrubChore } from "./scrub-chore.ts";
 
 export interface AgentAppOptions {
@@ -75,11 +79,16 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
     // destroyed on failure, so a 507 or 400 still reaches the edge instead of a connection reset.
     const incoming = c.env?.incoming;
     const body = incoming ? incoming.iterator({ destroyOnReturn: false }) : webBody(c.req.raw.body);
+    const leafHeader = c.req.header(MERKLE_LEAF_BYTES_HEADER);
+    if (leafHeader !== undefined && !(/^[1-9]\d{0,7}$/.test(leafHeader) && Number(leafHeader) <= MAX_MERKLE_LEAF_BYTES)) {
+      throw new AgentError("InvalidRequest", `${MERKLE_LEAF_BYTES_HEADER} must be a leaf size from 1 to ${MAX_MERKLE_LEAF_BYTES} bytes.`);
+    }
     let record;
     try {
       record = await store.put(blobId, body, {
         expectedLength: declared === undefined ? undefined : Number(declared),
         expectedSha256: c.get("signedPayloadSha256"),
+        ...(leafHeader === undefined ? {} : { merkleLeafBytes: Number(leafHeader) }),
       });
     } catch (error) {
       if (incoming !== undefined && !incoming.complete && !(error instanceof AgentError)) {
@@ -87,7 +96,7 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
       }
       throw error;
     }
-    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256 };
+    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256, ...(record.merkleRoot ? { merkleRoot: record.merkleRoot } : {}) };
     return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
   });
 
@@ -150,6 +159,20 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
     if (!request.success) throw new AgentError("InvalidRequest", `Bad replicate request: ${summarize(request.error)}.`);
     const record = await replicateBlob(store, blobId, request.data, { ...options.replication, log: c.get("log") });
     const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256 };
+    return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+  });
+
+  app.post("/blobs/:blobId/reconstruct", async (c) => {
+    const blobId = validBlobId(c.req.param("blobId"));
+    const text = await c.req.text();
+    const signedSha256 = c.get("signedPayloadSha256");
+    if (signedSha256 !== undefined && createHash("sha256").update(text).digest("hex") !== signedSha256) {
+      throw new AgentError("XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.");
+    }
+    const request = reconstructRequestSchema.safeParse(safeJson(text));
+    if (!request.success) throw new AgentError("InvalidRequest", `Bad reconstruct request: ${summarize(request.error)}.`);
+    const record = await reconstructPiece(store, blobId, request.data, { ...options.replication, log: c.get("log") });
+    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256, ...(record.merkleRoot ? { merkleRoot: record.merkleRoot } : {}) };
     return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
   });
 

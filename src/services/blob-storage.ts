@@ -18,7 +18,7 @@ import { copyErasureSegment } from "./erasure-read.ts";
 import { erasureWriteQuorum, storeErasureSegment } from "./erasure-write.ts";
 import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
 import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pipeline.ts";
-import { placeReplicas, writeQuorum } from "./placement.ts";
+import { placePieces, placeReplicas, writeQuorum } from "./placement.ts";
 import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
 
 export interface StorageEnv {
@@ -182,19 +182,25 @@ const BATCH_BYTES = 256 * 1024;
  */
 export async function storeSegment(storage: StorageEnv, target: StorageTarget, input: SegmentInput, kek: KeyEncryptionKey): Promise<ObjectSegment> {
   if (input.length <= target.inlineMaxBytes) return storeInlineSegment(target, input, kek);
-  const candidates = await listPlaceableNodes(storage.db, storage.now, storage.offlineAfterMs);
+  const registered = await listPlaceableNodes(storage.db, storage.now, storage.offlineAfterMs);
+  // Nodes this isolate just saw fail (dead, but not silent long enough for the registry to know) are left out
+  // while enough others remain: a streamed write cannot be retried on other nodes once its body has flowed.
+  const fresh = registered.filter((n) => !nodeHealth.recentlyFailed(n.id, Date.now()));
   if (target.erasure) {
     // The bucket's code where enough nodes have room for a quorum of distinct pieces; replicas otherwise.
     const code = codeForSegment(target.erasure, input.length);
     const quorum = erasureWriteQuorum(code, target.erasureExtraPieces);
     const segmentId = newBlobId(target.bucketId);
-    const nodes = placeReplicas(candidates, segmentId, pieceBytes(code, input.length), code.k + code.m);
+    // Two more nodes than needed are spares for a piece whose node turns out dead before any byte was sent.
+    const candidates = fresh.length >= quorum ? fresh : registered;
+    const nodes = placePieces(candidates, segmentId, pieceBytes(code, input.length), code.k + code.m);
+    const spares = placeReplicas(candidates.filter((n) => !nodes.includes(n)), segmentId, pieceBytes(code, input.length), 2);
     if (nodes.length >= quorum) {
       const key = await newSegmentKey(kek, segmentId);
       const stored = await storeErasureSegment({
         storage,
         code,
-        nodes,
+        nodes: [...nodes, ...spares],
         quorum,
         pieceBlobIds: Array.from({ length: code.k + code.m }, () => newBlobId(target.bucketId)),
         key,
@@ -206,7 +212,7 @@ export async function storeSegment(storage: StorageEnv, target: StorageTarget, i
       return { ...stored, md5: hex(input.md5.digest) };
     }
   }
-  return storeReplicatedSegment(storage, target, input, kek, candidates);
+  return storeReplicatedSegment(storage, target, input, kek, fresh.length >= writeQuorum(target.replicationFactor) ? fresh : registered);
 }
 
 /** Encrypts a small segment into the index record itself: no node is involved in writing or reading it. */

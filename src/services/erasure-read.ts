@@ -39,14 +39,12 @@ class ShardReader {
   readonly piece: number;
   readonly replica: BlobReplica;
   private readonly reader: ReadableStreamBYOBReader & { readAtLeast?: (min: number, view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>> };
-  private readonly body: ReadableStream<Uint8Array>;
   private left: number;
   private ahead?: Promise<Uint8Array>;
 
   constructor(piece: number, replica: BlobReplica, body: ReadableStream<Uint8Array>, shards: number) {
     this.piece = piece;
     this.replica = replica;
-    this.body = body;
     this.reader = body.getReader({ mode: "byob" });
     this.left = shards;
     this.ahead = this.read();
@@ -84,17 +82,17 @@ class ShardReader {
   }
 
   close(): void {
-    this.reader.releaseLock();
-    void this.body.cancel().catch(() => {});
+    // cancel, not releaseLock: a read may still be in flight (the shard read ahead).
+    void this.reader.cancel().catch(() => {});
   }
 }
 
 /** Opens the span of every piece in `spans` at once; fails (closing the others) on the first piece that fails. */
-async function openSpans(storage: StorageEnv, replicaOf: Map<number, BlobReplica>, spans: PieceSpan[]): Promise<Map<number, ShardReader>> {
+async function openSpans(storage: StorageEnv, replicaOf: Map<number, BlobReplica>, spans: PieceSpan[], hedge: boolean): Promise<Map<number, ShardReader>> {
   const readers = new Map<number, ShardReader>();
   const opened = spans.map(async (span) => {
     const replica = replicaOf.get(span.piece)!;
-    const hedgeAfter = nodeHealth.hedgeDelayMs(replica.nodeId);
+    const hedgeAfter = hedge ? nodeHealth.hedgeDelayMs(replica.nodeId) : undefined;
     const request = fetchReplica(storage, replica, { start: span.start, end: span.end });
     request.then((res) => res, () => undefined);
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -141,13 +139,14 @@ class SegmentSource {
     usable: Map<number, BlobReplica>,
     range: { withHeader: boolean; firstChunk: number; lastChunk: number },
     prefix: Uint8Array,
+    hedge: boolean,
   ): AsyncGenerator<Uint8Array> {
     const { k, m } = this.code;
     const wanted = dataSpansFor(this.code, range.firstChunk, range.lastChunk);
     const healthy = wanted.every((s) => usable.has(s.piece));
     let chosen: number[];
     if (healthy) {
-      this.readers = await openSpans(storage, usable, wanted);
+      this.readers = await openSpans(storage, usable, wanted, hedge);
     } else {
       // Data pieces first (their shards need no decoding), then the healthiest parity pieces.
       const parity = nodeHealth.order(
@@ -156,7 +155,7 @@ class SegmentSource {
       ).map((x) => x.piece);
       chosen = [...[...usable.keys()].filter((p) => p < k), ...parity].slice(0, k);
       if (chosen.length < k) throw new PieceUnavailable(-1, `only ${chosen.length} of the ${k} pieces needed are readable`);
-      this.readers = await openSpans(storage, usable, stripeSpansFor(this.code, chosen, range.firstChunk, range.lastChunk));
+      this.readers = await openSpans(storage, usable, stripeSpansFor(this.code, chosen, range.firstChunk, range.lastChunk), hedge);
     }
     if (range.withHeader) yield encodeHeader(prefix);
     const n = segment.size;
@@ -218,12 +217,15 @@ export async function copyErasureSegment(
   for (const r of nodeHealth.order(segment.replicas, Date.now())) if (r.piece !== undefined && !usable.has(r.piece)) usable.set(r.piece, r);
   let position = start;
   let clientGone = false;
-  // Each failure removes at least one piece, so this ends.
+  // Pieces set aside only for being slow: used again, without hedging, when the others are not enough.
+  const slow = new Map<number, BlobReplica>();
+  let hedge = true;
+  // Each failure removes a piece (or turns hedging off once), so this ends.
   for (;;) {
     const range = ciphertextRangeFor(position, end, segment.size);
     const source = new SegmentSource(code);
     try {
-      for await (const plain of decryptRange(source.ciphertext(storage, segment, usable, range, key.prefix), key.dataKey, key.prefix, range)) {
+      for await (const plain of decryptRange(source.ciphertext(storage, segment, usable, range, key.prefix, hedge), key.dataKey, key.prefix, range)) {
         await writer.write(plain).catch((error: unknown) => {
           clientGone = true;
           throw error;
@@ -238,15 +240,29 @@ export async function copyErasureSegment(
       if (error instanceof CiphertextIntegrityError && error.chunk !== undefined && source.servedBy.has(error.chunk)) {
         culprits = source.servedBy.get(error.chunk)!;
         for (const p of culprits) reportFault(storage, usable.get(p)!, "read_mismatch", waitUntil);
+      } else if (error instanceof PieceUnavailable && error.slow && usable.has(error.piece)) {
+        slow.set(error.piece, usable.get(error.piece)!);
+        usable.delete(error.piece);
+        if (usable.size < code.k) {
+          for (const [p, r] of slow) usable.set(p, r);
+          slow.clear();
+          hedge = false;
+        }
+        continue;
       } else if (error instanceof PieceUnavailable && usable.has(error.piece)) {
         culprits = [error.piece];
         const replica = usable.get(error.piece)!;
-        if (!error.slow) nodeHealth.recordFailure(replica.nodeId, Date.now());
+        nodeHealth.recordFailure(replica.nodeId, Date.now());
         if (error.missing) reportFault(storage, replica, "missing", waitUntil);
       } else {
         throw error;
       }
       for (const p of culprits) usable.delete(p);
+      if (usable.size < code.k && slow.size > 0) {
+        for (const [p, r] of slow) usable.set(p, r);
+        slow.clear();
+        hedge = false;
+      }
       if (usable.size < code.k) throw error;
     }
   }

@@ -45,12 +45,16 @@ class StripeStage {
   readonly trees: MerkleBuilder[];
   private data: Uint8Array[] = [];
   private headerSeen = false;
+  private stripesWritten = 0;
+  /** Opens the same piece on a spare node; used when a piece's node fails before any of it was sent. */
+  private readonly spare: (piece: number) => Promise<PieceUpload | undefined>;
 
-  constructor(code: ErasureCode, uploads: PieceUpload[], quorum: number) {
+  constructor(code: ErasureCode, uploads: PieceUpload[], quorum: number, spare: (piece: number) => Promise<PieceUpload | undefined>) {
     this.code = code;
     this.rs = new ReedSolomon(code.k, code.m);
     this.live = uploads;
     this.quorum = quorum;
+    this.spare = spare;
     this.trees = Array.from({ length: code.k + code.m }, () => new MerkleBuilder());
   }
 
@@ -94,20 +98,38 @@ class StripeStage {
     const shards = [...data, ...parity];
     const leaves = await Promise.all(shards.map((s) => merkleLeafHash(s)));
     for (let i = 0; i < shards.length; i++) await this.trees[i]!.add(leaves[i]!);
-    await this.each((u) => u.stage.write(shards[u.piece]!));
+    await this.each((u) => u.stage.write(shards[u.piece]!), this.stripesWritten === 0 ? shards : undefined);
+    this.stripesWritten++;
   }
 
-  private async each(step: (u: PieceUpload) => Promise<void>): Promise<void> {
+  /**
+   * Runs `step` on every live upload and drops those that fail. During the first stripe (`firstStripe` given) a
+   * failed piece has sent nothing yet, so it moves to a spare node (a node that died since the registry last
+   * heard from it must not cost the write its quorum).
+   */
+  private async each(step: (u: PieceUpload) => Promise<void>, firstStripe?: Uint8Array[]): Promise<void> {
     const outcomes = await Promise.all(this.live.map((u) => step(u).then(() => undefined, (error: unknown) => error ?? new Error("upload failed"))));
     const survivors: PieceUpload[] = [];
-    outcomes.forEach((error, i) => {
+    for (const [i, error] of outcomes.entries()) {
       const upload = this.live[i]!;
-      if (error === undefined) survivors.push(upload);
-      else {
-        this.failed.push({ piece: upload.piece, nodeId: upload.node.id, error });
-        upload.stage.abort(error);
+      if (error === undefined) {
+        survivors.push(upload);
+        continue;
       }
-    });
+      this.failed.push({ piece: upload.piece, nodeId: upload.node.id, error });
+      upload.stage.abort(error);
+      if (!firstStripe) continue;
+      for (let tries = 0; tries < 2; tries++) {
+        const replacement = await this.spare(upload.piece).catch(() => undefined);
+        if (!replacement) break;
+        if (await replacement.stage.write(firstStripe[upload.piece]!).then(() => true, () => false)) {
+          survivors.push(replacement);
+          break;
+        }
+        this.failed.push({ piece: replacement.piece, nodeId: replacement.node.id, error: new Error("spare failed") });
+        replacement.stage.abort(new Error("spare failed"));
+      }
+    }
     this.live = survivors;
     if (this.live.length < this.quorum) {
       throw this.failed[this.failed.length - 1]?.error ?? new Error(`fewer than ${this.quorum} pieces could be written`);
@@ -119,7 +141,10 @@ export interface ErasureWrite {
   storage: { db: import("../db/client.ts").Db; kek: string; now: number };
   /** The code this segment uses (codeForSegment). */
   code: ErasureCode;
-  /** Nodes for the pieces, best first: piece i goes to nodes[i]; pieces beyond the list wait for repair. */
+  /**
+   * Nodes for the pieces, best first: piece i goes to nodes[i]; pieces beyond the list wait for repair; nodes
+   * after the first k+m are spares for pieces whose node fails before any of its bytes were sent.
+   */
   nodes: NodeRow[];
   quorum: number;
   pieceBlobIds: string[];
@@ -139,8 +164,16 @@ export async function storeErasureSegment(w: ErasureWrite): Promise<Omit<ObjectS
   const uploads: PieceUpload[] = await Promise.all(
     assigned.map(async (node, piece) => ({ piece, node, stage: await startBlobUpload(node, w.storage.kek, w.pieceBlobIds[piece]!, size, { merkleLeafBytes: SHARD_BYTES }) })),
   );
-  const stripes = new StripeStage(w.code, uploads, w.quorum);
-  const removeAll = () => Promise.all(uploads.map((u) => deleteBlob(u.node, w.storage.kek, w.pieceBlobIds[u.piece]!).catch(() => {})));
+  const spares = w.nodes.slice(w.code.k + w.code.m);
+  const spare = async (piece: number): Promise<PieceUpload | undefined> => {
+    const node = spares.shift();
+    if (!node) return undefined;
+    const upload = { piece, node, stage: await startBlobUpload(node, w.storage.kek, w.pieceBlobIds[piece]!, size, { merkleLeafBytes: SHARD_BYTES }) };
+    uploads.push(upload);
+    return upload;
+  };
+  const stripes = new StripeStage(w.code, uploads, w.quorum, spare);
+  const removeAll = () => Promise.all([...uploads].map((u) => deleteBlob(u.node, w.storage.kek, w.pieceBlobIds[u.piece]!).catch(() => {})));
   const encrypt = new EncryptStage(w.key.dataKey, w.key.prefix, stripes);
   const encryptStage: BodyStage = {
     write: (chunk) => encrypt.write(chunk),

@@ -44,6 +44,12 @@ class NodeHealthTracker {
     return [...replicas].sort((a, b) => score(a) - score(b));
   }
 
+  /** Whether this isolate saw `nodeId` fail within the failure penalty window. */
+  recentlyFailed(nodeId: string, now: number): boolean {
+    const failedAt = this.nodes.get(nodeId)?.failedAt;
+    return failedAt !== undefined && now - failedAt < FAILURE_PENALTY_MS;
+  }
+
   /** How long to wait on `nodeId` before hedging with another replica; undefined without enough history. */
   hedgeDelayMs(nodeId: string): number | undefined {
     const h = this.nodes.get(nodeId);

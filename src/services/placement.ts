@@ -45,6 +45,36 @@ export function placeReplicas<T extends PlacementCandidate>(candidates: readonly
 }
 
 /**
+ * Nodes for the k+m pieces of an erasure-coded segment: like replicas, but no zone gets more than its share
+ * (⌈count / zones⌉), so losing one whole zone loses at most that many pieces. Within the cap, distinct operators
+ * are preferred; fewer nodes than `count` come back when the cap leaves too few (the write then waits for a quorum).
+ */
+export function placePieces<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number, count: number): T[] {
+  const ranked = candidates
+    .map((node) => ({ node, room: placeableBytes(node) }))
+    .filter(({ room }) => room >= size + PLACEMENT_HEADROOM_BYTES)
+    .map(({ node, room }) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(room * (node.reputation ?? 1), 1)) }))
+    .sort((a, b) => b.score - a.score)
+    .map((s) => s.node);
+  const zones = new Set(ranked.map((n) => n.zone)).size;
+  const cap = Math.max(1, Math.ceil(count / Math.max(1, zones)));
+  const chosen: T[] = [];
+  const perZone = new Map<string, number>();
+  const operators = new Set<string>();
+  // Two passes: first a new operator in a zone under its cap, then any node in a zone under its cap.
+  for (const fresh of [true, false]) {
+    for (const node of ranked) {
+      if (chosen.length === count) break;
+      if (chosen.includes(node) || (perZone.get(node.zone) ?? 0) >= cap || (fresh && operators.has(node.operatorAddress))) continue;
+      chosen.push(node);
+      perZone.set(node.zone, (perZone.get(node.zone) ?? 0) + 1);
+      operators.add(node.operatorAddress);
+    }
+  }
+  return chosen;
+}
+
+/**
  * Among the best-ranked candidates, the set of `count` that spans the most zones, then the most operators,
  * preferring higher-ranked nodes on ties (depth-first in rank order, so the first best set found wins).
  * Greedy choice alone can paint itself into a corner (two nodes of one operator left for the last zone).

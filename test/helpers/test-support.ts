@@ -52,6 +52,8 @@ export async function startTestNetwork(prefix: string, options: Pick<LocalNetwor
 export async function stopTestNetwork(network: LocalNetwork | undefined): Promise<void> {
   if (!network) return;
   await network.stop();
+  // ICN_KEEP_TEST_STATE=1 keeps the state dir (logs, disks) of a failing run for a look afterwards.
+  if (process.env.ICN_KEEP_TEST_STATE === "1") return;
   await rm(network.options.stateDir, { recursive: true, force: true, maxRetries: 5 });
 }
 

@@ -1,7 +1,7 @@
 // Repair of an erasure-coded segment, piece by piece. A piece is missing when it was never stored (its node failed
 // during the write), when its node is unusable (silent past the grace period, suspended, draining), or when it was
-// reported corrupt or missing. Each one is rebuilt on a node that holds no piece of the segment, in a zone (then
-// operator) the remaining pieces do not use where one exists: that node pulls k healthy pieces through presigned
+// reported corrupt or missing. Each one is rebuilt on a node that holds no piece of the segment, in a zone still
+// under its share of the pieces where one exists: that node pulls k healthy pieces through presigned
 // GETs, decodes its piece stripe by stripe and keeps it only if it proves against the piece's Merkle root. The
 // Worker moves no piece bytes, so a cron invocation's CPU and memory limits never bound a repair.
 
@@ -40,7 +40,11 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
   const sources = [...healthyPieces.entries()].sort(([a], [b]) => a - b).slice(0, code.k);
 
   const holding = new Set(healthy.map((r) => r.nodeId));
-  const usedZones = new Set(healthy.map((r) => c.byId.get(r.nodeId)?.zone));
+  // The write's zone rule (placePieces): no zone holds more than its share of the k+m pieces.
+  const perZone = new Map<string | undefined, number>();
+  for (const r of healthy) perZone.set(c.byId.get(r.nodeId)?.zone, (perZone.get(c.byId.get(r.nodeId)?.zone) ?? 0) + 1);
+  const zones = new Set([...c.placeable.map((n) => n.zone), ...healthy.map((r) => c.byId.get(r.nodeId)?.zone)]).size;
+  const cap = Math.ceil((code.k + code.m) / Math.max(1, zones));
   const index = bucketIndexFor(c.env, c.bucketId);
   let firstError: unknown;
   for (const piece of missing) {
@@ -49,7 +53,7 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
     const stale = item.replicas.filter((r) => r.piece === piece);
     try {
       const candidates = c.placeable.filter((n) => !holding.has(n.id) && !c.bad.has(n.id));
-      const preferred = candidates.filter((n) => !usedZones.has(n.zone));
+      const preferred = candidates.filter((n) => (perZone.get(n.zone) ?? 0) < cap);
       const [target] = placeReplicas(preferred.length > 0 ? preferred : candidates, blobId, item.blobSize, 1);
       if (!target) throw new Error(`no node without a piece of this segment has room for piece ${piece}`);
       // A node rebuilding over its own bad copy first drops it, so the old file is never taken for the new one.
@@ -65,7 +69,7 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
         return;
       }
       holding.add(target.id);
-      usedZones.add(target.zone);
+      perZone.set(target.zone, (perZone.get(target.zone) ?? 0) + 1);
       // The pieces the index dropped leave their nodes' accounts; nodes still answering delete them.
       const released: BlobOnNode[] = stale.filter((r) => r.nodeId !== target.id);
       await releasePlacedBlobs(c.db, released);
