@@ -3,14 +3,18 @@
 // the edge reads bodies) runs two ways at once: the bundled module in workerd through Miniflare (edge-runtime.ts,
 // how `npm start` runs the edge) and under `wrangler dev` (the previous release; `npm run dev`), each measured
 // directly on its port and through the front proxy (edge-front.ts). With `--network`, the running network of
-// .icn/network.json (`npm start`) is measured the same way: its edge Worker directly and through its front.
+// .icn/network.json (`npm start`; ICN_STATE_DIR as for npm start) is measured the same way: its edge Worker directly and through its front.
 // Prints a Markdown table; every loop is bounded in count.
 
 import { AwsClient } from "aws4fetch";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { stopChild } from "./children.ts";
+import { join, resolve } from "node:path";
+import { stopChild, trackChild } from "./children.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
 import { spawnEdgeRuntime } from "./edge-process.ts";
 import type { NetworkDescription } from "./network.ts";
@@ -84,10 +88,12 @@ async function main(): Promise<void> {
     await writeFile(join(dir, "index.js"), NOOP_WORKER);
     await writeFile(join(dir, "wrangler.toml"), `name = "noop"\nmain = "index.js"\ncompatibility_date = "2026-11-01"\n`);
     const endpoints: Endpoint[] = [];
+    // Each front in a process of its own, as under npm start (the launcher's), not on this client's event loop.
     const front = async (name: string, upstream: string, rest: Omit<Endpoint, "name" | "url">) => {
-      const f: EdgeFront = await startEdgeFront({ port: 0, upstream });
-      stops.push(() => f.close());
-      endpoints.push({ name: `${name}, direct`, url: upstream, ...rest }, { name: `${name}, via front`, url: `http://127.0.0.1:${f.port}`, ...rest });
+      const child = trackChild(spawn(process.execPath, [fileURLToPath(import.meta.url), "--front", upstream], { stdio: ["ignore", "pipe", "inherit"] }));
+      stops.push(() => stopChild(child, { graceMs: 2_000 }));
+      const [line] = (await once(createInterface({ input: child.stdout! }), "line")) as [string];
+      endpoints.push({ name: `${name}, direct`, url: upstream, ...rest }, { name: `${name}, via front`, url: `http://127.0.0.1:${JSON.parse(line).port}`, ...rest });
     };
 
     const workerd = await spawnEdgeRuntime({
@@ -106,7 +112,8 @@ async function main(): Promise<void> {
     await front("no-op Worker under wrangler dev (previous release)", `http://127.0.0.1:${port}`, { getPath: "/", putPath: "/" });
 
     if (withNetwork) {
-      const d = JSON.parse(await readFile(join(REPO_ROOT, ".icn/network.json"), "utf8")) as NetworkDescription;
+      const stateDir = process.env.ICN_STATE_DIR ? resolve(process.env.ICN_STATE_DIR) : join(REPO_ROOT, ".icn");
+      const d = JSON.parse(await readFile(join(stateDir, "network.json"), "utf8")) as NetworkDescription;
       const sign = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
       const bucket = `hops-${Date.now()}`;
       await send({ name: "edge", url: d.edgeUrl, sign, getPath: "", putPath: "" }, "PUT", `/${bucket}`);
@@ -138,4 +145,13 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** `--front UPSTREAM`: a front proxy to UPSTREAM until SIGTERM; prints `{"port":…}`. */
+async function serveFront(upstream: string): Promise<void> {
+  const f: EdgeFront = await startEdgeFront({ port: 0, upstream });
+  process.stdout.write(`${JSON.stringify({ port: f.port })}\n`);
+  process.once("SIGTERM", () => void f.close().then(() => process.exit(0)));
+}
+
+const frontAt = process.argv.indexOf("--front");
+if (frontAt >= 0) await serveFront(process.argv[frontAt + 1]!);
+else await main();
