@@ -1,8 +1,8 @@
-// Fires the Worker's cron triggers locally, as Cloudflare does in production: `wrangler dev` never does, so without
-// this repair, liveness, lifecycle and the other chores run only when an admin asks. At the start of each UTC
-// minute a configured expression matches, the Worker's `scheduled` handler is called with that cron and that
-// minute as its scheduledTime. How it is called is the caller's `dispatch` (under `wrangler dev`, an HTTP request
-// to its trigger endpoint, see `wranglerScheduledDispatch`; under Miniflare, `mf.getWorker().scheduled(...)`).
+// Fires the Worker's cron triggers locally, as Cloudflare does in production: neither Miniflare nor `wrangler dev`
+// does, so without this repair, liveness, lifecycle and the other chores run only when an admin asks. At the start
+// of each UTC minute a configured expression matches, the Worker's `scheduled` handler is called with that cron and
+// that minute as its scheduledTime. How it is called is the caller's `dispatch` (the local edge: an HTTP request to
+// Miniflare's trigger endpoint on the Worker's own port, see `triggerEndpointDispatch`).
 
 import { cronMatches, nextCronTime, parseCron, type CronSchedule } from "./cron.ts";
 
@@ -104,11 +104,12 @@ export class CronDispatcher {
 }
 
 /**
- * The dispatch under `wrangler dev`: its trigger endpoint (Miniflare's, always on in wrangler 4's dev server)
+ * Miniflare's trigger endpoint (edge-runtime.ts turns it on; wrangler 4's dev server always has it)
  * `GET /cdn-cgi/local/scheduled?cron=…&time=<ms>&format=json`, which runs the Worker's scheduled handler with that
- * cron and scheduledTime and answers `{ outcome }` (200 when "ok", 500 otherwise).
+ * cron and scheduledTime and answers `{ outcome }` (200 when "ok", 500 otherwise). Only the launcher reaches it: the
+ * front proxy keeps /cdn-cgi/ to itself, as Cloudflare's edge does.
  */
-export function wranglerScheduledDispatch(workerUrl: () => string): ScheduledDispatch {
+export function triggerEndpointDispatch(workerUrl: () => string): ScheduledDispatch {
   return async (cron, scheduledTime, signal) => {
     const url = new URL("/cdn-cgi/local/scheduled", workerUrl());
     url.search = new URLSearchParams({ cron, time: String(scheduledTime.getTime()), format: "json" }).toString();

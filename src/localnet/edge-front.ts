@@ -1,10 +1,12 @@
-// The local edge's front door: a thin HTTP proxy in front of `wrangler dev`. workerd never answers
-// `Expect: 100-continue`, so awscli/boto3 would stall 1 s on every upload (../shared/TOOLCHAIN.md); Node's
-// server answers it at once. Everything else (method, path, Host, headers, body) passes through untouched, except
-// `/cdn-cgi/`: Cloudflare's edge keeps that namespace for itself and never hands it to a Worker, and locally
-// wrangler answers it with the Worker's scheduled handler (cron-dispatcher.ts calls it on the Worker's own port).
+// The local edge's front door: what Cloudflare's edge does in front of a Worker, and nothing more. workerd never
+// answers `Expect: 100-continue`, so awscli/boto3 would stall 1 s on every upload (../shared/TOOLCHAIN.md); Node's
+// server answers it at once. WebSocket upgrades pass through as a byte tunnel once the Worker accepts them.
+// Everything else (method, path, Host, headers, body) passes through untouched, except `/cdn-cgi/`: Cloudflare's
+// edge keeps that namespace for itself and never hands it to a Worker, and locally Miniflare answers it with the
+// Worker's scheduled handler (cron-dispatcher.ts calls it on the Worker's own port).
 
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { connect, type Socket } from "node:net";
 import { pipeline } from "node:stream";
 
 export interface EdgeFront {
@@ -16,6 +18,13 @@ export async function startEdgeFront(options: { port: number; upstream: string }
   const upstream = new URL(options.upstream);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => forward(req, res, upstream, agent));
+  // Upgraded connections leave the server's bookkeeping (closeAllConnections does not see them): closed here.
+  const tunnels = new Set<Socket>();
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    tunnels.add(socket);
+    socket.once("close", () => tunnels.delete(socket));
+    tunnel(req, socket, head, upstream);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port, "127.0.0.1", () => resolve());
@@ -25,6 +34,7 @@ export async function startEdgeFront(options: { port: number; upstream: string }
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
+        for (const socket of tunnels) socket.destroy();
         server.close(() => resolve());
         agent.destroy();
       }),
@@ -61,4 +71,31 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
     }
   });
   pipeline(req, outbound, () => {});
+}
+
+/**
+ * An `Upgrade` request (a WebSocket handshake) relayed as bytes: the request head as received, then both directions
+ * piped until either side closes. The Worker answers the handshake (101 or a refusal) itself.
+ */
+function tunnel(req: IncomingMessage, client: Socket, head: Buffer, upstream: URL): void {
+  if (req.url?.startsWith("/cdn-cgi/")) {
+    client.end("HTTP/1.1 404 Not Found\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot found\n");
+    return;
+  }
+  let connected = false;
+  const origin = connect(Number(upstream.port), upstream.hostname, () => {
+    connected = true;
+    const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
+    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    origin.write(`${lines.join("\r\n")}\r\n\r\n`);
+    if (head.length > 0) origin.write(head);
+    origin.pipe(client);
+    client.pipe(origin);
+  });
+  origin.on("error", () => {
+    if (!connected) client.end("HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    else client.destroy();
+  });
+  client.on("error", () => origin.destroy());
+  client.on("close", () => origin.destroy());
 }

@@ -1,6 +1,7 @@
-// The whole ICN Edge network on one machine, in one helper (Storj's testplanet): the edge Worker under
-// `wrangler dev` (local D1, Durable Objects, cron), a small front proxy that answers `Expect: 100-continue`,
-// and N real node-agent processes in different zones, each with its own operator wallet and data dir.
+// The whole ICN Edge network on one machine, in one helper (Storj's testplanet): the bundled edge Worker in workerd
+// (edge-runtime.ts: local D1, Durable Objects, rate limits, no dev proxy), the launcher firing its cron triggers, a
+// small front proxy that does what Cloudflare's edge does before a Worker (answers `Expect: 100-continue`), and N
+// real node-agent processes in different zones, each with its own operator wallet and data dir.
 // `npm start` (start.ts) and the end-to-end tests (test/helpers/test-support.ts) both use it. Node tooling: the
 // Worker never imports it.
 
@@ -14,12 +15,14 @@ import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
 import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
 import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
 import { readTriggerCrons } from "./cron.ts";
-import { CronDispatcher, wranglerScheduledDispatch } from "./cron-dispatcher.ts";
+import { CronDispatcher, triggerEndpointDispatch } from "./cron-dispatcher.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
 import { stopChild, trackChild } from "./children.ts";
 import { REPO_ROOT } from "./paths.ts";
 import { loadOrCreateSecrets, writePrivateFile, writeSecrets, type Secrets } from "./secrets.ts";
-import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp, wranglerCommand } from "./wrangler-dev.ts";
+import { bundleEdgeWorker } from "./edge-bundle.ts";
+import { spawnEdgeRuntime } from "./edge-process.ts";
+import { freePort, spawnWranglerDev, waitForHttp, wranglerCommand } from "./wrangler-dev.ts";
 
 /** anvil's deterministic test mnemonic: operator wallets match the local chain's funded accounts. */
 export { TEST_MNEMONIC };
@@ -50,11 +53,23 @@ export interface NetworkDescription {
   adminToken: string;
   accounts: { default: AccountKeys; second: AccountKeys };
   nodes: NodeInfo[];
-  worker: { pid: number; url: string; persistDir: string };
+  /**
+   * The edge Worker's process group (pid leads it; workerd is in it), the URL it answers on directly (behind the
+   * front), how it runs, and its D1/Durable Object state, laid out as `wrangler dev --persist-to persistDir` does.
+   */
+  worker: { pid: number; url: string; persistDir: string; runtime: EdgeRuntimeKind };
   /** The local chain: RPC URL, chain id and contract addresses (chain.ts). */
   chain: ChainDescription;
   startedAt: string;
 }
+
+/**
+ * How the edge Worker runs. "workerd": the bundled Worker through Miniflare's API (edge-runtime.ts), as production
+ * runs it, for `npm start`, the tests and the bench. "wrangler-dev": the previous release's way (`wrangler dev`, its
+ * hot-reload proxy in the path), kept only to produce that release's state in the upgrade test and to measure the
+ * proxy's cost (README, Local network); `npm run dev` runs wrangler dev itself.
+ */
+export type EdgeRuntimeKind = "workerd" | "wrangler-dev";
 
 export interface LocalNetworkOptions {
   /** Where state lives: secrets, wrangler's D1/DO state, node data dirs, network.json. */
@@ -77,6 +92,8 @@ export interface LocalNetworkOptions {
    * stateDir/logs/cron.log.
    */
   cron?: false | { everyMs?: number };
+  /** Default "workerd". */
+  runtime?: EdgeRuntimeKind;
 }
 
 export class LocalNetwork {
@@ -86,6 +103,8 @@ export class LocalNetwork {
   private front?: EdgeFront;
   private readonly agents = new Map<number, ChildProcess>();
   private cron?: CronDispatcher;
+  /** The bundled Worker (runtime "workerd"), built once per start and reused by restartEdge. */
+  private bundle?: string;
   private secrets!: Secrets;
   /** Started before the Worker, stopped after it. */
   chain?: LocalChain;
@@ -110,14 +129,15 @@ export class LocalNetwork {
     const { stateDir } = this.options;
     await mkdir(join(stateDir, "logs"), { recursive: true });
     this.secrets = await loadOrCreateSecrets(this.secretsFile);
+    // The previous release's state dir and this one's are the same: wrangler dev's --persist-to layout.
     const persistDir = join(stateDir, "wrangler-state");
-    const [chain] = await Promise.all([this.startChain(), this.applyMigrations(persistDir)]);
+    const [chain] = await Promise.all([
+      this.startChain(),
+      this.runtime === "workerd" ? bundleEdgeWorker(join(stateDir, "edge-bundle"), join(stateDir, "logs")).then((b) => void (this.bundle = b)) : this.applyMigrations(persistDir),
+    ]);
 
-    const workerPort = await freePort();
-    this.worker = await this.startWorker(workerPort, persistDir);
-    const workerUrl = `http://127.0.0.1:${workerPort}`;
-    await waitForHttp(`${workerUrl}/api/v1/openapi.json`, 60_000, this.worker);
-
+    const { child, url: workerUrl } = await this.startWorker(persistDir);
+    this.worker = child;
     this.front = await startEdgeFront({ port: this.options.edgePort, upstream: workerUrl });
     const edgeUrl = `http://127.0.0.1:${this.front.port}`;
     this.description = {
@@ -126,7 +146,7 @@ export class LocalNetwork {
       adminToken: this.secrets.ADMIN_TOKEN,
       accounts: await this.ensureAccounts(edgeUrl),
       nodes: [],
-      worker: { pid: this.worker.pid!, url: workerUrl, persistDir },
+      worker: { pid: this.worker.pid!, url: workerUrl, persistDir, runtime: this.runtime },
       chain: chain.describe(),
       startedAt: new Date().toISOString(),
     };
@@ -135,6 +155,10 @@ export class LocalNetwork {
     await this.writeDescription();
     await this.startCron();
     return this.description;
+  }
+
+  get runtime(): EdgeRuntimeKind {
+    return this.options.runtime ?? "workerd";
   }
 
   /** Dispatches the Worker's cron triggers (unless options.cron is false), to whichever Worker runs now. */
@@ -146,7 +170,7 @@ export class LocalNetwork {
     this.cron = new CronDispatcher({
       crons,
       everyMs: this.options.cron?.everyMs,
-      dispatch: wranglerScheduledDispatch(() => this.description.worker.url),
+      dispatch: triggerEndpointDispatch(() => this.description.worker.url),
       log: (line) => (pending = pending.then(() => writeFile(logFile, `${new Date().toISOString()} ${line}\n`, { flag: "a" })).catch(() => {})),
     });
     this.cron.start();
@@ -243,17 +267,15 @@ export class LocalNetwork {
   }
 
   /**
-   * Restarts the edge (wrangler, and the front proxy on the same public port) with all state kept. `secrets`
+   * Restarts the edge (its runtime, and the front proxy on the same public port) with all state kept. `secrets`
    * first replaces some of its secrets in the secrets file, as an operator would: e.g. a new master-key ring.
    */
   async restartEdge(secrets: Partial<Secrets> = {}): Promise<void> {
     await this.stopEdge();
     this.secrets = { ...this.secrets, ...secrets };
     await writeSecrets(this.secretsFile, { ...this.secrets });
-    const workerPort = await freePort();
-    this.worker = await this.startWorker(workerPort, this.description.worker.persistDir);
-    const workerUrl = `http://127.0.0.1:${workerPort}`;
-    await waitForHttp(`${workerUrl}/api/v1/openapi.json`, 60_000, this.worker);
+    const { child, url: workerUrl } = await this.startWorker(this.description.worker.persistDir);
+    this.worker = child;
     this.front = await startEdgeFront({ port: Number(new URL(this.description.edgeUrl).port), upstream: workerUrl });
     this.description.worker = { ...this.description.worker, pid: this.worker.pid!, url: workerUrl };
     await this.writeDescription();
@@ -261,7 +283,7 @@ export class LocalNetwork {
 
   private async stopEdge(): Promise<void> {
     await this.front?.close();
-    if (this.worker) await stopWranglerDev(this.worker, 3_000);
+    if (this.worker) await stopChild(this.worker, { graceMs: 3_000 });
   }
 
   /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
@@ -291,36 +313,57 @@ export class LocalNetwork {
     if (code !== 0) throw new Error(`applying D1 migrations failed (${code}):\n${output}`);
   }
 
-  /** The chain's signing key, for wrangler, beside the operator's secrets file. */
+  /** The chain's signing key, for the edge, beside the operator's secrets file. */
   get chainSecretsFile(): string {
     return join(this.options.stateDir, "chain.dev.vars");
   }
 
-  /** wrangler dev with the secrets in 0600 files (secrets.ts) and only public values as `--var`s. */
-  private async startWorker(port: number, persistDir: string): Promise<ChildProcess> {
+  /**
+   * The edge Worker on a free port, answering: its secrets in 0600 files (secrets.ts), its public values in its
+   * settings. Under "workerd", D1 migrations are applied by the runtime before it reports ready.
+   */
+  private async startWorker(persistDir: string): Promise<{ child: ChildProcess; url: string }> {
     await writeSecrets(this.chainSecretsFile, this.chain!.workerSecrets());
-    const child = await spawnWranglerDev({
-      cwd: REPO_ROOT,
-      port,
-      persistDir,
-      logDir: join(this.options.stateDir, "logs"),
-      // The local network's nodes listen on 127.0.0.1.
-      vars: { ...this.chain!.workerVars(), NODE_URLS_ALLOW_PRIVATE: "true", ...this.options.vars },
-      secretFiles: [this.secretsFile, this.chainSecretsFile],
-    });
-    this.pipeLog(child.stdout!, "worker");
-    this.pipeLog(child.stderr!, "worker");
-    return child;
+    // The local network's nodes listen on 127.0.0.1.
+    const vars = { ...this.chain!.workerVars(), NODE_URLS_ALLOW_PRIVATE: "true", ...this.options.vars };
+    const secretFiles = [this.secretsFile, this.chainSecretsFile];
+    const logLine = this.logWriter("worker");
+    if (this.runtime === "workerd") {
+      return spawnEdgeRuntime({
+        config: {
+          scriptPath: this.bundle!,
+          wranglerConfig: join(REPO_ROOT, "wrangler.toml"),
+          port: await freePort(),
+          persistDir,
+          vars,
+          migrationsDir: join(REPO_ROOT, "migrations"),
+        },
+        configFile: join(this.options.stateDir, "edge-runtime.json"),
+        secretFiles,
+        onLine: logLine,
+      });
+    }
+    const port = await freePort();
+    const child = await spawnWranglerDev({ cwd: REPO_ROOT, port, persistDir, logDir: join(this.options.stateDir, "logs"), vars, secretFiles });
+    createInterface({ input: child.stdout! }).on("line", logLine);
+    createInterface({ input: child.stderr! }).on("line", logLine);
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/api/v1/openapi.json`, 60_000, child);
+    return { child, url };
   }
 
   private pipeLog(stream: NodeJS.ReadableStream, name: string): void {
+    createInterface({ input: stream }).on("line", this.logWriter(name));
+  }
+
+  /** Appends lines to stateDir/logs/<name>.log, in order; unless quiet, echoes error lines to stderr. */
+  private logWriter(name: string): (line: string) => void {
     const file = join(this.options.stateDir, "logs", `${name}.log`);
-    const lines = createInterface({ input: stream });
     let pending = Promise.resolve();
-    lines.on("line", (line) => {
+    return (line) => {
       pending = pending.then(() => writeFile(file, `${line}\n`, { flag: "a" })).catch(() => {});
       if (!this.options.quiet && /error|fail/i.test(line)) process.stderr.write(`[${name}] ${line}\n`);
-    });
+    };
   }
 
   /** Reuses the accounts recorded in network.json when the edge still knows them; creates them otherwise. */

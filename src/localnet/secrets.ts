@@ -1,5 +1,5 @@
-// The edge's secrets on disk: `.dev.vars`-format files (NAME=value lines) readable only by their owner. `wrangler
-// dev` reads them through `--env-file`: a command line is readable by every local user (/proc/<pid>/cmdline), so a
+// The edge's secrets on disk: `.dev.vars`-format files (NAME=value lines) readable only by their owner. The edge
+// runtime (edge-runtime.ts) and `wrangler dev` read them through `--env-file`: a command line is readable by every local user (/proc/<pid>/cmdline), so a
 // secret never goes there (https://developers.cloudflare.com/workers/local-development/environment-variables/).
 
 import { randomBytes } from "node:crypto";
@@ -50,6 +50,11 @@ export async function writePrivateFile(file: string, text: string): Promise<void
 function devVarsValue(name: string, value: string): string {
   if (/[\r\n#$"'`\\]/.test(value)) throw new Error(`secret ${name} holds a character a .dev.vars line cannot carry unquoted`);
   return value;
+}
+
+/** The NAME=value lines of a secrets file. */
+export async function readSecretsFile(file: string): Promise<Record<string, string>> {
+  return parseDevVars(await readFile(file, "utf8"));
 }
 
 function parseDevVars(text: string): Record<string, string> {

@@ -1,5 +1,6 @@
 // `npm start`: runs the whole ICN Edge network locally until Ctrl-C, and prints how to use it.
-// Usage: npm start [-- --nodes N]     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545);
+// Usage: npm start [-- --nodes N]     (default 6 nodes in three zones, two per zone: enough for a 4+2 erasure code
+// that survives any two nodes or one whole zone going away)     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545);
 // state: ICN_STATE_DIR (default .icn/ in the repo, secrets in the repo's .dev.vars; with ICN_STATE_DIR, the secrets
 // file is ICN_STATE_DIR/dev.vars, so a second network never touches the first one's files).
 
@@ -8,8 +9,11 @@ import { killAllChildrenNow } from "./children.ts";
 import { LocalNetwork } from "./network.ts";
 import { REPO_ROOT } from "./paths.ts";
 
+/** Six nodes, placed round-robin over network.ts's three ZONES. */
+const DEFAULT_NODES = 6;
+
 function parseArgs(argv: string[]): { nodes: number } {
-  let nodes = 3;
+  let nodes = DEFAULT_NODES;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--nodes" || arg.startsWith("--nodes=")) {

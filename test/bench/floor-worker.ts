@@ -1,12 +1,13 @@
 // The floor of the local stack, for the bench: a Worker that does no work (returns a constant, or reads and
-// drops an upload), run exactly as `npm start` runs the edge: `wrangler dev` behind the same front proxy.
+// drops an upload), run exactly as `npm start` runs the edge: in workerd through Miniflare (edge-runtime.ts)
+// behind the same front proxy.
 // Whatever this Worker cannot reach on this machine, the edge cannot either; the bench prints both.
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startEdgeFront, type EdgeFront } from "../../src/localnet/edge-front.ts";
-import { freePort, spawnWranglerDev, stopWranglerDev, waitForHttp } from "../../src/localnet/wrangler-dev.ts";
+import { spawnEdgeRuntime, stopEdgeRuntime, type EdgeRuntimeProcess } from "../../src/localnet/edge-process.ts";
 
 const WORKER = `
 const MiB = 1024 * 1024;
@@ -46,20 +47,19 @@ export interface FloorWorker {
 export async function startFloorWorker(): Promise<FloorWorker> {
   const dir = await mkdtemp(join(tmpdir(), "icn-bench-floor-"));
   await writeFile(join(dir, "index.js"), WORKER);
-  await writeFile(join(dir, "wrangler.toml"), `name = "floor"\nmain = "index.js"\ncompatibility_date = "2026-11-01"\n`);
-  const port = await freePort();
-  const child = await spawnWranglerDev({ cwd: dir, port, persistDir: join(dir, "state"), logDir: dir });
-  child.stdout!.resume();
-  child.stderr!.resume();
+  let runtime: EdgeRuntimeProcess | undefined;
   let front: EdgeFront | undefined;
   const stop = async () => {
     await front?.close();
-    await stopWranglerDev(child);
+    if (runtime) await stopEdgeRuntime(runtime.child);
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/`, 60_000, child);
-    front = await startEdgeFront({ port: 0, upstream: `http://127.0.0.1:${port}` });
+    runtime = await spawnEdgeRuntime({
+      config: { name: "floor", scriptPath: join(dir, "index.js"), compatibilityDate: "2026-11-01", port: 0, vars: {} },
+      configFile: join(dir, "runtime.json"),
+    });
+    front = await startEdgeFront({ port: 0, upstream: runtime.url });
     return { url: `http://127.0.0.1:${front.port}`, stop };
   } catch (error) {
     await stop();

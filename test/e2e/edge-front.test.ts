@@ -2,7 +2,8 @@
 // and response through byte for byte, across keep-alive requests with fixed-length and chunked bodies.
 
 import { createHash, randomBytes } from "node:crypto";
-import { createServer, request, Agent, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer, request, Agent, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
+import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEdgeFront, type EdgeFront } from "../../src/localnet/edge-front.ts";
 
@@ -36,6 +37,14 @@ beforeAll(async () => {
     });
   });
   origin.on("checkContinue", (req, res) => origin.emit("request", req, res)); // like workerd: no 100 from the origin
+  // A WebSocket-style upgrade: 101, then every byte echoed back, upper-cased so an echo cannot be the client's own.
+  origin.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nx-seen-url: ${req.url}\r\n\r\n`);
+    if (head.length > 0) socket.write(head.toString().toUpperCase());
+    socket.on("data", (c: Buffer) => socket.write(c.toString().toUpperCase()));
+    socket.on("end", () => socket.destroy());
+    socket.on("error", () => socket.destroy());
+  });
   await new Promise<void>((r) => origin.listen(0, "127.0.0.1", () => r()));
   const port = (origin.address() as { port: number }).port;
   front = await startEdgeFront({ port: 0, upstream: `http://127.0.0.1:${port}` });
@@ -109,5 +118,27 @@ describe("edge front proxy", () => {
     expect(seen.length).toBe(before);
     expect((await send(agent, "GET", "/cdn-cgix", undefined)).status).toBe(200);
     agent.destroy();
+  });
+
+  it("passes a WebSocket upgrade through: the origin's 101, then bytes both ways on the same connection", async () => {
+    const upgraded = await new Promise<{ status: number; url: string | undefined; socket: Socket }>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port: front.port, path: "/ws?x=1", headers: { connection: "Upgrade", upgrade: "websocket" } });
+      req.on("upgrade", (res, socket) => resolve({ status: res.statusCode!, url: res.headers["x-seen-url"] as string | undefined, socket }));
+      req.on("response", (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+      req.on("error", reject);
+      req.end();
+    });
+    expect({ status: upgraded.status, url: upgraded.url }).toEqual({ status: 101, url: "/ws?x=1" });
+    const echoed = await new Promise<string>((resolve) => {
+      let text = "";
+      upgraded.socket.on("data", (c: Buffer) => {
+        text += c.toString();
+        if (text.length >= 11) resolve(text);
+      });
+      upgraded.socket.write("hello ");
+      setTimeout(() => upgraded.socket.write("again"), 20);
+    });
+    expect(echoed).toBe("HELLO AGAIN");
+    upgraded.socket.destroy();
   });
 });

@@ -1,4 +1,4 @@
-// End to end: chores fire on their own. `wrangler dev` never fires the Worker's cron trigger, so the launcher
+// End to end: chores fire on their own. Nothing local fires the Worker's cron trigger, so the launcher
 // dispatches `scheduled` itself (src/localnet/cron-dispatcher.ts); here on a compressed clock, every 2 s instead of
 // every minute. A node-agent SIGKILLed is marked offline by the node-liveness chore with no admin call at all.
 

@@ -1,6 +1,7 @@
 // End to end: the launcher stops everything it started within seconds, whatever state its children are in. A
 // node-agent that died by a signal once made the stop wait forever for an 'exit' that had already happened, and
 // wrangler's process group (wrangler and its workerd) kept running and holding the port when the launcher went.
+// The edge runtime's process group (edge-runtime.ts and its workerd) is held to the same.
 
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";

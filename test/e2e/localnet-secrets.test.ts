@@ -1,6 +1,6 @@
 // End to end: the local network keeps the edge's secrets out of the process list. Any local user can read every
 // process's command line (/proc/<pid>/cmdline is world-readable), so the admin token, the master keys, the
-// key-encryption key and the protocol's signing key reach `wrangler dev` only through files readable by their owner.
+// key-encryption key and the protocol's signing key reach the edge runtime only through files readable by their owner.
 
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { randomBytes } from "node:crypto";
@@ -52,7 +52,7 @@ function commandLineOf(pid: number): string {
 }
 
 describe("the local network's secrets", () => {
-  it("appear on no command line of any process the network started: wrangler, workerd, node-agents, anvil", () => {
+  it("appear on no command line of any process the network started: the edge runtime, workerd, node-agents, anvil", () => {
     const processes = descendantsOf(process.pid).map((pid) => ({ pid, commandLine: commandLineOf(pid) }));
     const pids = processes.map((p) => p.pid);
     // The test looks at the processes that matter, or it would pass by looking at nothing.
@@ -76,9 +76,9 @@ describe("the local network's secrets", () => {
     expect(leaks).toEqual([]);
   });
 
-  it("reach wrangler in files only their owner can read, the operator's secrets file included", async () => {
-    const wrangler = readFileSync(`/proc/${d.worker.pid}/cmdline`, "utf8").split("\0");
-    const envFiles = wrangler.flatMap((arg, i) => (arg === "--env-file" ? [wrangler[i + 1]!] : []));
+  it("reach the edge runtime in files only their owner can read, the operator's secrets file included", async () => {
+    const runtime = readFileSync(`/proc/${d.worker.pid}/cmdline`, "utf8").split("\0");
+    const envFiles = runtime.flatMap((arg, i) => (arg === "--env-file" ? [runtime[i + 1]!] : []));
     expect(envFiles).toContain(network.secretsFile);
     for (const file of envFiles) expect({ file, mode: ((await stat(file)).mode & 0o777).toString(8) }).toEqual({ file, mode: "600" });
   });

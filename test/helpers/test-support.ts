@@ -31,15 +31,19 @@ export async function filesUnder(dir: string): Promise<string[]> {
 }
 
 /**
- * The whole local network for one test file: a fresh temp dir (named from `prefix`), free ports, quiet logs.
- * A network that fails to start is stopped and its dir deleted before the error is rethrown.
+ * The whole local network for one test file: a fresh temp dir (named from `prefix`, or `stateDir` to start on state
+ * a previous network left), free ports, quiet logs. A network that fails to start is stopped and its dir deleted
+ * before the error is rethrown.
  */
-export async function startTestNetwork(prefix: string, options: Pick<LocalNetworkOptions, "nodeCount" | "vars" | "cron">): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
-  const stateDir = await mkdtemp(join(tmpdir(), prefix));
+export async function startTestNetwork(
+  prefix: string,
+  options: Pick<LocalNetworkOptions, "nodeCount" | "vars" | "cron" | "runtime"> & { stateDir?: string },
+): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
+  const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), prefix)));
   // End-to-end networks are test mode: the admin API may advance the edge's clock (src/clock.ts). npm start is not.
   // Their chores run when a test says (POST /admin/chores/:name/run), so cron triggers are off unless asked for:
   // a chore firing at a minute boundary must not race a test's own steps.
-  const network = new LocalNetwork({ stateDir, edgePort: 0, quiet: true, ...options, cron: options.cron ?? false, vars: { TEST_CLOCK: "true", ...options.vars } });
+  const network = new LocalNetwork({ edgePort: 0, quiet: true, ...options, stateDir, cron: options.cron ?? false, vars: { TEST_CLOCK: "true", ...options.vars } });
   try {
     return { network, d: await network.start() };
   } catch (error) {
