@@ -65,7 +65,7 @@ function timedStatement(statement: D1PreparedStatement, timing: ServerTiming): D
       const value = Reflect.get(target, prop, target);
       if (typeof value !== "function") return value;
       if (prop === "bind") return (...args: unknown[]) => timedStatement(Reflect.apply(value, target, args), timing);
-      if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") return (...args: unknown[]) => timing.time("d1", () => Reflect.apply(value, target, args));
+      if (prop === "first" || prop === "all" || prop === "run" || prop === "raw") return (...args: unknown[]) => timing.time("d1", () => Reflect.apply(value, target, args) as Promise<unknown>);
       return value.bind(target);
     },
   });
@@ -95,7 +95,7 @@ function timedNamespace(ns: DurableObjectNamespace, timing: ServerTiming): Durab
             get(s, method) {
               const m = Reflect.get(s, method, s);
               if (typeof m !== "function" || typeof method !== "string" || method === "fetch" || method === "then") return m;
-              return (...a: unknown[]) => timing.time("do", () => Reflect.apply(m, s, a));
+              return (...a: unknown[]) => timing.time("do", () => Reflect.apply(m, s, a) as Promise<unknown>);
             },
           });
         };

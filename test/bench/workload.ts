@@ -39,7 +39,7 @@ export function s3Client(e: Pick<Endpoint, "url" | "accessKeyId" | "secretAccess
     credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
     // One attempt: a request that would have been retried is a failure the bench counts.
     maxAttempts: 1,
-    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }), requestTimeout: 120_000, connectionTimeout: 10_000 },
+    requestHandler: { httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }), requestTimeout: 600_000, connectionTimeout: 10_000 },
   });
 }
 
