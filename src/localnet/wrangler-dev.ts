@@ -1,5 +1,5 @@
 // `wrangler dev` as the local network runs it: under the repo's Node 24, on 127.0.0.1, in its own process group,
-// with its output piped. The edge (network.ts) and the bench's floor Worker (test/bench/floor-worker.ts) both start
+// with its output piped. The edge (network.ts) starts
 // and stop it through these helpers.
 
 import { spawn, type ChildProcess } from "node:child_process";

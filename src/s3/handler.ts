@@ -61,12 +61,17 @@ import {
   postObjectOp,
 } from "./operations/objects.ts";
 import { errorResponse } from "./respond.ts";
+import { ServerTiming, serverTimingEnabled, timedEnv } from "./server-timing.ts";
 import { locate, parseS3Query, routeS3Request, type S3Op } from "./router.ts";
 import { checkResponseOverrides } from "./object-headers.ts";
 import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
 import { checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
 
-export async function handleS3(request: Request, env: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
+export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
+  // Off unless the SERVER_TIMING debug var is set: then D1, Durable Object and subrequest time is reported.
+  const timing = serverTimingEnabled(plainEnv) ? new ServerTiming() : undefined;
+  const env = timing ? timedEnv(plainEnv, timing) : plainEnv;
+  const started = performance.now();
   const requestId = randomHex(8).toUpperCase();
   const { rawPath, rawQuery } = rawPathAndQuery(request.url);
   const headers = headersAsSigned(request);
@@ -82,12 +87,13 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     bucketName = locate(host, rawPath, baseDomains).bucket;
     if (request.method === "OPTIONS") {
       response = await answerPreflight(request, env, db, bucketName);
-      return finish(response, requestId);
+      return finish(response, requestId, timing, started);
     }
     const op = routeS3Request({ method: request.method, host, rawPath, query, headers: request.headers }, baseDomains);
     const now = await clockNow(env);
     const regions = configOf(env).s3Regions;
-    const principal = await authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
+    const authenticate = () => authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
+    const principal = await (timing ? timing.time("auth", authenticate) : authenticate());
     checkUnsignedRequest(op, principal, request.headers);
     if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query };
@@ -101,7 +107,7 @@ export async function handleS3(request: Request, env: Env, waitUntil: (p: Promis
     const rule = rules && matchCorsRule(rules, origin, request.method, []);
     if (rule) corsHeaders(rule, origin, false, []).forEach((value, name) => response.headers.set(name, value));
   }
-  return finish(response, requestId);
+  return finish(response, requestId, timing, started);
 }
 
 /**
@@ -115,13 +121,17 @@ function checkUnsignedRequest(op: S3Op, principal: Principal, requestHeaders: He
 }
 
 /** Headers every S3 response carries. */
-function finish(response: Response, requestId: string): Response {
+function finish(response: Response, requestId: string, timing: ServerTiming | undefined, started: number): Response {
   // S3 never compresses; Cloudflare's edge would compress XML and text bodies for clients that accept gzip,
   // and clients that asked for gzip explicitly (rclone) would then store compressed bytes. A response that has
   // a Content-Encoding of its own is left alone by the edge.
   if (!response.headers.has("content-encoding")) response.headers.set("content-encoding", "identity");
   response.headers.set("x-amz-request-id", requestId);
   response.headers.set("x-amz-id-2", base64(crypto.getRandomValues(new Uint8Array(24))));
+  if (timing) {
+    timing.add("handler", performance.now() - started);
+    response.headers.set("server-timing", timing.header());
+  }
   return response;
 }
 

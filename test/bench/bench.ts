@@ -1,317 +1,279 @@
-// `npm run bench`: measures the running local network (start it with `npm start` first; it reads
-// .icn/network.json) against one node-agent driven directly, in the same run, on the same machine.
-//   - large objects: 64 MiB PUT/GET, 1 and 4 streams (MiB/s), at RF=3 (default) and RF=1
-//   - small objects: 4 KiB PUT/GET/HEAD at concurrency 16 (ops/s, p50, p99)
-//   - ListObjectsV2 over 10,000 keys (edge only: nodes do not list)
-//   - multipart 1 GiB (8 x 128 MiB parts) and the edge's RSS growth while it streams
-//   - the floor: a Worker that does nothing, under the same wrangler dev and front proxy (small GETs, 64 MiB)
-//   - encryption: every object is encrypted, so its cost is measured in the edge's own isolate (admin
-//     diagnostics, timed from here against a baseline that does everything but the cryptography) and set
-//     against the large-object throughput and small-object latency measured above
-// Targets (reported, never asserted): edge >= 60% of direct for large objects, small GET p99 < 20 ms, edge RSS
-// growth < 64 MiB for a 1 GiB upload (S3 issue); encryption <= 15% of large-object throughput and nothing
-// measurable of small-object p99 (encryption issue). Every loop is bounded in count and time.
+// `npm run bench [-- options]`: the edge (a local network this starts itself, as `npm start` runs it) and, in the
+// same run, any other S3 endpoint, in interleaved rounds (edge, peer, edge, peer, ...), medians of the rounds.
+// Every request goes through @aws-sdk/client-s3 with its default checksums and one attempt; every GET's bytes are
+// compared. The issue's targets are reported here, never asserted in a timed test.
+//
+//   --quick                    a short full run (1 round, small counts, a 256 MiB streamed object instead of 2 GiB);
+//                              exits non-zero on any failed request or integrity mismatch, as does a full run
+//   --rounds N                 rounds per metric (default 3; --quick 1)
+//   --compare URL,ACCESS,SECRET[,REGION]   another running S3 endpoint (repeatable)
+//   --compare-peer radosgw|s3rver          starts ../shared/peers/start-<name>.sh in a temp dir, stops it after
+//   --nodes N                  node-agents in the edge's network (default 6: the default erasure code's network)
+//   --json FILE                writes every measurement as JSON
+//
+// Metrics: large PUT/GET at 4 streams (16 MiB objects), multipart upload (8 MiB parts, 4 in flight), 4 KiB PUT and
+// GET p50 at 1 client, 4 KiB GET ops/s at 16 clients, storage written per byte stored, the edge's memory while one
+// big object streams up and down, the edge's Worker CPU ms per operation (utime+stime of its workerd processes over
+// a phase / its operations), and the erasure code's speed in the edge's isolate (admin diagnostics, when present).
 
-import { AwsClient } from "aws4fetch";
-import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawnAgent, TEST_WALLET_KEY } from "../node-agent/support/agent-process.ts";
-import { startFakeEdge } from "../node-agent/support/fake-edge.ts";
-import type { NetworkDescription } from "../../src/localnet/network.ts";
-import { REPO_ROOT } from "../../src/localnet/paths.ts";
-import { startFloorWorker } from "./floor-worker.ts";
+import { parseArgs } from "node:util";
+import { LocalNetwork, type NetworkDescription } from "../../src/localnet/network.ts";
+import { descendantsOf } from "../helpers/processes.ts";
+import { parseCompare, PEER_NAMES, startPeer, type Endpoint, type PeerName, type StartedPeer } from "./peers.ts";
+import { sampleRss, workerdProcesses } from "./proc-stats.ts";
+import { MiB, s3Client, Workload, type Measured, type Target } from "./workload.ts";
 
-const MiB = 1024 * 1024;
-const SMALL = 4096;
-const CONCURRENCY = 16;
-const SMALL_OPS = 2000;
-const LIST_KEYS = 10_000;
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: "boolean", default: false },
+    rounds: { type: "string" },
+    compare: { type: "string", multiple: true, default: [] },
+    "compare-peer": { type: "string", multiple: true, default: [] },
+    nodes: { type: "string", default: "6" },
+    json: { type: "string" },
+  },
+});
 
-interface Target {
-  name: string;
-  put(key: string, body: Uint8Array): Promise<void>;
-  get(key: string): Promise<number>;
-  head(key: string): Promise<void>;
+const quick = args.quick!;
+const rounds = Number(args.rounds ?? (quick ? 1 : 3));
+const nodes = Number(args.nodes);
+if (!Number.isInteger(rounds) || rounds < 1 || rounds > 9) throw new Error("--rounds must be 1..9");
+if (!Number.isInteger(nodes) || nodes < 1 || nodes > 12) throw new Error("--nodes must be 1..12");
+for (const name of args["compare-peer"]!) if (!PEER_NAMES.includes(name as PeerName)) throw new Error(`--compare-peer: one of ${PEER_NAMES.join(", ")}`);
+
+/** Sizes and counts per round; every phase also stops starting requests after PHASE_DEADLINE_MS. */
+const P = quick
+  ? { largeSize: 16 * MiB, streams: 4, perStream: 1, multipartSize: 32 * MiB, smallC1: 40, smallC16: 240, streamSize: 256 * MiB }
+  : { largeSize: 16 * MiB, streams: 4, perStream: 2, multipartSize: 64 * MiB, smallC1: 150, smallC16: 1200, streamSize: 2048 * MiB };
+const PHASE_DEADLINE_MS = quick ? 60_000 : 180_000;
+const PART_SIZE = 8 * MiB;
+const PARTS_IN_FLIGHT = 4;
+/** The whole run gives up (and stops everything it started) after this long. */
+const RUN_DEADLINE_MS = quick ? 20 * 60_000 : 60 * 60_000;
+
+const started: { network?: LocalNetwork; peers: StartedPeer[]; dirs: string[] } = { peers: [], dirs: [] };
+async function cleanUp(): Promise<void> {
+  const { network, peers, dirs } = started;
+  started.network = undefined;
+  started.peers = [];
+  await Promise.all([network?.stop(), ...peers.map((p) => p.stop())]);
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true, maxRetries: 5 });
 }
-
-async function expectOk(res: Response, what: string): Promise<Response> {
-  if (!res.ok) throw new Error(`${what}: ${res.status} ${await res.text()}`);
-  return res;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
 }
+const runTimer = setTimeout(() => {
+  console.error(`bench: gave up after ${RUN_DEADLINE_MS / 60_000} minutes`);
+  void cleanUp().finally(() => process.exit(124));
+}, RUN_DEADLINE_MS);
+runTimer.unref();
 
-async function drain(res: Response): Promise<number> {
-  const reader = res.body!.getReader();
-  let n = 0;
-  for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.byteLength;
-  return n;
-}
-
-function edgeTarget(d: NetworkDescription, bucket: string): Target & { client: AwsClient; base: string } {
-  const client = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
-  const base = `${d.edgeUrl}/${bucket}`;
-  return {
-    name: "edge",
-    client,
-    base,
-    put: async (key, body) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "PUT", body: body as BodyInit })), `edge PUT ${key}`)),
-    get: async (key) => drain(await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "GET" })), `edge GET ${key}`)),
-    head: async (key) => void (await expectOk(await fetch(await client.sign(`${base}/${key}`, { method: "HEAD" })), `edge HEAD ${key}`)),
-  };
-}
-
-function directTarget(url: string, accessKeyId: string, secretAccessKey: string): Target {
-  const client = new AwsClient({ accessKeyId, secretAccessKey, service: "s3", region: "icn", retries: 0 });
-  const blob = (key: string) => `${url}/blobs/bench${key.replace(/[^a-z0-9]/g, "-").padStart(16, "0")}`;
-  return {
-    name: "direct",
-    put: async (key, body) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "PUT", body: body as BodyInit })), `direct PUT ${key}`)),
-    get: async (key) => drain(await expectOk(await fetch(await client.sign(blob(key), { method: "GET" })), `direct GET ${key}`)),
-    head: async (key) => void (await expectOk(await fetch(await client.sign(blob(key), { method: "HEAD" })), `direct HEAD ${key}`)),
-  };
-}
-
-/** A Worker that does no work, under the same wrangler dev and front proxy: the stack's own floor. */
-function floorTarget(url: string, client: AwsClient): Target {
-  const at = (size: number) => `${url}/floor/object?size=${size}`;
-  return {
-    name: "floor",
-    put: async (_key, body) => void (await expectOk(await fetch(await client.sign(at(body.length), { method: "PUT", body: body as BodyInit })), "floor PUT")),
-    get: async (key) => drain(await expectOk(await fetch(await client.sign(at(key.startsWith("small") ? SMALL : 64 * MiB), { method: "GET" })), "floor GET")),
-    head: async () => void (await expectOk(await fetch(await client.sign(at(SMALL), { method: "HEAD" })), "floor HEAD")),
-  };
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const start = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - start, value };
-}
-
-/** MiB/s for `streams` parallel transfers of `size` bytes, `rounds` times each. */
-async function throughput(op: (key: string) => Promise<unknown>, size: number, streams: number, rounds: number, prefix: string): Promise<number> {
-  const { ms } = await timed(() => Promise.all(Array.from({ length: streams }, async (_, s) => {
-    for (let r = 0; r < rounds; r++) await op(`${prefix}-${s}-${r}`);
-  })));
-  return (size * streams * rounds) / MiB / (ms / 1000);
-}
-
-/** ops/s and latency percentiles for `total` ops at `concurrency`. */
-async function latency(op: (i: number) => Promise<unknown>, total: number, concurrency: number) {
-  const samples: number[] = [];
-  let next = 0;
-  const { ms } = await timed(() => Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < total) {
-      const i = next++;
-      const start = performance.now();
-      await op(i);
-      samples.push(performance.now() - start);
-    }
-  })));
-  samples.sort((a, b) => a - b);
-  const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!;
-  return { opsPerSec: total / (ms / 1000), p50: pct(50), p99: pct(99) };
-}
-
-/** Resident memory of the edge: every workerd process under the wrangler process group. */
-async function edgeRssBytes(workerPid: number): Promise<number> {
+/** Bytes of blob data (sidecars excluded) under every node's data dir. */
+async function blobBytes(d: NetworkDescription): Promise<number> {
   let total = 0;
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8");
-      const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-      if (pgid !== workerPid) continue;
-      const cmd = await readFile(`/proc/${entry}/cmdline`, "utf8");
-      if (!cmd.includes("workerd")) continue;
-      const status = await readFile(`/proc/${entry}/status`, "utf8");
-      total += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
-    } catch {
-      // process went away
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile() && !entry.name.endsWith(".json")) total += (await stat(path).catch(() => ({ size: 0 }))).size;
     }
-  }
+  };
+  for (const node of d.nodes) await walk(join(node.dataDir, "blobs"));
   return total;
 }
 
-/** Runs `fn` `n` times one after another (so the runs do not share the edge's one thread). */
-async function sequential<T>(n: number, fn: () => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < n; i++) out.push(await fn());
-  return out;
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function fmt(n: number, digits = 1): string {
-  return n.toFixed(digits);
-}
-
-async function main(): Promise<void> {
-  const networkFile = join(REPO_ROOT, ".icn/network.json");
-  const d = JSON.parse(await readFile(networkFile, "utf8").catch(() => {
-    throw new Error(`no running network: start one with \`npm start\` (looked for ${networkFile})`);
-  })) as NetworkDescription;
-  const bucket = `bench-${Date.now().toString(36)}`;
-  const edge = edgeTarget(d, bucket);
-  await expectOk(await fetch(await edge.client.sign(edge.base, { method: "PUT" })), "create bench bucket");
-  const edgeRf1 = edgeTarget(d, `${bucket}-rf1`);
-  await expectOk(await fetch(await edgeRf1.client.sign(edgeRf1.base, { method: "PUT", headers: { "x-icn-replication-factor": "1" } })), "create RF=1 bucket");
-
-  // One agent of the same code, registered with a stand-in edge so the bench holds its credentials.
-  const fakeEdge = await startFakeEdge();
-  const dataDir = await mkdtemp(join(tmpdir(), "icn-bench-node-"));
-  const agent = spawnAgent(["--data-dir", dataDir, "--edge-url", fakeEdge.url, "--zone", "bench", "--wallet-key", TEST_WALLET_KEY]);
-  const ready = await agent.ready();
-  const creds = fakeEdge.issued[0]!;
-  const direct = directTarget(ready.url, creds.accessKeyId, creds.secretAccessKey);
-
-  const rows: { metric: string; edge: string; direct: string; ratio: string }[] = [];
-  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), edgeUrl: d.edgeUrl };
-  let peakRss = await edgeRssBytes(d.worker.pid);
-  const baselineRss = peakRss;
-  const sampler = setInterval(() => void edgeRssBytes(d.worker.pid).then((r) => (peakRss = Math.max(peakRss, r))), 100);
-
+async function erasureSpeed(d: NetworkDescription): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${d.edgeUrl}/api/v1/admin/diagnostics/erasure-speed`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${d.adminToken}`, "content-type": "application/json" },
+    body: "{}",
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await res.text();
+  let body: unknown = text;
   try {
-    const large = randomBytes(64 * MiB);
-    for (const streams of [1, 4]) {
-      const rounds = streams === 1 ? 3 : 1;
-      const put: Record<string, number> = {};
-      const get: Record<string, number> = {};
-      for (const t of [edge, direct]) {
-        put[t.name] = await throughput((k) => t.put(k, large), large.length, streams, rounds, `large${streams}`);
-        get[t.name] = await throughput(async (k) => t.get(k), large.length, streams, rounds, `large${streams}`);
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: kept as text
+  }
+  return { status: res.status, body };
+}
+
+async function main(): Promise<number> {
+  const compare: Endpoint[] = args.compare!.map(parseCompare);
+  const stateDir = await mkdtemp(join(tmpdir(), "icn-bench-net-"));
+  started.dirs.push(stateDir);
+  console.log(`bench: starting the edge (${nodes} nodes)${args["compare-peer"]!.length ? ` and ${args["compare-peer"]!.join(", ")}` : ""}…`);
+  const network = new LocalNetwork({ stateDir, edgePort: 0, nodeCount: nodes, quiet: true, cron: false });
+  started.network = network;
+  const [d, ...peers] = await Promise.all([
+    network.start(),
+    ...args["compare-peer"]!.map(async (name) => {
+      const peer = await startPeer(name as PeerName);
+      started.peers.push(peer);
+      return peer;
+    }),
+  ]);
+  const bucket = `bench-${Date.now().toString(36)}`;
+  const edge: Target = {
+    name: "edge",
+    client: s3Client({ url: d.edgeUrl, accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, region: d.region }),
+    bucket,
+    serverPids: () => workerdProcesses(network.description.worker.pid),
+    backendPids: () => network.description.nodes.map((n) => n.pid),
+    storedBytes: 0,
+  };
+  const others: Target[] = [...peers, ...compare].map((e) => ({
+    name: e.name,
+    client: s3Client(e),
+    bucket,
+    serverPids: () => [...e.pids, ...e.pids.flatMap(descendantsOf)],
+    backendPids: () => [],
+    storedBytes: 0,
+  }));
+  const targets = [edge, ...others];
+  const w = new Workload(PHASE_DEADLINE_MS);
+  for (const t of targets) await t.client.send(new CreateBucketCommand({ Bucket: t.bucket }));
+  console.log(`bench: edge ${d.edgeUrl} (Worker pids ${edge.serverPids().join(",")}), ${others.map((o) => o.name).join(", ") || "no peer"}; ${rounds} round(s)${quick ? ", quick" : ""}`);
+
+  // Warm every connection pool, isolate and cache the same way before anything is measured.
+  for (const t of targets) {
+    await w.smallPut(t, "warmup", 16, 4);
+    await w.smallGet(t, "warmup", 16, 16, 4);
+  }
+  const blobsBefore = await blobBytes(d);
+  const storedBefore = edge.storedBytes;
+
+  type Phase = { metric: string; run: (t: Target, round: number) => Promise<Measured> };
+  const phases: Phase[] = [
+    { metric: "large PUT", run: (t, r) => w.largePut(t, `large/${r}`, P.largeSize, P.streams, P.perStream) },
+    { metric: "large GET", run: (t, r) => w.largeGet(t, `large/${r}`, P.largeSize, P.streams, P.perStream) },
+    { metric: "multipart", run: (t, r) => w.multipart(t, `multipart/${r}`, P.multipartSize, PART_SIZE, PARTS_IN_FLIGHT) },
+    { metric: "small PUT c1", run: (t, r) => w.smallPut(t, `small/${r}`, P.smallC1, 1) },
+    { metric: "small GET c1", run: (t, r) => w.smallGet(t, `small/${r}`, P.smallC1, P.smallC1, 1) },
+    { metric: "small GET c16", run: (t, r) => w.smallGet(t, `small/${r}`, P.smallC1, P.smallC16, 16) },
+  ];
+  const results = new Map<string, Map<string, Measured[]>>();
+  for (let r = 0; r < rounds; r++) {
+    for (const phase of phases) {
+      for (const t of targets) {
+        const m = await phase.run(t, r);
+        const byTarget = results.get(phase.metric) ?? new Map<string, Measured[]>();
+        results.set(phase.metric, byTarget.set(t.name, [...(byTarget.get(t.name) ?? []), m]));
+        console.log(`  round ${r + 1} ${phase.metric.padEnd(14)} ${t.name.padEnd(8)} ${m.ops}/${m.attempted} ops in ${(m.ms / 1000).toFixed(1)} s: ${m.mibPerSec.toFixed(1)} MiB/s, ${m.opsPerSec.toFixed(0)} ops/s, p50 ${m.p50.toFixed(1)} ms, server CPU ${m.serverCpuMs.toFixed(0)} ms`);
       }
-      rows.push({ metric: `64 MiB PUT x${streams} (MiB/s)`, edge: fmt(put.edge!), direct: fmt(put.direct!), ratio: fmt((100 * put.edge!) / put.direct!, 0) + "%" });
-      rows.push({ metric: `64 MiB GET x${streams} (MiB/s)`, edge: fmt(get.edge!), direct: fmt(get.direct!), ratio: fmt((100 * get.edge!) / get.direct!, 0) + "%" });
-      results[`large_put_x${streams}`] = put;
-      results[`large_get_x${streams}`] = get;
     }
+  }
+  // Replicas or pieces the edge writes after answering (none today) land within a moment.
+  await new Promise((r) => setTimeout(r, 2_000));
+  const storageOverhead = (await blobBytes(d) - blobsBefore) / (edge.storedBytes - storedBefore);
 
-    // The same single-stream transfer into a bucket with one replica: the cost of replication.
-    const rf1Put = await throughput((k) => edgeRf1.put(k, large), large.length, 1, 3, "large-rf1");
-    const rf1Get = await throughput(async (k) => edgeRf1.get(k), large.length, 1, 3, "large-rf1");
-    rows.push({ metric: "64 MiB PUT x1 at RF=1 (MiB/s)", edge: fmt(rf1Put), direct: "", ratio: `RF=3 is ${fmt((100 * (results.large_put_x1 as Record<string, number>).edge!) / rf1Put, 0)}% of it` });
-    rows.push({ metric: "64 MiB GET x1 at RF=1 (MiB/s)", edge: fmt(rf1Get), direct: "", ratio: "" });
-    results.large_rf1 = { put: rf1Put, get: rf1Get };
+  // Memory: one big object streamed up, then down, while the edge's workerd RSS is sampled.
+  console.log(`bench: streaming one ${P.streamSize / MiB} MiB object through the edge (PUT, then GET)…`);
+  const rss = sampleRss(() => edge.serverPids(), 100);
+  const stream = await w.streamRoundTrip(edge, "stream/big", P.streamSize);
+  const memory = rss.stop();
 
-    const small = randomBytes(SMALL);
-    for (const [name, op] of [
-      ["PUT", (t: Target) => (i: number) => t.put(`small-${i}`, small)],
-      ["GET", (t: Target) => (i: number) => t.get(`small-${i}`)],
-      ["HEAD", (t: Target) => (i: number) => t.head(`small-${i}`)],
-    ] as const) {
-      const e = await latency(op(edge), SMALL_OPS, CONCURRENCY);
-      const x = await latency(op(direct), SMALL_OPS, CONCURRENCY);
-      rows.push({ metric: `4 KiB ${name} ops/s (c=${CONCURRENCY})`, edge: fmt(e.opsPerSec, 0), direct: fmt(x.opsPerSec, 0), ratio: fmt((100 * e.opsPerSec) / x.opsPerSec, 0) + "%" });
-      rows.push({ metric: `4 KiB ${name} p50 / p99 (ms)`, edge: `${fmt(e.p50)} / ${fmt(e.p99)}`, direct: `${fmt(x.p50)} / ${fmt(x.p99)}`, ratio: "" });
-      results[`small_${name.toLowerCase()}`] = { edge: e, direct: x };
-    }
+  const erasure = await erasureSpeed(d).catch((error: unknown) => ({ status: 0, body: String(error) }));
 
-    // The floor: the same client and load against a Worker that does nothing, under the same wrangler dev and
-    // front proxy. The edge cannot beat it; a target below it is out of reach on this machine.
-    const floorWorker = await startFloorWorker();
-    try {
-      const floor = floorTarget(floorWorker.url, edge.client); // the edge's signing client: the same client cost
-      const floorSmall = await latency((i) => floor.get(`small-${i}`), SMALL_OPS, CONCURRENCY);
-      const edgeGet = (results.small_get as { edge: { opsPerSec: number } }).edge;
-      rows.push({ metric: `floor: 4 KiB GET ops/s (c=${CONCURRENCY})`, edge: fmt(floorSmall.opsPerSec, 0), direct: "", ratio: `edge GET is ${fmt((100 * edgeGet.opsPerSec) / floorSmall.opsPerSec, 0)}% of it` });
-      rows.push({ metric: "floor: 4 KiB GET p50 / p99 (ms)", edge: `${fmt(floorSmall.p50)} / ${fmt(floorSmall.p99)}`, direct: "", ratio: "a Worker returning a constant" });
-      const floorPut = await throughput((k) => floor.put(k, large), large.length, 1, 3, "floor");
-      const floorGet = await throughput((k) => floor.get(k), large.length, 1, 3, "floor");
-      rows.push({ metric: "floor: 64 MiB PUT / GET x1 (MiB/s)", edge: `${fmt(floorPut)} / ${fmt(floorGet)}`, direct: "", ratio: "Worker reads and drops / returns zeros" });
-      results.floor = { small_get: floorSmall, large_put_x1: floorPut, large_get_x1: floorGet };
-    } finally {
-      await floorWorker.stop();
-    }
-
-    // Listing: 10,000 keys (the small PUTs above are part of them), listed in pages of 1000.
-    await latency((i) => edge.put(`list/${String(i).padStart(5, "0")}`, small.subarray(0, 16)), LIST_KEYS, CONCURRENCY);
-    const listing = await timed(async () => {
-      let token: string | undefined;
-      let keys = 0;
-      for (let page = 0; page < 100; page++) {
-        const url = `${edge.base}?list-type=2&prefix=list%2F${token ? `&continuation-token=${encodeURIComponent(token)}` : ""}`;
-        const xml = await (await expectOk(await fetch(await edge.client.sign(url, { method: "GET" })), "list")).text();
-        keys += (xml.match(/<Key>/g) ?? []).length;
-        token = /<NextContinuationToken>([^<]+)</.exec(xml)?.[1];
-        if (!token) break;
-      }
-      return keys;
+  // The table: medians per target, and edge / peer.
+  const med = (metric: string, name: string, pick: (m: Measured) => number) => median((results.get(metric)?.get(name) ?? []).map(pick));
+  const mibps = (m: Measured) => m.mibPerSec;
+  const p50 = (m: Measured) => m.p50;
+  const ops = (m: Measured) => m.opsPerSec;
+  type Row = { metric: string; unit: string; values: Record<string, number | string>; lowerIsBetter?: boolean; note?: string };
+  const rows: Row[] = [];
+  const row = (metric: string, label: string, unit: string, pick: (m: Measured) => number, lowerIsBetter = false) =>
+    rows.push({ metric: label, unit, lowerIsBetter, values: Object.fromEntries(targets.map((t) => [t.name, med(metric, t.name, pick)])) });
+  row("large PUT", `large PUT, ${P.streams} streams (${P.largeSize / MiB} MiB)`, "MiB/s", mibps);
+  row("large GET", `large GET, ${P.streams} streams (${P.largeSize / MiB} MiB)`, "MiB/s", mibps);
+  row("multipart", `multipart upload (${PART_SIZE / MiB} MiB parts, ${PARTS_IN_FLIGHT} in flight, ${P.multipartSize / MiB} MiB)`, "MiB/s", mibps);
+  row("small PUT c1", "4 KiB PUT, 1 client, p50", "ms", p50, true);
+  row("small GET c1", "4 KiB GET, 1 client, p50", "ms", p50, true);
+  row("small GET c16", "4 KiB GET, 16 clients", "ops/s", ops);
+  rows.push({ metric: "storage written per byte stored", unit: "×", values: { edge: storageOverhead, ...Object.fromEntries(others.map((o) => [o.name, o.name === "radosgw" ? "1× (one OSD, pool size 1)" : "n/a"])) } });
+  const perOp = (metric: string, name: string, pick: (m: Measured) => number, per: (m: Measured) => number) =>
+    median((results.get(metric)?.get(name) ?? []).map((m) => pick(m) / per(m)));
+  for (const [metric, label, per] of [
+    ["small PUT c1", "4 KiB PUT", (m: Measured) => m.ops],
+    ["small GET c1", "4 KiB GET", (m: Measured) => m.ops],
+    ["large PUT", "large PUT, per MiB", (m: Measured) => m.bytes / MiB],
+    ["large GET", "large GET, per MiB", (m: Measured) => m.bytes / MiB],
+  ] as const) {
+    rows.push({
+      metric: `server CPU ms: ${label}`,
+      unit: "ms",
+      lowerIsBetter: true,
+      note: "edge: its workerd process(es); peer: every process it started",
+      values: Object.fromEntries(targets.map((t) => [t.name, t.serverPids().length ? perOp(metric, t.name, (m) => m.serverCpuMs, per) : NaN])),
     });
-    rows.push({ metric: `ListObjectsV2 ${listing.value} keys (ms)`, edge: fmt(listing.ms, 0), direct: "n/a", ratio: "" });
-    results.list = { keys: listing.value, ms: listing.ms };
-
-    // Multipart 1 GiB: 8 parts of 128 MiB through the edge; the same bytes as 8 blobs directly.
-    const part = randomBytes(128 * MiB);
-    const rssBefore = await edgeRssBytes(d.worker.pid);
-    let rssDuring = rssBefore;
-    const mpSampler = setInterval(() => void edgeRssBytes(d.worker.pid).then((r) => (rssDuring = Math.max(rssDuring, r))), 50);
-    const mpEdge = await timed(async () => {
-      const init = await (await expectOk(await fetch(await edge.client.sign(`${edge.base}/multipart-1g?uploads`, { method: "POST" })), "create upload")).text();
-      const uploadId = /<UploadId>([^<]+)</.exec(init)![1]!;
-      const etags: string[] = [];
-      for (let n = 1; n <= 8; n++) {
-        const res = await expectOk(await fetch(await edge.client.sign(`${edge.base}/multipart-1g?partNumber=${n}&uploadId=${uploadId}`, { method: "PUT", body: part })), `part ${n}`);
-        etags.push(res.headers.get("etag")!);
-      }
-      const body = `<CompleteMultipartUpload>${etags.map((e, i) => `<Part><PartNumber>${i + 1}</PartNumber><ETag>${e}</ETag></Part>`).join("")}</CompleteMultipartUpload>`;
-      await expectOk(await fetch(await edge.client.sign(`${edge.base}/multipart-1g?uploadId=${uploadId}`, { method: "POST", body })), "complete");
-    });
-    clearInterval(mpSampler);
-    const mpDirect = await timed(async () => {
-      for (let n = 1; n <= 8; n++) await direct.put(`mp-${n}`, part);
-    });
-    const gib = 1024;
-    rows.push({ metric: "multipart 1 GiB PUT (MiB/s)", edge: fmt(gib / (mpEdge.ms / 1000)), direct: fmt(gib / (mpDirect.ms / 1000)), ratio: fmt((100 * mpDirect.ms) / mpEdge.ms, 0) + "%" });
-    rows.push({ metric: "edge RSS growth during 1 GiB upload (MiB)", edge: fmt((rssDuring - rssBefore) / MiB), direct: "", ratio: "" });
-    results.multipart = { edgeMs: mpEdge.ms, directMs: mpDirect.ms, rssBefore, rssDuring };
-
-    // Encryption's share. A request to the diagnostics endpoint runs the edge's AES-256-GCM pipeline over
-    // `count` MiB (or `count` 4 KiB objects); the same request without the cryptography is the baseline.
-    const diagnose = async (mode: string, count: number) =>
-      (
-        await timed(async () =>
-          expectOk(
-            await fetch(`${d.edgeUrl}/api/v1/admin/diagnostics/crypto`, {
-              method: "POST",
-              headers: { authorization: `Bearer ${d.adminToken}`, "content-type": "application/json" },
-              body: JSON.stringify({ mode, count }),
-            }),
-            `diagnostics ${mode}`,
-          ).then((r) => r.text()),
-        )
-      ).ms;
-    // The fastest of three runs: the least disturbed by everything else sharing these two cores.
-    const best = async (mode: string, count: number) => Math.min(...(await sequential(3, () => diagnose(mode, count))));
-    const cryptoMiB = 256;
-    const none = await best("none", cryptoMiB);
-    const sealMs = Math.max(0.001, (await best("encrypt", cryptoMiB)) - none);
-    const openMs = Math.max(0.001, (await best("roundtrip", cryptoMiB)) - none - sealMs);
-    const encryptMiBps = cryptoMiB / (sealMs / 1000);
-    const decryptMiBps = cryptoMiB / (openMs / 1000);
-    const putX1 = (results.large_put_x1 as Record<string, number>).edge!;
-    const getX1 = (results.large_get_x1 as Record<string, number>).edge!;
-    rows.push({ metric: "edge AES-256-GCM encrypt / decrypt (MiB/s)", edge: `${fmt(encryptMiBps, 0)} / ${fmt(decryptMiBps, 0)}`, direct: "", ratio: "" });
-    rows.push({ metric: "encryption share of 64 MiB PUT / GET x1", edge: `${fmt((100 * putX1) / encryptMiBps)}% / ${fmt((100 * getX1) / decryptMiBps)}%`, direct: "", ratio: "target <= 15%" });
-    const smallCount = 500;
-    const perObjectMs = Math.max(0, (await best("small", smallCount)) - (await best("small", 1))) / (smallCount - 1);
-    const smallGetP99 = (results.small_get as { edge: { p99: number } }).edge.p99;
-    rows.push({ metric: "encryption work per 4 KiB PUT+GET (ms)", edge: fmt(perObjectMs, 3), direct: "", ratio: `${fmt((100 * perObjectMs) / smallGetP99, 2)}% of GET p99` });
-    results.encryption = { encryptMiBps, decryptMiBps, perObjectMs, baselineMs: none };
-  } finally {
-    clearInterval(sampler);
-    agent.kill();
-    await agent.exited;
-    await fakeEdge.close();
-    await rm(dataDir, { recursive: true, force: true });
+    rows.push({ metric: `edge node-agents CPU ms: ${label}`, unit: "ms", values: { edge: perOp(metric, "edge", (m) => m.backendCpuMs, per) } });
   }
 
-  rows.push({ metric: "edge peak RSS over the run (MiB)", edge: fmt(peakRss / MiB), direct: "", ratio: `baseline ${fmt(baselineRss / MiB)}` });
-  results.peakRss = peakRss;
-  const width = Math.max(...rows.map((r) => r.metric.length));
-  console.log(`\n${"metric".padEnd(width)}  ${"edge".padStart(14)}  ${"direct".padStart(14)}  edge/direct`);
-  for (const r of rows) console.log(`${r.metric.padEnd(width)}  ${r.edge.padStart(14)}  ${r.direct.padStart(14)}  ${r.ratio}`);
-  await writeFile(join(REPO_ROOT, ".icn/bench.json"), `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\n(raw numbers in .icn/bench.json; bucket ${bucket} holds the bench's objects)`);
+  const fmt = (v: number | string | undefined) => (typeof v === "number" ? (Number.isFinite(v) ? (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(v < 1 ? 3 : 1)) : "n/a") : (v ?? ""));
+  const header = ["metric", "unit", ...targets.map((t) => t.name), ...others.map((o) => `edge/${o.name}`)];
+  const lines = rows.map((r) => [
+    r.metric,
+    r.unit,
+    ...targets.map((t) => fmt(r.values[t.name])),
+    ...others.map((o) => {
+      const e = r.values.edge;
+      const p = r.values[o.name];
+      if (typeof e !== "number" || typeof p !== "number" || !Number.isFinite(e) || !Number.isFinite(p) || p === 0) return "";
+      return `${(e / p).toFixed(2)}×${r.lowerIsBetter ? " (lower is better)" : ""}`;
+    }),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) => console.log(`| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`);
+  console.log("");
+  show(header);
+  show(widths.map((n) => "-".repeat(n)));
+  for (const l of lines) show(l);
+
+  const growthMiB = (memory.peak - memory.start) / MiB;
+  console.log(`\nedge memory while one ${P.streamSize / MiB} MiB object streamed up then down${quick ? " (--quick: not the 2 GiB of a full run)" : ""}: ` +
+    `workerd RSS ${(memory.start / MiB).toFixed(0)} MiB at start, peak +${growthMiB.toFixed(1)} MiB, end +${((memory.end - memory.start) / MiB).toFixed(1)} MiB; ` +
+    `PUT ${stream.putMs ? (P.streamSize / MiB / (stream.putMs / 1000)).toFixed(1) : "failed"} MiB/s, GET ${stream.getMs ? (P.streamSize / MiB / (stream.getMs / 1000)).toFixed(1) : "failed"} MiB/s`);
+  if (erasure.status === 200) console.log(`erasure code in the edge's isolate: ${JSON.stringify(erasure.body)}`);
+  else console.log(`erasure code speed: not available (POST /api/v1/admin/diagnostics/erasure-speed answered ${erasure.status || String(erasure.body)})`);
+
+  let bad = 0;
+  for (const t of targets) {
+    const tally = w.tallyOf(t);
+    bad += tally.failures + tally.mismatches;
+    console.log(`${t.name}: ${tally.failures} failed requests (each would have been a retry), ${tally.mismatches} integrity failures${tally.firstErrors.length ? `\n  ${tally.firstErrors.join("\n  ")}` : ""}`);
+  }
+  console.log("(2 shared cores: the peer and the edge take turns, but other work on the machine shows up as noise)");
+
+  if (args.json) {
+    const raw = Object.fromEntries([...results].map(([metric, byTarget]) => [metric, Object.fromEntries(byTarget)]));
+    const report = {
+      startedAt: d.startedAt, quick, rounds, nodes, params: P, targets: targets.map((t) => t.name),
+      rows, raw, storage: { overhead: storageOverhead, storedBytes: edge.storedBytes - storedBefore },
+      memory: { ...memory, objectBytes: P.streamSize, ...stream }, erasure, tally: Object.fromEntries(w.tally),
+    };
+    await writeFile(args.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`results written to ${args.json}`);
+  }
+  return bad === 0 ? 0 : 1;
 }
 
-await main();
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  console.error(`bench failed: ${(error as Error).stack ?? error}`);
+} finally {
+  await cleanUp();
+}
+process.exit(code);
