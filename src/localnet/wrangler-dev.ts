@@ -1,6 +1,6 @@
 // `wrangler dev` as the local network runs it: under the repo's Node 24, on 127.0.0.1, in its own process group,
-// with its output piped. The edge (network.ts) starts
-// and stop it through these helpers.
+// with its output piped. The upgrade test and the hop measurement start
+// and stop it through these helpers (npm start runs the edge through Miniflare: edge-runtime.ts).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";

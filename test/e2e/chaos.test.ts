@@ -1,11 +1,14 @@
-// Chaos on the real local network: 6 nodes in 3 zones, 500 objects of mixed sizes at RF=3, while a node is
-// SIGKILLed mid-upload, a replica file is corrupted, another deleted, and a whole zone goes down. Every
-// acknowledged object must read back byte-identical throughout, writes must keep succeeding while a quorum
-// exists, and after repair every object is back at RF=3, as the control API reports and the disks show.
+// Chaos on the network `npm start` runs: 6 nodes in 3 zones, buckets at the default erasure code 4+2. 500 objects
+// of mixed sizes while two nodes are SIGKILLed mid-upload; then a whole zone goes down; then a piece file is
+// corrupted and another deleted. Every acknowledged object must read back byte-identical throughout, writes must
+// keep succeeding (erasure-coded while k+1 nodes are up, replicated below that), and afterwards repair restores
+// full redundancy (six pieces per erasure-coded segment, three copies per replicated one), as the control API
+// reports and the disks show. A seventh node then joins, so a dead node's pieces can be rebuilt elsewhere, its
+// leftovers swept as orphans when it returns, and a node drained.
 
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
+import { readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalNetwork, NetworkDescription, NodeInfo } from "../../src/localnet/network.ts";
@@ -60,6 +63,14 @@ async function repairStatus(): Promise<RepairStatus> {
   return admin<RepairStatus>("GET", "/repair");
 }
 
+/** Segments at full redundancy: every erasure-coded one has six pieces, every replicated one three copies. */
+function expectFullRedundancy(status: RepairStatus): number {
+  const counts = status.replication[BUCKET]!.byReplicaCount;
+  expect(Object.keys(counts).every((n) => n === "6" || n === "3"), JSON.stringify(counts)).toBe(true);
+  expect(counts["6"] ?? 0, "most segments are erasure-coded").toBeGreaterThan(0);
+  return Object.entries(counts).reduce((sum, [n, c]) => sum + Number(n) * c, 0);
+}
+
 /** Runs the repair chore until nothing needs repair (bounded). */
 async function repairUntilDone(): Promise<RepairStatus> {
   let status = await repairStatus();
@@ -103,104 +114,111 @@ beforeAll(async () => {
 afterAll(() => stopTestNetwork(network), 60_000);
 
 describe("chaos", () => {
-  it("loses no acknowledged byte through a crash, bit rot, a lost file and a zone outage, then repairs to RF=3", async () => {
+  it("loses no acknowledged byte through two crashes, a zone outage, bit rot and a lost piece, then repairs to full redundancy", async () => {
     const zones = new Map<string, NodeInfo[]>();
     for (const n of d.nodes) zones.set(n.zone, [...(zones.get(n.zone) ?? []), n]);
     expect(zones.size).toBe(3);
 
-    // 1. Upload 500 objects; SIGKILL one node a fifth of the way in. Writes keep succeeding on the quorum.
-    const crashVictim = d.nodes[0]!;
+    // 1. Upload 500 objects; SIGKILL one node a fifth of the way in and one in another zone at two fifths. Any two
+    //    nodes may vanish: writes keep succeeding and every object written before still reads.
+    const [first, second] = [d.nodes[0]!, d.nodes.find((n) => n.zone !== d.nodes[0]!.zone)!];
     let next = 0;
-    let crashed: Promise<unknown> | undefined;
+    const crashes: Promise<unknown>[] = [];
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         while (next < OBJECTS) {
           const i = next++;
-          if (i === OBJECTS / 5 && !crashed) {
-            crashed = network.stopNode(crashVictim.index, "SIGKILL");
-            dead.add(crashVictim.index);
+          for (const [at, victim] of [[OBJECTS / 5, first], [(2 * OBJECTS) / 5, second]] as const) {
+            if (i === at && !dead.has(victim.index)) {
+              crashes.push(network.stopNode(victim.index, "SIGKILL"));
+              dead.add(victim.index);
+            }
           }
           await put(`obj/${String(i).padStart(4, "0")}`, randomBytes(sizeFor(i)));
         }
       }),
     );
-    await crashed;
+    await Promise.all(crashes);
     expect(stored.size).toBe(OBJECTS);
-    await readAllBack("after the crash");
+    await readAllBack("with two nodes killed");
+    for (const index of [...dead]) await network.startNode(index);
+    dead.clear();
+    d = network.description;
 
     // 2. A whole zone goes down. Reads still work, and new writes still succeed on the remaining zones.
-    const [zoneName, zoneNodes] = [...zones.entries()].find(([, nodes]) => nodes.every((n) => !dead.has(n.index)))!;
+    const [zoneName, zoneNodes] = [...zones.entries()][1]!;
     for (const n of zoneNodes) {
       await network.stopNode(n.index, "SIGKILL");
       dead.add(n.index);
     }
     await readAllBack(`with ${zoneName} down`);
     for (let i = 0; i < 20; i++) await put(`during-outage/${i}`, randomBytes(sizeFor(i + 1)));
-
-    // 3. Repair: once the grace period passes, every segment goes back to three replicas on live nodes.
-    await new Promise((r) => setTimeout(r, 5000));
-    let status = await repairStatus();
-    expect(status.unusableNodes.length).toBe(3);
-    expect(status.segmentsNeedingRepair).toBeGreaterThan(0);
-    status = await repairUntilDone();
-    expect(status.replication[BUCKET]!.byReplicaCount).toEqual({ "3": status.replication[BUCKET]!.segments });
-    await readAllBack("after repairing the outage");
-
-    // 4. Bit rot on one replica, a lost file on another: reads fail over to good replicas and report both,
-    //    and the next repair replaces them in place.
-    const bucketId = await bucketIdOf();
-    const live = d.nodes.filter((n) => !dead.has(n.index));
-    const root = join(live[0]!.dataDir, "blobs");
-    // Small blobs: their reads are verified before the first byte goes out (large ones abort instead).
-    const small: string[] = [];
-    for (const f of (await blobsOnDisk(live[0]!, bucketId)).files) {
-      if ((await stat(join(root, f))).size > 1000 && (await stat(join(root, f))).size < MiB) small.push(f);
-    }
-    const [rottenFile, lostFile] = small;
-    expect(lostFile).toBeDefined();
-    const rotten = await readFile(join(root, rottenFile!));
-    rotten[rotten.length >> 1] = rotten[rotten.length >> 1]! ^ 0xff;
-    await writeFile(join(root, rottenFile!), rotten);
-    await unlink(join(root, lostFile!));
-    await readAllBack("after corrupting and deleting replicas");
-    // Reads only notice a bad replica they happen to try; the node's scrub finds both and reports them.
-    const scrub = await fetch(`${d.edgeUrl}/api/v1/admin/nodes/${live[0]!.id}/scrub`, { method: "POST", headers: { authorization: `Bearer ${d.adminToken}` } });
-    expect(scrub.status).toBe(202);
-    for (let i = 0; i < 60 && (await repairStatus()).segmentsNeedingRepair < 2; i++) await new Promise((r) => setTimeout(r, 500));
-    expect((await repairStatus()).segmentsNeedingRepair).toBeGreaterThanOrEqual(2);
-    status = await repairUntilDone();
-    const summary = status.replication[BUCKET]!;
-    expect(summary.byReplicaCount).toEqual({ "3": summary.segments });
-
-    // On disk: the live nodes hold exactly three verified copies of every segment.
-    let copies = 0;
-    for (const node of d.nodes.filter((n) => !dead.has(n.index))) {
-      const { files, bad } = await blobsOnDisk(node, bucketId);
-      expect(bad, `corrupt blobs on ${node.id}`).toEqual([]);
-      copies += files.length;
-    }
-    expect(copies).toBe(summary.segments * 3);
-    await readAllBack("after repair");
-  }, 600_000);
-
-  it("sweeps the orphans left on returning nodes, and drains a node until it is safe to remove", async () => {
-    const bucketId = await bucketIdOf();
-    // The nodes that died come back: their old copies were replaced elsewhere, so they are orphans now.
-    expect(dead.size).toBe(3);
-    for (const index of dead) await network.startNode(index);
+    for (const index of [...dead]) await network.startNode(index);
     dead.clear();
     d = network.description;
     await new Promise((r) => setTimeout(r, 2000));
-    const before = (await Promise.all(d.nodes.map((n) => blobsOnDisk(n, bucketId)))).reduce((sum, b) => sum + b.files.length, 0);
+
+    // 3. Bit rot in one piece, a lost piece file on another node: reads go around both, the node's scrub reports
+    //    them, and repair rebuilds them.
+    const bucketId = await bucketIdOf();
+    const [rotNode, lossNode] = [d.nodes[3]!, d.nodes[4]!];
+    const rotten = (await blobsOnDisk(rotNode, bucketId)).files[0]!;
+    const lost = (await blobsOnDisk(lossNode, bucketId)).files[0]!;
+    const rottenPath = join(rotNode.dataDir, "blobs", rotten);
+    const bytes = await readFile(rottenPath);
+    bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+    await writeFile(rottenPath, bytes);
+    await unlink(join(lossNode.dataDir, "blobs", lost));
+    await readAllBack("after corrupting and deleting pieces");
+    for (const node of [rotNode, lossNode]) {
+      const scrub = await fetch(`${d.edgeUrl}/api/v1/admin/nodes/${node.id}/scrub`, { method: "POST", headers: { authorization: `Bearer ${d.adminToken}` } });
+      expect(scrub.status).toBe(202);
+    }
+    for (let i = 0; i < 60 && (await repairStatus()).faults < 2; i++) await new Promise((r) => setTimeout(r, 500));
+    expect((await repairStatus()).faults).toBeGreaterThanOrEqual(2);
+
+    // 4. Repair: pieces written while nodes were down, and the two bad ones, are rebuilt.
+    const status = await repairUntilDone();
+    const blobs = expectFullRedundancy(status);
+    let files = 0;
+    for (const node of d.nodes) {
+      const { files: onDisk, bad } = await blobsOnDisk(node, bucketId);
+      expect(bad, `corrupt blobs on ${node.id}`).toEqual([]);
+      files += onDisk.length;
+    }
+    expect(files, "every referenced piece and copy is on disk, and nothing else").toBe(blobs);
+    await readAllBack("after repair");
+  }, 600_000);
+
+  it("rebuilds a dead node's pieces on a new node, sweeps its leftovers when it returns, and drains a node", async () => {
+    const bucketId = await bucketIdOf();
+    // A seventh node joins; then one node dies for good (past the grace period): its pieces are rebuilt on the
+    // only node that holds no piece of their segments.
+    await network.startNode(6);
+    const victim = d.nodes.find((n) => n.index === 1)!;
+    await network.stopNode(victim.index, "SIGKILL");
+    dead.add(victim.index);
+    d = network.description;
+    await new Promise((r) => setTimeout(r, 5000));
+    expect((await repairStatus()).segmentsNeedingRepair).toBeGreaterThan(0);
+    expectFullRedundancy(await repairUntilDone());
+    await readAllBack("after rebuilding a dead node's pieces");
+
+    // It comes back: everything it holds was rebuilt elsewhere, so it is all orphans now.
+    await network.startNode(victim.index);
+    dead.clear();
+    d = network.description;
+    await new Promise((r) => setTimeout(r, 2000));
+    expect((await blobsOnDisk(victim, bucketId)).files.length).toBeGreaterThan(0);
     for (let i = 0; i < 10; i++) await admin("POST", "/chores/orphan-sweep/run");
-    const status = await repairStatus();
-    const after = (await Promise.all(d.nodes.map((n) => blobsOnDisk(n, bucketId)))).reduce((sum, b) => sum + b.files.length, 0);
-    const segments = status.replication[BUCKET]!.segments;
-    expect(before).toBeGreaterThan(segments * 3);
-    expect(after, "only referenced copies remain").toBe(segments * 3);
+    expect((await blobsOnDisk(victim, bucketId)).files, "only referenced pieces remain").toEqual([]);
+    const blobs = expectFullRedundancy(await repairStatus());
+    const all = (await Promise.all(d.nodes.map((n) => blobsOnDisk(n, bucketId)))).reduce((sum, b) => sum + b.files.length, 0);
+    expect(all).toBe(blobs);
     await readAllBack("after the orphan sweep");
 
-    // Drain one node: it gets no new data, repair moves its replicas away, then it is safe to remove.
+    // Drain one node: it gets no new data, repair moves its pieces to the node that now holds none, then it is
+    // safe to remove.
     const draining = d.nodes.find((n) => n.index === 2)!;
     const put = await fetch(`${d.edgeUrl}/api/v1/admin/nodes/${draining.id}`, {
       method: "PUT",
