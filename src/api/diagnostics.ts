@@ -77,6 +77,8 @@ export const erasureSpeedRequestSchema = z
     k: z.number().int().min(1).max(31).default(4),
     m: z.number().int().min(0).max(31).default(2),
     mebibytes: z.number().int().min(1).max(64).default(16),
+    /** The kernel to measure: the best installed (the SIMD kernel in a Worker), or the plain-JS one. */
+    kernel: z.enum(["best", "js"]).default("best"),
   })
   .refine((r) => r.k + r.m <= 32, { message: "k + m must be at most 32", path: ["m"] });
 
@@ -88,8 +90,8 @@ const ERASURE_POOL_STRIPES = 8;
 // at the next I/O event, so each timed run is bracketed by a timer wait, whose own cost (a 0 ms wait, timed the
 // same way) is subtracted.
 diagnosticsApi.post("/diagnostics/erasure-speed", async (c) => {
-  const { k, m, mebibytes } = await parseJsonBody(c.req.raw, erasureSpeedRequestSchema);
-  const codec = new ReedSolomon(k, m);
+  const { k, m, mebibytes, kernel } = await parseJsonBody(c.req.raw, erasureSpeedRequestSchema);
+  const codec = new ReedSolomon(k, m, { kernel: kernel === "js" ? "js" : "best" });
   const stripes = Math.max(1, Math.ceil((mebibytes * MiB) / (k * ERASURE_SHARD_BYTES)));
   const pool = Array.from({ length: Math.min(stripes, ERASURE_POOL_STRIPES) }, () => {
     const data = Array.from({ length: k }, () => {
@@ -122,6 +124,7 @@ diagnosticsApi.post("/diagnostics/erasure-speed", async (c) => {
   return c.json({
     k,
     m,
+    kernel: codec.kernel,
     shardBytes: ERASURE_SHARD_BYTES,
     stripes,
     encodeMiBps: speed(dataMiB, encodeMs),

@@ -470,7 +470,7 @@ export function openApiDocument() {
           security: admin,
           requestBody: json(z.toJSONSchema(erasureSpeedRequestSchema, { io: "input" })),
           responses: {
-            "200": ok("the measured speeds (MiB of data per second)", object({ k: integer, m: integer, shardBytes: integer, stripes: integer, encodeMiBps: integer, decodeMiBps: integer, decodedShards: integer, verified: { type: "boolean" } })),
+            "200": ok("the measured speeds (MiB of data per second)", object({ k: integer, m: integer, kernel: { type: "string", enum: ["wasm-simd", "js"] }, shardBytes: integer, stripes: integer, encodeMiBps: integer, decodeMiBps: integer, decodedShards: integer, verified: { type: "boolean" } })),
             ...errors(ADMIN, JSON_BODY),
           },
         },

@@ -2,8 +2,8 @@
 // and under Node (test/node-agent/erasure-codec.test.ts, the node-agent's runtime), since both decode.
 
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { MAX_SHARDS, ReedSolomon } from "../../src/protocol/reed-solomon.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gfKernelInUse, installGfKernel, MAX_SHARDS, ReedSolomon, type GfKernelName } from "../../src/protocol/reed-solomon.ts";
 
 const SEED = 0x14_02_14;
 const hex = (a: Uint8Array) => Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -54,8 +54,20 @@ function subsetsUpTo(n: number, size: number): number[][] {
   return result;
 }
 
-export function describeReedSolomon(): void {
-  describe("Reed-Solomon over GF(2^8)", () => {
+/**
+ * The codec's cases with one kernel installed: `kernel` is the compiled gf-kernel.wasm for the WebAssembly SIMD
+ * kernel (each runtime loads it its own way), or null for the JS kernel; `afterwards` is installed after them.
+ */
+export function describeReedSolomon(kernel: WebAssembly.Module | null, afterwards: WebAssembly.Module | null): void {
+  const name: GfKernelName = kernel === null ? "js" : "wasm-simd";
+  describe(`Reed-Solomon over GF(2^8), ${name} kernel`, () => {
+    beforeAll(() => {
+      expect(installGfKernel(kernel)).toBe(name);
+      expect(gfKernelInUse()).toBe(name);
+      expect(new ReedSolomon(4, 2).kernel).toBe(name);
+    });
+    afterAll(() => void installGfKernel(afterwards));
+
     // The vectors published at the top of src/protocol/reed-solomon.ts, computed there by an independent script.
     it.each([
       { k: 4, m: 2, rows: ["1b54a11d", "541b1da1"], parity: ["434bb8e4", "a8a053cb"] },
@@ -183,6 +195,29 @@ export function describeReedSolomon(): void {
           expect(new Set(stripe.map(hex)).size).toBe(k + m);
         }),
         { seed: SEED, numRuns: 200 },
+      );
+    });
+  });
+}
+
+/** The SIMD kernel against the JS one on the same stripes: byte-identical parity and rebuilt shards. */
+export function describeKernelAgreement(kernel: WebAssembly.Module): void {
+  describe("the WebAssembly SIMD kernel", () => {
+    beforeAll(() => void installGfKernel(kernel));
+
+    it("computes the same parity and rebuilds the same shards as the JS kernel, for lengths around its 64-byte and 16 KiB steps (property-based)", () => {
+      const lengths = fc.oneof(fc.integer({ min: 0, max: 200 }), fc.constantFrom(63, 64, 65, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 64, 40_000 + 13, 65_536));
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 6 }), lengths, fc.integer(), (k, m, length, seed) => {
+          const simd = new ReedSolomon(k, m);
+          const js = new ReedSolomon(k, m, { kernel: "js" });
+          expect([simd.kernel, js.kernel]).toEqual(["wasm-simd", "js"]);
+          const jsStripe = encodeStripe(js, length, seed);
+          expect(differing(encodeStripe(simd, length, seed), jsStripe), `${k}+${m}, ${length} bytes: parity`).toEqual([]);
+          const missing = Array.from({ length: Math.min(m, k) }, (_, i) => i);
+          expect(differing(rebuildAll(simd, jsStripe, missing), rebuildAll(js, jsStripe, missing)), `${k}+${m}, ${length} bytes: rebuilt`).toEqual([]);
+        }),
+        { seed: SEED, numRuns: 60 },
       );
     });
   });
