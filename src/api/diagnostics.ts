@@ -9,7 +9,7 @@ import type { Env } from "../env.ts";
 import { generateBucketKey, parseMasterKeyRing } from "../services/crypto/keys.ts";
 import { ciphertextRangeFor, decryptRange, EncryptStage } from "../services/crypto/stream-format.ts";
 import { newSegmentKey, openSegmentKey } from "../services/segment-cipher.ts";
-import { ReedSolomon } from "../protocol/reed-solomon.ts";
+import { measureErasureSpeed } from "../protocol/erasure-speed.ts";
 import { parseJsonBody } from "./guards/json-body.ts";
 
 export const diagnosticsApi = new Hono<{ Bindings: Env }>();
@@ -82,60 +82,17 @@ export const erasureSpeedRequestSchema = z
   })
   .refine((r) => r.k + r.m <= 32, { message: "k + m must be at most 32", path: ["m"] });
 
-const ERASURE_SHARD_BYTES = 64 * 1024;
-/** Stripes cycled through, so the work reads fresh memory as a stream does, within an isolate's 128 MB. */
-const ERASURE_POOL_STRIPES = 8;
-
-// The codec's speed in this isolate, measured here: workerd's clock stands still during CPU work and moves on
-// at the next I/O event, so each timed run is bracketed by a timer wait, whose own cost (a 0 ms wait, timed the
-// same way) is subtracted.
+// The erasure codec's speed in this isolate (src/protocol/erasure-speed.ts), for the bench's report.
 diagnosticsApi.post("/diagnostics/erasure-speed", async (c) => {
-  const { k, m, mebibytes, kernel } = await parseJsonBody(c.req.raw, erasureSpeedRequestSchema);
-  const codec = new ReedSolomon(k, m, { kernel: kernel === "js" ? "js" : "best" });
-  const stripes = Math.max(1, Math.ceil((mebibytes * MiB) / (k * ERASURE_SHARD_BYTES)));
-  const pool = Array.from({ length: Math.min(stripes, ERASURE_POOL_STRIPES) }, () => {
-    const data = Array.from({ length: k }, () => {
-      const shard = new Uint8Array(ERASURE_SHARD_BYTES);
-      for (let i = 0; i < shard.length; i += 65536) crypto.getRandomValues(shard.subarray(i, i + 65536));
-      return shard;
-    });
-    return { data, parity: Array.from({ length: m }, () => new Uint8Array(ERASURE_SHARD_BYTES)) };
-  });
-  const encodeMs = await timed(() => {
-    for (let s = 0; s < stripes; s++) {
-      const stripe = pool[s % pool.length]!;
-      codec.encode(stripe.data, stripe.parity);
-    }
-  });
-  // A degraded read: the first min(2, m) data shards are gone and rebuilt from the rest and the parity.
-  const lost = Array.from({ length: Math.min(2, m, k) }, (_, i) => i);
-  const rebuilt = lost.map(() => new Uint8Array(ERASURE_SHARD_BYTES));
-  const decodeMs = await timed(() => {
-    for (let s = 0; s < stripes; s++) {
-      const stripe = pool[s % pool.length]!;
-      const shards = [...stripe.data, ...stripe.parity].map((shard, i) => (lost.includes(i) ? undefined : shard));
-      codec.reconstruct(shards, lost, rebuilt);
-    }
-  });
-  // Proof the decode ran: the rebuilt shards are those of the last stripe.
-  const last = pool[(stripes - 1) % pool.length]!;
-  const verified = lost.every((index, i) => rebuilt[i]!.every((b, at) => b === last.data[index]![at]));
-  const dataMiB = (stripes * k * ERASURE_SHARD_BYTES) / MiB;
-  return c.json({
-    k,
-    m,
-    kernel: codec.kernel,
-    shardBytes: ERASURE_SHARD_BYTES,
-    stripes,
-    encodeMiBps: speed(dataMiB, encodeMs),
-    decodeMiBps: speed(dataMiB, decodeMs),
-    decodedShards: lost.length,
-    verified,
-  });
+  const request = await parseJsonBody(c.req.raw, erasureSpeedRequestSchema);
+  return c.json(await measureErasureSpeed(request, isolateStopwatch));
 });
 
-/** Milliseconds `work` took, as this isolate's clock can tell: wall time around it, less an empty run's. */
-async function timed(work: () => void): Promise<number> {
+/**
+ * workerd's clock stands still during CPU work and moves on at the next I/O event, so the work is bracketed by
+ * timer waits, and an empty bracket's time is subtracted.
+ */
+async function isolateStopwatch(work: () => void): Promise<number> {
   const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
   await tick();
   const emptyStart = performance.now();
@@ -145,9 +102,4 @@ async function timed(work: () => void): Promise<number> {
   work();
   await tick();
   return Math.max(performance.now() - start - empty, 0);
-}
-
-/** MiB per second, rounded; a run too short for the clock (0 ms) reports as if it took 1 ms. */
-function speed(mebibytes: number, ms: number): number {
-  return Math.round((mebibytes * 1000) / Math.max(ms, 1));
 }
