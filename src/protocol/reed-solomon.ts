@@ -19,6 +19,9 @@
 //   4+2: C = [1b 54 a1 1d ; 54 1b 1d a1]  D = 01020304 05060708 090a0b0c 0d0e0f10  P = 434bb8e4 a8a053cb
 //   1+2: C = [1b ; 54]                     D = 01020304                             P = 1b362d6c 54a8fc4d
 //   2+1: C = [1b 54]                       D = 01020304 05060708                    P = 02d39cf6
+//   4+2, 1000-byte shards D_j[b] = (b·(j+1) + 7j) mod 256 (long enough for the SIMD kernel):
+//     SHA-256(P_0) = 0aa793db4affb361407ac6663a5460a686f5bfa2fb26a62b59d92179f58ab679 (starts 958e60b655c41041)
+//     SHA-256(P_1) = 0272dd47e4d5747f1e65bdf278cca5810948059889c69f838ff4644c05f21292 (starts 3a4558f54dba0531)
 //
 // Speed: two kernels, same bytes. The WebAssembly SIMD kernel (gf-kernel-source.ts) multiplies 16 bytes by a
 // coefficient with two i8x16.swizzle nibble-table lookups, over whole 16 KiB chunks per coefficient; Node compiles
@@ -230,6 +233,11 @@ function invert(rows: readonly Uint8Array[]): Uint8Array[] {
 
 /** outs[r] = XOR_j rows[r][j] · inputs[j] for every r: whole 64-byte runs with the SIMD kernel if given, the rest in JS. */
 function combine(rows: readonly Uint8Array[], inputs: readonly Uint8Array[], outs: readonly Uint8Array[], kernel: SimdKernel | undefined): void {
+  if (rows.length > MAX_SHARDS) {
+    // The SIMD kernel's memory holds 32 outputs at a time (reconstruct may be asked for one shard many times).
+    for (let r = 0; r < rows.length; r += MAX_SHARDS) combine(rows.slice(r, r + MAX_SHARDS), inputs, outs.slice(r, r + MAX_SHARDS), kernel);
+    return;
+  }
   const length = inputs[0]?.length ?? 0;
   const done = kernel === undefined ? 0 : combineSimd(kernel, rows, inputs, outs, length);
   for (let r = 0; r < rows.length; r++) {
