@@ -1,7 +1,8 @@
 // Admin diagnostics for the benchmark: the edge's own encryption work, in its own isolate, so `npm run bench`
 // can say what share of large-object throughput and of a small request encryption costs. workerd does not
 // advance clocks during CPU-bound work, so the caller times these requests from outside and subtracts a
-// baseline call (`mode: "none"`) that does everything but the cryptography.
+// baseline call (`mode: "none"`) that does everything but the cryptography. The erasure codec's speed is measured
+// inside the isolate instead (erasure-speed), as its work is one synchronous call that a timer wait can bracket.
 
 import { Hono } from "hono";
 import { z } from "zod";
