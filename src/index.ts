@@ -8,6 +8,11 @@ import { drainUnreadBody } from "./drain.ts";
 import type { Env } from "./env.ts";
 import { MAX_REQUEST_BODY } from "./s3/payload.ts";
 import { runAllChores } from "../workers/cron/chores.ts";
+import gfKernel from "./protocol/gf-kernel.wasm";
+import { installGfKernel } from "./protocol/reed-solomon.ts";
+
+// The erasure codec's WebAssembly SIMD kernel, bundled as a module: Workers compile no WebAssembly from bytes.
+installGfKernel(gfKernel);
 
 export { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 

@@ -1,7 +1,8 @@
 // Admin diagnostics for the benchmark: the edge's own encryption work, in its own isolate, so `npm run bench`
 // can say what share of large-object throughput and of a small request encryption costs. workerd does not
 // advance clocks during CPU-bound work, so the caller times these requests from outside and subtracts a
-// baseline call (`mode: "none"`) that does everything but the cryptography.
+// baseline call (`mode: "none"`) that does everything but the cryptography. The erasure codec's speed is measured
+// inside the isolate instead (erasure-speed), as its work is one synchronous call that a timer wait can bracket.
 
 import { Hono } from "hono";
 import { z } from "zod";
@@ -9,6 +10,7 @@ import type { Env } from "../env.ts";
 import { generateBucketKey, parseMasterKeyRing } from "../services/crypto/keys.ts";
 import { ciphertextRangeFor, decryptRange, EncryptStage } from "../services/crypto/stream-format.ts";
 import { newSegmentKey, openSegmentKey } from "../services/segment-cipher.ts";
+import { measureErasureSpeed } from "../protocol/erasure-speed.ts";
 import { parseJsonBody } from "./guards/json-body.ts";
 
 export const diagnosticsApi = new Hono<{ Bindings: Env }>();
@@ -68,4 +70,37 @@ diagnosticsApi.post("/diagnostics/crypto", async (c) => {
 
 async function* pieces(frames: Uint8Array[]): AsyncGenerator<Uint8Array> {
   yield* frames;
+}
+
+/** POST /diagnostics/erasure-speed: k, m and how many MiB of data to push through encode and through decode. */
+export const erasureSpeedRequestSchema = z
+  .object({
+    k: z.number().int().min(1).max(31).default(4),
+    m: z.number().int().min(0).max(31).default(2),
+    mebibytes: z.number().int().min(1).max(64).default(16),
+    /** The kernel to measure: the best installed (the SIMD kernel in a Worker), or the plain-JS one. */
+    kernel: z.enum(["best", "js"]).default("best"),
+  })
+  .refine((r) => r.k + r.m <= 32, { message: "k + m must be at most 32", path: ["m"] });
+
+// The erasure codec's speed in this isolate (src/protocol/erasure-speed.ts), for the bench's report.
+diagnosticsApi.post("/diagnostics/erasure-speed", async (c) => {
+  const request = await parseJsonBody(c.req.raw, erasureSpeedRequestSchema);
+  return c.json(await measureErasureSpeed(request, isolateStopwatch));
+});
+
+/**
+ * workerd's clock stands still during CPU work and moves on at the next I/O event, so the work is bracketed by
+ * timer waits, and an empty bracket's time is subtracted.
+ */
+async function isolateStopwatch(work: () => void): Promise<number> {
+  const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+  await tick();
+  const emptyStart = performance.now();
+  await tick();
+  const empty = performance.now() - emptyStart;
+  const start = performance.now();
+  work();
+  await tick();
+  return Math.max(performance.now() - start - empty, 0);
 }

@@ -16,6 +16,7 @@ import {
 } from "../protocol/node-protocol.ts";
 import { slashRequestSchema } from "./admin.ts";
 import { advanceClockRequestSchema } from "./clock.ts";
+import { erasureSpeedRequestSchema } from "./diagnostics.ts";
 import { MAX_CLOCK_SKEW_MS } from "../protocol/sigv4.ts";
 import { MAX_CONTROL_BODY_BYTES } from "./guards/body-limit.ts";
 import { RATE_LIMIT_PERIOD_S } from "./guards/rate-limit.ts";
@@ -461,6 +462,17 @@ export function openApiDocument() {
           security: admin,
           requestBody: json(object({ mode: { type: "string", enum: ["none", "encrypt", "roundtrip", "small"] }, count: { type: "integer", minimum: 1, maximum: 4096 } })),
           responses: { "200": ok("what was done", object({ mode: string, count: integer, checked: integer })), ...errors(ADMIN, JSON_BODY) },
+        },
+      },
+      "/admin/diagnostics/erasure-speed": {
+        post: {
+          summary: "Benchmark aid: the Reed-Solomon codec's encode and decode speed (two data shards lost) in the edge's own isolate, 64 KiB shards",
+          security: admin,
+          requestBody: json(z.toJSONSchema(erasureSpeedRequestSchema, { io: "input" })),
+          responses: {
+            "200": ok("the measured speeds (MiB of data per second)", object({ k: integer, m: integer, kernel: { type: "string", enum: ["wasm-simd", "js"] }, shardBytes: integer, stripes: integer, encodeMiBps: integer, decodeMiBps: integer, decodedShards: integer, verified: { type: "boolean" } })),
+            ...errors(ADMIN, JSON_BODY),
+          },
         },
       },
       "/admin/clock": {

@@ -2,8 +2,8 @@
 // and under Node (test/node-agent/erasure-codec.test.ts, the node-agent's runtime), since both decode.
 
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { MAX_SHARDS, ReedSolomon } from "../../src/protocol/reed-solomon.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gfKernelInUse, installGfKernel, MAX_SHARDS, ReedSolomon, type GfKernelName } from "../../src/protocol/reed-solomon.ts";
 
 const SEED = 0x14_02_14;
 const hex = (a: Uint8Array) => Array.from(a, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -54,8 +54,20 @@ function subsetsUpTo(n: number, size: number): number[][] {
   return result;
 }
 
-export function describeReedSolomon(): void {
-  describe("Reed-Solomon over GF(2^8)", () => {
+/**
+ * The codec's cases with one kernel installed: `kernel` is the compiled gf-kernel.wasm for the WebAssembly SIMD
+ * kernel (each runtime loads it its own way), or null for the JS kernel; `afterwards` is installed after them.
+ */
+export function describeReedSolomon(kernel: WebAssembly.Module | null, afterwards: WebAssembly.Module | null): void {
+  const name: GfKernelName = kernel === null ? "js" : "wasm-simd";
+  describe(`Reed-Solomon over GF(2^8), ${name} kernel`, () => {
+    beforeAll(() => {
+      expect(installGfKernel(kernel)).toBe(name);
+      expect(gfKernelInUse()).toBe(name);
+      expect(new ReedSolomon(4, 2).kernel).toBe(name);
+    });
+    afterAll(() => void installGfKernel(afterwards));
+
     // The vectors published at the top of src/protocol/reed-solomon.ts, computed there by an independent script.
     it.each([
       { k: 4, m: 2, rows: ["1b54a11d", "541b1da1"], parity: ["434bb8e4", "a8a053cb"] },
@@ -75,6 +87,25 @@ export function describeReedSolomon(): void {
         rs.reconstruct(shards, data.map((_, j) => j), rebuilt);
         expect(rebuilt.map(hex)).toEqual(data.map(hex));
       }
+    });
+
+    it("encodes the published long known-answer vector (1000-byte shards, past the SIMD kernel's 64-byte steps)", async () => {
+      const rs = new ReedSolomon(4, 2);
+      const data = Array.from({ length: 4 }, (_, j) => Uint8Array.from({ length: 1000 }, (_, b) => (b * (j + 1) + 7 * j) & 255));
+      const parity = [new Uint8Array(1000), new Uint8Array(1000)];
+      rs.encode(data, parity);
+      const digests = await Promise.all(parity.map(async (p) => hex(new Uint8Array(await crypto.subtle.digest("SHA-256", p)))));
+      expect(digests).toEqual(["0aa793db4affb361407ac6663a5460a686f5bfa2fb26a62b59d92179f58ab679", "0272dd47e4d5747f1e65bdf278cca5810948059889c69f838ff4644c05f21292"]);
+      expect(parity.map((p) => hex(p.subarray(0, 8)))).toEqual(["958e60b655c41041", "3a4558f54dba0531"]);
+    });
+
+    it("rebuilds one missing shard into many outputs when asked for it many times", () => {
+      const rs = new ReedSolomon(4, 2);
+      const stripe = encodeStripe(rs, 4096, 5);
+      const shards = stripe.map((s, i) => (i === 1 ? undefined : s));
+      const out = Array.from({ length: 40 }, () => new Uint8Array(4096));
+      rs.reconstruct(shards, out.map(() => 1), out);
+      expect(differing(out, out.map(() => stripe[1]!))).toEqual([]);
     });
 
     it("rebuilds every shard byte-identically for every set of up to two erased shards of a 4+2 stripe", () => {
@@ -183,6 +214,29 @@ export function describeReedSolomon(): void {
           expect(new Set(stripe.map(hex)).size).toBe(k + m);
         }),
         { seed: SEED, numRuns: 200 },
+      );
+    });
+  });
+}
+
+/** The SIMD kernel against the JS one on the same stripes: byte-identical parity and rebuilt shards. */
+export function describeKernelAgreement(kernel: WebAssembly.Module): void {
+  describe("the WebAssembly SIMD kernel", () => {
+    beforeAll(() => void installGfKernel(kernel));
+
+    it("computes the same parity and rebuilds the same shards as the JS kernel, for lengths around its 64-byte and 16 KiB steps (property-based)", () => {
+      const lengths = fc.oneof(fc.integer({ min: 0, max: 200 }), fc.constantFrom(63, 64, 65, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 64, 40_000 + 13, 65_536));
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 6 }), lengths, fc.integer(), (k, m, length, seed) => {
+          const simd = new ReedSolomon(k, m);
+          const js = new ReedSolomon(k, m, { kernel: "js" });
+          expect([simd.kernel, js.kernel]).toEqual(["wasm-simd", "js"]);
+          const jsStripe = encodeStripe(js, length, seed);
+          expect(differing(encodeStripe(simd, length, seed), jsStripe), `${k}+${m}, ${length} bytes: parity`).toEqual([]);
+          const missing = Array.from({ length: Math.min(m, k) }, (_, i) => i);
+          expect(differing(rebuildAll(simd, jsStripe, missing), rebuildAll(js, jsStripe, missing)), `${k}+${m}, ${length} bytes: rebuilt`).toEqual([]);
+        }),
+        { seed: SEED, numRuns: 60 },
       );
     });
   });
