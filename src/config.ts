@@ -36,6 +36,8 @@ export interface EdgeConfig {
   erasureWriteExtraPieces: number;
   /** Objects (and parts) up to this many plaintext bytes are kept, encrypted, in the bucket's index. */
   inlineObjectMaxBytes: number;
+  /** Queue a seventh simultaneous subrequest per invocation, as Cloudflare does (end-to-end tests). */
+  connectionLimitEnforced: boolean;
 }
 
 /** A var that does not parse. Thrown by configOf; the message names the var and what it holds. */
@@ -85,6 +87,7 @@ const varsSchema = z.object({
   ERASURE_WRITE_EXTRA_PIECES: count.prefault("1"),
   // 4 KiB: Storj keeps segments up to 4 KiB inline in its metadata too (README, Small objects).
   INLINE_OBJECT_MAX_BYTES: count.pipe(z.number().max(64 * 1024)).prefault("4096"),
+  CONNECTION_LIMIT_ENFORCED: flag,
 });
 
 /** The vars configOf reads; a structural type so tests can pass plain objects. */
@@ -117,6 +120,7 @@ export function parseConfig(vars: Partial<ConfigVars>): EdgeConfig {
     erasureCode: v.ERASURE_CODE,
     erasureWriteExtraPieces: v.ERASURE_WRITE_EXTRA_PIECES,
     inlineObjectMaxBytes: v.INLINE_OBJECT_MAX_BYTES,
+    connectionLimitEnforced: v.CONNECTION_LIMIT_ENFORCED,
   };
 }
 

@@ -3,6 +3,8 @@
 import { isControlApiRequest } from "./api/index.ts";
 import { CONTROL_API_DRAIN_BYTES } from "./api/guards/body-limit.ts";
 import { clockOf } from "./clock.ts";
+import { configOf } from "./config.ts";
+import { withConnectionLimit } from "./services/connection-limit.ts";
 import { app } from "./app.ts";
 import { drainUnreadBody } from "./drain.ts";
 import type { Env } from "./env.ts";
@@ -17,14 +19,18 @@ installGfKernel(gfKernel);
 export { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 
 export default {
-  async fetch(request: Request, env: Env, ctx: ExecutionContext) {
-    const response = await app.fetch(request, env, ctx);
-    // Control-API bodies are small: past a little, an unread remainder is not waited for (src/api/guards/body-limit.ts).
-    const drainLimit = isControlApiRequest(request, env) ? CONTROL_API_DRAIN_BYTES : MAX_REQUEST_BODY;
-    await drainUnreadBody(request, drainLimit);
-    return response;
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    return withConnectionLimit(configOf(env).connectionLimitEnforced, async () => {
+      const response = await app.fetch(request, env, ctx);
+      // Control-API bodies are small: past a little, an unread remainder is not waited for (src/api/guards/body-limit.ts).
+      const drainLimit = isControlApiRequest(request, env) ? CONTROL_API_DRAIN_BYTES : MAX_REQUEST_BODY;
+      await drainUnreadBody(request, drainLimit);
+      return response;
+    });
   },
-  async scheduled(controller, env) {
-    await runAllChores(env, (await clockOf(env)).at(controller.scheduledTime));
+  scheduled(controller, env) {
+    return withConnectionLimit(configOf(env).connectionLimitEnforced, async () => {
+      await runAllChores(env, (await clockOf(env)).at(controller.scheduledTime));
+    });
   },
 } satisfies ExportedHandler<Env>;

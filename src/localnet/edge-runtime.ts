@@ -13,6 +13,7 @@
 
 import { createRequire } from "node:module";
 import { readFile } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Miniflare as MiniflareClass, Log as LogClass, LogLevel as LogLevelEnum } from "miniflare";
@@ -84,7 +85,9 @@ export async function startEdgeRuntime(config: RuntimeConfig, secretFiles: strin
       resourcePersistencePath: config.persistDir === undefined ? undefined : join(config.persistDir, "v3"),
       ...fromToml,
       name: config.name ?? (config.wranglerConfig ? wranglerApi().unstable_readConfig({ config: config.wranglerConfig }).name : undefined) ?? "worker",
-      modules: [{ type: "ESModule", path: config.scriptPath }],
+      // The bundle's own module plus the WebAssembly modules it imports (wrangler writes them beside it, as it
+      // uploads them: Workers compile no WebAssembly from bytes at run time).
+      modules: [{ type: "ESModule", path: config.scriptPath }, ...wasmModulesBeside(config.scriptPath)],
       // Module names are paths relative to this root; the bundle may live outside the repo (a temp dir).
       modulesRoot: dirname(config.scriptPath),
       // Secrets last: what the secret files say wins, as wrangler's --env-file over [vars].
@@ -94,6 +97,12 @@ export async function startEdgeRuntime(config: RuntimeConfig, secretFiles: strin
   const url = await mf.ready;
   if (config.migrationsDir) await applyD1Migrations((await mf.getD1Database("DB")) as unknown as D1Database, config.migrationsDir);
   return Object.assign(mf, { readyUrl: url });
+}
+
+function wasmModulesBeside(scriptPath: string): { type: "CompiledWasm"; path: string }[] {
+  return readdirSync(dirname(scriptPath))
+    .filter((f) => f.endsWith(".wasm"))
+    .map((f) => ({ type: "CompiledWasm" as const, path: join(dirname(scriptPath), f) }));
 }
 
 async function main(): Promise<void> {

@@ -16,6 +16,7 @@ import { ciphertextLength, ciphertextRangeFor, decryptRange, EncryptStage } from
 import { codeForSegment, pieceBytes, type ErasureCode } from "../protocol/piece-layout.ts";
 import { copyErasureSegment } from "./erasure-read.ts";
 import { erasureWriteQuorum, storeErasureSegment } from "./erasure-write.ts";
+import { MAX_OPEN_CONNECTIONS } from "./connection-limit.ts";
 import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
 import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pipeline.ts";
 import { placePieces, placeReplicas, writeQuorum } from "./placement.ts";
@@ -39,6 +40,11 @@ export interface StorageTarget {
   /** Pieces beyond k an erasure-coded write waits for (erasureWriteQuorum). */
   erasureExtraPieces: number;
   inlineMaxBytes: number;
+  /**
+   * Subrequests the write may hold open at once (Workers allow six per invocation): a copy, which reads its source
+   * on one, writes k+m-1 pieces and leaves the last parity piece to repair.
+   */
+  maxConnections?: number;
 }
 
 /** Not enough active nodes with room for a write quorum. */
@@ -195,12 +201,14 @@ export async function storeSegment(storage: StorageEnv, target: StorageTarget, i
     const candidates = fresh.length >= quorum ? fresh : registered;
     const nodes = placePieces(candidates, segmentId, pieceBytes(code, input.length), code.k + code.m);
     const spares = placeReplicas(candidates.filter((n) => !nodes.includes(n)), segmentId, pieceBytes(code, input.length), 2);
-    if (nodes.length >= quorum) {
+    const writePieces = Math.min(code.k + code.m, target.maxConnections ?? MAX_OPEN_CONNECTIONS);
+    if (nodes.length >= quorum && writePieces >= quorum) {
       const key = await newSegmentKey(kek, segmentId);
       const stored = await storeErasureSegment({
         storage,
         code,
-        nodes: [...nodes, ...spares],
+        nodes: [...nodes.slice(0, writePieces), ...spares],
+        writePieces,
         quorum,
         pieceBlobIds: Array.from({ length: code.k + code.m }, () => newBlobId(target.bucketId)),
         key,
@@ -537,6 +545,7 @@ export async function streamSegments(
   end: number,
   waitUntil: (p: Promise<unknown>) => void,
   keys: SegmentKeyOpener,
+  options: { oneConnection?: boolean } = {},
 ): Promise<ReadableStream<Uint8Array>> {
   const pieces: { segment: ObjectSegment; start: number; end: number }[] = [];
   let offset = 0;
@@ -552,7 +561,7 @@ export async function streamSegments(
   const firstKey = await keys(firstPiece.segment);
   const copy = async (piece: (typeof pieces)[number], key: SegmentKey | undefined, writer: ChunkWriter, opened?: OpenedReplica) => {
     if (piece.segment.inline !== undefined) return copyInlineSegment(piece.segment, key!, piece.start, piece.end, writer);
-    if (piece.segment.erasure) return copyErasureSegment(storage, piece.segment, key!, piece.start, piece.end, writer, waitUntil);
+    if (piece.segment.erasure) return copyErasureSegment(storage, piece.segment, key!, piece.start, piece.end, writer, waitUntil, options);
     if (key) return copyEncryptedSegment(storage, piece.segment, key, piece.start, piece.end, writer, waitUntil, opened);
     return copySegment(storage, piece.segment, piece.start, piece.end, writer, waitUntil, opened);
   };

@@ -7,7 +7,7 @@
 
 import { encodeHeader, ciphertextRangeFor, decryptRange } from "./crypto/stream-format.ts";
 import { CiphertextIntegrityError } from "./crypto/errors.ts";
-import { chunkBytes, chunkLocation, dataSpansFor, SHARD_BYTES, stripeSpansFor, type ErasureCode, type PieceSpan } from "../protocol/piece-layout.ts";
+import { CHUNK_PLAINTEXT_BYTES, chunkBytes, chunkLocation, dataSpansFor, SHARD_BYTES, stripeSpansFor, type ErasureCode, type PieceSpan } from "../protocol/piece-layout.ts";
 import { ReedSolomon } from "../protocol/reed-solomon.ts";
 import type { StorageEnv } from "./blob-storage.ts";
 import { NodeRequestError } from "./node-client.ts";
@@ -87,8 +87,44 @@ class ShardReader {
   }
 }
 
+/** A piece's span read whole into memory (one connection at a time: see `oneConnection`). */
+class BufferedShardReader {
+  readonly piece: number;
+  private readonly bytes: Uint8Array;
+  private at = 0;
+  constructor(piece: number, bytes: Uint8Array) {
+    this.piece = piece;
+    this.bytes = bytes;
+  }
+  async next(): Promise<Uint8Array> {
+    if (this.at + SHARD_BYTES > this.bytes.length) throw new PieceUnavailable(this.piece, "the piece ended early");
+    const shard = this.bytes.subarray(this.at, this.at + SHARD_BYTES);
+    this.at += SHARD_BYTES;
+    return shard;
+  }
+  close(): void {}
+}
+
+type PieceReader = Pick<ShardReader, "piece" | "next" | "close">;
+
+/** Reads each span whole, one after another: at most one open connection at any moment. */
+async function readSpansOneByOne(storage: StorageEnv, replicaOf: Map<number, BlobReplica>, spans: PieceSpan[]): Promise<Map<number, PieceReader>> {
+  const readers = new Map<number, PieceReader>();
+  for (const span of spans) {
+    try {
+      const res = await fetchReplica(storage, replicaOf.get(span.piece)!, { start: span.start, end: span.end });
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (bytes.length !== span.end - span.start + 1) throw new Error("the piece ended early");
+      readers.set(span.piece, new BufferedShardReader(span.piece, bytes));
+    } catch (error) {
+      throw error instanceof PieceUnavailable ? error : new PieceUnavailable(span.piece, error);
+    }
+  }
+  return readers;
+}
+
 /** Opens the span of every piece in `spans` at once; fails (closing the others) on the first piece that fails. */
-async function openSpans(storage: StorageEnv, replicaOf: Map<number, BlobReplica>, spans: PieceSpan[], hedge: boolean): Promise<Map<number, ShardReader>> {
+async function openSpans(storage: StorageEnv, replicaOf: Map<number, BlobReplica>, spans: PieceSpan[], hedge: boolean): Promise<Map<number, PieceReader>> {
   const readers = new Map<number, ShardReader>();
   const opened = spans.map(async (span) => {
     const replica = replicaOf.get(span.piece)!;
@@ -126,11 +162,17 @@ async function openSpans(storage: StorageEnv, replicaOf: Map<number, BlobReplica
  */
 class SegmentSource {
   readonly servedBy = new Map<number, number[]>();
-  private readers = new Map<number, ShardReader>();
+  private readers = new Map<number, PieceReader>();
   private readonly code: ErasureCode;
+  private readonly oneConnection: boolean;
 
-  constructor(code: ErasureCode) {
+  constructor(code: ErasureCode, oneConnection: boolean) {
     this.code = code;
+    this.oneConnection = oneConnection;
+  }
+
+  private open(storage: StorageEnv, usable: Map<number, BlobReplica>, spans: PieceSpan[], hedge: boolean): Promise<Map<number, PieceReader>> {
+    return this.oneConnection ? readSpansOneByOne(storage, usable, spans) : openSpans(storage, usable, spans, hedge);
   }
 
   async *ciphertext(
@@ -146,7 +188,7 @@ class SegmentSource {
     const healthy = wanted.every((s) => usable.has(s.piece));
     let chosen: number[];
     if (healthy) {
-      this.readers = await openSpans(storage, usable, wanted, hedge);
+      this.readers = await this.open(storage, usable, wanted, hedge);
     } else {
       // Data pieces first (their shards need no decoding), then the healthiest parity pieces.
       const parity = nodeHealth.order(
@@ -155,7 +197,7 @@ class SegmentSource {
       ).map((x) => x.piece);
       chosen = [...[...usable.keys()].filter((p) => p < k), ...parity].slice(0, k);
       if (chosen.length < k) throw new PieceUnavailable(-1, `only ${chosen.length} of the ${k} pieces needed are readable`);
-      this.readers = await openSpans(storage, usable, stripeSpansFor(this.code, chosen, range.firstChunk, range.lastChunk), hedge);
+      this.readers = await this.open(storage, usable, stripeSpansFor(this.code, chosen, range.firstChunk, range.lastChunk), hedge);
     }
     if (range.withHeader) yield encodeHeader(prefix);
     const n = segment.size;
@@ -211,6 +253,29 @@ export async function copyErasureSegment(
   end: number,
   writer: ChunkWriter,
   waitUntil: (p: Promise<unknown>) => void,
+  options: { oneConnection?: boolean } = {},
+): Promise<void> {
+  if (!options.oneConnection) return copyRange(storage, segment, key, start, end, writer, waitUntil, false);
+  // One connection at a time (a copy, whose destination streams on the other five): windows of a few stripes,
+  // each piece's part of a window read whole, one piece after another, then released in order.
+  const window = ONE_CONNECTION_WINDOW_STRIPES * segment.erasure!.k * CHUNK_PLAINTEXT_BYTES;
+  for (let from = start; from <= end; from = Math.floor(from / window) * window + window) {
+    await copyRange(storage, segment, key, from, Math.min(end, Math.floor(from / window) * window + window - 1), writer, waitUntil, true);
+  }
+}
+
+/** Stripes per window when reading with one connection: 8 stripes of 4 shards is 2 MiB in memory. */
+const ONE_CONNECTION_WINDOW_STRIPES = 8;
+
+async function copyRange(
+  storage: StorageEnv,
+  segment: ObjectSegment,
+  key: SegmentKey,
+  start: number,
+  end: number,
+  writer: ChunkWriter,
+  waitUntil: (p: Promise<unknown>) => void,
+  oneConnection: boolean,
 ): Promise<void> {
   const code = segment.erasure!;
   const usable = new Map<number, BlobReplica>();
@@ -223,7 +288,7 @@ export async function copyErasureSegment(
   // Each failure removes a piece (or turns hedging off once), so this ends.
   for (;;) {
     const range = ciphertextRangeFor(position, end, segment.size);
-    const source = new SegmentSource(code);
+    const source = new SegmentSource(code, oneConnection);
     try {
       for await (const plain of decryptRange(source.ciphertext(storage, segment, usable, range, key.prefix, hedge), key.dataKey, key.prefix, range)) {
         await writer.write(plain).catch((error: unknown) => {
@@ -232,6 +297,8 @@ export async function copyErasureSegment(
         });
         position += plain.byteLength;
       }
+      // Every piece's connection ends here: a span read to its last byte may not have been read to its end.
+      source.close();
       return;
     } catch (error) {
       source.close();

@@ -146,6 +146,8 @@ export interface ErasureWrite {
    * after the first k+m are spares for pieces whose node fails before any of its bytes were sent.
    */
   nodes: NodeRow[];
+  /** Pieces streamed at once (k+m, or fewer when the request needs connections for something else). */
+  writePieces: number;
   quorum: number;
   pieceBlobIds: string[];
   key: SegmentKey & { encryption: SegmentEncryption };
@@ -160,11 +162,11 @@ export interface ErasureWrite {
 export async function storeErasureSegment(w: ErasureWrite): Promise<Omit<ObjectSegment, "md5">> {
   const size = pieceBytes(w.code, w.length);
   // Data pieces first: a healthy read then needs no decoding even while a parity piece waits for repair.
-  const assigned = w.nodes.slice(0, w.code.k + w.code.m);
+  const assigned = w.nodes.slice(0, Math.min(w.writePieces, w.code.k + w.code.m));
   const uploads: PieceUpload[] = await Promise.all(
     assigned.map(async (node, piece) => ({ piece, node, stage: await startBlobUpload(node, w.storage.kek, w.pieceBlobIds[piece]!, size, { merkleLeafBytes: SHARD_BYTES }) })),
   );
-  const spares = w.nodes.slice(w.code.k + w.code.m);
+  const spares = w.nodes.slice(assigned.length);
   const spare = async (piece: number): Promise<PieceUpload | undefined> => {
     const node = spares.shift();
     if (!node) return undefined;

@@ -20,6 +20,7 @@ import {
 } from "../protocol/node-protocol.ts";
 import { nodeRequestUrl } from "../protocol/node-url.ts";
 import type { BodyStage } from "./pipeline.ts";
+import { limitedFetch } from "./connection-limit.ts";
 import { openSecret } from "./secret-box.ts";
 
 export interface NodeEndpoint {
@@ -64,7 +65,7 @@ function blobUrl(node: NodeEndpoint, blobId: string, suffix = ""): string {
 
 /** Every request to a node: its redirects are answers (failures), never followed. */
 function fetchNode(request: Request): Promise<Response> {
-  return fetch(request, { redirect: "manual" });
+  return limitedFetch(request, { redirect: "manual" });
 }
 
 /**

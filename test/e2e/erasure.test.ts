@@ -3,7 +3,17 @@
 // node, at most two per zone; small objects stay in the index; a corrupt piece is skipped and rebuilt; two nodes
 // can vanish and every object still reads; repair rebuilds their pieces on other nodes from the survivors.
 
-import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCopyCommand,
+} from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -149,6 +159,37 @@ describe("erasure coding (4+2 on 8 nodes in 3 zones)", () => {
     expect(await bucketIdsOnDisk()).toEqual(before);
     await readAllBack("inline");
   }, 120_000);
+
+  it("encodes in the edge's isolate with the WebAssembly SIMD kernel the bundle ships", async () => {
+    const res = await fetch(`${d.edgeUrl}/api/v1/admin/diagnostics/erasure-speed`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${d.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ mebibytes: 4 }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ k: 4, m: 2, kernel: "wasm-simd" });
+  });
+
+  it("copies erasure-coded objects within six connections: the source read on one, five pieces written, the sixth rebuilt", async () => {
+    // CopyObject and UploadPartCopy read the source and stream the destination in one request; under the
+    // six-connection limit (enforced in these tests) a copy reads on one connection and writes k+m-1 pieces.
+    await s3.send(new CopyObjectCommand({ Bucket: "ec-mixed", Key: "copy-of-sixteen", CopySource: "ec-big/sixteen" }));
+    objects.set("ec-mixed/copy-of-sixteen", objects.get("ec-big/sixteen")!);
+    const source = objects.get("ec-big/sixteen")!;
+    const upload = await s3.send(new CreateMultipartUploadCommand({ Bucket: "ec-mixed", Key: "assembled" }));
+    const parts = [];
+    for (const [n, range] of [[1, `bytes=0-${6 * MiB - 1}`], [2, `bytes=${6 * MiB}-${9 * MiB + 122}`]] as const) {
+      const part = await s3.send(new UploadPartCopyCommand({ Bucket: "ec-mixed", Key: "assembled", UploadId: upload.UploadId, PartNumber: n, CopySource: "ec-big/sixteen", CopySourceRange: range }));
+      parts.push({ PartNumber: n, ETag: part.CopyPartResult!.ETag });
+    }
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: "ec-mixed", Key: "assembled", UploadId: upload.UploadId, MultipartUpload: { Parts: parts } }));
+    objects.set("ec-mixed/assembled", source.subarray(0, 9 * MiB + 123));
+    await readAllBack("copies");
+    expect((await admin<RepairStatus>("GET", "/repair")).segmentsNeedingRepair).toBeGreaterThanOrEqual(3);
+    const status = await repairUntilDone();
+    expect(status.replication["ec-mixed"]!.byReplicaCount["5"]).toBeUndefined();
+    await readAllBack("copies after repair");
+  }, 180_000);
 
   it("reads past a corrupt piece, and the scrub and repair replace it", async () => {
     const bucketId = bucketIdOf("ec-big");

@@ -43,7 +43,7 @@ export async function startTestNetwork(
   // End-to-end networks are test mode: the admin API may advance the edge's clock (src/clock.ts). npm start is not.
   // Their chores run when a test says (POST /admin/chores/:name/run), so cron triggers are off unless asked for:
   // a chore firing at a minute boundary must not race a test's own steps.
-  const network = new LocalNetwork({ edgePort: 0, quiet: true, ...options, stateDir, cron: options.cron ?? false, vars: { TEST_CLOCK: "true", ...options.vars } });
+  const network = new LocalNetwork({ edgePort: 0, quiet: true, ...options, stateDir, cron: options.cron ?? false, vars: { TEST_CLOCK: "true", CONNECTION_LIMIT_ENFORCED: "true", ...options.vars } });
   try {
     return { network, d: await network.start() };
   } catch (error) {

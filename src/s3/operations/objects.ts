@@ -32,6 +32,7 @@ import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
+import { MAX_OPEN_CONNECTIONS } from "../../services/connection-limit.ts";
 
 export async function putObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
@@ -152,10 +153,11 @@ export async function copyBytes(ctx: S3Context, target: BucketRow, source: CopyS
   const stream =
     length === 0
       ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-      : await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil, segmentKeysUnder(source.kek));
+      : // The source is read on one connection: the destination's pieces stream on the other five (Workers allow six).
+        await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil, segmentKeysUnder(source.kek), { oneConnection: true });
   const algorithm = checksumAlgorithm ? parseChecksumAlgorithm(checksumAlgorithm) : undefined;
   const checksum = algorithm ? new ChecksumStage(algorithm) : undefined;
-  const segment = await storeSegment(storageEnv(ctx), storageTarget(ctx, target), {
+  const segment = await storeSegment(storageEnv(ctx), { ...storageTarget(ctx, target), maxConnections: MAX_OPEN_CONNECTIONS - 1 }, {
     length,
     source: readChunks(stream, readSizeFor(length)),
     checks: checksum ? [checksum] : [],

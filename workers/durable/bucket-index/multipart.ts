@@ -93,7 +93,7 @@ export function completeUpload(
     headers: upload.headers,
     userMetadata: upload.userMetadata,
     storageClass: "STANDARD",
-    segments: chosen.map(({ size, md5, replicas, encryption }) => ({ size, md5, replicas, encryption })),
+    segments: chosen.map(({ size, md5, replicas, encryption, erasure, inline }) => ({ size, md5, replicas, encryption, ...(erasure ? { erasure } : {}), ...(inline !== undefined ? { inline } : {}) })),
     tags: upload.tags,
     checksum,
     encryption: upload.encryption,
