@@ -1,6 +1,6 @@
 // Placement: weighted rendezvous hashing with zone and operator diversity, and minimal movement.
 import { describe, expect, it } from "vitest";
-import { placeableBytes, placeReplicas, writeQuorum, type PlacementCandidate } from "../../src/services/placement.ts";
+import { placeableBytes, placePieces, placeReplicas, writeQuorum, type PlacementCandidate } from "../../src/services/placement.ts";
 
 const GiB = 1024 ** 3;
 
@@ -9,6 +9,21 @@ function nodes(count: number, zones: number, operators = count): PlacementCandid
 }
 
 describe("placement", () => {
+  it("puts the six pieces of a 4+2 segment on six nodes, at most two per zone, even where zones are uneven", () => {
+    // Eight nodes in three zones (3, 3, 2): a zone's outage must never cost more than two pieces.
+    const pool = nodes(8, 3);
+    for (let i = 0; i < 500; i++) {
+      const chosen = placePieces(pool, `segment-${i}`, 1024, 6);
+      expect(chosen).toHaveLength(6);
+      expect(new Set(chosen.map((n) => n.id)).size).toBe(6);
+      const perZone = new Map<string, number>();
+      for (const n of chosen) perZone.set(n.zone, (perZone.get(n.zone) ?? 0) + 1);
+      expect(Math.max(...perZone.values())).toBe(2);
+    }
+    // Fewer nodes than pieces: every node once, and no more.
+    expect(placePieces(nodes(5, 3), "segment", 1024, 6)).toHaveLength(5);
+  });
+
   it("puts three replicas in three different zones and operators whenever enough exist", () => {
     const pool = nodes(9, 3);
     for (let i = 0; i < 500; i++) {
