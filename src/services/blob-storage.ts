@@ -193,12 +193,13 @@ export async function storeSegment(storage: StorageEnv, target: StorageTarget, i
   // while enough others remain: a streamed write cannot be retried on other nodes once its body has flowed.
   const fresh = registered.filter((n) => !nodeHealth.recentlyFailed(n.id, Date.now()));
   if (target.erasure) {
-    // The bucket's code where enough nodes have room for a quorum of distinct pieces; replicas otherwise.
+    // The bucket's code where enough nodes not known to be down have room for a quorum of distinct pieces;
+    // replicas otherwise.
     const code = codeForSegment(target.erasure, input.length);
     const quorum = erasureWriteQuorum(code, target.erasureExtraPieces);
     const segmentId = newBlobId(target.bucketId);
     // Two more nodes than needed are spares for a piece whose node turns out dead before any byte was sent.
-    const candidates = fresh.length >= quorum ? fresh : registered;
+    const candidates = fresh;
     const nodes = placePieces(candidates, segmentId, pieceBytes(code, input.length), code.k + code.m);
     const spares = placeReplicas(candidates.filter((n) => !nodes.includes(n)), segmentId, pieceBytes(code, input.length), 2);
     const writePieces = Math.min(code.k + code.m, target.maxConnections ?? MAX_OPEN_CONNECTIONS);

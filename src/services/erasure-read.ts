@@ -330,7 +330,11 @@ async function copyRange(
         slow.clear();
         hedge = false;
       }
-      if (usable.size < code.k) throw error;
+      if (usable.size < code.k) {
+        // Fewer than k readable pieces: storage is unavailable (503, retry later), not a fault of the request.
+        const replica = segment.replicas.find((r) => r.piece === culprits[0]);
+        throw new NodeRequestError(replica?.nodeId ?? "unknown", 503, `only ${usable.size} of the ${code.k} pieces needed can be read: ${String(error)}`);
+      }
     }
   }
 }

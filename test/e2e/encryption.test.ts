@@ -24,7 +24,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -581,15 +581,17 @@ describe("crypto-erase", () => {
   it("deleting an object leaves its blob undecryptable: its wrapped data key is gone from everything the edge holds", async () => {
     await s3.send(new CreateBucketCommand({ Bucket: "enc-erase" }));
     const body = canaryBytes(70 * KiB);
-    const [blob] = await blobsWrittenBy(() => s3.send(new PutObjectCommand({ Bucket: "enc-erase", Key: "doomed", Body: body })));
-    const saved = join(stateDir, "saved-blob");
-    await copyFile(blob!, saved);
-    const blobId = blob!.split("/").pop()!;
-    // Before: the edge's state holds the wrapped data key, and with it the saved blob decrypts.
-    const keyBefore = await edgeState.segmentKeyOf(d.worker.persistDir, blobId);
+    const blobs = await blobsWrittenBy(() => s3.send(new PutObjectCommand({ Bucket: "enc-erase", Key: "doomed", Body: body })));
+    // Everything the nodes got for it (its pieces), saved before the delete.
+    const saved = new Map<string, Uint8Array>();
+    for (const blob of blobs) saved.set(blob.split("/").pop()!, await readFile(blob));
+    const blobId = blobs[0]!.split("/").pop()!;
+    // Before: the edge's state holds the wrapped data key, and with it the saved pieces decrypt.
+    const segment = await edgeState.segmentOf(d.worker.persistDir, blobId);
+    const keyBefore = segment?.encryption;
     expect(keyBefore).toBeDefined();
     const masterKeys = (await readFile(network.secretsFile, "utf8")).match(/^MASTER_KEYS=(.*)$/m)![1]!;
-    const plain = await edgeState.decryptSavedBlob(d.worker.persistDir, masterKeys, keyBefore!, await readFile(saved), body.length);
+    const plain = await edgeState.decryptSavedBlob(d.worker.persistDir, masterKeys, keyBefore!, edgeState.blobFromSaved(segment!, saved), body.length);
     expect(Buffer.from(plain).equals(body)).toBe(true);
 
     await s3.send(new DeleteObjectCommand({ Bucket: "enc-erase", Key: "doomed" }));

@@ -47,8 +47,13 @@ async function blobsOnDisk(index: number): Promise<number> {
   return count;
 }
 
+/** Bodies larger than the index keeps inline (INLINE_OBJECT_MAX_BYTES): these go to nodes. */
+function bodyOf(prefix: string, i: number): string {
+  return `${prefix} object ${i}\n${".".repeat(8 * 1024)}`;
+}
+
 async function putObjects(prefix: string, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${i}`, Body: `${prefix} object ${i}` }));
+  for (let i = 0; i < count; i++) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${i}`, Body: bodyOf(prefix, i) }));
 }
 
 async function waitForStatus(nodeId: string, status: string, timeoutMs: number): Promise<string | undefined> {
@@ -109,7 +114,7 @@ describe("stake-gated nodes", () => {
     expect(await blobsOnDisk(LATE_NODE)).toBe(before);
     // Data already on the node stays readable.
     const old = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "while-staked/0" }));
-    expect(await old.Body!.transformToString()).toBe("while-staked object 0");
+    expect(await old.Body!.transformToString()).toBe(bodyOf("while-staked", 0));
   });
 
   it("slashes through the edge's protocol key, sends the ICNT to the treasury and suspends the node at once", async () => {

@@ -4,8 +4,10 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseMasterKeyRing, unwrapBucketKey } from "../../src/services/crypto/keys.ts";
-import { decryptBlob } from "../../src/services/crypto/stream-format.ts";
-import type { ObjectVersion, SegmentEncryption } from "../../src/services/object-model.ts";
+import { ciphertextLength, decryptBlob, encodeHeader } from "../../src/services/crypto/stream-format.ts";
+import type { ObjectSegment, ObjectVersion, SegmentEncryption } from "../../src/services/object-model.ts";
+import { fromBase64 } from "../../src/protocol/crypto.ts";
+import { chunkBytes, chunkLocation, chunksOf, SHARD_BYTES } from "../../src/protocol/piece-layout.ts";
 import { openSegmentKey } from "../../src/services/segment-cipher.ts";
 import { filesUnder } from "./test-support.ts";
 
@@ -42,18 +44,53 @@ export async function stateMentions(persistDir: string, needle: string): Promise
 
 /** The encryption record of the segment stored as `blobId`, from whichever bucket index holds it. */
 export async function segmentKeyOf(persistDir: string, blobId: string): Promise<SegmentEncryption | undefined> {
+  return (await segmentOf(persistDir, blobId))?.encryption;
+}
+
+/** The segment (of any object version in any bucket index) that a blob on a node, or its data key, belongs to. */
+export async function segmentOf(persistDir: string, blobId: string): Promise<ObjectSegment | undefined> {
   for (const file of await sqliteFiles(join(persistDir, "v3", "do"))) {
     const found = withDb(file, (db) => {
       if (!tables(db).includes("versions")) return undefined;
       for (const row of db.prepare("SELECT record FROM versions").all() as { record: string }[]) {
         const version = JSON.parse(row.record) as ObjectVersion;
-        if ("segments" in version) for (const s of version.segments) if (s.encryption?.blobId === blobId) return s.encryption;
+        if (!("segments" in version)) continue;
+        for (const s of version.segments) {
+          if (s.encryption?.blobId === blobId || s.replicas.some((r) => r.blobId === blobId) || s.erasure?.pieceBlobIds.includes(blobId)) return s;
+        }
       }
       return undefined;
     });
     if (found) return found;
   }
   return undefined;
+}
+
+/**
+ * The blob of a segment as the edge would read it, from files saved off the nodes (blob id -> bytes): the one
+ * copy of a replicated segment, or the segment's data pieces dealt back into chunk order (src/protocol/piece-layout.ts).
+ */
+export function blobFromSaved(segment: ObjectSegment, saved: Map<string, Uint8Array>): Uint8Array {
+  if (!segment.erasure) {
+    const copy = segment.replicas.map((r) => saved.get(r.blobId)).find(Boolean);
+    if (!copy) throw new Error("no saved copy of the segment");
+    return copy;
+  }
+  const { k, pieceBlobIds } = segment.erasure;
+  const pieces = pieceBlobIds.slice(0, k).map((id) => saved.get(id));
+  if (pieces.some((p) => !p)) throw new Error("not every data piece of the segment was saved");
+  const chunks = chunksOf(segment.size);
+  const header = encodeHeader(fromBase64(segment.encryption!.noncePrefix));
+  const out = new Uint8Array(ciphertextLength(segment.size));
+  out.set(header, 0);
+  let at = header.length;
+  for (let c = 0; c < chunks; c++) {
+    const { piece, stripe } = chunkLocation(segment.erasure, c);
+    const bytes = chunkBytes(c, segment.size);
+    out.set(pieces[piece]!.subarray(stripe * SHARD_BYTES, stripe * SHARD_BYTES + bytes), at);
+    at += bytes;
+  }
+  return out;
 }
 
 /** A bucket's wrapped bucket key as D1 holds it, by bucket name or id. */
