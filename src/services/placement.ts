@@ -34,14 +34,17 @@ export function placeableBytes(node: PlacementCandidate): number {
 }
 
 export function placeReplicas<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number, count: number): T[] {
-  const scored = candidates
+  return mostDiverse(rankFor(candidates, blobKey, size), count);
+}
+
+/** The candidates with room for `size` bytes, best first for this blob (weighted rendezvous order). */
+function rankFor<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number): T[] {
+  return candidates
     .map((node) => ({ node, room: placeableBytes(node) }))
     .filter(({ room }) => room >= size + PLACEMENT_HEADROOM_BYTES)
     .map(({ node, room }) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(room * (node.reputation ?? 1), 1)) }))
     .sort((a, b) => b.score - a.score)
     .map((s) => s.node);
-
-  return mostDiverse(scored, count);
 }
 
 /**
@@ -50,12 +53,7 @@ export function placeReplicas<T extends PlacementCandidate>(candidates: readonly
  * are preferred; fewer nodes than `count` come back when the cap leaves too few (the write then waits for a quorum).
  */
 export function placePieces<T extends PlacementCandidate>(candidates: readonly T[], blobKey: string, size: number, count: number): T[] {
-  const ranked = candidates
-    .map((node) => ({ node, room: placeableBytes(node) }))
-    .filter(({ room }) => room >= size + PLACEMENT_HEADROOM_BYTES)
-    .map(({ node, room }) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(room * (node.reputation ?? 1), 1)) }))
-    .sort((a, b) => b.score - a.score)
-    .map((s) => s.node);
+  const ranked = rankFor(candidates, blobKey, size);
   const zones = new Set(ranked.map((n) => n.zone)).size;
   const cap = Math.max(1, Math.ceil(count / Math.max(1, zones)));
   const chosen: T[] = [];

@@ -19,6 +19,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LocalNetwork, NetworkDescription, NodeInfo } from "../../src/localnet/network.ts";
+import { AwsClient } from "aws4fetch";
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const KiB = 1024;
@@ -158,6 +159,33 @@ describe("erasure coding (4+2 on 8 nodes in 3 zones)", () => {
     await put("ec-tiny", "empty", Buffer.alloc(0));
     expect(await bucketIdsOnDisk()).toEqual(before);
     await readAllBack("inline");
+  }, 120_000);
+
+  it("lets a bucket choose its code, or full replicas, at creation, and refuses codes one request cannot stream", async () => {
+    const signer = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+    const create = async (bucket: string, code: string) => fetch(await signer.sign(`${d.edgeUrl}/${bucket}`, { method: "PUT", headers: { "x-icn-erasure-code": code } }));
+    for (const bad of ["5+2", "4+0", "0+2", "four"]) {
+      const res = await create(`ec-bad-${bad.length}${bad.charCodeAt(0)}`, bad);
+      expect(res.status, bad).toBe(400);
+      expect(await res.text()).toContain("<Code>InvalidArgument</Code>");
+    }
+    expect((await create("ec-two-one", "2+1")).status).toBe(200);
+    expect((await create("ec-none", "none")).status).toBe(200);
+    const head = async (bucket: string) => (await fetch(await signer.sign(`${d.edgeUrl}/${bucket}`, { method: "HEAD" }))).headers.get("x-icn-erasure-code");
+    expect(await head("ec-two-one")).toBe("2+1");
+    expect(await head("ec-none")).toBe("none");
+    expect(await head("ec-big")).toBe("4+2");
+    // 1 MiB is 16 chunks: at 2+1, three pieces of 8 shards; replicated, three copies of the whole blob.
+    for (const bucket of ["ec-two-one", "ec-none"]) {
+      const before = await bucketIdsOnDisk();
+      await put(bucket, "one-mib", randomBytes(MiB));
+      const [id] = [...(await bucketIdsOnDisk())].filter((b) => !before.has(b));
+      const files = (await Promise.all(d.nodes.map((n) => blobsOf(n, id!)))).flat();
+      expect(files, bucket).toHaveLength(3);
+      if (bucket === "ec-two-one") expect(files.every((f) => f.size === 8 * SHARD)).toBe(true);
+      else expect(new Set(files.map((f) => f.file.split("/").pop())).size, "three copies of one blob").toBe(1);
+    }
+    await readAllBack("chosen codes");
   }, 120_000);
 
   it("encodes in the edge's isolate with the WebAssembly SIMD kernel the bundle ships", async () => {
