@@ -5,12 +5,11 @@
 import { EdgeError } from "../protocol/errors.ts";
 import { recordPlacedBlobs, releasePlacedBlobs } from "../db/placements.ts";
 import { listPlaceableNodes } from "../db/registry.ts";
-import type { Db } from "../db/client.ts";
 import { base64, fromBase64, hex, randomHex } from "../protocol/crypto.ts";
 import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
 import { nodeHealth } from "./node-health.ts";
 import { deleteBlob, NodeRequestError, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
-import { endpointFor, fetchReplica, reportFault } from "./replica-access.ts";
+import { endpointFor, fetchReplica, reportFault, type StorageEnv } from "./replica-access.ts";
 import { CiphertextIntegrityError } from "./crypto/errors.ts";
 import { ciphertextLength, ciphertextRangeFor, decryptRange, EncryptStage } from "./crypto/stream-format.ts";
 import { codeForSegment, pieceBytes, type ErasureCode } from "../protocol/piece-layout.ts";
@@ -22,12 +21,7 @@ import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pi
 import { placePieces, placeReplicas, writeQuorum } from "./placement.ts";
 import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
 
-export interface StorageEnv {
-  db: Db;
-  kek: string;
-  offlineAfterMs: number;
-  now: number;
-}
+export type { StorageEnv } from "./replica-access.ts";
 
 /**
  * Where a new segment goes and in what form: its bucket (blob ids carry the bucket id), its erasure code (none:

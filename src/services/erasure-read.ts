@@ -9,11 +9,10 @@ import { encodeHeader, ciphertextRangeFor, decryptRange } from "./crypto/stream-
 import { CiphertextIntegrityError } from "./crypto/errors.ts";
 import { CHUNK_PLAINTEXT_BYTES, chunkBytes, chunkLocation, dataSpansFor, SHARD_BYTES, stripeSpansFor, type ErasureCode, type PieceSpan } from "../protocol/piece-layout.ts";
 import { ReedSolomon } from "../protocol/reed-solomon.ts";
-import type { StorageEnv } from "./blob-storage.ts";
 import { NodeRequestError } from "./node-client.ts";
 import { nodeHealth } from "./node-health.ts";
 import type { BlobReplica, ObjectSegment } from "./object-model.ts";
-import { fetchReplica, reportFault } from "./replica-access.ts";
+import { fetchReplica, reportFault, type StorageEnv } from "./replica-access.ts";
 import type { SegmentKey } from "./segment-cipher.ts";
 
 interface ChunkWriter {

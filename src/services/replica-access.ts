@@ -5,11 +5,19 @@
 import { insertBlobFault } from "../db/faults.ts";
 import { getNode } from "../db/registry.ts";
 import type { NodeRow } from "../db/schema.ts";
-import type { StorageEnv } from "./blob-storage.ts";
+import type { Db } from "../db/client.ts";
 import { nodeHealth } from "./node-health.ts";
 import { fetchBlob, NodeRequestError, type NodeEndpoint } from "./node-client.ts";
 import type { BlobReplica } from "./object-model.ts";
 import { TtlCache } from "./ttl-cache.ts";
+
+/** What reaching nodes takes: the registry, the secret that opens node credentials, the liveness window, the clock. */
+export interface StorageEnv {
+  db: Db;
+  kek: string;
+  offlineAfterMs: number;
+  now: number;
+}
 
 /**
  * Node endpoints for reads, cached per isolate. A node that re-registers gets new credentials and perhaps a
