@@ -93,7 +93,9 @@ export function completeUpload(
     headers: upload.headers,
     userMetadata: upload.userMetadata,
     storageClass: "STANDARD",
-    segments: chosen.map(({ size, md5, replicas, encryption, erasure, inline }) => ({ size, md5, replicas, encryption, ...(erasure ? { erasure } : {}), ...(inline !== undefined ? { inline } : {}) })),
+    // A part is a segment plus what only the upload needs: everything else it records (replicas, encryption, the
+    // erasure layout, inline bytes, and whatever a later release adds) carries over.
+    segments: chosen.map(({ partNumber: _n, lastModified: _t, checksum: _c, ...segment }) => segment),
     tags: upload.tags,
     checksum,
     encryption: upload.encryption,
