@@ -8,7 +8,7 @@ import { listPlaceableNodes } from "../db/registry.ts";
 import { base64, fromBase64, hex, randomHex } from "../protocol/crypto.ts";
 import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
 import { nodeHealth } from "./node-health.ts";
-import { deleteBlob, NodeRequestError, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
+import { deleteBlob, NodeRequestError, settleUploads, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
 import { endpointFor, fetchReplica, reportFault, type StorageEnv } from "./replica-access.ts";
 import { CiphertextIntegrityError } from "./crypto/errors.ts";
 import { ciphertextLength, ciphertextRangeFor, decryptRange, EncryptStage } from "./crypto/stream-format.ts";
@@ -17,7 +17,7 @@ import { copyErasureSegment } from "./erasure-read.ts";
 import { erasureWriteQuorum, storeErasureSegment } from "./erasure-write.ts";
 import { MAX_OPEN_CONNECTIONS } from "./connection-limit.ts";
 import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
-import { DigestStage, pump, readChunks, readSizeFor, type BodyStage } from "./pipeline.ts";
+import { DigestStage, pump, readChunks, readSizeFor, type BodyStage, type ChunkWriter } from "./pipeline.ts";
 import { placePieces, placeReplicas, writeQuorum } from "./placement.ts";
 import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
 
@@ -91,17 +91,9 @@ class FanOutStage implements BodyStage {
   }
 
   private async each(step: (u: BlobUploadStage) => Promise<void>): Promise<void> {
-    const outcomes = await Promise.all(this.live.map((u) => step(u).then(() => undefined, (error: unknown) => error)));
-    const survivors: BlobUploadStage[] = [];
-    outcomes.forEach((error, i) => {
-      const upload = this.live[i]!;
-      if (error === undefined) survivors.push(upload);
-      else {
-        this.failed.push({ nodeId: upload.nodeId, error });
-        upload.abort(error);
-      }
-    });
-    this.live = survivors;
+    const { ok, failed } = await settleUploads(this.live, (u) => u, step);
+    for (const { upload, error } of failed) this.failed.push({ nodeId: upload.nodeId, error });
+    this.live = ok;
     if (this.live.length < this.quorum) {
       throw this.failed[this.failed.length - 1]?.error ?? new Error("write quorum lost");
     }
@@ -288,11 +280,6 @@ async function storeReplicatedSegment(
 
 /** A replica a read has opened: which one, and its response body. */
 type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array> };
-
-/** Where a read delivers plaintext, in order; a rejected write means the client went away. */
-interface ChunkWriter {
-  write(chunk: Uint8Array): Promise<void>;
-}
 
 /**
  * Opens bytes [start, end] of a segment from the best replica: healthiest and fastest first, a second one
@@ -611,11 +598,7 @@ export async function streamSegments(
 async function copyInlineSegment(segment: ObjectSegment, key: SegmentKey, start: number, end: number, writer: ChunkWriter): Promise<void> {
   const blob = fromBase64(segment.inline!);
   const range = ciphertextRangeFor(start, end, segment.size);
-  for await (const plain of decryptRange(once(blob.subarray(range.start, range.end + 1)), key.dataKey, key.prefix, range)) await writer.write(plain);
-}
-
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
+  for await (const plain of decryptRange([blob.subarray(range.start, range.end + 1)], key.dataKey, key.prefix, range)) await writer.write(plain);
 }
 
 /**

@@ -13,11 +13,8 @@ import { NodeRequestError } from "./node-client.ts";
 import { nodeHealth } from "./node-health.ts";
 import type { BlobReplica, ObjectSegment } from "./object-model.ts";
 import { fetchReplica, reportFault, type StorageEnv } from "./replica-access.ts";
+import type { ChunkWriter } from "./pipeline.ts";
 import type { SegmentKey } from "./segment-cipher.ts";
-
-interface ChunkWriter {
-  write(chunk: Uint8Array): Promise<void>;
-}
 
 /** A piece that could not be read (unreachable, an error status, a short body) or answered too slowly. */
 class PieceUnavailable extends Error {
@@ -239,6 +236,45 @@ class SegmentSource {
 }
 
 /**
+ * The pieces a read may still use, healthiest first. A piece that failed or served bad bytes is dropped for the
+ * rest of the read; one that was only slow is set aside, and comes back (with hedging off) when the others are
+ * not enough. Kept across the windows of a one-connection read, so a bad piece is tried and reported once.
+ */
+class PieceChoice {
+  readonly usable = new Map<number, BlobReplica>();
+  private readonly slow = new Map<number, BlobReplica>();
+  hedge = true;
+  private readonly k: number;
+
+  constructor(segment: ObjectSegment) {
+    this.k = segment.erasure!.k;
+    for (const r of nodeHealth.order(segment.replicas, Date.now())) if (r.piece !== undefined && !this.usable.has(r.piece)) this.usable.set(r.piece, r);
+  }
+
+  setAsideSlow(piece: number): void {
+    this.slow.set(piece, this.usable.get(piece)!);
+    this.usable.delete(piece);
+    this.restoreSlowIfShort();
+  }
+
+  drop(pieces: readonly number[]): void {
+    for (const p of pieces) this.usable.delete(p);
+    this.restoreSlowIfShort();
+  }
+
+  get enough(): boolean {
+    return this.usable.size >= this.k;
+  }
+
+  private restoreSlowIfShort(): void {
+    if (this.enough || this.slow.size === 0) return;
+    for (const [p, r] of this.slow) this.usable.set(p, r);
+    this.slow.clear();
+    this.hedge = false;
+  }
+}
+
+/**
  * Streams plaintext bytes [start, end] of an erasure-coded segment into `writer`, failing over piece by piece:
  * a piece that is unreachable or serves a chunk that does not authenticate is set aside (and reported, so the
  * repair chore rebuilds it), and the read resumes at the first byte not yet delivered. Fails once fewer than k
@@ -254,12 +290,13 @@ export async function copyErasureSegment(
   waitUntil: (p: Promise<unknown>) => void,
   options: { oneConnection?: boolean } = {},
 ): Promise<void> {
-  if (!options.oneConnection) return copyRange(storage, segment, key, start, end, writer, waitUntil, false);
+  const pieces = new PieceChoice(segment);
+  if (!options.oneConnection) return copyRange(storage, segment, key, start, end, writer, waitUntil, pieces, false);
   // One connection at a time (a copy, whose destination streams on the other five): windows of a few stripes,
   // each piece's part of a window read whole, one piece after another, then released in order.
   const window = ONE_CONNECTION_WINDOW_STRIPES * segment.erasure!.k * CHUNK_PLAINTEXT_BYTES;
   for (let from = start; from <= end; from = Math.floor(from / window) * window + window) {
-    await copyRange(storage, segment, key, from, Math.min(end, Math.floor(from / window) * window + window - 1), writer, waitUntil, true);
+    await copyRange(storage, segment, key, from, Math.min(end, Math.floor(from / window) * window + window - 1), writer, waitUntil, pieces, true);
   }
 }
 
@@ -274,22 +311,19 @@ async function copyRange(
   end: number,
   writer: ChunkWriter,
   waitUntil: (p: Promise<unknown>) => void,
+  pieces: PieceChoice,
   oneConnection: boolean,
 ): Promise<void> {
   const code = segment.erasure!;
-  const usable = new Map<number, BlobReplica>();
-  for (const r of nodeHealth.order(segment.replicas, Date.now())) if (r.piece !== undefined && !usable.has(r.piece)) usable.set(r.piece, r);
+  const { usable } = pieces;
   let position = start;
   let clientGone = false;
-  // Pieces set aside only for being slow: used again, without hedging, when the others are not enough.
-  const slow = new Map<number, BlobReplica>();
-  let hedge = true;
   // Each failure removes a piece (or turns hedging off once), so this ends.
   for (;;) {
     const range = ciphertextRangeFor(position, end, segment.size);
     const source = new SegmentSource(code, oneConnection);
     try {
-      for await (const plain of decryptRange(source.ciphertext(storage, segment, usable, range, key.prefix, hedge), key.dataKey, key.prefix, range)) {
+      for await (const plain of decryptRange(source.ciphertext(storage, segment, usable, range, key.prefix, pieces.hedge), key.dataKey, key.prefix, range)) {
         await writer.write(plain).catch((error: unknown) => {
           clientGone = true;
           throw error;
@@ -307,13 +341,7 @@ async function copyRange(
         culprits = source.servedBy.get(error.chunk)!;
         for (const p of culprits) reportFault(storage, usable.get(p)!, "read_mismatch", waitUntil);
       } else if (error instanceof PieceUnavailable && error.slow && usable.has(error.piece)) {
-        slow.set(error.piece, usable.get(error.piece)!);
-        usable.delete(error.piece);
-        if (usable.size < code.k) {
-          for (const [p, r] of slow) usable.set(p, r);
-          slow.clear();
-          hedge = false;
-        }
+        pieces.setAsideSlow(error.piece);
         continue;
       } else if (error instanceof PieceUnavailable && usable.has(error.piece)) {
         culprits = [error.piece];
@@ -323,13 +351,8 @@ async function copyRange(
       } else {
         throw error;
       }
-      for (const p of culprits) usable.delete(p);
-      if (usable.size < code.k && slow.size > 0) {
-        for (const [p, r] of slow) usable.set(p, r);
-        slow.clear();
-        hedge = false;
-      }
-      if (usable.size < code.k) {
+      pieces.drop(culprits);
+      if (!pieces.enough) {
         // Fewer than k readable pieces: storage is unavailable (503, retry later), not a fault of the request.
         const replica = segment.replicas.find((r) => r.piece === culprits[0]);
         throw new NodeRequestError(replica?.nodeId ?? "unknown", 503, `only ${usable.size} of the ${code.k} pieces needed can be read: ${String(error)}`);

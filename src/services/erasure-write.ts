@@ -12,11 +12,12 @@ import { MerkleBuilder, merkleLeafHash } from "../protocol/merkle.ts";
 import { pieceBytes, SHARD_BYTES, type ErasureCode } from "../protocol/piece-layout.ts";
 import { ReedSolomon } from "../protocol/reed-solomon.ts";
 import { EncryptStage } from "./crypto/stream-format.ts";
-import { deleteBlob, NodeRequestError, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
+import { deleteBlob, NodeRequestError, settleUploads, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
 import { nodeHealth } from "./node-health.ts";
 import type { ObjectSegment } from "./object-model.ts";
 import { pump, type BodyStage } from "./pipeline.ts";
 import type { SegmentEncryption } from "./object-model.ts";
+import type { StorageEnv } from "./replica-access.ts";
 import type { SegmentKey } from "./segment-cipher.ts";
 
 /** Pieces that must be durable before an erasure-coded write is acknowledged: k + extra, at most k + m. */
@@ -108,16 +109,9 @@ class StripeStage {
    * heard from it must not cost the write its quorum).
    */
   private async each(step: (u: PieceUpload) => Promise<void>, firstStripe?: Uint8Array[]): Promise<void> {
-    const outcomes = await Promise.all(this.live.map((u) => step(u).then(() => undefined, (error: unknown) => error ?? new Error("upload failed"))));
-    const survivors: PieceUpload[] = [];
-    for (const [i, error] of outcomes.entries()) {
-      const upload = this.live[i]!;
-      if (error === undefined) {
-        survivors.push(upload);
-        continue;
-      }
+    const { ok: survivors, failed } = await settleUploads(this.live, (u) => u.stage, step);
+    for (const { upload, error } of failed) {
       this.failed.push({ piece: upload.piece, nodeId: upload.node.id, error });
-      upload.stage.abort(error);
       if (!firstStripe) continue;
       for (let tries = 0; tries < 2; tries++) {
         const replacement = await this.spare(upload.piece).catch(() => undefined);
@@ -138,7 +132,7 @@ class StripeStage {
 }
 
 export interface ErasureWrite {
-  storage: { db: import("../db/client.ts").Db; kek: string; now: number };
+  storage: Pick<StorageEnv, "db" | "kek" | "now">;
   /** The code this segment uses (codeForSegment). */
   code: ErasureCode;
   /**

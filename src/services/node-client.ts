@@ -138,6 +138,30 @@ export class BlobUploadStage implements BodyStage {
   }
 }
 
+/**
+ * Runs `step` (a write, or the finish) on every upload at once and sorts them: those that succeeded, and those
+ * that failed, each already aborted. Both fan-outs (replicas, pieces) keep their write quorum with this.
+ */
+export async function settleUploads<T>(
+  uploads: readonly T[],
+  stageOf: (upload: T) => BlobUploadStage,
+  step: (upload: T) => Promise<void>,
+): Promise<{ ok: T[]; failed: { upload: T; error: unknown }[] }> {
+  const outcomes = await Promise.all(uploads.map((u) => step(u).then(() => ({ ok: true as const }), (error: unknown) => ({ ok: false as const, error }))));
+  const ok: T[] = [];
+  const failed: { upload: T; error: unknown }[] = [];
+  outcomes.forEach((outcome, i) => {
+    const upload = uploads[i]!;
+    if (outcome.ok) ok.push(upload);
+    else {
+      const error = outcome.error ?? new Error("upload failed");
+      stageOf(upload).abort(error);
+      failed.push({ upload, error });
+    }
+  });
+  return { ok, failed };
+}
+
 /** GETs a blob (optionally a byte range `start..end` inclusive) from a node. */
 export async function fetchBlob(node: NodeEndpoint, kek: string, blobId: string, range?: { start: number; end: number }): Promise<Response> {
   const aws = await awsClientFor(node, kek);
@@ -164,24 +188,20 @@ export async function presignBlobGet(node: NodeEndpoint, kek: string, blobId: st
 }
 
 /** Asks `target` to pull a blob from a presigned source URL, verifying size and SHA-256 as it writes. */
-export async function replicateBlob(target: NodeEndpoint, kek: string, blobId: string, request: ReplicateRequest): Promise<BlobPutResponse> {
-  const aws = await awsClientFor(target, kek);
-  const res = await fetchNode(
-    await aws.sign(blobUrl(target, blobId, "/replicate"), {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(request),
-    }),
-  );
-  if (res.status !== 201) throw new NodeRequestError(target.id, res.status, await res.text().catch(() => ""));
-  return blobPutResponseSchema.parse(await res.json());
+export function replicateBlob(target: NodeEndpoint, kek: string, blobId: string, request: ReplicateRequest): Promise<BlobPutResponse> {
+  return postToBlob(target, kek, blobId, "/replicate", request);
 }
 
 /** Asks `target` to rebuild one piece of an erasure-coded segment from k others and store it as `blobId`. */
-export async function reconstructPiece(target: NodeEndpoint, kek: string, blobId: string, request: ReconstructRequest): Promise<BlobPutResponse> {
+export function reconstructPiece(target: NodeEndpoint, kek: string, blobId: string, request: ReconstructRequest): Promise<BlobPutResponse> {
+  return postToBlob(target, kek, blobId, "/reconstruct", request);
+}
+
+/** POSTs a JSON request to one of a blob's actions on `target`; the node answers 201 with what it stored. */
+async function postToBlob(target: NodeEndpoint, kek: string, blobId: string, action: string, request: unknown): Promise<BlobPutResponse> {
   const aws = await awsClientFor(target, kek);
   const res = await fetchNode(
-    await aws.sign(blobUrl(target, blobId, "/reconstruct"), {
+    await aws.sign(blobUrl(target, blobId, action), {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify(request),

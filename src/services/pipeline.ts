@@ -13,6 +13,11 @@ export interface BodyStage {
   abort?(reason: unknown): void | Promise<void>;
 }
 
+/** Where a read delivers plaintext, in order; a rejected write means the client went away. */
+export interface ChunkWriter {
+  write(chunk: Uint8Array): Promise<void>;
+}
+
 const READ_SIZE = 1024 * 1024;
 
 /** The read buffer for a body of known length: no bigger than the body (small objects are the common case). */

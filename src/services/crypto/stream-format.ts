@@ -266,7 +266,7 @@ export interface DecryptRangeOptions {
  * CiphertextIntegrityError.
  */
 export async function* decryptRange(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   dataKey: CryptoKey,
   prefix: Uint8Array,
   range: CiphertextRange,
@@ -353,13 +353,9 @@ export async function decryptBlob(dataKey: CryptoKey, prefix: Uint8Array, blob: 
   const range = plaintextLength === 0 ? ciphertextRangeFor(0, -1, 0) : ciphertextRangeFor(0, plaintextLength - 1, plaintextLength);
   const out = new Uint8Array(plaintextLength);
   let at = 0;
-  for await (const piece of decryptRange(once(blob), dataKey, prefix, range)) {
+  for await (const piece of decryptRange([blob], dataKey, prefix, range)) {
     out.set(piece, at);
     at += piece.length;
   }
   return out;
-}
-
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
 }
