@@ -20,7 +20,7 @@ import {
   type ErrorBody,
 } from "../../src/protocol/node-protocol.ts";
 import { requireEdgeSignature, type AgentBindings, type AuthVariables, type NodeCredentials } from "./auth.ts";
-import { READ_HIGH_WATER_MARK, type BlobStore } from "./blob-store.ts";
+import { READ_HIGH_WATER_MARK, type BlobRecord, type BlobStore } from "./blob-store.ts";
 import { resolveRange } from "./byte-range.ts";
 import { AgentError } from "./errors.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -96,8 +96,7 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
       }
       throw error;
     }
-    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256, ...(record.merkleRoot ? { merkleRoot: record.merkleRoot } : {}) };
-    return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+    return storedBlob(c, record);
   });
 
   // Hono also routes HEAD here (with c.req.method still "HEAD").
@@ -150,30 +149,14 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
 
   app.post("/blobs/:blobId/replicate", async (c) => {
     const blobId = validBlobId(c.req.param("blobId"));
-    const text = await c.req.text();
-    const signedSha256 = c.get("signedPayloadSha256");
-    if (signedSha256 !== undefined && createHash("sha256").update(text).digest("hex") !== signedSha256) {
-      throw new AgentError("XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.");
-    }
-    const request = replicateRequestSchema.safeParse(safeJson(text));
-    if (!request.success) throw new AgentError("InvalidRequest", `Bad replicate request: ${summarize(request.error)}.`);
-    const record = await replicateBlob(store, blobId, request.data, { ...options.replication, log: c.get("log") });
-    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256 };
-    return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+    const request = await readSignedJson(c, replicateRequestSchema, "replicate");
+    return storedBlob(c, await replicateBlob(store, blobId, request, { ...options.replication, log: c.get("log") }));
   });
 
   app.post("/blobs/:blobId/reconstruct", async (c) => {
     const blobId = validBlobId(c.req.param("blobId"));
-    const text = await c.req.text();
-    const signedSha256 = c.get("signedPayloadSha256");
-    if (signedSha256 !== undefined && createHash("sha256").update(text).digest("hex") !== signedSha256) {
-      throw new AgentError("XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.");
-    }
-    const request = reconstructRequestSchema.safeParse(safeJson(text));
-    if (!request.success) throw new AgentError("InvalidRequest", `Bad reconstruct request: ${summarize(request.error)}.`);
-    const record = await reconstructPiece(store, blobId, request.data, { ...options.replication, log: c.get("log") });
-    const response: BlobPutResponse = { blobId, size: record.size, sha256: record.sha256, ...(record.merkleRoot ? { merkleRoot: record.merkleRoot } : {}) };
-    return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+    const request = await readSignedJson(c, reconstructRequestSchema, "reconstruct");
+    return storedBlob(c, await reconstructPiece(store, blobId, request, { ...options.replication, log: c.get("log") }));
   });
 
   app.post("/scrub", (c) => {
@@ -202,6 +185,24 @@ function errorResponse(c: Context<AgentEnv>, error: AgentError): Response {
   const body: ErrorBody = { code: error.code, message: error.message };
   if (error.details !== undefined) body.details = error.details;
   return c.json(body, error.status, error.headers);
+}
+
+/** 201 with what the store recorded: the blob's size, SHA-256 and, for a piece, its Merkle root. */
+function storedBlob(c: Context<AgentEnv>, record: BlobRecord): Response {
+  const response: BlobPutResponse = { blobId: record.blobId, size: record.size, sha256: record.sha256, ...(record.merkleRoot ? { merkleRoot: record.merkleRoot } : {}) };
+  return c.json(response, 201, { [BLOB_SHA256_HEADER]: record.sha256 });
+}
+
+/** A small JSON request body of the edge's, checked against the SHA-256 it was signed with, then against `schema`. */
+async function readSignedJson<T>(c: Context<AgentEnv>, schema: z.ZodType<T>, what: string): Promise<T> {
+  const text = await c.req.text();
+  const signedSha256 = c.get("signedPayloadSha256");
+  if (signedSha256 !== undefined && createHash("sha256").update(text).digest("hex") !== signedSha256) {
+    throw new AgentError("XAmzContentSHA256Mismatch", "The body does not match the x-amz-content-sha256 the request was signed with.");
+  }
+  const request = schema.safeParse(safeJson(text));
+  if (!request.success) throw new AgentError("InvalidRequest", `Bad ${what} request: ${summarize(request.error)}.`);
+  return request.data;
 }
 
 function validBlobId(blobId: string): string {

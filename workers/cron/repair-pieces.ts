@@ -5,13 +5,14 @@
 // GETs, decodes its piece stripe by stripe and keeps it only if it proves against the piece's Merkle root. The
 // Worker moves no piece bytes, so a cron invocation's CPU and memory limits never bound a repair.
 
-import { recordPlacedBlobs, releasePlacedBlobs, type BlobOnNode } from "../../src/db/placements.ts";
+import { recordPlacedBlobs } from "../../src/db/placements.ts";
 import type { Db } from "../../src/db/client.ts";
 import type { NodeRow } from "../../src/db/schema.ts";
 import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { deleteBlob, presignBlobGet, reconstructPiece } from "../../src/services/node-client.ts";
 import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
 import { placeReplicas } from "../../src/services/placement.ts";
+import { discardUnused, releaseDropped } from "./replaced-blobs.ts";
 import type { Env } from "../../src/env.ts";
 
 export interface PieceRepairContext {
@@ -65,18 +66,12 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
       const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, stale.map((r) => r.nodeId), [added]);
       if (!swapped) {
         // The object changed while the piece was rebuilt: the new piece belongs to nothing.
-        if (await deleteBlob(target, kek, blobId).then(() => true, () => false)) await releasePlacedBlobs(c.db, [added]);
+        await discardUnused(c.db, kek, [{ node: target, blob: added }]);
         return;
       }
       holding.add(target.id);
       perZone.set(target.zone, (perZone.get(target.zone) ?? 0) + 1);
-      // The pieces the index dropped leave their nodes' accounts; nodes still answering delete them.
-      const released: BlobOnNode[] = stale.filter((r) => r.nodeId !== target.id);
-      await releasePlacedBlobs(c.db, released);
-      for (const r of released) {
-        const node = c.byId.get(r.nodeId);
-        if (node && node.status !== "offline" && node.lastHeartbeatAt !== null) await deleteBlob(node, kek, r.blobId).catch(() => {});
-      }
+      await releaseDropped(c.db, kek, c.byId, stale.filter((r) => r.nodeId !== target.id));
     } catch (error) {
       firstError ??= error;
     }

@@ -10,7 +10,7 @@ import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
 import { deleteBlobFault, listBlobFaults } from "../../src/db/faults.ts";
-import { recordPlacedBlobs, releasePlacedBlobs, type BlobOnNode } from "../../src/db/placements.ts";
+import { recordPlacedBlobs } from "../../src/db/placements.ts";
 import { listNodes, listPlaceableNodes } from "../../src/db/registry.ts";
 import type { NodeRow } from "../../src/db/schema.ts";
 import type { Env } from "../../src/env.ts";
@@ -19,6 +19,7 @@ import { deleteBlob, presignBlobGet, replicateBlob } from "../../src/services/no
 import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
 import { placeReplicas } from "../../src/services/placement.ts";
 import { repairErasureSegment } from "./repair-pieces.ts";
+import { discardUnused, releaseDropped } from "./replaced-blobs.ts";
 
 const MAX_SEGMENTS_PER_RUN = 200;
 const CONCURRENCY = 4;
@@ -149,24 +150,10 @@ async function repairSegment(
   const index = bucketIndexFor(env, bucketId);
   const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, remove, added);
   if (!swapped) {
-    // The object changed while we copied: the new copies belong to nothing (and leave the account once deleted;
-    // one that cannot be deleted now stays counted until the orphan sweep deletes it).
-    await Promise.all(
-      added.map(async (a) => {
-        const node = byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!;
-        if (await deleteBlob(node, env.KEY_ENCRYPTION_KEY, a.blobId).then(() => true, () => false)) await releasePlacedBlobs(db, [a]);
-      }),
-    );
+    // The object changed while we copied: the new copies belong to nothing.
+    await discardUnused(db, env.KEY_ENCRYPTION_KEY, added.map((a) => ({ node: byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!, blob: a })));
     return;
   }
-  // The replicas the index dropped leave their nodes' accounts (a node that just got a fresh copy keeps it): the
-  // edge no longer wants those bytes there, whether or not the node is still up to delete them (a node that comes
-  // back from the dead has its leftovers deleted by the orphan sweep).
-  const released: BlobOnNode[] = item.replicas.filter((x) => !healthy.includes(x) && !added.some((a) => a.nodeId === x.nodeId));
-  await releasePlacedBlobs(db, released);
-  // Old replicas on nodes that still answer (draining) are deleted.
-  for (const r of released) {
-    const node = byId.get(r.nodeId);
-    if (node && node.status !== "offline" && node.lastHeartbeatAt !== null) await deleteBlob(node, env.KEY_ENCRYPTION_KEY, r.blobId).catch(() => {});
-  }
+  // The replicas the index dropped (a node that just got a fresh copy keeps it).
+  await releaseDropped(db, env.KEY_ENCRYPTION_KEY, byId, item.replicas.filter((x) => !healthy.includes(x) && !added.some((a) => a.nodeId === x.nodeId)));
 }
