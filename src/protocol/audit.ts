@@ -90,6 +90,25 @@ export async function leafIndexesFor(seed: Hex32, pieceId: Hex32, leafCount: num
   return picked;
 }
 
+/**
+ * The order in which a challenge's validators are drawn: stake-weighted sampling without replacement, each draw
+ * SHA-256(seed || pieceId || "validators" || counter) modulo the stake still in the pool. The first ones are
+ * assigned; the next replace any that miss. Anyone with the seed and the stakes gets the same order.
+ */
+export async function validatorOrderFor<V extends { address: string; stake: bigint }>(seed: Hex32, pieceId: Hex32, validators: readonly V[]): Promise<V[]> {
+  const pool = [...validators].filter((v) => v.stake > 0n).sort((a, b) => (a.address.toLowerCase() < b.address.toLowerCase() ? -1 : 1));
+  const prefix = concat([fromHex(seed.slice(2)), fromHex(pieceId.slice(2)), encoder.encode("validators")]);
+  const order: V[] = [];
+  for (let counter = 0; pool.length > 0; counter++) {
+    const total = pool.reduce((sum, v) => sum + v.stake, 0n);
+    const digest = await sha256(concat([prefix, u32(counter)]));
+    let draw = BigInt(`0x${hex(digest)}`) % total;
+    const at = pool.findIndex((v) => (draw < v.stake ? true : ((draw -= v.stake), false)));
+    order.push(...pool.splice(at, 1));
+  }
+  return order;
+}
+
 // ---- Wire formats (JSON; zod at every boundary) ----
 
 export const hex32Schema = z.string().regex(/^0x[0-9a-f]{64}$/, "must be 0x followed by 64 lowercase hex digits");

@@ -46,6 +46,11 @@ export const validatorMessageSchema = z.discriminatedUnion("type", [
     signature: signatureSchema,
     /** The proof the node gave; required with a pass verdict, whose evidence hash must be this proof's. */
     evidence: storageProofSchema.optional(),
+    /**
+     * Why a fail: its UTF-8 bytes are what the evidence hash covers (failureEvidenceHashOf), so the reason is signed
+     * too. Reasons starting "timeout" mean the node did not answer in time: the piece is retried before it counts.
+     */
+    reason: z.string().min(1).max(500).optional(),
   }),
 ]);
 export type ValidatorMessage = z.infer<typeof validatorMessageSchema>;
