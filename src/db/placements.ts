@@ -12,6 +12,8 @@ export interface PlacedBlob {
   blobId: string;
   /** Bytes stored on the node for this blob. */
   bytes: number;
+  /** 0x-hex Merkle root of the blob as stored there, when known: what validators challenge it against. */
+  merkleRoot?: string;
 }
 
 export interface BlobOnNode {
@@ -42,7 +44,11 @@ export async function recordPlacedBlobs(db: Db, blobs: readonly PlacedBlob[], no
           notExists(db.select({ one: sql`1` }).from(placedBlobs).where(and(eq(placedBlobs.nodeId, b.nodeId), eq(placedBlobs.blobId, b.blobId)))),
         ),
       ),
-    db.insert(placedBlobs).values({ nodeId: b.nodeId, blobId: b.blobId, bytes: b.bytes, placedAt: now }).onConflictDoNothing(),
+    // A retry that now knows the root records it; an existing root is never replaced by a different one.
+    db
+      .insert(placedBlobs)
+      .values({ nodeId: b.nodeId, blobId: b.blobId, bytes: b.bytes, placedAt: now, merkleRoot: b.merkleRoot ?? null })
+      .onConflictDoUpdate({ target: [placedBlobs.nodeId, placedBlobs.blobId], set: { merkleRoot: sql`coalesce(${placedBlobs.merkleRoot}, excluded.merkle_root)` } }),
   ]);
 }
 

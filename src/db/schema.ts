@@ -87,6 +87,11 @@ export const placedBlobs = sqliteTable(
     /** Bytes on the node (the ciphertext blob's size). */
     bytes: integer("bytes").notNull(),
     placedAt: integer("placed_at").notNull(),
+    /**
+     * 0x-hex Merkle root of the blob as stored on this node (src/protocol/audit.ts leaves), which validators
+     * challenge it against; null until known (blobs written before roots were recorded).
+     */
+    merkleRoot: text("merkle_root"),
   },
   (t) => [primaryKey({ columns: [t.nodeId, t.blobId] })],
 );

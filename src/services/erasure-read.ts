@@ -355,7 +355,8 @@ async function copyRange(
       if (!pieces.enough) {
         // Fewer than k readable pieces: storage is unavailable (503, retry later), not a fault of the request.
         const replica = segment.replicas.find((r) => r.piece === culprits[0]);
-        throw new NodeRequestError(replica?.nodeId ?? "unknown", 503, `only ${usable.size} of the ${code.k} pieces needed can be read: ${String(error)}`);
+        const where = segment.replicas.map((r) => `${r.piece}@${r.nodeId}`).join(" ");
+        throw new NodeRequestError(replica?.nodeId ?? "unknown", 503, `only ${usable.size} of the ${code.k} pieces needed can be read (pieces ${where}; usable ${[...usable.keys()].join(",")}): ${String(error)}`);
       }
     }
   }

@@ -126,7 +126,9 @@ class StripeStage {
     }
     this.live = survivors;
     if (this.live.length < this.quorum) {
-      throw this.failed[this.failed.length - 1]?.error ?? new Error(`fewer than ${this.quorum} pieces could be written`);
+      // Storage failing under the write is the edge's 503 (SDKs retry it), whatever the node's error looked like.
+      const last = this.failed[this.failed.length - 1];
+      throw new NodeRequestError(last?.nodeId ?? "unknown", 503, `fewer than ${this.quorum} pieces could be written: ${String(last?.error)}`);
     }
   }
 }
@@ -161,8 +163,14 @@ export async function storeErasureSegment(w: ErasureWrite): Promise<Omit<ObjectS
     assigned.map(async (node, piece) => ({ piece, node, stage: await startBlobUpload(node, w.storage.kek, w.pieceBlobIds[piece]!, size, { merkleLeafBytes: SHARD_BYTES }) })),
   );
   const spares = w.nodes.slice(assigned.length);
+  // A spare keeps the placement's zone rule (placePieces): one that would put more than a zone's share of the
+  // pieces in one zone is not taken, and the piece waits for repair, which places it by the same rule.
+  const zoneCap = Math.ceil((w.code.k + w.code.m) / new Set(w.nodes.map((n) => n.zone)).size);
   const spare = async (piece: number): Promise<PieceUpload | undefined> => {
-    const node = spares.shift();
+    const inZone = (zone: string) => uploads.filter((u) => u.piece !== piece && u.node.zone === zone).length;
+    const at = spares.findIndex((n) => inZone(n.zone) < zoneCap);
+    if (at < 0) return undefined;
+    const [node] = spares.splice(at, 1);
     if (!node) return undefined;
     const upload = { piece, node, stage: await startBlobUpload(node, w.storage.kek, w.pieceBlobIds[piece]!, size, { merkleLeafBytes: SHARD_BYTES }) };
     uploads.push(upload);
@@ -196,7 +204,7 @@ export async function storeErasureSegment(w: ErasureWrite): Promise<Omit<ObjectS
     for (const failure of stripes.failed) nodeHealth.recordFailure(failure.nodeId, w.storage.now);
     // A piece that stored other bytes than were sent is dropped at once; repair rebuilds it.
     for (const u of stripes.succeeded.filter((s) => !good.includes(s))) await deleteBlob(u.node, w.storage.kek, w.pieceBlobIds[u.piece]!).catch(() => {});
-    await recordPlacedBlobs(w.storage.db, good.map((u) => ({ nodeId: u.node.id, blobId: w.pieceBlobIds[u.piece]!, bytes: size })), w.storage.now);
+    await recordPlacedBlobs(w.storage.db, good.map((u) => ({ nodeId: u.node.id, blobId: w.pieceBlobIds[u.piece]!, bytes: size, merkleRoot: `0x${roots[u.piece]}` })), w.storage.now);
     return {
       size: w.length,
       replicas: good.map((u) => ({ nodeId: u.node.id, blobId: w.pieceBlobIds[u.piece]!, sha256: u.stage.stored.sha256, merkleRoot: roots[u.piece], piece: u.piece })),

@@ -49,12 +49,22 @@ async function readAllBack(label: string): Promise<void> {
           const sha = createHash("sha256").update(await got.Body!.transformToByteArray()).digest("hex");
           if (sha !== stored.get(key)) failures.push(`${key}: wrong bytes`);
         } catch (error) {
-          failures.push(`${key}: ${(error as Error).name} ${(error as Error).message}`);
+          const requestId = (error as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+          failures.push(`${key}: ${(error as Error).name} ${(error as Error).message}${await edgeLogFor(requestId)}`);
         }
       }
     }),
   );
+  if (failures.length > 0) failures.push(`nodes: ${d.nodes.map((n) => `${n.id}=${n.zone}${dead.has(n.index) ? " (down)" : ""}`).join(", ")}`);
   expect(failures, `${label}: every acknowledged object reads back`).toEqual([]);
+}
+
+/** What the edge logged about a failed request (its storage_unavailable line names the pieces and why), for the report. */
+async function edgeLogFor(requestId: string | undefined): Promise<string> {
+  if (!requestId) return "";
+  const log = await readFile(join(network.options.stateDir, "logs", "worker.log"), "utf8").catch(() => "");
+  const lines = log.split("\n").filter((line) => line.includes(requestId));
+  return lines.length > 0 ? ` [edge: ${lines.join(" | ").slice(0, 2000)}]` : ` [request ${requestId}: nothing in the edge's log]`;
 }
 
 type RepairStatus = { segmentsNeedingRepair: number; faults: number; unusableNodes: string[]; replication: Record<string, { byReplicaCount: Record<string, number>; segments: number }> };

@@ -44,8 +44,15 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
   // The write's zone rule (placePieces): no zone holds more than its share of the k+m pieces.
   const perZone = new Map<string | undefined, number>();
   for (const r of healthy) perZone.set(c.byId.get(r.nodeId)?.zone, (perZone.get(c.byId.get(r.nodeId)?.zone) ?? 0) + 1);
-  const zones = new Set([...c.placeable.map((n) => n.zone), ...healthy.map((r) => c.byId.get(r.nodeId)?.zone)]).size;
-  const cap = Math.ceil((code.k + code.m) / Math.max(1, zones));
+  // Zones counted from the registry, not from the nodes reachable now: while a zone is down its share must not
+  // move into the others, or the segment would stay clumped after it returns and not survive the next outage.
+  const registeredZones = new Set([...c.byId.values()].filter((n) => n.status !== "draining").map((n) => n.zone));
+  const cap = Math.ceil((code.k + code.m) / Math.max(1, registeredZones.size));
+  // Over the cap only when the zones under it cannot take the piece for good reason: none is down (a zone that is
+  // down comes back, and its share waits for it), or the segment is one loss from unreadable (any redundancy
+  // beats none). A zone that is up but has no free node (a node lost for good) lets its share go elsewhere.
+  const reachableZones = new Set(c.placeable.map((n) => n.zone));
+  const atRisk = healthyPieces.size <= code.k;
   const index = bucketIndexFor(c.env, c.bucketId);
   let firstError: unknown;
   for (const piece of missing) {
@@ -55,13 +62,15 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
     try {
       const candidates = c.placeable.filter((n) => !holding.has(n.id) && !c.bad.has(n.id));
       const preferred = candidates.filter((n) => (perZone.get(n.zone) ?? 0) < cap);
-      const [target] = placeReplicas(preferred.length > 0 ? preferred : candidates, blobId, item.blobSize, 1);
-      if (!target) throw new Error(`no node without a piece of this segment has room for piece ${piece}`);
+      const zoneDownUnderCap = [...registeredZones].some((z) => !reachableZones.has(z) && (perZone.get(z) ?? 0) < cap);
+      const overCapAllowed = atRisk || !zoneDownUnderCap;
+      const [target] = placeReplicas(preferred.length > 0 || !overCapAllowed ? preferred : candidates, blobId, item.blobSize, 1);
+      if (!target) throw new Error(`no node without a piece of this segment, in a zone under its share of ${cap}, has room for piece ${piece}`);
       // A node rebuilding over its own bad copy first drops it, so the old file is never taken for the new one.
       if (stale.some((r) => r.nodeId === target.id)) await deleteBlob(target, kek, blobId);
       const urls = await Promise.all(sources.map(async ([p, r]) => ({ piece: p, url: await presignBlobGet(c.byId.get(r.nodeId)!, kek, r.blobId) })));
       const stored = await reconstructPiece(target, kek, blobId, { k: code.k, m: code.m, piece, segmentBytes: code.segmentSize, merkleRoot: root, sources: urls });
-      await recordPlacedBlobs(c.db, [{ nodeId: target.id, blobId, bytes: item.blobSize }], c.now);
+      await recordPlacedBlobs(c.db, [{ nodeId: target.id, blobId, bytes: item.blobSize, merkleRoot: `0x${root}` }], c.now);
       const added: BlobReplica = { nodeId: target.id, blobId, sha256: stored.sha256, merkleRoot: root, piece };
       const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, stale.map((r) => r.nodeId), [added]);
       if (!swapped) {

@@ -1,0 +1,1 @@
+ALTER TABLE `placed_blobs` ADD `merkle_root` text;
