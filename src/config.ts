@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { Env } from "./env.ts";
 import { EdgeError } from "./protocol/errors.ts";
 import { parseErasureCode, type ErasureCode } from "./protocol/piece-layout.ts";
+import type { ReputationParams } from "./services/reputation.ts";
 
 export interface EdgeConfig {
   /** Regions a SigV4 scope may name; the first is the edge's own (GetBucketLocation, key ARNs, errors). */
@@ -38,6 +39,12 @@ export interface EdgeConfig {
   inlineObjectMaxBytes: number;
   /** Queue a seventh simultaneous subrequest per invocation, as Cloudflare does (end-to-end tests). */
   connectionLimitEnforced: boolean;
+
+  // ---- Audit reputation (issue 16; src/services/reputation.ts). Optional vars: none is in wrangler.toml yet.
+  /** Beta-reputation parameters and standing thresholds of nodes (validators share lambda, weight and alpha). */
+  reputation: ReputationParams;
+  /** Basis points of a node's held stake slashed once when it is disqualified (capped by NodeStaking's maxSlashBps). */
+  disqualificationSlashBps: number;
 }
 
 /** A var that does not parse. Thrown by configOf; the message names the var and what it holds. */
@@ -90,12 +97,42 @@ const varsSchema = z.object({
   CONNECTION_LIMIT_ENFORCED: flag,
 });
 
+// Storj's tuned values (forum.storj.io/t/tuning-audit-scoring/14084/77): lambda 0.999, disqualified below 0.96,
+// and a new node starting at the steady state alpha = 1/(1 - lambda) (the default when AUDIT_INITIAL_ALPHA is
+// unset). From a perfect score it takes ~10 failures in a row to be warned (0.99), ~20 to be suspended (0.98) and
+// ~41 to be disqualified; a suspended node needs ~290 passes to climb back to 0.985. Vetting after 100 passed
+// audits and 3 re-challenges of a timed-out piece are Storj's too.
+const unitInterval = z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a number").transform(Number).pipe(z.number().gt(0).lte(1));
+const positiveNumber = z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a number").transform(Number).pipe(z.number().gt(0));
+const reputationVars = {
+    AUDIT_LAMBDA: unitInterval.prefault("0.999"),
+    AUDIT_WEIGHT: positiveNumber.prefault("1"),
+    AUDIT_INITIAL_ALPHA: positiveNumber.optional(),
+    AUDIT_WARN_BELOW: unitInterval.prefault("0.99"),
+    AUDIT_SUSPEND_BELOW: unitInterval.prefault("0.98"),
+    AUDIT_DISQUALIFY_BELOW: unitInterval.prefault("0.96"),
+    AUDIT_SUSPENSION_RECOVERY_MARGIN: z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a number").transform(Number).pipe(z.number().lt(1)).prefault("0.005"),
+    AUDIT_VETTING_AUDITS: count.prefault("100"),
+    AUDIT_CONTAINMENT_RETRIES: count.prefault("3"),
+    AUDIT_DISQUALIFICATION_SLASH_BPS: count.pipe(z.number().max(10_000)).prefault("1000"),
+};
+const allVarsSchema = varsSchema.extend(reputationVars).superRefine((v, ctx) => {
+    if (!(v.AUDIT_WARN_BELOW >= v.AUDIT_SUSPEND_BELOW && v.AUDIT_SUSPEND_BELOW > v.AUDIT_DISQUALIFY_BELOW)) {
+      ctx.addIssue({ code: "custom", path: ["AUDIT_SUSPEND_BELOW"], message: "must lie between AUDIT_DISQUALIFY_BELOW (exclusive) and AUDIT_WARN_BELOW" });
+    }
+    if (v.AUDIT_LAMBDA === 1 && v.AUDIT_INITIAL_ALPHA === undefined) {
+      ctx.addIssue({ code: "custom", path: ["AUDIT_INITIAL_ALPHA"], message: "must be set when AUDIT_LAMBDA is 1 (no steady state to start from)" });
+    }
+  });
+
 /** The vars configOf reads; a structural type so tests can pass plain objects. */
 export type ConfigVars = Record<keyof z.input<typeof varsSchema>, string | undefined>;
+/** Vars with defaults that wrangler.toml need not name (a Worker's Env has them only when set). */
+export type OptionalConfigVars = Partial<Record<keyof typeof reputationVars, string>>;
 
 /** Parses vars into an EdgeConfig; throws ConfigError naming every bad var. */
-export function parseConfig(vars: Partial<ConfigVars>): EdgeConfig {
-  const result = varsSchema.safeParse(vars);
+export function parseConfig(vars: Partial<ConfigVars> & OptionalConfigVars): EdgeConfig {
+  const result = allVarsSchema.safeParse(vars);
   if (!result.success) {
     const issues = result.error.issues.map((issue) => {
       const variable = String(issue.path[0] ?? "?");
@@ -121,6 +158,18 @@ export function parseConfig(vars: Partial<ConfigVars>): EdgeConfig {
     erasureWriteExtraPieces: v.ERASURE_WRITE_EXTRA_PIECES,
     inlineObjectMaxBytes: v.INLINE_OBJECT_MAX_BYTES,
     connectionLimitEnforced: v.CONNECTION_LIMIT_ENFORCED,
+    reputation: {
+      lambda: v.AUDIT_LAMBDA,
+      weight: v.AUDIT_WEIGHT,
+      initialAlpha: v.AUDIT_INITIAL_ALPHA ?? v.AUDIT_WEIGHT / (1 - v.AUDIT_LAMBDA),
+      warnBelow: v.AUDIT_WARN_BELOW,
+      suspendBelow: v.AUDIT_SUSPEND_BELOW,
+      disqualifyBelow: v.AUDIT_DISQUALIFY_BELOW,
+      suspensionRecoveryMargin: v.AUDIT_SUSPENSION_RECOVERY_MARGIN,
+      vettingAudits: v.AUDIT_VETTING_AUDITS,
+      containmentRetries: v.AUDIT_CONTAINMENT_RETRIES,
+    },
+    disqualificationSlashBps: v.AUDIT_DISQUALIFICATION_SLASH_BPS,
   };
 }
 
@@ -128,7 +177,7 @@ export function parseConfig(vars: Partial<ConfigVars>): EdgeConfig {
 const parsed = new WeakMap<object, EdgeConfig>();
 
 /** The typed configuration of this Worker's env, parsed on first use. */
-export function configOf(env: Pick<Env, keyof ConfigVars> | Partial<ConfigVars>): EdgeConfig {
+export function configOf(env: (Pick<Env, keyof ConfigVars> | Partial<ConfigVars>) & OptionalConfigVars): EdgeConfig {
   let config = parsed.get(env);
   if (!config) {
     config = parseConfig(env as Partial<ConfigVars>);

@@ -12,7 +12,9 @@ import {
   registrationDomainInfoSchema,
   registrationTypedMessage,
   registrationTypes,
+  heartbeatResponseSchema,
   type Heartbeat,
+  type HeartbeatResponse,
   type RegistrationMessage,
   type RegistrationRequest,
   type RegistrationResponse,
@@ -161,8 +163,11 @@ export class EdgeClient {
     }
   }
 
-  async heartbeat(nodeId: string, credentials: NodeCredentials, heartbeat: Heartbeat, signal?: AbortSignal): Promise<void> {
-    await this.sendSigned(`/api/v1/nodes/${nodeId}/heartbeat`, credentials, heartbeat, signal);
+  /** The answer carries the node's audit standing; an answer without one (an older edge) is still a heartbeat. */
+  async heartbeat(nodeId: string, credentials: NodeCredentials, heartbeat: Heartbeat, signal?: AbortSignal): Promise<HeartbeatResponse | undefined> {
+    const response = await this.sendSigned(`/api/v1/nodes/${nodeId}/heartbeat`, credentials, heartbeat, signal);
+    const parsed = heartbeatResponseSchema.safeParse(await response.json().catch(() => undefined));
+    return parsed.success ? parsed.data : undefined;
   }
 
   /** After each scrub pass: what it checked, and the corrupt and missing blobs the edge must repair. */

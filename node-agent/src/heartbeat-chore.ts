@@ -1,8 +1,9 @@
 // The heartbeat chore: every heartbeatIntervalSeconds, tell the edge this node is alive and how full it is.
 // Failures are logged and never fatal; a credentials refusal (the edge forgot us or rotated our keys) makes
-// the node register once more.
+// the node register once more. The edge answers with the node's audit standing: warned, suspended or
+// disqualified is logged as a warning each time it changes, and a recovery once, so the operator can act.
 
-import type { Heartbeat, RegistrationResponse } from "../../src/protocol/node-protocol.ts";
+import type { Heartbeat, NodeStanding, RegistrationResponse } from "../../src/protocol/node-protocol.ts";
 import type { BlobStoreStats } from "./blob-store.ts";
 import { measureDiskSpace } from "./disk-space.ts";
 import { EdgeRequestError, type EdgeClient } from "./edge-client.ts";
@@ -19,6 +20,35 @@ export interface HeartbeatChoreDeps {
   /** One registration attempt that replaces the credentials on success. */
   reRegister: (signal: AbortSignal) => Promise<void>;
   log: Logger;
+  /** Remembers the last standing the edge reported (startHeartbeatChore makes one when not given). */
+  standing?: StandingWatch;
+}
+
+/** Standings an operator must act on. */
+const BAD_STANDINGS: readonly NodeStanding[] = ["warned", "suspended", "disqualified"];
+
+const STANDING_ADVICE: Record<string, string> = {
+  warned: "this node is failing audits: check its disk and its data directory before it is suspended",
+  suspended: "this node failed too many audits: it gets no new data and its pieces are being repaired elsewhere; it recovers as it passes audits",
+  disqualified: "this node is disqualified for failed audits: it gets no data, its stake was slashed, and this is final",
+};
+
+export interface StandingWatch {
+  /** Logs a warning when the standing turns warned/suspended/disqualified (or changes among them), and one info line on recovery. */
+  observe(standing: NodeStanding | undefined): void;
+}
+
+export function createStandingWatch(log: Logger): StandingWatch {
+  let last: NodeStanding | undefined;
+  return {
+    observe(standing) {
+      if (standing === undefined || standing === last) return;
+      const wasBad = last !== undefined && BAD_STANDINGS.includes(last);
+      if (BAD_STANDINGS.includes(standing)) log.warn("node_standing", { standing, previous: last ?? null, message: STANDING_ADVICE[standing] });
+      else if (wasBad) log.info("node_standing_recovered", { standing, previous: last });
+      last = standing;
+    },
+  };
 }
 
 export type HeartbeatOutcome = "sent" | "reregistered" | "failed";
@@ -26,7 +56,8 @@ export type HeartbeatOutcome = "sent" | "reregistered" | "failed";
 export async function sendHeartbeatOnce(deps: HeartbeatChoreDeps, signal: AbortSignal): Promise<HeartbeatOutcome> {
   const heartbeat = await describeNode(deps);
   try {
-    await deps.edge.heartbeat(deps.nodeId, deps.registration(), heartbeat, signal);
+    const answer = await deps.edge.heartbeat(deps.nodeId, deps.registration(), heartbeat, signal);
+    deps.standing?.observe(answer?.standing);
     return "sent";
   } catch (error) {
     if (!(error instanceof EdgeRequestError) || !error.credentialsRejected) {
@@ -62,7 +93,8 @@ export interface RunningChore {
 }
 
 /** Sends a heartbeat now, then one every interval (re-read each time: re-registration may change it). */
-export function startHeartbeatChore(deps: HeartbeatChoreDeps): RunningChore {
+export function startHeartbeatChore(chore: HeartbeatChoreDeps): RunningChore {
+  const deps = { ...chore, standing: chore.standing ?? createStandingWatch(chore.log) };
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();

@@ -4,6 +4,7 @@ import { clockMs, clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { recoverTypedDataAddress } from "viem";
+import { z } from "zod";
 import { judgeNodeStake, type NodeStakeVerdict, type StakedNode } from "../chain/stake-gate.ts";
 import { openDb } from "../db/client.ts";
 import { countScrubReport, getNode, getOperator, recordHeartbeat, registerNode, setNodeStatus } from "../db/registry.ts";
@@ -12,6 +13,7 @@ import { randomHex, randomSecret } from "../protocol/crypto.ts";
 import {
   edgeIdSchema,
   heartbeatSchema,
+  type HeartbeatResponse,
   type RegistrationDomainInfo,
   scrubReportSchema,
   NODE_SIGV4_REGION,
@@ -26,6 +28,8 @@ import { NodeUrlError, parseNodeBaseUrl } from "../protocol/node-url.ts";
 import { sealSecret } from "../services/secret-box.ts";
 import { insertBlobFaults } from "../db/faults.ts";
 import { placedOnNode } from "../db/placements.ts";
+import { listNodeAuditOutcomes, readNodeReputation } from "../db/reputation.ts";
+import { scoreOf } from "../services/reputation.ts";
 import { ApiError, parseWith } from "./errors.ts";
 import { parseJsonBody } from "./guards/json-body.ts";
 import { anonymousCaller, enforceRateLimit } from "./guards/rate-limit.ts";
@@ -142,7 +146,9 @@ nodesApi.post("/:nodeId/heartbeat", async (c) => {
     await setNodeStatus(db, nodeId, "suspended", now.getTime());
     node = await getNode(db, nodeId);
   }
-  return c.json({ ok: true, status: node?.status });
+  // The standing travels with every answer, so the operator's agent can warn while there is time to act.
+  const body: HeartbeatResponse = { ok: true, status: node?.status, standing: node?.standing };
+  return c.json(body);
 });
 
 nodesApi.post("/:nodeId/offline", async (c) => {
@@ -221,4 +227,30 @@ nodesApi.post("/:nodeId/scrub-report", async (c) => {
   const ignored = reported.length - faults.length;
   console.log(JSON.stringify({ event: "scrub_report", nodeId, scanned: report.scanned, corrupt: report.corrupt.length, missing: report.missing.length, ignored }));
   return c.json({ ok: true, faultsRecorded: faults.length, ignored });
+});
+
+// ---- Reputation (public): what audits say about a node, for its operator and for anyone choosing nodes.
+
+nodesApi.get("/:nodeId/reputation", async (c) => {
+  const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
+  const rep = await readNodeReputation(openDb(c.env.DB), nodeId, configOf(c.env).reputation);
+  if (!rep) throw new ApiError(404, "NoSuchNode", `Node ${nodeId} does not exist.`);
+  return c.json({
+    nodeId,
+    standing: rep.standing,
+    auditScore: scoreOf(rep.audit),
+    onlineScore: scoreOf(rep.online),
+    audits: { passed: rep.passed, failed: rep.failed },
+  });
+});
+
+const auditHistoryQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+
+/** A node's recent audit outcomes, newest first; piece ids are opaque (no bucket ids). */
+nodesApi.get("/:nodeId/audits", async (c) => {
+  const nodeId = parseWith(nodeIdSchema, c.req.param("nodeId"));
+  const { limit } = parseWith(auditHistoryQuerySchema, c.req.query());
+  const db = openDb(c.env.DB);
+  if (!(await getNode(db, nodeId))) throw new ApiError(404, "NoSuchNode", `Node ${nodeId} does not exist.`);
+  return c.json({ nodeId, audits: await listNodeAuditOutcomes(db, nodeId, limit) });
 });

@@ -8,6 +8,7 @@ import { CHORES } from "../../workers/cron/chores.ts";
 import { NODE_STATUSES, OPERATOR_STATUSES } from "../db/schema.ts";
 import {
   heartbeatSchema,
+  NODE_STANDINGS,
   MAX_SCRUB_FINDINGS_PER_REPORT,
   nodeIdSchema,
   registrationDomainInfoSchema,
@@ -263,7 +264,61 @@ export function openApiDocument() {
           security: node,
           parameters: nodeIdParam("nodeId"),
           requestBody: json({ $ref: "#/components/schemas/Heartbeat" }),
-          responses: { "200": ok("The node's status", object({ ok: okTrue, status: { type: "string", enum: [...NODE_STATUSES] } })), ...errors(NODE_CALL, JSON_BODY) },
+          responses: {
+            "200": ok(
+              "The node's status and audit standing",
+              object({ ok: okTrue, status: { type: "string", enum: [...NODE_STATUSES] }, standing: { type: "string", enum: [...NODE_STANDINGS] } }),
+            ),
+            ...errors(NODE_CALL, JSON_BODY),
+          },
+        },
+      },
+      "/nodes/{nodeId}/reputation": {
+        get: {
+          summary: "What audits say about a node: its standing (separate from its operational status), beta-reputation audit and online scores (0..1), and counted audits",
+          security: anonymous,
+          parameters: nodeIdParam("nodeId"),
+          responses: {
+            "200": ok(
+              "The node's reputation",
+              object({
+                nodeId: string,
+                standing: { type: "string", enum: [...NODE_STANDINGS] },
+                auditScore: { type: "number" },
+                onlineScore: { type: "number" },
+                audits: object({ passed: integer, failed: integer }),
+              }),
+            ),
+            ...errors(NO_SUCH_NODE),
+          },
+        },
+      },
+      "/nodes/{nodeId}/audits": {
+        get: {
+          summary: "A node's most recent audit outcomes, newest first (piece ids are opaque), so its operator can see what failed and when",
+          security: anonymous,
+          parameters: [...nodeIdParam("nodeId"), { name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 } }],
+          responses: {
+            "200": ok(
+              "The outcomes",
+              object({
+                nodeId: string,
+                audits: {
+                  type: "array",
+                  items: object({
+                    roundId: string,
+                    pieceId: string,
+                    outcome: { type: "string", enum: ["pass", "fail", "timeout"] },
+                    counted: { type: "string", enum: ["pass", "fail", "contained"], description: "A timeout under containment counts as neither until the piece is challenged again" },
+                    auditScore: { type: "number" },
+                    standing: { type: "string", enum: [...NODE_STANDINGS] },
+                    at: { type: "integer", description: "ms since the epoch" },
+                  }),
+                },
+              }),
+            ),
+            ...errors(NO_SUCH_NODE),
+          },
         },
       },
       "/nodes/{nodeId}/offline": {

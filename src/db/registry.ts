@@ -1,6 +1,7 @@
 // Queries over the registry: operators, nodes and registration nonces.
 
-import { and, asc, eq, gte, lt, ne, sql } from "drizzle-orm";
+import { and, asc, eq, gte, lt, ne, notInArray, sql } from "drizzle-orm";
+import { EXCLUDED_STANDINGS } from "../services/reputation.ts";
 import type { Db } from "./client.ts";
 import { nodes, operators, registrationNonces, type NodeRow, type NodeStatus, type OperatorStatus } from "./schema.ts";
 
@@ -122,13 +123,24 @@ export async function setNodeStatus(db: Db, id: string, status: NodeStatus, now:
   await db.update(nodes).set({ status, updatedAt: now }).where(eq(nodes.id, id));
 }
 
-/** Nodes that may receive new data: active, healthy by their own word, heard from within the window, operator approved. */
+/**
+ * Nodes that may receive new data: active, healthy by their own word, heard from within the window, operator
+ * approved, and not suspended or disqualified by their audits.
+ */
 export async function listPlaceableNodes(db: Db, now: number, offlineAfterMs: number): Promise<NodeRow[]> {
   const rows = await db
     .select({ node: nodes })
     .from(nodes)
     .innerJoin(operators, eq(operators.address, nodes.operatorAddress))
-    .where(and(eq(nodes.status, "active"), eq(nodes.healthy, true), gte(nodes.lastHeartbeatAt, now - offlineAfterMs), eq(operators.status, "approved")))
+    .where(
+      and(
+        eq(nodes.status, "active"),
+        eq(nodes.healthy, true),
+        gte(nodes.lastHeartbeatAt, now - offlineAfterMs),
+        eq(operators.status, "approved"),
+        notInArray(nodes.standing, [...EXCLUDED_STANDINGS]),
+      ),
+    )
     .all();
   return rows.map((r) => r.node);
 }

@@ -2,12 +2,14 @@
 // Migrations in migrations/ are generated from this file with `npm run db:generate` and never edited once shipped.
 
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { NODE_STANDINGS } from "../protocol/node-protocol.ts";
 
 export const OPERATOR_STATUSES = ["pending", "approved", "suspended"] as const;
 export type OperatorStatus = (typeof OPERATOR_STATUSES)[number];
 
 export const NODE_STATUSES = ["active", "draining", "offline", "suspended"] as const;
 export type NodeStatus = (typeof NODE_STATUSES)[number];
+
 
 /** Datacenter operators, identified by the wallet that signs their nodes' registrations. */
 export const operators = sqliteTable("operators", {
@@ -46,6 +48,12 @@ export const nodes = sqliteTable(
      */
     reputation: real("reputation").notNull().default(1),
     status: text("status", { enum: NODE_STATUSES }).notNull().default("active"),
+    /**
+     * Standing from audits (node_reputation holds the scores): suspended and disqualified nodes get no new data and
+     * their pieces are repaired elsewhere; vetting nodes get a smaller share. Kept here so placement and repair
+     * read it with the node.
+     */
+    standing: text("standing", { enum: NODE_STANDINGS }).notNull().default("vetting"),
     /** Scrub reports accepted from the node since `scrubWindowStartedAt` (ms): the edge bounds them per window. */
     scrubReportsInWindow: integer("scrub_reports_in_window").notNull().default(0),
     scrubWindowStartedAt: integer("scrub_window_started_at").notNull().default(0),
@@ -208,6 +216,111 @@ export const choreCursors = sqliteTable("chore_cursors", {
   cursor: text("cursor"),
   /** When the walk finished (ms); null while it is still under way. */
   doneAt: integer("done_at"),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+// ---- Audit reputation (issue 16): src/db/reputation.ts
+
+/** Audit and online beta reputations of a node (src/services/reputation.ts); its standing is nodes.standing. */
+export const nodeReputation = sqliteTable("node_reputation", {
+  nodeId: text("node_id").primaryKey(),
+  auditAlpha: real("audit_alpha").notNull(),
+  auditBeta: real("audit_beta").notNull(),
+  onlineAlpha: real("online_alpha").notNull(),
+  onlineBeta: real("online_beta").notNull(),
+  passed: integer("passed").notNull().default(0),
+  failed: integer("failed").notNull().default(0),
+  timeouts: integer("timeouts").notNull().default(0),
+  /** Random token replaced at every write: a write based on a stale read changes nothing (optimistic check). */
+  version: text("version").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Pieces in containment: consecutive timeouts so far; the coordinator challenges them again. */
+export const auditContainment = sqliteTable(
+  "audit_containment",
+  {
+    nodeId: text("node_id").notNull(),
+    pieceId: text("piece_id").notNull(),
+    timeouts: integer("timeouts").notNull(),
+    lastRoundId: text("last_round_id").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.pieceId] })],
+);
+
+/** Every audit outcome applied to a node, newest read first: the history operators read (no bucket ids). */
+export const nodeAuditOutcomes = sqliteTable(
+  "node_audit_outcomes",
+  {
+    nodeId: text("node_id").notNull(),
+    roundId: text("round_id").notNull(),
+    pieceId: text("piece_id").notNull(),
+    outcome: text("outcome", { enum: ["pass", "fail", "timeout"] }).notNull(),
+    /** How it counted: a contained timeout counts as neither pass nor fail yet. */
+    counted: text("counted", { enum: ["pass", "fail", "contained"] }).notNull(),
+    auditScore: real("audit_score").notNull(),
+    standing: text("standing", { enum: NODE_STANDINGS }).notNull(),
+    at: integer("at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.roundId, t.pieceId] }), index("node_audit_outcomes_node_at_idx").on(t.nodeId, t.at)],
+);
+
+/** Which rounds' outcomes were applied to which node or validator: applying a round again changes nothing. */
+export const reputationRoundsApplied = sqliteTable(
+  "reputation_rounds_applied",
+  {
+    roundId: text("round_id").notNull(),
+    subject: text("subject", { enum: ["node", "validator"] }).notNull(),
+    /** The node id, or the validator's lowercase stake address. */
+    subjectId: text("subject_id").notNull(),
+    appliedAt: integer("applied_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.roundId, t.subject, t.subjectId] })],
+);
+
+/** A validator's beta reputation over its assignments (costs only reputation, never stake). */
+export const validatorReputation = sqliteTable("validator_reputation", {
+  validator: text("validator").primaryKey(), // lowercase stake address
+  alpha: real("alpha").notNull(),
+  beta: real("beta").notNull(),
+  completed: integer("completed").notNull().default(0),
+  agreed: integer("agreed").notNull().default(0),
+  minority: integer("minority").notNull().default(0),
+  missed: integer("missed").notNull().default(0),
+  version: text("version").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** Per validator per UTC day: assignments counted by outcome; settlement pays validators by `agreed` per period. */
+export const validatorAssignmentDays = sqliteTable(
+  "validator_assignment_days",
+  {
+    validator: text("validator").notNull(),
+    /** YYYY-MM-DD (UTC) of the round's close. */
+    day: text("day").notNull(),
+    completed: integer("completed").notNull().default(0),
+    agreed: integer("agreed").notNull().default(0),
+    minority: integer("minority").notNull().default(0),
+    missed: integer("missed").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.validator, t.day] }), index("validator_assignment_days_day_idx").on(t.day)],
+);
+
+/**
+ * The one slash of a disqualified node: "pending" until sent, then "slashed" with its transaction hash, or
+ * "skipped" with why (no chain configured, no stake held). `fromBlock` is the chain's height before the
+ * transaction was sent, so a retry after a crash finds it on chain instead of slashing twice.
+ */
+export const nodeDisqualificationSlashes = sqliteTable("node_disqualification_slashes", {
+  nodeId: text("node_id").primaryKey(),
+  state: text("state", { enum: ["pending", "slashed", "skipped"] }).notNull(),
+  /** ICNT base units, decimal. */
+  amount: text("amount"),
+  txHash: text("tx_hash"),
+  fromBlock: integer("from_block"),
+  detail: text("detail"),
+  disqualifiedAt: integer("disqualified_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
 

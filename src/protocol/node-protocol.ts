@@ -125,6 +125,23 @@ export const heartbeatSchema = z
   .refine((h) => h.freeBytes <= h.totalBytes, { path: ["freeBytes"], message: "freeBytes cannot exceed totalBytes" });
 export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
+/**
+ * A node's standing from its audits (src/services/reputation.ts), separate from its operational status: warned,
+ * suspended (no new data, its pieces repaired elsewhere) and disqualified (final, stake slashed) are the ones its
+ * operator must hear about.
+ */
+export const NODE_STANDINGS = ["vetting", "active", "warned", "suspended", "disqualified"] as const;
+export type NodeStanding = (typeof NODE_STANDINGS)[number];
+
+/** The heartbeat's answer. `standing` is absent from edges older than audits; the agent logs it when it is bad. */
+export const heartbeatResponseSchema = z.object({
+  ok: z.literal(true),
+  /** The node's operational status in the registry (active, draining, offline, suspended). */
+  status: z.string().optional(),
+  standing: z.enum(NODE_STANDINGS).optional(),
+});
+export type HeartbeatResponse = z.infer<typeof heartbeatResponseSchema>;
+
 // ---- Blob API served by the node-agent (every route SigV4-signed by the edge, service "s3"):
 //   PUT    /blobs/:blobId   body streamed; 201 {blobId,size,sha256} once fsynced and renamed into place
 //   GET    /blobs/:blobId   optional Range: bytes=a-b; 200/206; BLOB_SHA256_HEADER carries the whole blob's hash

@@ -4,7 +4,9 @@
 // about its disk can only lower its share, never raise it past what it signed up for.
 // Each node scores weight / -ln(u) with u a hash of (node, blob) in (0,1); the highest scores win, so adding or
 // removing a node only moves the blobs whose winner changed. Replicas prefer distinct zones, then distinct
-// operators, and fall back to sharing only when there are not enough.
+// operators, and fall back to sharing only when there are not enough. A node still in audit vetting weighs a tenth
+// (VETTING_PLACEMENT_WEIGHT): it takes a small share of new data while proven nodes can take the rest, yet still
+// fills a stripe where there are no more nodes than the stripe needs (Storj gives unvetted nodes a small fraction too).
 
 export interface PlacementCandidate {
   id: string;
@@ -18,7 +20,12 @@ export interface PlacementCandidate {
   placedBytes: number;
   /** 0..1 track record (1 when unknown): weight = free capacity x reputation. */
   reputation?: number;
+  /** Audit standing (src/services/reputation.ts); a vetting node weighs VETTING_PLACEMENT_WEIGHT as much. */
+  standing?: string;
 }
+
+/** Placement weight of a node in audit vetting, relative to a vetted one. */
+export const VETTING_PLACEMENT_WEIGHT = 0.1;
 
 /** Bytes kept free on every node beyond the blob itself, so a disk is never filled to the last block. */
 export const PLACEMENT_HEADROOM_BYTES = 64 * 1024 * 1024;
@@ -42,7 +49,7 @@ function rankFor<T extends PlacementCandidate>(candidates: readonly T[], blobKey
   return candidates
     .map((node) => ({ node, room: placeableBytes(node) }))
     .filter(({ room }) => room >= size + PLACEMENT_HEADROOM_BYTES)
-    .map(({ node, room }) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(room * (node.reputation ?? 1), 1)) }))
+    .map(({ node, room }) => ({ node, score: rendezvousScore(node.id, blobKey, Math.max(room * (node.reputation ?? 1) * (node.standing === "vetting" ? VETTING_PLACEMENT_WEIGHT : 1), 1)) }))
     .sort((a, b) => b.score - a.score)
     .map((s) => s.node);
 }

@@ -9,8 +9,11 @@ import { LocalChain, mnemonicKey } from "../../src/localnet/chain.ts";
 
 /** The operator key the Worker tests sign registrations with (anvil account 2). */
 const TEST_OPERATOR_KEY = mnemonicKey(2);
-/** Nodes staked at exactly the minimum for STAKED_CAPACITY, so any slash takes them below it. */
-export const STAKED_NODE_IDS = ["node_5747a6ed00000001", "node_5747a6ed00000002"];
+/**
+ * Nodes staked at exactly the minimum for STAKED_CAPACITY, so any slash takes them below it: the first two for
+ * stake-gate.test.ts, the third for reputation.test.ts (the slash of a disqualified node).
+ */
+export const STAKED_NODE_IDS = ["node_5747a6ed00000001", "node_5747a6ed00000002", "node_5747a6ed00000003"];
 /** The capacity the Worker tests register with (10 GiB), and the stake is sized for. */
 const STAKED_CAPACITY = 10n * 1024n ** 3n;
 

@@ -18,6 +18,7 @@ import { bucketIdOfBlob } from "../../src/services/blob-storage.ts";
 import { deleteBlob, presignBlobGet, replicateBlob } from "../../src/services/node-client.ts";
 import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
 import { placeReplicas } from "../../src/services/placement.ts";
+import { EXCLUDED_STANDINGS } from "../../src/services/reputation.ts";
 import { repairErasureSegment } from "./repair-pieces.ts";
 import { discardUnused, releaseDropped } from "./replaced-blobs.ts";
 
@@ -36,11 +37,21 @@ export interface RepairReport {
   errors: string[];
 }
 
-/** Nodes whose replicas no longer count: silent past the grace period, suspended, or draining. */
+/**
+ * Nodes whose replicas no longer count: silent past the grace period, suspended (by an admin or the stake check) or
+ * draining, or suspended or disqualified by their audits.
+ */
 export function unusableNodes(nodes: NodeRow[], now: number, graceMs: number): Set<string> {
   return new Set(
     nodes
-      .filter((n) => n.status === "suspended" || n.status === "draining" || n.lastHeartbeatAt === null || n.lastHeartbeatAt < now - graceMs)
+      .filter(
+        (n) =>
+          n.status === "suspended" ||
+          n.status === "draining" ||
+          EXCLUDED_STANDINGS.includes(n.standing) ||
+          n.lastHeartbeatAt === null ||
+          n.lastHeartbeatAt < now - graceMs,
+      )
       .map((n) => n.id),
   );
 }
