@@ -129,6 +129,31 @@ describe("a validator's session with the coordinator", () => {
     const states = h.logs.map((l) => JSON.parse(l) as { event: string; state?: string }).filter((l) => l.event === "coordinator_session").map((l) => l.state);
     expect(states).toEqual(["logged_in", "disconnected", "logged_in"]);
   });
+
+  it("keeps trying while the edge is down, logging that once, and logs in when it comes up", async () => {
+    const probe = await startFakeCoordinator();
+    const { port } = new URL(probe.url);
+    await probe.close();
+    const logs: string[] = [];
+    const validator = await startValidator({
+      edgeUrl: probe.url,
+      validatorAddress: STAKE_ADDRESS,
+      account: privateKeyToAccount(OPERATIONAL_KEY),
+      dataDir: undefined,
+      maxConcurrentChallenges: 8,
+      testFault: undefined,
+      log: createJsonLogger((line) => logs.push(line)),
+      backoff: { baseMs: 50, capMs: 200 },
+    });
+    cleanups.push(() => validator.stop());
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // several attempts at 50..200 ms apart
+    const coordinator = await startFakeCoordinator(Number(port));
+    cleanups.push(() => coordinator.close());
+    const states = () => logs.map((l) => JSON.parse(l) as { event: string; state?: string }).filter((l) => l.event === "coordinator_session").map((l) => l.state);
+    await waitUntil(() => states().includes("logged_in"), 10_000, "the login once the edge is up");
+    expect(coordinator.logins.map((l) => l.signer)).toEqual([OPERATOR]);
+    expect(states()).toEqual(["edge_unreachable", "logged_in"]);
+  });
 });
 
 describe("a validator's verdicts", () => {
@@ -292,14 +317,16 @@ describe("one attestation per challenge", () => {
     expect(h.node.requests(piece.blobId)).toBe(1);
   });
 
-  it("runs several challenges at once", async () => {
+  it("runs challenges side by side, at most 8 at once", async () => {
     const h = await harness();
     const started = Date.now();
-    const assigned = await Promise.all(Array.from({ length: 6 }, () => h.assign({ kind: "slow-first", delayMs: 1_500 }, { seconds: 30 })));
+    const assigned = await Promise.all(Array.from({ length: 12 }, () => h.assign({ kind: "slow-first", delayMs: 1_500 }, { seconds: 30 })));
     for (const { assignment } of assigned) await oneAttestation(h, assignment, 20_000);
-    // One after another this would take 9 s; together about 1.5 s.
-    expect(Date.now() - started).toBeLessThan(6_000);
-    expect(h.coordinator.attestations.every((r) => r.attestation.verdict === "pass")).toBe(true);
+    // One after another this would take 18 s; eight at a time, two waves of 1.5 s.
+    expect(Date.now() - started).toBeLessThan(9_000);
+    expect(h.node.maxInFlight()).toBe(8);
+    expect(h.node.totalRequests()).toBe(12);
+    expect(h.coordinator.attestations.map((r) => r.attestation.verdict)).toEqual(Array(12).fill("pass"));
   });
 });
 

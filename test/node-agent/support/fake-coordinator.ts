@@ -73,7 +73,8 @@ export interface FakeCoordinator {
   close(): Promise<void>;
 }
 
-export async function startFakeCoordinator(): Promise<FakeCoordinator> {
+/** `port` 0 picks a free one; a fixed port lets a test bring "the edge" back where a validator keeps calling. */
+export async function startFakeCoordinator(port = 0): Promise<FakeCoordinator> {
   const domain = await registrationDomain(31337, FAKE_COORDINATOR_EDGE_ID);
   const auditAccount = privateKeyToAccount(FAKE_AUDIT_KEY);
   const info: AuditDomainInfo = {
@@ -175,7 +176,7 @@ export async function startFakeCoordinator(): Promise<FakeCoordinator> {
     });
   });
 
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   coordinator.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return coordinator;
 }

@@ -50,6 +50,8 @@ export interface ProvingNode {
   /** Challenges received, per blob id. */
   requests(blobId: string): number;
   totalRequests(): number;
+  /** The most challenges the node was answering at one time. */
+  maxInFlight(): number;
   /** Stores a piece of `size` random bytes and how the node will answer for it. */
   store(blobId: string, size: number, behaviour?: NodeBehaviour): Promise<StoredPiece>;
   /** The honest proof for an assignment (what evidenceHashOf must be computed over). */
@@ -62,6 +64,8 @@ export const PROVING_NODE_ID = "node_a1b2c3d4e5f60718";
 export async function startProvingNode(nodeId = PROVING_NODE_ID): Promise<ProvingNode> {
   const pieces = new Map<string, { piece: StoredPiece; behaviour: NodeBehaviour }>();
   const counts = new Map<string, number>();
+  let inFlight = 0;
+  let maxInFlight = 0;
 
   const proofFor = async (piece: StoredPiece, assignment: Assignment, corrupt: boolean): Promise<StorageProof> => {
     const leaves = [];
@@ -80,6 +84,8 @@ export async function startProvingNode(nodeId = PROVING_NODE_ID): Promise<Provin
     const parsed = challengeRequestSchema.safeParse(JSON.parse(Buffer.concat(chunks).toString("utf8")));
     if (!parsed.success) return void res.writeHead(400).end();
     const { assignment, blobId } = parsed.data;
+    maxInFlight = Math.max(maxInFlight, ++inFlight);
+    res.once("close", () => inFlight--);
     const seen = (counts.get(blobId) ?? 0) + 1;
     counts.set(blobId, seen);
     const held = pieces.get(blobId);
@@ -99,6 +105,7 @@ export async function startProvingNode(nodeId = PROVING_NODE_ID): Promise<Provin
     nodeId,
     requests: (blobId) => counts.get(blobId) ?? 0,
     totalRequests: () => [...counts.values()].reduce((a, b) => a + b, 0),
+    maxInFlight: () => maxInFlight,
     store: async (blobId, size, behaviour = { kind: "honest" }) => {
       const bytes = new Uint8Array(randomBytes(size));
       const leafCount = leafCountOf(size);
