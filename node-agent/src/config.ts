@@ -67,6 +67,7 @@ export const USAGE = `Usage: icn-node-agent --data-dir DIR --edge-url URL --zone
                       [--listen HOST:PORT] [--public-url URL] [--capacity BYTES] [--chain-id ID] [--edge-id ID]
                       [--allow-private-urls true|false]
                       [--repair-bandwidth-mibps N] [--scrub-rate-mibps N] [--scrub-interval-seconds S]
+       icn-node-agent --validator ...   (a validator; --validator --help lists its flags)
 
   --data-dir DIR          where blobs and node.json live                      (ICN_DATA_DIR)
   --edge-url URL          the ICN edge, e.g. https://edge.example             (ICN_EDGE_URL)

@@ -18,6 +18,8 @@ import { loadOrCreateNodeIdentity } from "./node-identity.ts";
 import { limiterForMiBps, MIB } from "./rate-limiter.ts";
 import { startScrubChore } from "./scrub-chore.ts";
 import { createAgentApp } from "./server.ts";
+import { isValidatorCommand } from "./validator/config.ts";
+import { runValidatorCommand } from "./validator/main.ts";
 
 /** How long startup keeps retrying an unreachable or failing edge before giving up. */
 const REGISTRATION_DEADLINE_MS = 60_000;
@@ -121,6 +123,8 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
 }
 
 async function main(argv: string[]): Promise<void> {
+  // Validator mode (HyperNode) is its own program in validator/: no blob store, no HTTP server.
+  if (isValidatorCommand(argv)) return runValidatorCommand(argv);
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(USAGE);
     return;
