@@ -182,7 +182,15 @@ export class AssignmentRunner {
       primaryType: "Attestation",
       message: attestationTypedMessage(attestation),
     });
-    const outgoing: AttestationMessage = { type: "attestation", attestation, signature: attestationSignature, ...(evidence ? { evidence } : {}) };
+    // A fail carries its reason: the evidence hash signed is the reason's, so the coordinator can tell a timeout
+    // (retried before it counts) from a bad proof.
+    const outgoing: AttestationMessage = {
+      type: "attestation",
+      attestation,
+      signature: attestationSignature,
+      ...(evidence ? { evidence } : {}),
+      ...(verdict === "fail" && reason ? { reason } : {}),
+    };
     const entry = await this.options.ledger.record(outgoing, assignment.deadline);
     const sent = this.options.send(entry.message);
     log.info("attested", { verdict, reason, attempts: answer.attempts, sent });
