@@ -194,7 +194,7 @@ describe("the validator set", () => {
 
   it("lists staked validators with an authorized key and their stake, and slashValidator reduces that stake", async () => {
     const minimum = LOCAL_PARAMETERS.minValidatorStake;
-    const [staked, rich, understaked, keyless, revoked] = [40, 41, 42, 43, 44].map((i) => t.wallet(i));
+    const [staked, rich, understaked, keyless, revoked] = [t.wallet(40), t.wallet(41), t.wallet(42), t.wallet(43), t.wallet(44)];
     for (const [wallet, amount] of [[staked, minimum], [rich, 3n * minimum], [understaked, minimum - 1n], [keyless, minimum], [revoked, minimum]] as const) {
       await stakeValidator(wallet, amount);
     }
