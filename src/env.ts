@@ -16,4 +16,9 @@ export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX"> {
   MASTER_KEYS: string;
   /** 0x-hex private key that signs the protocol's transactions (slashing, settlement); unused without a chain. */
   PROTOCOL_SIGNER_KEY?: string;
+  /**
+   * 0x-hex private key that signs challenge assignments (EIP-712) and nothing else: separate from the protocol's
+   * transaction key, so a leak of one does not give the other.
+   */
+  AUDIT_SIGNER_KEY?: string;
 }

@@ -12,6 +12,7 @@ export interface ChainVars {
   NODE_STAKING_ADDRESS?: string;
   REWARDS_DISTRIBUTOR_ADDRESS?: string;
   SERVICE_ESCROW_ADDRESS?: string;
+  AUDIT_LOG_ADDRESS?: string;
   STAKE_CACHE_TTL_SECONDS?: string;
 }
 
@@ -20,6 +21,8 @@ export interface ProtocolContracts {
   nodeStaking: Address;
   rewardsDistributor: Address;
   serviceEscrow: Address;
+  /** Round commitments, epoch anchors and validators' operational keys (AuditLog.sol). */
+  auditLog: Address;
 }
 
 export interface ChainConfig {
@@ -35,6 +38,7 @@ const ADDRESS_VARS = {
   nodeStaking: "NODE_STAKING_ADDRESS",
   rewardsDistributor: "REWARDS_DISTRIBUTOR_ADDRESS",
   serviceEscrow: "SERVICE_ESCROW_ADDRESS",
+  auditLog: "AUDIT_LOG_ADDRESS",
 } as const satisfies Record<keyof ProtocolContracts, keyof ChainVars>;
 
 export const DEFAULT_STAKE_CACHE_TTL_SECONDS = 30;

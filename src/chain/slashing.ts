@@ -23,3 +23,22 @@ export async function slashNode(signer: ChainSigner, p: SlashNodeParameters): Pr
     args: [nodeKeyOf(p.nodeId), p.amount, stringToHex(p.reason, { size: 32 })],
   });
 }
+
+export interface SlashValidatorParameters {
+  stakingAddress: Address;
+  /** The validator's stake address (not its operational key). */
+  validator: Address;
+  amount: bigint;
+  /** Recorded in the ValidatorSlashed event; at most 32 bytes of UTF-8. */
+  reason: string;
+}
+
+/** Slashes a validator on objective evidence (a pass attested for a proof that does not verify, two conflicting attestations). */
+export async function slashValidator(signer: ChainSigner, p: SlashValidatorParameters): Promise<TransactionReceipt> {
+  return sendContractTransaction(signer, {
+    address: p.stakingAddress,
+    abi: nodeStakingAbi,
+    functionName: "slashValidator",
+    args: [p.validator, p.amount, stringToHex(p.reason, { size: 32 })],
+  });
+}

@@ -69,13 +69,15 @@ export async function sendContractTransaction<const abi extends Abi, functionNam
   return receipt;
 }
 
-// Per signer (chain id + address): a queue so only one caller at a time picks a nonce and broadcasts, and the next
-// nonce this process will use. The chain's pending count alone is not enough: two callers would read the same one.
+// Per signer (RPC endpoint + chain id + address): a queue so only one caller at a time picks a nonce and broadcasts,
+// and the next nonce this process will use. The chain's pending count alone is not enough: two callers would read
+// the same one. The endpoint is part of the key because two chains may share an id (two local anvils in one test
+// process): a nonce remembered from one would leave a gap on the other, and a transaction behind a gap is never mined.
 const sendQueues = new Map<string, Promise<void>>();
 const nextNonces = new Map<string, number>();
 
 async function sendWithSafeNonce(signer: ChainSigner, name: string, request: Record<string, unknown>): Promise<Hash> {
-  const key = `${signer.publicClient.chain.id}:${signer.account.address.toLowerCase()}`;
+  const key = `${signer.publicClient.chain.rpcUrls.default.http[0]}:${signer.publicClient.chain.id}:${signer.account.address.toLowerCase()}`;
   return inQueue(key, async () => {
     for (let attempt = 1; ; attempt++) {
       const pending = await signer.publicClient.getTransactionCount({ address: signer.account.address, blockTag: "pending" });

@@ -3,16 +3,22 @@
 // contract tests. anvil's state lives in STATE_DIR/chain/ and survives restarts; a deployment is reused while the
 // compiled contracts are unchanged and redeployed when they changed.
 //
-// Accounts come from anvil's deterministic mnemonic: 0 deploys and is the protocol key (slasher, rewards
-// distributor, escrow settler), 1..64 are node operators (network.ts's operatorWallet), 96..98 validators, 99 the treasury.
+// anvil starts in automine (each transaction mined at once), so deploying and staking take milliseconds; the local
+// network then switches it to interval mining (`mineOnInterval`), so that no one (edge, node, validator) chooses
+// when the block that seeds a challenge round is mined. Contract tests stay in automine.
+//
+// Accounts come from anvil's deterministic mnemonic: 0 deploys and is the protocol key (slasher, auditor, rewards
+// distributor, escrow settler), 1..64 are node operators (network.ts's operatorWallet), 71..78 the validators'
+// operational keys and 91..98 their stake addresses (same order, the first N used), 99 the treasury.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
-import { getAddress, toHex, zeroAddress, type Abi, type Address, type Hex } from "viem";
+import { createTestClient, getAddress, http, toHex, zeroAddress, type Abi, type Address, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
+import { readOperationalKey, setOperationalKey } from "../chain/audit-log.ts";
 import { createChainPublicClient, createChainSigner, type ChainPublicClient, type ChainSigner } from "../chain/clients.ts";
 import * as abis from "../chain/generated/abis.ts";
 import * as bytecode from "../chain/generated/bytecode.ts";
@@ -29,7 +35,14 @@ export const TEST_MNEMONIC = "test test test test test test test test test test 
 export const LOCAL_CHAIN_ID = 31337;
 const ANVIL_ACCOUNTS = 100;
 export const PROTOCOL_ACCOUNT_INDEX = 0;
-export const VALIDATOR_ACCOUNT_INDEXES = [96, 97, 98] as const;
+/** Validators' stake addresses; validator i authorizes VALIDATOR_OPERATIONAL_ACCOUNT_INDEXES[i] to sign for it. */
+export const VALIDATOR_STAKE_ACCOUNT_INDEXES = [91, 92, 93, 94, 95, 96, 97, 98] as const;
+export const VALIDATOR_OPERATIONAL_ACCOUNT_INDEXES = [71, 72, 73, 74, 75, 76, 77, 78] as const;
+export const MAX_LOCAL_VALIDATORS = VALIDATOR_STAKE_ACCOUNT_INDEXES.length;
+/** Four: a quorum of 2/3 of the stake still stands when one of them drops out of a round. */
+export const DEFAULT_LOCAL_VALIDATORS = 4;
+/** The local network's block time: one block a second. */
+export const DEFAULT_BLOCK_TIME_SECONDS = 1;
 export const TREASURY_ACCOUNT_INDEX = 99;
 
 export const ICNT = 10n ** 18n;
@@ -49,6 +62,7 @@ export const LOCAL_PARAMETERS = {
 
 export interface ChainContracts {
   icnt: Address;
+  auditLog: Address;
   nodeStaking: Address;
   rewardsDistributor: Address;
   serviceEscrow: Address;
@@ -68,7 +82,22 @@ export interface ChainDescription {
   contracts: ChainContracts;
   protocolAccount: Address;
   treasury: Address;
-  validators: Address[];
+  /** The local validators, staked and with their operational keys authorized in AuditLog. */
+  validators: LocalValidator[];
+}
+
+export interface LocalValidator {
+  /** Stake address (NodeStaking's validator). */
+  address: Address;
+  /** The operational key's address: what the validator signs attestations with, authorized by `address`. */
+  operationalAddress: Address;
+  /**
+   * The operational key itself (0x hex), derived from the test mnemonic like every local wallet: a local network's
+   * secret only, in network.json (owner-readable, like the admin token there) and in its 0600 key file.
+   */
+  operationalKey: Hex;
+  /** Bonded stake in ICNT base units, as a decimal string (JSON has no bigint). */
+  stake: string;
 }
 
 export function mnemonicKey(index: number): Hex {
@@ -80,6 +109,12 @@ interface DeploymentRecord {
   /** SHA-256 of the deployed creation code: a different build means a fresh deployment. */
   codeHash: string;
   contracts: ChainContracts;
+}
+
+/** Stake and operational wallets of local validator `i` (0-based). */
+export function localValidatorKeys(i: number): { stakeKey: Hex; operationalKey: Hex } {
+  if (!Number.isInteger(i) || i < 0 || i >= MAX_LOCAL_VALIDATORS) throw new Error(`a local network has at most ${MAX_LOCAL_VALIDATORS} validators`);
+  return { stakeKey: mnemonicKey(VALIDATOR_STAKE_ACCOUNT_INDEXES[i]!), operationalKey: mnemonicKey(VALIDATOR_OPERATIONAL_ACCOUNT_INDEXES[i]!) };
 }
 
 export interface StartLocalChainOptions {
@@ -95,6 +130,8 @@ export class LocalChain {
   readonly client: ChainPublicClient;
   readonly protocol: ChainSigner;
   contracts!: ChainContracts;
+  /** Set by ensureValidatorsStaked. */
+  validators: LocalValidator[] = [];
   private readonly process: ChildProcess;
   private readonly stateFile: string;
   private readonly deploymentFile: string;
@@ -148,7 +185,7 @@ export class LocalChain {
       contracts: this.contracts,
       protocolAccount: this.protocol.account.address,
       treasury: this.signer(mnemonicKey(TREASURY_ACCOUNT_INDEX)).account.address,
-      validators: VALIDATOR_ACCOUNT_INDEXES.map((i) => this.signer(mnemonicKey(i)).account.address),
+      validators: this.validators,
     };
   }
 
@@ -161,6 +198,7 @@ export class LocalChain {
       NODE_STAKING_ADDRESS: this.contracts.nodeStaking,
       REWARDS_DISTRIBUTOR_ADDRESS: this.contracts.rewardsDistributor,
       SERVICE_ESCROW_ADDRESS: this.contracts.serviceEscrow,
+      AUDIT_LOG_ADDRESS: this.contracts.auditLog,
     };
   }
 
@@ -212,22 +250,56 @@ export class LocalChain {
     });
   }
 
-  /** Stakes every local validator up to the validator minimum. */
-  async ensureValidatorsStaked(): Promise<void> {
-    for (const index of VALIDATOR_ACCOUNT_INDEXES) {
-      const validator = this.signer(mnemonicKey(index));
-      const [bonded] = await this.client.readContract({
-        address: this.contracts.nodeStaking,
-        abi: abis.nodeStakingAbi,
-        functionName: "validatorStake",
-        args: [validator.account.address],
-      });
-      const missing = LOCAL_PARAMETERS.minValidatorStake - bonded;
-      if (missing <= 0n) continue;
-      await this.fundIcnt(validator.account.address, missing);
-      await sendContractTransaction(validator, { address: this.contracts.icnt, abi: abis.icntAbi, functionName: "approve", args: [this.contracts.nodeStaking, missing] });
-      await sendContractTransaction(validator, { address: this.contracts.nodeStaking, abi: abis.nodeStakingAbi, functionName: "stakeValidator", args: [missing] });
-    }
+  /**
+   * Makes the first `count` local validators the validator set: each staked up to the validator minimum and with
+   * its operational key authorized in AuditLog. Validators beyond `count` that an earlier, larger run set up have
+   * their keys revoked, so the edge never assigns work to one that is not running.
+   */
+  async ensureValidatorsStaked(count = DEFAULT_LOCAL_VALIDATORS): Promise<LocalValidator[]> {
+    if (!Number.isInteger(count) || count < 0 || count > MAX_LOCAL_VALIDATORS) throw new Error(`a local network has 0..${MAX_LOCAL_VALIDATORS} validators, not ${count}`);
+    // Validators send from different accounts, so they are set up side by side.
+    const all = await Promise.all(
+      VALIDATOR_STAKE_ACCOUNT_INDEXES.map(async (_, i) => {
+        const { stakeKey, operationalKey } = localValidatorKeys(i);
+        const validator = this.signer(stakeKey);
+        if (i >= count) {
+          const key = await readOperationalKey(this.client, { auditLog: this.contracts.auditLog, validator: validator.account.address });
+          if (key) await setOperationalKey(validator, { auditLog: this.contracts.auditLog, key: zeroAddress });
+          return undefined;
+        }
+        const operationalAddress = this.signer(operationalKey).account.address;
+        const stake = await this.ensureValidatorStake(validator);
+        await setOperationalKey(validator, { auditLog: this.contracts.auditLog, key: operationalAddress });
+        return { address: validator.account.address, operationalAddress, operationalKey, stake: stake.toString() };
+      }),
+    );
+    this.validators = all.filter((v) => v !== undefined);
+    return this.validators;
+  }
+
+  private async ensureValidatorStake(validator: ChainSigner): Promise<bigint> {
+    const [bonded] = await this.client.readContract({
+      address: this.contracts.nodeStaking,
+      abi: abis.nodeStakingAbi,
+      functionName: "validatorStake",
+      args: [validator.account.address],
+    });
+    const missing = LOCAL_PARAMETERS.minValidatorStake - bonded;
+    if (missing <= 0n) return bonded;
+    await this.fundIcnt(validator.account.address, missing);
+    await sendContractTransaction(validator, { address: this.contracts.icnt, abi: abis.icntAbi, functionName: "approve", args: [this.contracts.nodeStaking, missing] });
+    await sendContractTransaction(validator, { address: this.contracts.nodeStaking, abi: abis.nodeStakingAbi, functionName: "stakeValidator", args: [missing] });
+    return bonded + missing;
+  }
+
+  /**
+   * From now on anvil mines a block every `seconds` (whole seconds, anvil's evm_setIntervalMining), whether or not
+   * there are transactions, and no longer when one arrives: the same as starting it with `--block-time`, after the
+   * setup ran at automine speed. Lasts until anvil stops; a restarted anvil starts in automine again.
+   */
+  async mineOnInterval(seconds = DEFAULT_BLOCK_TIME_SECONDS): Promise<void> {
+    if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`anvil's block time is a whole number of seconds ≥ 1, not ${seconds}`);
+    await createTestClient({ mode: "anvil", transport: http(this.rpcUrl) }).setIntervalMining({ interval: seconds });
   }
 
   /** Slashes a node with the protocol key, as the validator quorum would. */
@@ -253,7 +325,7 @@ async function deployContract(deployer: ChainSigner, abi: Abi, code: Hex, args: 
   return getAddress(receipt.contractAddress);
 }
 
-/** Deploys ICNT, staking, rewards, escrow, a test USDC and a Uniswap v2 pool, and seeds the pool. */
+/** Deploys ICNT, the audit log, staking, rewards, escrow, a test USDC and a Uniswap v2 pool, and seeds the pool. */
 export async function deployProtocol(deployer: ChainSigner, treasury: Address): Promise<ChainContracts> {
   const me = deployer.account.address;
   const p = LOCAL_PARAMETERS;
@@ -267,6 +339,8 @@ export async function deployProtocol(deployer: ChainSigner, treasury: Address): 
   const weth = await deployContract(deployer, abis.weth9Abi, bytecode.weth9Bytecode, []);
   const uniswapV2Factory = await deployContract(deployer, abis.uniswapV2FactoryAbi, bytecode.uniswapV2FactoryBytecode, [me]);
   const uniswapV2Router02 = await deployContract(deployer, abis.uniswapV2Router02Abi, bytecode.uniswapV2Router02Bytecode, [uniswapV2Factory, weth]);
+  // The protocol key is the auditor: it commits rounds and anchors epochs.
+  const auditLog = await deployContract(deployer, abis.auditLogAbi, bytecode.auditLogBytecode, [me, me]);
 
   await sendContractTransaction(deployer, { address: usdc, abi: abis.testUsdcAbi, functionName: "mint", args: [me, 10n * p.poolUsdc] });
   await sendContractTransaction(deployer, { address: icnt, abi: abis.icntAbi, functionName: "approve", args: [uniswapV2Router02, p.poolIcnt] });
@@ -280,7 +354,7 @@ export async function deployProtocol(deployer: ChainSigner, treasury: Address): 
   });
   const icntUsdcPair = await deployer.publicClient.readContract({ address: uniswapV2Factory, abi: abis.uniswapV2FactoryAbi, functionName: "getPair", args: [icnt, usdc] });
   if (icntUsdcPair === zeroAddress) throw new Error("addLiquidity did not create the ICNT/USDC pair");
-  return { icnt, nodeStaking, rewardsDistributor, serviceEscrow, usdc, weth, uniswapV2Factory, uniswapV2Router02, icntUsdcPair: getAddress(icntUsdcPair) };
+  return { icnt, auditLog, nodeStaking, rewardsDistributor, serviceEscrow, usdc, weth, uniswapV2Factory, uniswapV2Router02, icntUsdcPair: getAddress(icntUsdcPair) };
 }
 
 /** Waits for anvil's "Listening on 127.0.0.1:PORT" line; every output line also goes to `logFile`. */

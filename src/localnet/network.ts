@@ -9,11 +9,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { toHex } from "viem";
-import { mnemonicToAccount } from "viem/accounts";
+import { toHex, type Address } from "viem";
+import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
 import { measureDiskSpace } from "../../node-agent/src/disk-space.ts";
 import { loadOrCreateNodeIdentity } from "../../node-agent/src/node-identity.ts";
-import { LocalChain, TEST_MNEMONIC, type ChainDescription } from "./chain.ts";
+import { DEFAULT_BLOCK_TIME_SECONDS, DEFAULT_LOCAL_VALIDATORS, LocalChain, TEST_MNEMONIC, type ChainDescription, type LocalValidator } from "./chain.ts";
 import { readTriggerCrons } from "./cron.ts";
 import { CronDispatcher, triggerEndpointDispatch } from "./cron-dispatcher.ts";
 import { startEdgeFront, type EdgeFront } from "./edge-front.ts";
@@ -58,8 +58,13 @@ export interface NetworkDescription {
    * front), how it runs, and its D1/Durable Object state, laid out as `wrangler dev --persist-to persistDir` does.
    */
   worker: { pid: number; url: string; persistDir: string; runtime: EdgeRuntimeKind };
-  /** The local chain: RPC URL, chain id and contract addresses (chain.ts). */
+  /** The local chain: RPC URL, chain id, contract addresses and the staked validators (chain.ts). */
   chain: ChainDescription;
+  /**
+   * The address of the edge's AUDIT_SIGNER_KEY: every challenge assignment is signed by it, and nodes accept only
+   * assignments it signed (the edge also publishes it at GET /api/v1/validators/domain).
+   */
+  assignmentSigner: Address;
   startedAt: string;
 }
 
@@ -94,6 +99,13 @@ export interface LocalNetworkOptions {
   cron?: false | { everyMs?: number };
   /** Default "workerd". */
   runtime?: EdgeRuntimeKind;
+  /** Validators staked, with operational keys, on the local chain: default 4, at most 8 (chain.ts). */
+  validatorCount?: number;
+  /**
+   * Seconds between the local chain's blocks once the network is set up (default 1): blocks come on a clock, so
+   * no one chooses the block that seeds a challenge round. 0 keeps automine (a block per transaction).
+   */
+  chainBlockTimeSeconds?: number;
 }
 
 export class LocalNetwork {
@@ -102,6 +114,8 @@ export class LocalNetwork {
   private worker?: ChildProcess;
   private front?: EdgeFront;
   private readonly agents = new Map<number, ChildProcess>();
+  /** Validator processes by index in description.chain.validators (see startValidators). */
+  private readonly validatorProcesses = new Map<number, ChildProcess>();
   private cron?: CronDispatcher;
   /** The bundled Worker (runtime "workerd"), built once per start and reused by restartEdge. */
   private bundle?: string;
@@ -148,11 +162,13 @@ export class LocalNetwork {
       nodes: [],
       worker: { pid: this.worker.pid!, url: workerUrl, persistDir, runtime: this.runtime },
       chain: chain.describe(),
+      assignmentSigner: privateKeyToAccount(this.secrets.AUDIT_SIGNER_KEY as `0x${string}`).address,
       startedAt: new Date().toISOString(),
     };
 
     await Promise.all(Array.from({ length: this.options.nodeCount }, (_, i) => this.startNode(i)));
     await this.writeDescription();
+    await this.startValidators();
     await this.startCron();
     return this.description;
   }
@@ -262,7 +278,12 @@ export class LocalNetwork {
   async stop(): Promise<void> {
     await this.cron?.stop();
     this.cron = undefined;
-    await Promise.all([...[...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")), this.stopEdge()]);
+    await Promise.all([
+      ...[...this.agents.keys()].map((i) => this.stopNode(i, "SIGTERM")),
+      ...[...this.validatorProcesses.values()].map((child) => stopChild(child, { graceMs: 3_000 })),
+      this.stopEdge(),
+    ]);
+    this.validatorProcesses.clear();
     await this.chain?.stop();
   }
 
@@ -281,17 +302,41 @@ export class LocalNetwork {
     await this.writeDescription();
   }
 
+  /**
+   * Where the validator processes start (issue 16: `icn-node-agent --validator`, one per entry of
+   * description.chain.validators, built by the node-agent's validator mode). Each validator's operational key is
+   * written here to a 0600 file for that process (`validatorKeyFile(i)`): like an operator's wallet key, it never
+   * goes on a command line. Processes started here go into `this.validatorProcesses`, which stop() ends.
+   */
+  private async startValidators(): Promise<void> {
+    await Promise.all(this.description.chain.validators.map((v, i) => this.writeValidatorKeyFile(i, v)));
+  }
+
+  /** The operational key file of local validator `i` (0-based), written by startValidators. */
+  validatorKeyFile(i: number): string {
+    return join(this.options.stateDir, "validators", `validator-${i}`, "operational.key");
+  }
+
+  private async writeValidatorKeyFile(i: number, validator: LocalValidator): Promise<void> {
+    await writePrivateFile(this.validatorKeyFile(i), `${validator.operationalKey}\n`);
+  }
+
   private async stopEdge(): Promise<void> {
     await this.front?.close();
     if (this.worker) await stopChild(this.worker, { graceMs: 3_000 });
   }
 
-  /** anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked. */
+  /**
+   * anvil under stateDir/chain, the protocol deployed (or reused) and the local validators staked, all at automine
+   * speed; then blocks on the clock (options.chainBlockTimeSeconds) before the edge can commit any round.
+   */
   private async startChain(): Promise<LocalChain> {
     const { stateDir } = this.options;
     this.chain = await LocalChain.start({ stateDir, port: this.options.chainPort ?? 0, logFile: join(stateDir, "logs", "anvil.log") });
     await this.chain.deployOrReuse();
-    await this.chain.ensureValidatorsStaked();
+    await this.chain.ensureValidatorsStaked(this.options.validatorCount ?? DEFAULT_LOCAL_VALIDATORS);
+    const blockTime = this.options.chainBlockTimeSeconds ?? DEFAULT_BLOCK_TIME_SECONDS;
+    if (blockTime > 0) await this.chain.mineOnInterval(blockTime);
     return this.chain;
   }
 

@@ -6,11 +6,17 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
+import { generatePrivateKey } from "viem/accounts";
 
 export interface Secrets {
   ADMIN_TOKEN: string;
   KEY_ENCRYPTION_KEY: string;
   MASTER_KEYS: string;
+  /**
+   * 0x-hex private key that signs challenge assignments: the edge's own, fresh per network and never a chain
+   * account's (it sends no transactions; PROTOCOL_SIGNER_KEY does, from chain.dev.vars).
+   */
+  AUDIT_SIGNER_KEY: string;
 }
 
 /** Reads the secrets file, adds any secret it lacks, and leaves it readable by its owner only. */
@@ -21,6 +27,7 @@ export async function loadOrCreateSecrets(file: string): Promise<Secrets> {
     KEY_ENCRYPTION_KEY: existing.KEY_ENCRYPTION_KEY ?? randomBytes(32).toString("base64"),
     // The master-key ring of edge encryption: newest first; rotate by prepending a key (README, Encryption).
     MASTER_KEYS: existing.MASTER_KEYS ?? `k1:${randomBytes(32).toString("base64")}`,
+    AUDIT_SIGNER_KEY: existing.AUDIT_SIGNER_KEY ?? generatePrivateKey(),
   };
   if (Object.keys(secrets).some((name) => existing[name] === undefined)) await writeSecrets(file, { ...existing, ...secrets });
   // A file the operator wrote by hand may be readable by everyone; the secrets in it are about to be used.

@@ -1,10 +1,11 @@
 // `npm start`: runs the whole ICN Edge network locally until Ctrl-C, and prints how to use it.
-// Usage: npm start [-- --nodes N]     (default 6 nodes in three zones, two per zone: enough for a 4+2 erasure code
-// that survives any two nodes or one whole zone going away)     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545);
+// Usage: npm start [-- --nodes N] [--validators N]     (default 6 nodes in three zones, two per zone: enough for a
+// 4+2 erasure code that survives any two nodes or one whole zone going away; 4 validators, at most 8)     Edge port: ICN_EDGE_PORT (default 8787); chain RPC port: ICN_CHAIN_PORT (8545);
 // state: ICN_STATE_DIR (default .icn/ in the repo, secrets in the repo's .dev.vars; with ICN_STATE_DIR, the secrets
 // file is ICN_STATE_DIR/dev.vars, so a second network never touches the first one's files).
 
 import { join, resolve } from "node:path";
+import { DEFAULT_BLOCK_TIME_SECONDS, DEFAULT_LOCAL_VALIDATORS, MAX_LOCAL_VALIDATORS } from "./chain.ts";
 import { killAllChildrenNow } from "./children.ts";
 import { LocalNetwork } from "./network.ts";
 import { REPO_ROOT } from "./paths.ts";
@@ -12,26 +13,36 @@ import { REPO_ROOT } from "./paths.ts";
 /** Six nodes, placed round-robin over network.ts's three ZONES. */
 const DEFAULT_NODES = 6;
 
-function parseArgs(argv: string[]): { nodes: number } {
+const USAGE = "usage: npm start [-- --nodes N] [--validators N]";
+
+function parseArgs(argv: string[]): { nodes: number; validators: number } {
   let nodes = DEFAULT_NODES;
+  let validators = DEFAULT_LOCAL_VALIDATORS;
+  const integerArg = (name: string, i: number, min: number, max: number): { value: number; next: number } => {
+    const arg = argv[i]!;
+    const next = arg.includes("=") ? i : i + 1;
+    const value = Number(arg.includes("=") ? arg.split("=")[1] : argv[next]);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      console.error(`${name} must be an integer between ${min} and ${max}`);
+      process.exit(2);
+    }
+    return { value, next };
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--nodes" || arg.startsWith("--nodes=")) {
-      const value = arg.includes("=") ? arg.split("=")[1] : argv[++i];
-      nodes = Number(value);
-      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) {
-        console.error("--nodes must be an integer between 1 and 64");
-        process.exit(2);
-      }
+      ({ value: nodes, next: i } = integerArg("--nodes", i, 1, 64));
+    } else if (arg === "--validators" || arg.startsWith("--validators=")) {
+      ({ value: validators, next: i } = integerArg("--validators", i, 0, MAX_LOCAL_VALIDATORS));
     } else {
-      console.error(`unknown argument ${arg}\nusage: npm start [-- --nodes N]`);
+      console.error(`unknown argument ${arg}\n${USAGE}`);
       process.exit(2);
     }
   }
-  return { nodes };
+  return { nodes, validators };
 }
 
-const { nodes } = parseArgs(process.argv.slice(2));
+const { nodes, validators } = parseArgs(process.argv.slice(2));
 const edgePort = Number(process.env.ICN_EDGE_PORT ?? 8787);
 const stateDir = process.env.ICN_STATE_DIR ? resolve(process.env.ICN_STATE_DIR) : undefined;
 const network = new LocalNetwork({
@@ -39,6 +50,7 @@ const network = new LocalNetwork({
   secretsFile: stateDir ? join(stateDir, "dev.vars") : join(REPO_ROOT, ".dev.vars"),
   edgePort,
   nodeCount: nodes,
+  validatorCount: validators,
   chainPort: Number(process.env.ICN_CHAIN_PORT ?? 8545),
 });
 
@@ -76,6 +88,9 @@ ICN Edge is running.
   Nodes           ${d.nodes.map((n) => `${n.id} (${n.zone}) ${n.url}`).join("\n                  ")}
   Chain           ${d.chain.rpcUrl} (chain id ${d.chain.chainId}): ICNT ${d.chain.contracts.icnt}
                   NodeStaking ${d.chain.contracts.nodeStaking}, ICNT/USDC pool ${d.chain.contracts.icntUsdcPair}
+                  AuditLog ${d.chain.contracts.auditLog}, a block every ${DEFAULT_BLOCK_TIME_SECONDS} s
+  Validators      ${d.chain.validators.map((v) => `${v.address} (signs as ${v.operationalAddress})`).join("\n                  ") || "none"}
+  Assignments     signed by ${d.assignmentSigner}
   Described in    ${network.networkFile}
 
 Try it:

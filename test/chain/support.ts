@@ -13,7 +13,7 @@ import { LocalChain, mnemonicKey } from "../../src/localnet/chain.ts";
 
 export interface TestChain {
   chain: LocalChain;
-  /** A funded wallet (ETH for gas) from the test mnemonic; indexes 10..89 are free for tests. */
+  /** A funded wallet (ETH for gas) from the test mnemonic; indexes 10..89 are free for tests (71..78 are the local validators' operational keys once ensureValidatorsStaked ran). */
   wallet(index: number): ChainSigner;
   balanceOf(token: Address, account: Address): Promise<bigint>;
   /** Moves the chain's clock forward and mines a block. */

@@ -45,6 +45,21 @@ describe("sending contract transactions", () => {
     expect(await t.balanceOf(icnt, t.wallet(84).account.address)).toBe(5n);
   });
 
+  it("keeps the nonces of two chains with the same chain id apart (a second local anvil in one process)", async () => {
+    await transfer(t.wallet(86).account.address, 1n);
+    // The second chain deploys everything with the same protocol key, from nonce 0.
+    const other = await startTestChain();
+    try {
+      const receipt = await sendContractTransaction(other.chain.protocol, { address: other.chain.contracts.icnt, abi: icntAbi, functionName: "transfer", args: [t.wallet(87).account.address, 2n] });
+      expect(receipt.status).toBe("success");
+      expect(await other.balanceOf(other.chain.contracts.icnt, t.wallet(87).account.address)).toBe(2n);
+    } finally {
+      await other.stop();
+    }
+    // And the first chain's sender carries on where it was.
+    expect((await transfer(t.wallet(88).account.address, 3n)).status).toBe("success");
+  }, 90_000);
+
   it("reports a refused call with the contract's error name and arguments, and sends nothing", async () => {
     const nonceBefore = await t.chain.client.getTransactionCount({ address: t.chain.protocol.account.address });
     const error = await sendContractTransaction(t.chain.protocol, {

@@ -21,6 +21,7 @@ const require = createRequire(import.meta.url);
 
 /** Our contracts: source file → exported name prefix. */
 const OWN_CONTRACTS = {
+  AuditLog: "auditLog",
   ICNT: "icnt",
   NodeStaking: "nodeStaking",
   RewardsDistributor: "rewardsDistributor",
