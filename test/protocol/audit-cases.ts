@@ -137,6 +137,15 @@ export function describeAuditProtocol(): void {
       expect(await verifyStorageProof(tiny.assignment, tiny.proof)).toEqual({ ok: true });
     });
 
+    it("carries each leaf as standard base64 of its exact bytes, whatever its length", async () => {
+      for (const length of [1, 2, 3, 4095, 4096, 4097, 8193, AUDIT_LEAF_BYTES]) {
+        const data = bytesOf(length, length);
+        const leaf = proofLeaf(0, data, []);
+        expect(leaf.data, `${length} bytes`).toBe(base64(data));
+        expect(fromBase64(leaf.data)).toEqual(data);
+      }
+    });
+
     it("refuses a flipped leaf byte, anywhere in any leaf", async () => {
       const { assignment, proof } = await honestCase(5, 1000, [3, 0, 4]);
       for (const [leaf, at] of [[0, 0], [1, AUDIT_LEAF_BYTES - 1], [2, 999]] as const) {
