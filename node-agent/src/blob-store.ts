@@ -2,16 +2,20 @@
 // blobs/<last 2 chars of the id>/<blobId> next to a <blobId>.meta.json sidecar and fsyncs the directory: a blob is
 // visible only once it is complete and durable, and a crash at any point leaves either the old state or
 // garbage in tmp/ that the next start deletes. The sidecar is the authority on what a blob must be: a data
-// file that disagrees with it is never served, and the scrub moves it to quarantine/. No HTTP here.
+// file that disagrees with it is never served, and the scrub moves it to quarantine/. Every non-empty blob also
+// gets its Merkle tree over audit leaves, <blobId>.tree (piece-tree.ts), built in the same pass and made durable
+// with it, so a storage proof reads a few hashes instead of the whole blob. No HTTP here.
 
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, opendir, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
+import { AUDIT_LEAF_BYTES } from "../../src/protocol/audit.ts";
 import { BLOB_ID_PATTERN } from "../../src/protocol/node-protocol.ts";
 import { DurableFileWriter, fsyncDirectory, writeFileDurably } from "./durable-fs.ts";
 import { LeafHasher } from "./leaf-hasher.ts";
+import { encodeTree, MemoryTree, PieceTree, TREE_SUFFIX, treeOfFile, type LeafPaths } from "./piece-tree.ts";
 import { AgentError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
 import { silentLogger, type Logger } from "./logger.ts";
@@ -84,6 +88,12 @@ export interface OpenedBlob {
   file: FileHandle;
 }
 
+/** A blob opened to prove: its data file and its tree, seen together under the blob's lock. Close both. */
+export interface ProvableBlob extends OpenedBlob {
+  /** Undefined for an empty blob: it has no leaves. */
+  tree: LeafPaths | undefined;
+}
+
 export interface BlobStoreOptions {
   /** Bytes this node promised the edge; puts that would exceed it are refused with InsufficientStorage. */
   capacityBytes?: number;
@@ -101,6 +111,8 @@ export class BlobStore {
   private readonly log: Logger;
   private readonly now: () => Date;
   private readonly locks = new KeyedMutex();
+  /** One tree build at a time per blob, so concurrent challenges of an old blob read it once. */
+  private readonly treeBuilds = new KeyedMutex();
   private usedBytes = 0;
   private blobCount = 0;
   /** Bytes promised to uploads still streaming, so concurrent puts cannot jointly overrun capacity. */
@@ -148,9 +160,13 @@ export class BlobStore {
 
     const tmpBlob = join(this.tmpDir, randomBytes(16).toString("hex"));
     const tmpSidecar = `${tmpBlob}${SIDECAR_SUFFIX}`;
+    const tmpTree = `${tmpBlob}${TREE_SUFFIX}`;
     try {
       const hash = createHash("sha256");
-      const leaves = options.merkleLeafBytes === undefined ? undefined : new LeafHasher(options.merkleLeafBytes);
+      const auditTree = new LeafHasher(AUDIT_LEAF_BYTES);
+      // The edge asks for the root at the audit leaf size (an erasure piece's chunk): then it is the tree's root.
+      const leaves =
+        options.merkleLeafBytes === undefined ? undefined : options.merkleLeafBytes === AUDIT_LEAF_BYTES ? auditTree : new LeafHasher(options.merkleLeafBytes);
       let size = 0;
       const file = await open(tmpBlob, "wx");
       try {
@@ -159,7 +175,8 @@ export class BlobStore {
             size += chunk.length;
             if (size > reserved) reserve(size - reserved);
             hash.update(chunk);
-            if (leaves) await leaves.update(chunk);
+            auditTree.update(chunk);
+            if (leaves !== undefined && leaves !== auditTree) leaves.update(chunk);
             yield chunk;
           }
         };
@@ -172,7 +189,7 @@ export class BlobStore {
       }
 
       const record: BlobRecord = { blobId, size, sha256: hash.digest("hex"), createdAt: this.now().toISOString() };
-      const merkleRoot = await leaves?.root();
+      const merkleRoot = leaves?.root();
       if (merkleRoot !== undefined) record.merkleRoot = merkleRoot;
       if (options.expectedMerkleRoot !== undefined && options.expectedMerkleRoot !== merkleRoot) {
         throw new AgentError("BadDigest", "The blob's Merkle root is not the one expected; nothing was stored.", {
@@ -184,11 +201,13 @@ export class BlobStore {
           details: { ClientComputedContentSHA256: options.expectedSha256, S3ComputedContentSHA256: record.sha256 },
         });
       }
+      const levels = auditTree.tree();
+      if (levels !== undefined) await writeFileDurably(tmpTree, encodeTree({ leafBytes: AUDIT_LEAF_BYTES, size, sha256: record.sha256 }, levels));
       await writeFileDurably(tmpSidecar, JSON.stringify(record));
-      await this.locks.run(blobId, () => this.commit(record, tmpBlob, tmpSidecar));
+      await this.locks.run(blobId, () => this.commit(record, tmpBlob, tmpSidecar, levels === undefined ? undefined : tmpTree));
       return record;
     } catch (error) {
-      await Promise.all([rm(tmpBlob, { force: true }), rm(tmpSidecar, { force: true })]).catch(() => {});
+      await Promise.all([rm(tmpBlob, { force: true }), rm(tmpSidecar, { force: true }), rm(tmpTree, { force: true })]).catch(() => {});
       throw isOutOfSpace(error) ? new AgentError("InsufficientStorage", "The node's disk is full.") : error;
     } finally {
       this.reservedBytes -= reserved;
@@ -214,6 +233,36 @@ export class BlobStore {
           return undefined;
         }
         return { record, file };
+      } catch (error) {
+        await file.close();
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Opens a blob with its Merkle tree over audit leaves, for a storage proof; undefined when the blob does not
+   * exist (or is not servable, as for openBlob). A blob without a usable tree (stored before trees existed, or its
+   * tree lost) gets one built from its bytes now, kept on disk when those bytes still match the sidecar's SHA-256;
+   * when they do not, the tree of the bytes actually on disk answers this once (and cannot prove the recorded root).
+   */
+  async openForProof(blobId: string): Promise<ProvableBlob | undefined> {
+    assertBlobId(blobId);
+    return this.treeBuilds.run(blobId, async () => {
+      const opened = await this.openBlob(blobId);
+      if (opened === undefined) return undefined;
+      const { record, file } = opened;
+      try {
+        if (record.size === 0) return { record, file, tree: undefined };
+        const identity = { leafBytes: AUDIT_LEAF_BYTES, size: record.size, sha256: record.sha256 };
+        const stored = await this.openTree(blobId, identity);
+        if (stored !== undefined) return { record, file, tree: stored };
+        const started = performance.now();
+        const { ino } = await file.stat();
+        const built = await treeOfFile(file, record.size, AUDIT_LEAF_BYTES);
+        if (built.sha256 === record.sha256) await this.keepTree(blobId, ino, encodeTree(identity, built.levels));
+        this.log.info("tree_built", { blobId, size: record.size, kept: built.sha256 === record.sha256, ms: Math.round(performance.now() - started) });
+        return { record, file, tree: new MemoryTree(built.levels) };
       } catch (error) {
         await file.close();
         throw error;
@@ -284,8 +333,9 @@ export class BlobStore {
     return this.locks.run(blobId, async () => {
       const blobFile = this.blobFile(blobId);
       const size = await fileSize(blobFile);
-      // Blob first: a crash in between leaves an orphan sidecar, which the next start removes.
+      // Blob first: a crash in between leaves an orphan sidecar or tree, which the next start removes.
       await rm(blobFile, { force: true });
+      await rm(`${blobFile}${TREE_SUFFIX}`, { force: true });
       await rm(`${blobFile}${SIDECAR_SUFFIX}`, { force: true });
       if (size === undefined) return false;
       await fsyncDirectory(this.fanoutDir(blobId));
@@ -295,13 +345,16 @@ export class BlobStore {
     });
   }
 
-  private async commit(record: BlobRecord, tmpBlob: string, tmpSidecar: string): Promise<void> {
+  private async commit(record: BlobRecord, tmpBlob: string, tmpSidecar: string, tmpTree: string | undefined): Promise<void> {
     const dir = this.fanoutDir(record.blobId);
     if (await ensureDirectory(dir)) await fsyncDirectory(this.blobsDir);
     const blobFile = this.blobFile(record.blobId);
     const previousSize = await fileSize(blobFile);
-    // Sidecar first, so a visible blob always has one; each rename replaces atomically (POSIX rename(2)).
+    // Sidecar and tree first, so a visible blob always has them; each rename replaces atomically (POSIX rename(2)).
+    // A tree names the SHA-256 of its blob, so one left beside other bytes by a crash is never used for them.
     await rename(tmpSidecar, `${blobFile}${SIDECAR_SUFFIX}`);
+    if (tmpTree !== undefined) await rename(tmpTree, `${blobFile}${TREE_SUFFIX}`);
+    else await rm(`${blobFile}${TREE_SUFFIX}`, { force: true });
     await rename(tmpBlob, blobFile);
     await fsyncDirectory(dir);
     this.usedBytes += record.size - (previousSize ?? 0);
@@ -329,6 +382,14 @@ export class BlobStore {
           }
           continue;
         }
+        if (name.endsWith(TREE_SUFFIX)) {
+          const blobId = name.slice(0, -TREE_SUFFIX.length);
+          if (!names.has(blobId)) {
+            await unlink(join(dir, name));
+            this.log.warn("orphan_tree_removed", { blobId });
+          }
+          continue;
+        }
         if (!BLOB_ID_PATTERN.test(name) || this.fanoutDir(name) !== dir) {
           this.log.warn("unexpected_file_ignored", { path: join(dir, name) });
           continue;
@@ -345,6 +406,38 @@ export class BlobStore {
         this.usedBytes += size;
         this.blobCount += 1;
       }
+    }
+  }
+
+  /** The blob's stored tree when it is the tree of `identity`; undefined when missing or stale. */
+  private async openTree(blobId: string, identity: { leafBytes: number; size: number; sha256: string }): Promise<PieceTree | undefined> {
+    const file = await openIfExists(`${this.blobFile(blobId)}${TREE_SUFFIX}`);
+    if (file === undefined) return undefined;
+    try {
+      const tree = await PieceTree.check(file, identity);
+      if (tree === undefined) {
+        this.log.warn("tree_stale", { blobId });
+        await file.close();
+      }
+      return tree;
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  /** Stores a tree built after the fact, unless the blob was replaced or deleted while it was being built. */
+  private async keepTree(blobId: string, ino: number, bytes: Uint8Array): Promise<void> {
+    const tmpTree = join(this.tmpDir, `${randomBytes(16).toString("hex")}${TREE_SUFFIX}`);
+    try {
+      await writeFileDurably(tmpTree, bytes);
+      await this.locks.run(blobId, async () => {
+        if ((await statIfExists(this.blobFile(blobId)))?.ino !== ino) return;
+        await rename(tmpTree, `${this.blobFile(blobId)}${TREE_SUFFIX}`);
+        await fsyncDirectory(this.fanoutDir(blobId));
+      });
+    } finally {
+      await rm(tmpTree, { force: true });
     }
   }
 
@@ -390,6 +483,7 @@ export class BlobStore {
       if (sidecarSize === undefined) return { kind: "gone" };
       // The data is gone but the store still counts the blob (at the size its sidecar records).
       const record = await this.readSidecar(blobId);
+      await rm(`${this.blobFile(blobId)}${TREE_SUFFIX}`, { force: true });
       await rm(sidecarFile, { force: true });
       await fsyncDirectory(this.fanoutDir(blobId));
       this.uncount(record?.size ?? 0);
@@ -421,6 +515,8 @@ export class BlobStore {
     if (await ensureDirectory(this.quarantineDir)) await fsyncDirectory(this.dataDir);
     const target = join(this.quarantineDir, `${blobId}.${this.now().getTime()}-${randomBytes(4).toString("hex")}`);
     await rename(this.blobFile(blobId), target);
+    // The tree is derived from the bytes, so quarantine keeps only the data and what it should have been.
+    await rm(`${this.blobFile(blobId)}${TREE_SUFFIX}`, { force: true });
     try {
       await rename(`${this.blobFile(blobId)}${SIDECAR_SUFFIX}`, `${target}${SIDECAR_SUFFIX}`);
     } catch (error) {
@@ -462,6 +558,7 @@ export class BlobStore {
         throw error;
       }
       for await (const entry of dir) {
+        if (entry.name.endsWith(TREE_SUFFIX)) continue; // a blob's tree, never a blob of its own
         const isSidecar = entry.name.endsWith(SIDECAR_SUFFIX);
         const blobId = isSidecar ? entry.name.slice(0, -SIDECAR_SUFFIX.length) : entry.name;
         if (BLOB_ID_PATTERN.test(blobId) && blobId.endsWith(fanout)) smallest.offer(blobId, isSidecar ? "sidecar" : "data");

@@ -5,7 +5,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { Writable } from "node:stream";
 
 /** Creates `path` (it must not exist yet), writes `contents` and fsyncs it. */
-export async function writeFileDurably(path: string, contents: string): Promise<void> {
+export async function writeFileDurably(path: string, contents: string | Uint8Array): Promise<void> {
   const file = await open(path, "wx");
   try {
     await file.writeFile(contents);

@@ -21,6 +21,7 @@ import {
   type ScrubReport,
 } from "../../src/protocol/node-protocol.ts";
 import { randomHex, sha256Hex } from "../../src/protocol/crypto.ts";
+import { auditDomainInfoSchema, VALIDATOR_DOMAIN_PATH, type AuditDomainInfo } from "../../src/protocol/validator-session.ts";
 import type { NodeCredentials } from "./auth.ts";
 import { silentLogger, type Logger } from "./logger.ts";
 
@@ -161,6 +162,17 @@ export class EdgeClient {
         await sleep(waitMs, undefined, { signal });
       }
     }
+  }
+
+  /** Who signs the edge's challenge assignments, and in which EIP-712 domain (GET /api/v1/validators/domain). */
+  async auditDomain(signal?: AbortSignal): Promise<AuditDomainInfo> {
+    const response = await this.send(new Request(`${this.edgeUrl}${VALIDATOR_DOMAIN_PATH}`), signal);
+    const parsed = auditDomainInfoSchema.safeParse(await response.json().catch(() => undefined));
+    if (!parsed.success) throw new EdgeRequestError(`edge sent a malformed audit domain: ${parsed.error.message}`, response.status, undefined, false);
+    if (parsed.data.chainId !== this.chainId || parsed.data.domain.chainId !== this.chainId) {
+      throw new EdgeRequestError(`edge signs audits for chain ${parsed.data.domain.chainId}, not ${this.chainId} (--chain-id)`, response.status, "ChainMismatch", false);
+    }
+    return parsed.data;
   }
 
   /** The answer carries the node's audit standing; an answer without one (an older edge) is still a heartbeat. */

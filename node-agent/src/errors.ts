@@ -13,6 +13,26 @@ const STATUS_BY_CODE = {
   AccessDenied: 403,
   NoSuchBlob: 404,
   NotFound: 404,
+  // Storage challenges (POST /audit/challenges), refused in the order they are checked.
+  /** The assignment's signature does not recover to the edge's assignment signer. */
+  InvalidAssignmentSignature: 403,
+  /** The assignment names another node. */
+  WrongNode: 403,
+  /** The assignment's deadline has passed. */
+  ChallengeExpired: 403,
+  /** pieceIdOf(this node, blobId) is not the assignment's pieceId. */
+  PieceMismatch: 400,
+  /** A leaf index at or beyond the assignment's own leaf count. */
+  InvalidLeafIndex: 400,
+  /** The assignment's leaf count is not the stored blob's. */
+  LeafCountMismatch: 409,
+  /** This assignment was answered as often as it may be. */
+  TooManyAnswers: 429,
+  /** This caller sends challenges faster than the node answers them. */
+  SlowDown: 429,
+  RequestTooLarge: 413,
+  /** The edge's audit domain (the assignment signer) could not be fetched. */
+  AuditDomainUnavailable: 503,
   InvalidRange: 416,
   /** A replicated blob's bytes did not match the size and SHA-256 the edge asked for. */
   BadDigest: 422,

@@ -7,6 +7,8 @@ import { join } from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import type { RegistrationResponse } from "../../src/protocol/node-protocol.ts";
 import { AGENT_VERSION } from "./agent-version.ts";
+import { ChallengeResponder } from "./audit-challenge.ts";
+import { AuditDomainCache } from "./audit-domain.ts";
 import { BlobStore } from "./blob-store.ts";
 import { ConfigError, parseAgentConfig, urlForListenAddress, USAGE, type AgentConfig } from "./config.ts";
 import { measureDiskSpace } from "./disk-space.ts";
@@ -54,6 +56,7 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
     credentials: () => registration,
     scrub,
     replication: { bandwidth: limiterForMiBps(config.repairBandwidthMiBps), allowPrivateSources: config.allowPrivateUrls },
+    audit: { responder: new ChallengeResponder({ store, nodeId, domain: new AuditDomainCache((signal) => edge.auditDomain(signal)), log }) },
     log,
   });
   const listening = await listen(app.fetch, config.listenHost, config.listenPort);

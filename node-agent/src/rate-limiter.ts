@@ -31,6 +31,47 @@ export class ByteRateLimiter {
     const wait = this.paidUntil - now;
     if (wait >= 1) await sleep(wait, undefined, { signal });
   }
+
+  /** Like consume, but when the wait would be longer than `maxWaitMs` it accounts nothing and answers false at once. */
+  async tryConsume(bytes: number, maxWaitMs: number, signal?: AbortSignal): Promise<boolean> {
+    const now = this.clock();
+    const paidUntil = Math.max(this.paidUntil, now - MAX_BANKED_MS) + bytes / this.bytesPerMs;
+    if (paidUntil - now > maxWaitMs) return false;
+    this.paidUntil = paidUntil;
+    const wait = paidUntil - now;
+    if (wait >= 1) await sleep(wait, undefined, { signal });
+    return true;
+  }
+}
+
+/**
+ * Requests per second per caller (a remote address), each caller paced by its own limiter: a burst waits its turn,
+ * and a request that would wait longer than `maxWaitMs` is refused, so one caller cannot queue unbounded work.
+ * Memory is bounded: past `maxCallers`, the caller heard from least recently is forgotten.
+ */
+export class PerCallerLimiter {
+  private readonly perSecond: number;
+  private readonly maxWaitMs: number;
+  private readonly maxCallers: number;
+  private readonly callers = new Map<string, ByteRateLimiter>();
+
+  constructor(perSecond: number, maxWaitMs: number, maxCallers = 10_000) {
+    this.perSecond = perSecond;
+    this.maxWaitMs = maxWaitMs;
+    this.maxCallers = maxCallers;
+  }
+
+  /** Waits for this caller's turn; false when it would have to wait too long (nothing is accounted then). */
+  async admit(caller: string): Promise<boolean> {
+    let limiter = this.callers.get(caller);
+    if (limiter === undefined) {
+      limiter = new ByteRateLimiter(this.perSecond);
+      if (this.callers.size >= this.maxCallers) this.callers.delete(this.callers.keys().next().value!);
+    }
+    this.callers.delete(caller);
+    this.callers.set(caller, limiter);
+    return limiter.tryConsume(1, this.maxWaitMs);
+  }
 }
 
 /** A limiter for a MiB/s setting; undefined (no cap) when the setting is undefined. */

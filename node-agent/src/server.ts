@@ -1,4 +1,5 @@
-// The agent's HTTP surface: GET /health, and the SigV4-guarded blob API the edge drives
+// The agent's HTTP surface: GET /health, POST /audit/challenges (validators bring storage challenges the edge
+// signed; see audit-challenge.ts), and the SigV4-guarded blob API the edge drives
 // (PUT/GET/HEAD/DELETE /blobs/:blobId; GET /blobs, POST /blobs/:blobId/replicate and POST /scrub for repair
 // and scrub; see src/protocol/node-protocol.ts).
 
@@ -6,7 +7,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import type { ReadableStream as NodeReadableStream } from "node:stream/web";
 import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
+import { challengeRequestSchema, NODE_CHALLENGE_PATH } from "../../src/protocol/audit.ts";
 import {
   BLOB_ID_PATTERN,
   BLOB_SHA256_HEADER,
@@ -19,11 +22,13 @@ import {
   type BlobPutResponse,
   type ErrorBody,
 } from "../../src/protocol/node-protocol.ts";
+import type { ChallengeResponder } from "./audit-challenge.ts";
 import { requireEdgeSignature, type AgentBindings, type AuthVariables, type NodeCredentials } from "./auth.ts";
 import { READ_HIGH_WATER_MARK, type BlobRecord, type BlobStore } from "./blob-store.ts";
 import { resolveRange } from "./byte-range.ts";
 import { AgentError } from "./errors.ts";
 import { silentLogger, type Logger } from "./logger.ts";
+import { PerCallerLimiter } from "./rate-limiter.ts";
 import { replicateBlob, type ReplicationOptions } from "./replicator.ts";
 import { reconstructPiece } from "./reconstructor.ts";
 import type { ScrubChore } from "./scrub-chore.ts";
@@ -37,9 +42,17 @@ export interface AgentAppOptions {
   scrub: Pick<ScrubChore, "requestPass">;
   /** Bandwidth cap and timeouts of POST /blobs/:blobId/replicate pulls. */
   replication?: ReplicationOptions;
+  /** Answers POST /audit/challenges; without it the node answers none (503). */
+  audit?: { responder: ChallengeResponder; callers?: PerCallerLimiter };
   now?: () => Date;
   log?: Logger;
 }
+
+/** A challenge request is an assignment of at most 256 indexes and a blob id: a few KiB of JSON. */
+const MAX_CHALLENGE_BODY_BYTES = 64 * 1024;
+/** Challenges one caller may bring per second, and how long a burst may wait for its turn before being refused. */
+const CHALLENGES_PER_SECOND_PER_CALLER = 20;
+const CHALLENGE_MAX_WAIT_MS = 2_000;
 
 /** The protocol's page size cap for GET /blobs. */
 const MAX_LISTING_LIMIT = 1000;
@@ -68,6 +81,27 @@ export function createAgentApp(options: AgentAppOptions): Hono<AgentEnv> {
 
   // Registered before the signature check, so it is the one route that answers unsigned.
   app.get("/health", (c) => c.json({ ok: true, nodeId }));
+
+  // Validators call this, not the edge: the edge's signature travels inside the body (the EIP-712 assignment).
+  const challengeCallers = options.audit?.callers ?? new PerCallerLimiter(CHALLENGES_PER_SECOND_PER_CALLER, CHALLENGE_MAX_WAIT_MS);
+  app.post(
+    NODE_CHALLENGE_PATH,
+    bodyLimit({
+      maxSize: MAX_CHALLENGE_BODY_BYTES,
+      onError: () => {
+        throw new AgentError("RequestTooLarge", `A challenge request is at most ${MAX_CHALLENGE_BODY_BYTES} bytes.`);
+      },
+    }),
+    async (c) => {
+      if (options.audit === undefined) throw new AgentError("AuditDomainUnavailable", "This node does not answer storage challenges.");
+      if (!(await challengeCallers.admit(c.env?.incoming?.socket.remoteAddress ?? "unknown"))) {
+        throw new AgentError("SlowDown", "Too many challenges from this address; slow down.", { headers: { "retry-after": "1" } });
+      }
+      const request = challengeRequestSchema.safeParse(safeJson(await c.req.text()));
+      if (!request.success) throw new AgentError("InvalidRequest", `Bad challenge request: ${summarize(request.error)}.`);
+      return c.json(await options.audit.responder.answer(request.data));
+    },
+  );
 
   app.use("*", requireEdgeSignature({ credentials: options.credentials, now: options.now ?? (() => new Date()) }));
 

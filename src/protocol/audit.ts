@@ -14,7 +14,7 @@
 //   ValidatorLogin       signed by a validator's operational key over a fresh nonce, to open its session.
 
 import { z } from "zod";
-import { base64, fromBase64, fromHex, hex } from "./crypto.ts";
+import { fromBase64, fromHex, hex } from "./crypto.ts";
 import { merkleLeafHash, verifyMerkleProof, MERKLE_HASH_BYTES } from "./merkle.ts";
 import { SHARD_BYTES } from "./piece-layout.ts";
 import { blobIdSchema, nodeIdSchema } from "./node-protocol.ts";
@@ -277,5 +277,16 @@ export async function failureEvidenceHashOf(reason: string): Promise<Hex32> {
 /** Builds a proof's JSON leaf from bytes and path hashes (the node's side). */
 export function proofLeaf(index: number, data: Uint8Array, path: readonly Uint8Array[]): StorageProof["leaves"][number] {
   for (const h of path) if (h.length !== MERKLE_HASH_BYTES) throw new RangeError("a Merkle path holds 32-byte hashes");
-  return { index, data: base64(data), path: path.map((h) => `0x${hex(h)}`) };
+  return { index, data: leafBase64(data), path: path.map((h) => `0x${hex(h)}`) };
+}
+
+/**
+ * Base64 of a leaf, the same string as crypto.ts's base64 but ~5x cheaper: the binary string is built 4 KiB at a
+ * time instead of a byte at a time, which made encoding alone cost 45-75 ms CPU for 16 leaves under Node 24 (the
+ * issue's budget for a whole answer is 50 ms). 4 KiB keeps the argument list far below engines' limits.
+ */
+function leafBase64(data: Uint8Array): string {
+  const parts: string[] = [];
+  for (let at = 0; at < data.length; at += 4096) parts.push(String.fromCharCode.apply(null, data.subarray(at, at + 4096) as unknown as number[]));
+  return btoa(parts.join(""));
 }

@@ -14,12 +14,15 @@
 // Metrics: large PUT/GET at 4 streams (16 MiB objects), multipart upload (8 MiB parts, 4 in flight), 4 KiB PUT and
 // GET p50 at 1 client, 4 KiB GET ops/s at 16 clients, storage written per byte stored, the edge's memory while one
 // big object streams up and down, the edge's Worker CPU ms per operation (utime+stime of its workerd processes over
-// a phase / its operations), and the erasure code's speed in the edge's isolate (admin diagnostics, when present).
+// a phase / its operations), the erasure code's speed in the edge's isolate (admin diagnostics, when present), and a
+// node's CPU to answer a storage challenge of 16 leaves of a 1 GiB piece (proof-cost.ts; 256 MiB with --quick).
 
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LocalNetwork, type NetworkDescription } from "../../src/localnet/network.ts";
 import { descendantsOf } from "../helpers/processes.ts";
@@ -276,4 +279,7 @@ try {
 } finally {
   await cleanUp();
 }
+// What a node pays to answer a storage challenge, measured once the network is stopped (test/bench/proof-cost.ts).
+const proofs = spawnSync(process.execPath, [fileURLToPath(new URL("./proof-cost.ts", import.meta.url)), ...(quick ? ["--mib", "256", "--challenges", "3"] : [])], { stdio: "inherit" });
+if (proofs.status !== 0) code ||= 1;
 process.exit(code);

@@ -140,11 +140,12 @@ describe("missing blobs and deletes", () => {
     expect(head.status).toBe(404);
   });
 
-  it("deletes a blob and its sidecar, and answers 204 again when it is already gone", async () => {
+  it("deletes a blob, its sidecar and its tree, and answers 204 again when it is already gone", async () => {
     const blobId = newBlobId();
     expect((await putBlob(blobId, Buffer.from("to be deleted"))).status).toBe(201);
     const fanout = join(agent.dataDir, "blobs", blobId.slice(-2));
-    expect((await agent.listFiles()).filter((f) => f.includes(blobId))).toHaveLength(2);
+    const stored = `blobs/${blobId.slice(-2)}/${blobId}`;
+    expect((await agent.listFiles()).filter((f) => f.includes(blobId))).toEqual([stored, `${stored}.meta.json`, `${stored}.tree`]);
     const before = agent.store.stats;
 
     expect((await agent.edgeFetch(`/blobs/${blobId}`, { method: "DELETE" })).status).toBe(204);

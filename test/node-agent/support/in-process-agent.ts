@@ -18,7 +18,7 @@ import { listen } from "../../../node-agent/src/http-listener.ts";
 import { MIB } from "../../../node-agent/src/rate-limiter.ts";
 import type { ReplicationOptions } from "../../../node-agent/src/replicator.ts";
 import { startScrubChore, type ScrubChore } from "../../../node-agent/src/scrub-chore.ts";
-import { createAgentApp } from "../../../node-agent/src/server.ts";
+import { createAgentApp, type AgentAppOptions } from "../../../node-agent/src/server.ts";
 import { TEST_WALLET_KEY } from "./agent-process.ts";
 
 export const TEST_NODE_ID = "node_00112233aabbccdd";
@@ -56,6 +56,8 @@ export interface InProcessAgentOptions extends BlobStoreOptions {
   scrubIntervalSeconds?: number;
   scrubDanglingGraceMs?: number;
   replication?: ReplicationOptions;
+  /** Answer storage challenges (POST /audit/challenges) with what this makes of the agent's store. */
+  audit?: (store: BlobStore, nodeId: string) => AgentAppOptions["audit"];
 }
 
 /** A fresh id in the edge's blob id format. */
@@ -100,6 +102,7 @@ export async function startInProcessAgent(options: InProcessAgentOptions = {}): 
     scrub,
     // Test peers listen on 127.0.0.1.
     replication: { allowPrivateSources: true, ...options.replication },
+    ...(options.audit ? { audit: options.audit(store, nodeId) } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
   const listening = await listen(app.fetch, "127.0.0.1", 0);
