@@ -45,6 +45,25 @@ export interface EdgeConfig {
   reputation: ReputationParams;
   /** Basis points of a node's held stake slashed once when it is disqualified (capped by NodeStaking's maxSlashBps). */
   disqualificationSlashBps: number;
+  /** Challenge rounds (README, Validators). */
+  audit: AuditConfig;
+}
+
+export interface AuditConfig {
+  /** Time from one round's opening to the next one's. */
+  roundIntervalMs: number;
+  /** Rounds per epoch: every active node is challenged at least once per epoch, and each epoch is anchored on chain. */
+  roundsPerEpoch: number;
+  /** Challenges per round at least (more when the epoch's coverage needs them). */
+  challengesPerRound: number;
+  leavesPerChallenge: number;
+  validatorsPerChallenge: number;
+  /** How long the first validators of a challenge have to attest; missing ones are then replaced for as long again. */
+  responseMs: number;
+  /** Blocks between a round's commitment and the block whose hash seeds it. */
+  seedDelayBlocks: number;
+  /** Share of its stake (basis points) a validator loses for each piece of objective misconduct. */
+  validatorSlashBps: number;
 }
 
 /** A var that does not parse. Thrown by configOf; the message names the var and what it holds. */
@@ -95,6 +114,14 @@ const varsSchema = z.object({
   // 4 KiB: Storj keeps segments up to 4 KiB inline in its metadata too (README, Small objects).
   INLINE_OBJECT_MAX_BYTES: count.pipe(z.number().max(64 * 1024)).prefault("4096"),
   CONNECTION_LIMIT_ENFORCED: flag,
+  AUDIT_ROUND_INTERVAL_SECONDS: seconds.prefault("300"),
+  AUDIT_ROUNDS_PER_EPOCH: positiveInteger.prefault("12"),
+  AUDIT_CHALLENGES_PER_ROUND: positiveInteger.prefault("8"),
+  AUDIT_LEAVES_PER_CHALLENGE: positiveInteger.pipe(z.number().max(64)).prefault("16"),
+  AUDIT_VALIDATORS_PER_CHALLENGE: positiveInteger.prefault("3"),
+  AUDIT_RESPONSE_SECONDS: seconds.prefault("30"),
+  AUDIT_SEED_DELAY_BLOCKS: positiveInteger.prefault("2"),
+  AUDIT_VALIDATOR_SLASH_BPS: count.pipe(z.number().max(10_000)).prefault("1000"),
 });
 
 // Storj's tuned values (forum.storj.io/t/tuning-audit-scoring/14084/77): lambda 0.999, disqualified below 0.96,
@@ -170,6 +197,16 @@ export function parseConfig(vars: Partial<ConfigVars> & OptionalConfigVars): Edg
       containmentRetries: v.AUDIT_CONTAINMENT_RETRIES,
     },
     disqualificationSlashBps: v.AUDIT_DISQUALIFICATION_SLASH_BPS,
+    audit: {
+      roundIntervalMs: v.AUDIT_ROUND_INTERVAL_SECONDS,
+      roundsPerEpoch: v.AUDIT_ROUNDS_PER_EPOCH,
+      challengesPerRound: v.AUDIT_CHALLENGES_PER_ROUND,
+      leavesPerChallenge: v.AUDIT_LEAVES_PER_CHALLENGE,
+      validatorsPerChallenge: v.AUDIT_VALIDATORS_PER_CHALLENGE,
+      responseMs: v.AUDIT_RESPONSE_SECONDS,
+      seedDelayBlocks: v.AUDIT_SEED_DELAY_BLOCKS,
+      validatorSlashBps: v.AUDIT_VALIDATOR_SLASH_BPS,
+    },
   };
 }
 

@@ -2,9 +2,11 @@
 // (src/worker-configuration.d.ts); secrets are not in wrangler.toml, so they are declared here.
 
 import type { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
+import type { ChallengeCoordinator } from "../workers/durable/challenge-coordinator/challenge-coordinator.ts";
 
-export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX"> {
+export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX" | "CHALLENGE_COORDINATOR"> {
   BUCKET_INDEX: DurableObjectNamespace<BucketIndex>;
+  CHALLENGE_COORDINATOR: DurableObjectNamespace<ChallengeCoordinator>;
   /** Bearer token for /api/v1/admin/*. */
   ADMIN_TOKEN: string;
   /** Base64 of 32 bytes: AES-GCM key that encrypts secrets stored in D1. */

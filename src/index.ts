@@ -17,6 +17,7 @@ import { installGfKernel } from "./protocol/reed-solomon.ts";
 installGfKernel(gfKernel);
 
 export { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
+export { ChallengeCoordinator } from "../workers/durable/challenge-coordinator/challenge-coordinator.ts";
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {

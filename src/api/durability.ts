@@ -64,5 +64,5 @@ durabilityApi.post("/nodes/:id/scrub", async (c) => {
 durabilityApi.post("/chores/:name/run", async (c) => {
   const chore = CHORES.find((ch) => ch.name === c.req.param("name"));
   if (!chore) throw new ApiError(404, "NoSuchChore", `No chore named ${c.req.param("name")}; chores: ${CHORES.map((ch) => ch.name).join(", ")}.`);
-  return c.json(await chore.runOnce(c.env, await clockNow(c.env)));
+  return c.json(await (chore.runNow ?? chore.runOnce)(c.env, await clockNow(c.env)));
 });

@@ -11,6 +11,7 @@ import { ApiError } from "./errors.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
+import { validatorsApi } from "./validators.ts";
 
 /**
  * Path-style requests under this prefix belong to the control API, whatever their method or host. A bucket named
@@ -33,6 +34,7 @@ export const controlApi = new Hono<{ Bindings: Env }>();
 controlApi.route("/nodes", nodesApi);
 controlApi.route("/admin", adminApi);
 controlApi.route("/kms", kmsApi);
+controlApi.route("/validators", validatorsApi);
 controlApi.get("/openapi.json", (c) => c.json(openApiDocument()));
 
 /** The answer to a control-API path no route claims: a JSON 404, never the S3 surface. */

@@ -79,7 +79,11 @@ const ERROR_MEANINGS = {
   NoSuchNode: "the node does not exist",
   NoSuchChore: "no chore has this name",
   NodeUnavailable: "the node did not answer the request to start a scrub",
-  ChainNotConfigured: "CHAIN_RPC_URL is not set: there is no chain to slash on",
+  ChainNotConfigured: "CHAIN_RPC_URL is not set: there is no chain to slash on, and no validators",
+  // Validators
+  NoSuchRound: "no challenge round has this id",
+  NoSuchEpoch: "no round of this epoch has closed yet",
+  UpgradeRequired: "the validators' session is a WebSocket: open it with Upgrade: websocket",
   SlashRefused: "the chain refused the slash transaction (details: revertReason, transactionHash)",
   NotFound: "no such route (the test clock exists only when TEST_CLOCK is \"true\")",
 } as const satisfies Record<string, string>;
@@ -148,6 +152,36 @@ const keyRef = [
     "A key id, an alias (alias/name) or a key or alias ARN, written as is: slashes stay, nothing is percent-encoded (with curl, which signs the path as typed, write an ARN's ':' as %3A).",
   ),
 ];
+
+const attestationSchema = object(
+  { validator: string, operator: string, stake: string, verdict: { type: "string", enum: ["pass", "fail"] }, evidenceHash: string, signature: string, reason: string },
+  ["validator", "operator", "stake", "verdict", "evidenceHash", "signature"],
+);
+const roundSchema = object({
+  id: integer,
+  epoch: integer,
+  state: { type: "string", enum: ["open", "closed"] },
+  commitment: string,
+  commitTx: { type: ["string", "null"] },
+  commitBlock: { type: ["integer", "null"] },
+  seedBlock: { type: ["integer", "null"] },
+  seed: { type: ["string", "null"] },
+  challenges: {
+    type: "array",
+    items: object({
+      nodeId: string,
+      pieceId: { type: "string", description: "Opaque: SHA-256 of the node and blob ids, revealing neither bucket nor object" },
+      merkleRoot: string,
+      leafCount: integer,
+      leafIndexes: { type: "array", items: integer },
+      deadline: { type: ["integer", "null"] },
+      assignmentSignature: { type: ["string", "null"] },
+      verdict: { type: "string", enum: ["pass", "fail", "undecided"] },
+      attestations: { type: "array", items: attestationSchema, description: "Empty until the round closes" },
+      missed: { type: "array", items: string },
+    }),
+  },
+});
 
 export function openApiDocument() {
   const nodeIdParam = (name: string) => [pathParam(name, z.toJSONSchema(nodeIdSchema))];
@@ -271,6 +305,60 @@ export function openApiDocument() {
             ),
             ...errors(NODE_CALL, JSON_BODY),
           },
+        },
+      },
+      "/validators/domain": {
+        get: {
+          summary: "The EIP-712 domain and keys to re-verify every assignment, attestation and login: the edge's assignment signer, AuditLog and NodeStaking addresses, the chain, and the blocks between a round's commitment and its seed block",
+          security: anonymous,
+          responses: {
+            "200": ok(
+              "The audit domain",
+              object({
+                domain: object({ name: string, version: string, chainId: integer, salt: string }),
+                assignmentSigner: string,
+                auditLog: string,
+                nodeStaking: string,
+                chainId: integer,
+                seedDelayBlocks: integer,
+              }),
+            ),
+            ...errors({ 503: ["ChainNotConfigured"] }),
+          },
+        },
+      },
+      "/validators/rounds": {
+        get: {
+          summary: "The most recent challenge rounds, newest first (see /validators/rounds/{roundId})",
+          security: anonymous,
+          parameters: [{ name: "limit", in: "query", required: false, schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } }],
+          responses: { "200": ok("The rounds", object({ rounds: { type: "array", items: roundSchema } })), ...errors({ 400: ["ValidationError"] }) },
+        },
+      },
+      "/validators/rounds/{roundId}": {
+        get: {
+          summary: "One challenge round's public record: its on-chain commitment, seed block and seed, each challenge with its signed assignment, and once closed its verdict and every attestation",
+          security: anonymous,
+          parameters: [pathParam("roundId", { type: "integer", minimum: 1 })],
+          responses: { "200": ok("The round", roundSchema), ...errors({ 400: ["ValidationError"], 404: ["NoSuchRound"] }) },
+        },
+      },
+      "/validators/epochs/{epoch}": {
+        get: {
+          summary: "An epoch's verdict leaves in order, their Merkle root and the transaction that anchored it in AuditLog",
+          security: anonymous,
+          parameters: [pathParam("epoch", { type: "integer", minimum: 1 })],
+          responses: {
+            "200": ok("The epoch", object({ epoch: integer, root: { type: ["string", "null"] }, rounds: integer, anchorTx: { type: ["string", "null"] }, leaves: { type: "array", items: string } })),
+            ...errors({ 400: ["ValidationError"], 404: ["NoSuchEpoch"] }),
+          },
+        },
+      },
+      "/validators/session": {
+        get: {
+          summary: "A validator's WebSocket to the challenge coordinator: hello {nonce}, login (EIP-712 ValidatorLogin by its operational key), then assignments and attestations (src/protocol/validator-session.ts)",
+          security: anonymous,
+          responses: { "101": { description: "Switching to the WebSocket" }, ...errors({ 426: ["UpgradeRequired"] }) },
         },
       },
       "/nodes/{nodeId}/reputation": {

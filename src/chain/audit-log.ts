@@ -47,6 +47,18 @@ export async function commitRound(signer: ChainSigner, p: CommitRoundParameters)
   });
 }
 
+/** The transaction that committed a round, found by its RoundCommitted event in the commitment's block. */
+export async function roundCommitTx(client: ChainPublicClient, p: { auditLog: Address; roundId: bigint; blockNumber: bigint }): Promise<Hex | undefined> {
+  const logs = await client.getContractEvents({ address: p.auditLog, abi: auditLogAbi, eventName: "RoundCommitted", args: { roundId: p.roundId }, fromBlock: p.blockNumber, toBlock: p.blockNumber });
+  return logs[0]?.transactionHash ?? undefined;
+}
+
+/** The transaction that anchored an epoch, found by its EpochAnchored event in the anchor's block. */
+export async function epochAnchorTx(client: ChainPublicClient, p: { auditLog: Address; epoch: bigint; blockNumber: bigint }): Promise<Hex | undefined> {
+  const logs = await client.getContractEvents({ address: p.auditLog, abi: auditLogAbi, eventName: "EpochAnchored", args: { epoch: p.epoch }, fromBlock: p.blockNumber, toBlock: p.blockNumber });
+  return logs[0]?.transactionHash ?? undefined;
+}
+
 /**
  * The seed of a round: the hash of its seed block. Throws SeedBlockPendingError while that block is not mined yet
  * (the caller waits and retries; on the local chain a block is mined every second).

@@ -7,7 +7,7 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { toHex, type Address } from "viem";
 import { mnemonicToAccount, privateKeyToAccount } from "viem/accounts";
@@ -303,13 +303,47 @@ export class LocalNetwork {
   }
 
   /**
-   * Where the validator processes start (issue 16: `icn-node-agent --validator`, one per entry of
-   * description.chain.validators, built by the node-agent's validator mode). Each validator's operational key is
-   * written here to a 0600 file for that process (`validatorKeyFile(i)`): like an operator's wallet key, it never
-   * goes on a command line. Processes started here go into `this.validatorProcesses`, which stop() ends.
+   * One `icn-node-agent --validator` per entry of description.chain.validators, each logged in to the edge's
+   * challenge coordinator before this returns. Each validator's operational key is written to a 0600 file for
+   * that process (`validatorKeyFile(i)`): like an operator's wallet key, it never goes on a command line.
    */
   private async startValidators(): Promise<void> {
-    await Promise.all(this.description.chain.validators.map((v, i) => this.writeValidatorKeyFile(i, v)));
+    await Promise.all(this.description.chain.validators.map((_, i) => this.startValidator(i)));
+  }
+
+  /**
+   * Starts (or restarts) local validator `i`. `env` adds environment variables to its process (the tests' fault
+   * switches); it waits for the validator's ready line, printed once it is logged in.
+   */
+  async startValidator(i: number, { env = {}, args = [] }: { env?: Record<string, string>; args?: string[] } = {}): Promise<number> {
+    const validator = this.description.chain.validators[i];
+    if (!validator) throw new Error(`there is no local validator ${i}`);
+    await this.writeValidatorKeyFile(i, validator);
+    const child = trackChild(spawn(
+      process.execPath,
+      [
+        join(REPO_ROOT, "node-agent/bin/icn-node-agent.js"),
+        "--validator",
+        "--edge-url", this.description.edgeUrl,
+        "--validator-address", validator.address,
+        "--operational-key-file", this.validatorKeyFile(i),
+        "--data-dir", dirname(this.validatorKeyFile(i)),
+        ...args,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } },
+    ));
+    this.validatorProcesses.set(i, child);
+    this.pipeLog(child.stderr!, `validator-${i}`);
+    await readReadyEvent(child, 60_000, (event) => event.role === "validator");
+    return child.pid!;
+  }
+
+  /** Stops local validator `i` (SIGKILL after a few seconds); a validator not running is left alone. */
+  async stopValidator(i: number, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const child = this.validatorProcesses.get(i);
+    if (!child) return;
+    await stopChild(child, { signal, graceMs: 3_000 });
+    this.validatorProcesses.delete(i);
   }
 
   /** The operational key file of local validator `i` (0-based), written by startValidators. */
@@ -444,6 +478,12 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 async function readReadyLine(child: ChildProcess, timeoutMs: number): Promise<{ nodeId: string; url: string }> {
+  const event = await readReadyEvent(child, timeoutMs, (e) => typeof e.nodeId === "string" && typeof e.url === "string");
+  return { nodeId: event.nodeId as string, url: event.url as string };
+}
+
+/** The first `{"event":"ready",...}` line on the child's stdout that `accept` takes. */
+function readReadyEvent(child: ChildProcess, timeoutMs: number, accept: (event: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
   const lines = createInterface({ input: child.stdout! });
   return new Promise((resolveReady, reject) => {
     const timer = setTimeout(() => reject(new Error("node-agent did not become ready in time")), timeoutMs);
@@ -453,10 +493,10 @@ async function readReadyLine(child: ChildProcess, timeoutMs: number): Promise<{ 
     });
     lines.on("line", (line) => {
       try {
-        const event = JSON.parse(line) as { event?: string; nodeId?: string; url?: string };
-        if (event.event === "ready" && event.nodeId && event.url) {
+        const event = JSON.parse(line) as Record<string, unknown>;
+        if (event.event === "ready" && accept(event)) {
           clearTimeout(timer);
-          resolveReady({ nodeId: event.nodeId, url: event.url });
+          resolveReady(event);
         }
       } catch {
         // not a JSON line

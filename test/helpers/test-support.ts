@@ -37,13 +37,22 @@ export async function filesUnder(dir: string): Promise<string[]> {
  */
 export async function startTestNetwork(
   prefix: string,
-  options: Pick<LocalNetworkOptions, "nodeCount" | "vars" | "cron" | "runtime"> & { stateDir?: string },
+  options: Pick<LocalNetworkOptions, "nodeCount" | "vars" | "cron" | "runtime" | "validatorCount"> & { stateDir?: string },
 ): Promise<{ network: LocalNetwork; d: NetworkDescription }> {
   const stateDir = options.stateDir ?? (await mkdtemp(join(tmpdir(), prefix)));
   // End-to-end networks are test mode: the admin API may advance the edge's clock (src/clock.ts). npm start is not.
   // Their chores run when a test says (POST /admin/chores/:name/run), so cron triggers are off unless asked for:
   // a chore firing at a minute boundary must not race a test's own steps.
-  const network = new LocalNetwork({ edgePort: 0, quiet: true, ...options, stateDir, cron: options.cron ?? false, vars: { TEST_CLOCK: "true", CONNECTION_LIMIT_ENFORCED: "true", ...options.vars } });
+  // Validator processes only where a test asks for them (the validators' own tests): the others need none.
+  const network = new LocalNetwork({
+    edgePort: 0,
+    quiet: true,
+    ...options,
+    stateDir,
+    cron: options.cron ?? false,
+    validatorCount: options.validatorCount ?? 0,
+    vars: { TEST_CLOCK: "true", CONNECTION_LIMIT_ENFORCED: "true", ...options.vars },
+  });
   try {
     return { network, d: await network.start() };
   } catch (error) {

@@ -2,6 +2,7 @@
 
 import type { Env } from "../../src/env.ts";
 import { runOnce as runBucketLifecycle } from "./bucket-lifecycle.ts";
+import { runNow as runChallengeRoundNow, runOnce as runChallengeRound } from "./challenge-round.ts";
 import { runOnce as runKeyRotation } from "./key-rotation.ts";
 import { runOnce as runKmsDeletion } from "./kms-deletion.ts";
 import { runOnce as runNodeLiveness } from "./node-liveness.ts";
@@ -13,6 +14,8 @@ import { runOnce as runStakeCheck } from "./stake-check.ts";
 export interface Chore {
   name: string;
   runOnce(env: Env, now: Date): Promise<unknown>;
+  /** What the admin route runs when it differs from a tick (the challenge round opens one at once). */
+  runNow?(env: Env, now: Date): Promise<unknown>;
 }
 
 export const CHORES: Chore[] = [
@@ -24,6 +27,7 @@ export const CHORES: Chore[] = [
   { name: "orphan-sweep", runOnce: runOrphanSweep },
   { name: "key-rotation", runOnce: runKeyRotation },
   { name: "kms-deletion", runOnce: runKmsDeletion },
+  { name: "challenge-round", runOnce: runChallengeRound, runNow: runChallengeRoundNow },
 ];
 
 /** Runs every chore once; one failing does not stop the others. */

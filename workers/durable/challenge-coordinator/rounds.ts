@@ -1,0 +1,446 @@
+// The life of a challenge round, one idempotent step per phase (the Durable Object's alarm runs `advance` until
+// it says when to come back):
+//
+//   open        pick the pieces (every active node at least once per epoch, more often when new, recently
+//               failed or holding more), and commit to that list on chain before any seed exists
+//   committing  the commitment's block is recorded (a retried step reads it back, never commits twice)
+//   seeding     once the block `seedDelayBlocks` later is mined its hash is the seed: leaf indexes follow, the
+//               edge signs each challenge's assignment, and stake-weighted validators drawn from the seed get it
+//   collecting  attestations arrive over the validators' sockets (attestations.ts); at the half-way mark a
+//               validator that has not attested is replaced by the next one the seed drew
+//   closing     verdicts by two thirds of the assigned stake, misconduct slashed, reputation applied, containment
+//               and coverage updated; the last round of an epoch anchors the epoch's verdict root on chain
+//
+// Steps that talk to the chain or to D1 run outside SQLite transactions; what they learn is written in one
+// synchronous transaction together with the phase change, so a crash between the two repeats the step.
+
+import type { Hex } from "viem";
+import { auditableBlob, listAuditableNodes, randomAuditableBlob, type AuditableNode } from "../../../src/db/audit-targets.ts";
+import type { Db } from "../../../src/db/client.ts";
+import { leafCountOf, leafIndexesFor, pieceIdOf, validatorOrderFor, type Assignment, type Hex32 } from "../../../src/protocol/audit.ts";
+import { hex } from "../../../src/protocol/crypto.ts";
+import { merkleLeafHash, merkleRootOf } from "../../../src/protocol/merkle.ts";
+import type { AuditConfig } from "../../../src/config.ts";
+import type { AppliedRoundOutcomes, RoundOutcomes } from "../../../src/services/audit-outcomes.ts";
+import { decideChallenge, isTimeoutReason, type CountedAttestation } from "../../../src/services/audit-verdicts.ts";
+import type { ValidatorOutcome } from "../../../src/services/reputation.ts";
+import type { AuditChain, StakedValidator } from "./audit-chain.ts";
+import type { CoordinatorStore, RoundPhase } from "./schema.ts";
+
+export interface RoundContext {
+  store: CoordinatorStore;
+  db: Db;
+  chain: AuditChain;
+  config: AuditConfig;
+  now: number;
+  sign(assignment: Assignment): Promise<Hex>;
+  /** Sends an assignment to a validator's live session; false when it has none. */
+  deliver(validator: string, message: AssignmentDelivery): boolean;
+  /** Applies a closed round's outcomes to reputation (idempotent per round). */
+  applyOutcomes(roundId: number, outcomes: RoundOutcomes): Promise<AppliedRoundOutcomes>;
+  log(event: string, fields: Record<string, unknown>): void;
+}
+
+export interface AssignmentDelivery {
+  assignment: Assignment;
+  signature: Hex;
+  blobId: string;
+  nodeUrl: string;
+}
+
+export type RoundRow = {
+  id: number;
+  epoch: number;
+  phase: RoundPhase;
+  opened_at: number;
+  commitment: string;
+  commit_tx: string | null;
+  commit_block: number | null;
+  seed_block: number | null;
+  seed: string | null;
+  replace_at: number | null;
+  deadline: number | null;
+  closed_at: number | null;
+};
+
+export type ChallengeRow = {
+  round_id: number;
+  idx: number;
+  node_id: string;
+  node_url: string;
+  blob_id: string;
+  piece_id: string;
+  merkle_root: string;
+  leaf_count: number;
+  leaf_indexes: string | null;
+  assignment: string | null;
+  assignment_signature: string | null;
+  verdict: string | null;
+  outcome: string | null;
+};
+
+export type AssignmentRow = {
+  round_id: number;
+  idx: number;
+  validator: string;
+  operator: string;
+  stake: string;
+  /** assigned -> attested; assigned -> missed (replaced when another validator is left). */
+  state: "assigned" | "attested" | "missed";
+  verdict: string | null;
+  evidence_hash: string | null;
+  signature: string | null;
+  reason: string | null;
+  received_at: number | null;
+};
+
+export function currentRound(store: CoordinatorStore): RoundRow | undefined {
+  return store.sql.exec<RoundRow>("SELECT * FROM rounds WHERE phase != 'closed' ORDER BY id LIMIT 1").toArray()[0];
+}
+
+export function lastRound(store: CoordinatorStore): RoundRow | undefined {
+  return store.sql.exec<RoundRow>("SELECT * FROM rounds ORDER BY id DESC LIMIT 1").toArray()[0];
+}
+
+export function challengesOf(store: CoordinatorStore, roundId: number): ChallengeRow[] {
+  return store.sql.exec<ChallengeRow>("SELECT * FROM challenges WHERE round_id = ? ORDER BY idx", roundId).toArray();
+}
+
+export function assignmentsOf(store: CoordinatorStore, roundId: number): AssignmentRow[] {
+  return store.sql.exec<AssignmentRow>("SELECT * FROM assignments WHERE round_id = ? ORDER BY idx, validator", roundId).toArray();
+}
+
+/** When the next round is due: one interval after the last one opened (now when there was none). */
+export function nextRoundDue(store: CoordinatorStore, config: AuditConfig): number {
+  const last = lastRound(store);
+  return last ? last.opened_at + config.roundIntervalMs : 0;
+}
+
+// ---- open ----
+
+/** Opens a round: picks its pieces and records the commitment to them. Undefined when nothing is auditable. */
+export async function openRound(c: RoundContext): Promise<RoundRow | undefined> {
+  const last = lastRound(c.store);
+  const id = (last?.id ?? 0) + 1;
+  const epoch = Math.floor((id - 1) / c.config.roundsPerEpoch) + 1;
+  const roundInEpoch = (id - 1) % c.config.roundsPerEpoch;
+  const nodes = await listAuditableNodes(c.db);
+  if (nodes.length === 0) return undefined;
+
+  const picked = await pickChallenges(c, nodes, epoch, c.config.roundsPerEpoch - roundInEpoch);
+  if (picked.length === 0) return undefined;
+  const commitment = await commitmentOf(id, picked);
+  c.store.transactionSync(() => {
+    c.store.sql.exec("INSERT INTO rounds (id, epoch, phase, opened_at, commitment) VALUES (?, ?, 'committing', ?, ?)", id, epoch, c.now, commitment);
+    picked.forEach((p, idx) =>
+      c.store.sql.exec(
+        "INSERT INTO challenges (round_id, idx, node_id, node_url, blob_id, piece_id, merkle_root, leaf_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        id, idx, p.nodeId, p.nodeUrl, p.blobId, p.pieceId, p.merkleRoot, p.leafCount,
+      ),
+    );
+  });
+  c.log("audit_round_opened", { roundId: id, epoch, challenges: picked.length });
+  return currentRound(c.store);
+}
+
+interface PickedChallenge {
+  nodeId: string;
+  nodeUrl: string;
+  blobId: string;
+  pieceId: Hex32;
+  merkleRoot: string;
+  leafCount: number;
+}
+
+/**
+ * Contained pieces first (a node that timed out is asked about the same piece again), then every node not yet
+ * challenged this epoch spread over the epoch's remaining rounds, then weighted picks: new nodes, nodes that
+ * failed recently and nodes holding more data are asked more often.
+ */
+async function pickChallenges(c: RoundContext, nodes: AuditableNode[], epoch: number, roundsLeft: number): Promise<PickedChallenge[]> {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const picked: PickedChallenge[] = [];
+  const add = async (node: AuditableNode, blobId?: string) => {
+    if (picked.some((p) => p.nodeId === node.id)) return;
+    const blob = blobId ? await auditableBlob(c.db, node.id, blobId) : await randomAuditableBlob(c.db, node.id);
+    if (!blob) return;
+    picked.push({
+      nodeId: node.id,
+      nodeUrl: node.url,
+      blobId: blob.blobId,
+      pieceId: await pieceIdOf(node.id, blob.blobId),
+      merkleRoot: blob.merkleRoot,
+      leafCount: leafCountOf(blob.bytes),
+    });
+  };
+
+  for (const row of c.store.sql.exec<{ node_id: string; blob_id: string }>("SELECT node_id, blob_id FROM containment").toArray()) {
+    const node = byId.get(row.node_id);
+    if (node) await add(node, row.blob_id);
+  }
+  const covered = new Map(c.store.sql.exec<{ node_id: string; epoch: number }>("SELECT * FROM coverage").toArray().map((r) => [r.node_id, r.epoch]));
+  const uncovered = shuffled(nodes.filter((n) => (covered.get(n.id) ?? 0) < epoch));
+  const mustCover = Math.ceil(uncovered.length / Math.max(1, roundsLeft));
+  for (const node of uncovered.slice(0, mustCover)) await add(node);
+
+  const failures = recentFailures(c.store);
+  const weights = nodes.map((n) => ({ node: n, weight: weightOf(n, failures.get(n.id) ?? 0, c.now) }));
+  for (let tries = 0; picked.length < Math.min(c.config.challengesPerRound, nodes.length) && tries < 4 * nodes.length; tries++) {
+    await add(weightedPick(weights.filter((w) => !picked.some((p) => p.nodeId === w.node.id))));
+  }
+  return picked;
+}
+
+/** Failed or timed-out challenges per node over its last ten closed challenges. */
+function recentFailures(store: CoordinatorStore): Map<string, number> {
+  const rows = store.sql
+    .exec<{ node_id: string; failed: number }>(
+      "SELECT node_id, SUM(outcome IN ('fail', 'timeout')) AS failed FROM (SELECT node_id, outcome, ROW_NUMBER() OVER (PARTITION BY node_id ORDER BY round_id DESC) AS n FROM challenges WHERE outcome IS NOT NULL) WHERE n <= 10 GROUP BY node_id",
+    )
+    .toArray();
+  return new Map(rows.map((r) => [r.node_id, r.failed]));
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+const GIB = 1024 ** 3;
+
+function weightOf(node: AuditableNode, failures: number, now: number): number {
+  const young = now - node.registeredAt < 30 * DAY_MS ? 2 : 0;
+  return 1 + young + 3 * failures + Math.log2(1 + node.placedBytes / GIB);
+}
+
+function weightedPick(weights: { node: AuditableNode; weight: number }[]): AuditableNode {
+  const total = weights.reduce((sum, w) => sum + w.weight, 0);
+  let draw = Math.random() * total;
+  for (const w of weights) if ((draw -= w.weight) < 0) return w.node;
+  return weights[weights.length - 1]!.node;
+}
+
+function shuffled<T>(items: T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** SHA-256 over the round id and each challenge's node, piece, root and leaf count, in order. */
+async function commitmentOf(roundId: number, picked: PickedChallenge[]): Promise<Hex> {
+  const text = [String(roundId), ...picked.map((p) => `${p.nodeId}|${p.pieceId}|${p.merkleRoot}|${p.leafCount}`)].join("\n");
+  return `0x${hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))}`;
+}
+
+// ---- advance ----
+
+/** Runs the current round's next steps; returns when to be called again (edge ms), or undefined when idle. */
+export async function advance(c: RoundContext, round: RoundRow): Promise<number> {
+  switch (round.phase) {
+    case "committing": {
+      const { txHash, blockNumber } = await c.chain.commitRound(round.id, round.commitment as Hex);
+      const seedBlock = Number(blockNumber) + Number(c.config.seedDelayBlocks);
+      c.store.sql.exec("UPDATE rounds SET commit_tx = ?, commit_block = ?, seed_block = ?, phase = 'seeding' WHERE id = ? AND phase = 'committing'", txHash ?? null, Number(blockNumber), seedBlock, round.id);
+      c.log("audit_round_committed", { roundId: round.id, commitTx: txHash, commitBlock: Number(blockNumber), seedBlock });
+      return c.now;
+    }
+    case "seeding":
+      return seedAndAssign(c, round);
+    case "collecting":
+      if (c.now >= (round.deadline ?? 0) || allAttested(c.store, round.id)) {
+        c.store.sql.exec("UPDATE rounds SET phase = 'closing' WHERE id = ? AND phase = 'collecting'", round.id);
+        return c.now;
+      }
+      if (c.now >= (round.replace_at ?? 0)) {
+        await replaceMissing(c, round);
+        return round.deadline!;
+      }
+      return round.replace_at!;
+    case "closing":
+      await closeRound(c, round);
+      return c.now;
+    case "closed":
+      return c.now;
+  }
+}
+
+async function seedAndAssign(c: RoundContext, round: RoundRow): Promise<number> {
+  const seedBlock = BigInt(round.seed_block!);
+  const head = await c.chain.headBlock();
+  if (head < seedBlock) return c.now + 1000;
+  const seed = (await c.chain.blockHash(seedBlock)) as Hex32 | undefined;
+  if (!seed) return c.now + 1000;
+  const validators = await c.chain.validators();
+  const deadline = c.now + 2 * c.config.responseMs;
+  const challenges = challengesOf(c.store, round.id);
+  const prepared: { challenge: ChallengeRow; assignment: Assignment; signature: Hex; chosen: StakedValidator[] }[] = [];
+  for (const challenge of challenges) {
+    const leafIndexes = await leafIndexesFor(seed, challenge.piece_id as Hex32, challenge.leaf_count, c.config.leavesPerChallenge);
+    const assignment: Assignment = {
+      roundId: round.id,
+      nodeId: challenge.node_id,
+      pieceId: challenge.piece_id,
+      merkleRoot: challenge.merkle_root,
+      leafCount: challenge.leaf_count,
+      leafIndexes,
+      seed,
+      deadline: Math.ceil(deadline / 1000),
+    };
+    const order = await validatorOrderFor(seed, challenge.piece_id as Hex32, validators);
+    prepared.push({ challenge, assignment, signature: await c.sign(assignment), chosen: order });
+  }
+  c.store.transactionSync(() => {
+    c.store.sql.exec("UPDATE rounds SET seed = ?, phase = 'collecting', replace_at = ?, deadline = ? WHERE id = ?", seed, c.now + c.config.responseMs, deadline, round.id);
+    for (const p of prepared) {
+      c.store.sql.exec(
+        "UPDATE challenges SET leaf_indexes = ?, assignment = ?, assignment_signature = ? WHERE round_id = ? AND idx = ?",
+        JSON.stringify(p.assignment.leafIndexes), JSON.stringify(p.assignment), p.signature, round.id, p.challenge.idx,
+      );
+    }
+  });
+  // The first validators the seed drew are asked; one without a live session counts as missed at once and
+  // the next one is asked instead, as far as the drawn order reaches.
+  for (const p of prepared) {
+    let asked = 0;
+    for (const v of p.chosen) {
+      if (asked === c.config.validatorsPerChallenge) break;
+      const live = c.deliver(v.address, { assignment: p.assignment, signature: p.signature, blobId: p.challenge.blob_id, nodeUrl: p.challenge.node_url });
+      c.store.sql.exec(
+        "INSERT OR IGNORE INTO assignments (round_id, idx, validator, operator, stake, state) VALUES (?, ?, ?, ?, ?, ?)",
+        round.id, p.challenge.idx, v.address.toLowerCase(), v.operator.toLowerCase(), v.stake.toString(), live ? "assigned" : "missed",
+      );
+      if (live) asked++;
+    }
+  }
+  c.log("audit_round_assigned", { roundId: round.id, seed, validators: validators.length });
+  return c.now;
+}
+
+function allAttested(store: CoordinatorStore, roundId: number): boolean {
+  const [row] = store.sql.exec<{ open: number; total: number }>("SELECT SUM(state = 'assigned') AS open, COUNT(*) AS total FROM assignments WHERE round_id = ?", roundId).toArray();
+  return (row?.total ?? 0) > 0 && (row?.open ?? 0) === 0;
+}
+
+/** Validators that have not attested by the half-way mark are marked missed, and the next drawn ones asked. */
+async function replaceMissing(c: RoundContext, round: RoundRow): Promise<void> {
+  const validators = await c.chain.validators();
+  for (const challenge of challengesOf(c.store, round.id)) {
+    const rows = c.store.sql.exec<AssignmentRow>("SELECT * FROM assignments WHERE round_id = ? AND idx = ?", round.id, challenge.idx).toArray();
+    const late = rows.filter((r) => r.state === "assigned");
+    if (late.length === 0) continue;
+    c.store.sql.exec("UPDATE assignments SET state = 'missed' WHERE round_id = ? AND idx = ? AND state = 'assigned'", round.id, challenge.idx);
+    const used = new Set(rows.map((r) => r.validator));
+    const order = (await validatorOrderFor(round.seed as Hex32, challenge.piece_id as Hex32, validators)).filter((v) => !used.has(v.address.toLowerCase()));
+    let asked = 0;
+    for (const v of order) {
+      if (asked === late.length) break;
+      const delivered = c.deliver(v.address, { assignment: JSON.parse(challenge.assignment!), signature: challenge.assignment_signature as Hex, blobId: challenge.blob_id, nodeUrl: challenge.node_url });
+      if (!delivered) continue;
+      c.store.sql.exec("INSERT OR IGNORE INTO assignments (round_id, idx, validator, operator, stake, state) VALUES (?, ?, ?, ?, ?, 'assigned')", round.id, challenge.idx, v.address.toLowerCase(), v.operator.toLowerCase(), v.stake.toString());
+      asked++;
+    }
+    c.log("audit_validators_replaced", { roundId: round.id, pieceId: challenge.piece_id, missed: late.map((r) => r.validator), replacements: asked });
+  }
+  c.store.sql.exec("UPDATE rounds SET replace_at = deadline WHERE id = ?", round.id);
+}
+
+// ---- close ----
+
+async function closeRound(c: RoundContext, round: RoundRow): Promise<void> {
+  const challenges = challengesOf(c.store, round.id);
+  const assignments = assignmentsOf(c.store, round.id);
+  const misconduct = c.store.sql.exec<{ idx: number; validator: string; kind: string; slash_tx: string | null }>("SELECT idx, validator, kind, slash_tx FROM misconduct WHERE round_id = ?", round.id).toArray();
+  const excluded = new Set(misconduct.filter((m) => m.kind === "invalid-pass").map((m) => `${m.idx}/${m.validator}`));
+
+  // Objective misconduct is slashed first, each once (its transaction is recorded before anything else moves).
+  for (const m of misconduct.filter((row) => row.slash_tx === null)) {
+    const stake = BigInt(assignments.find((a) => a.idx === m.idx && a.validator === m.validator)?.stake ?? "0");
+    const amount = (stake * BigInt(c.config.validatorSlashBps)) / 10_000n;
+    const tx = amount > 0n ? await c.chain.slashValidator(m.validator, amount, `audit:${m.kind}`) : "none";
+    c.store.sql.exec("UPDATE misconduct SET slash_tx = ? WHERE round_id = ? AND idx = ? AND validator = ? AND kind = ?", tx, round.id, m.idx, m.validator, m.kind);
+    c.log("audit_validator_slashed", { roundId: round.id, validator: m.validator, kind: m.kind, amount: amount.toString(), tx });
+  }
+
+  const outcomes: RoundOutcomes = { challenges: [], validators: [] };
+  const perValidator = new Map<string, ValidatorOutcome[]>();
+  const decided: { idx: number; verdict: string; outcome: string }[] = [];
+  for (const challenge of challenges) {
+    const rows = assignments.filter((a) => a.idx === challenge.idx);
+    const counted = rows.filter((a) => a.state !== "missed");
+    const attested: CountedAttestation[] = counted
+      .filter((a) => a.state === "attested" && !excluded.has(`${a.idx}/${a.validator}`))
+      .map((a) => ({ validator: a.validator, stake: BigInt(a.stake), verdict: a.verdict as "pass" | "fail", timeout: isTimeoutReason(a.reason ?? undefined) }));
+    const assignedStake = counted.reduce((sum, a) => sum + BigInt(a.stake), 0n);
+    const decision = decideChallenge(assignedStake, attested);
+    decided.push({ idx: challenge.idx, verdict: decision.verdict, outcome: decision.outcome });
+    outcomes.challenges.push({ nodeId: challenge.node_id, pieceId: challenge.piece_id, outcome: decision.outcome });
+    for (const a of rows) {
+      const outcome: ValidatorOutcome =
+        a.state !== "attested" ? "missed" : excluded.has(`${a.idx}/${a.validator}`) ? "minority" : decision.verdict === "undecided" ? "undecided" : a.verdict === decision.verdict ? "agreed" : "minority";
+      perValidator.set(a.validator, [...(perValidator.get(a.validator) ?? []), outcome]);
+    }
+  }
+  for (const [validator, list] of perValidator) outcomes.validators.push({ validator, outcomes: list });
+
+  // Reputation decides containment: a timed-out piece it wants asked again is challenged in a later round.
+  const { rechallenge } = await c.applyOutcomes(round.id, outcomes);
+
+  c.store.transactionSync(() => {
+    for (const d of decided) c.store.sql.exec("UPDATE challenges SET verdict = ?, outcome = ? WHERE round_id = ? AND idx = ?", d.verdict, d.outcome, round.id, d.idx);
+    for (const challenge of challenges) {
+      if (rechallenge.has(challenge.piece_id)) {
+        c.store.sql.exec("INSERT OR IGNORE INTO containment (node_id, blob_id) VALUES (?, ?)", challenge.node_id, challenge.blob_id);
+      } else {
+        c.store.sql.exec("DELETE FROM containment WHERE node_id = ? AND blob_id = ?", challenge.node_id, challenge.blob_id);
+      }
+      c.store.sql.exec("INSERT INTO coverage (node_id, epoch) VALUES (?, ?) ON CONFLICT (node_id) DO UPDATE SET epoch = max(epoch, excluded.epoch)", challenge.node_id, round.epoch);
+    }
+    // Evidence of honest passes was checked on arrival; only misconduct keeps its proof (misconduct.detail).
+    c.store.sql.exec("UPDATE assignments SET evidence = NULL WHERE round_id = ?", round.id);
+    c.store.sql.exec("UPDATE rounds SET phase = 'closed', closed_at = ? WHERE id = ?", c.now, round.id);
+  });
+  c.log("audit_round_closed", { roundId: round.id, verdicts: decided.map((d) => d.verdict) });
+  await anchorFinishedEpochs(c);
+}
+
+// ---- epochs ----
+
+/** The leaf of one verdict in its epoch's tree: round, piece, node and verdict, as UTF-8. */
+export function verdictLeaf(roundId: number, pieceId: string, nodeId: string, verdict: string): string {
+  return `${roundId}|${pieceId}|${nodeId}|${verdict}`;
+}
+
+export async function epochRoot(store: CoordinatorStore, epoch: number): Promise<{ root: Hex; rounds: number; leaves: string[] }> {
+  const rows = store.sql
+    .exec<{ round_id: number; piece_id: string; node_id: string; verdict: string }>(
+      "SELECT c.round_id, c.piece_id, c.node_id, c.verdict FROM challenges c JOIN rounds r ON r.id = c.round_id WHERE r.epoch = ? AND r.phase = 'closed' ORDER BY c.round_id, c.idx",
+      epoch,
+    )
+    .toArray();
+  const leaves = rows.map((r) => verdictLeaf(r.round_id, r.piece_id, r.node_id, r.verdict));
+  const rounds = new Set(rows.map((r) => r.round_id)).size;
+  if (leaves.length === 0) return { root: `0x${"0".repeat(64)}`, rounds, leaves };
+  const hashes = await Promise.all(leaves.map((l) => merkleLeafHash(new TextEncoder().encode(l))));
+  return { root: `0x${hex(await merkleRootOf(hashes))}`, rounds, leaves };
+}
+
+/** Anchors every epoch whose last round has closed and that is not anchored yet (a failed anchor is retried). */
+export async function anchorFinishedEpochs(c: RoundContext): Promise<void> {
+  const finished = c.store.sql
+    .exec<{ epoch: number }>(
+      "SELECT DISTINCT r.epoch FROM rounds r WHERE r.phase = 'closed' AND r.id % ? = 0 AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.epoch = r.epoch AND e.anchor_tx IS NOT NULL) ORDER BY r.epoch",
+      c.config.roundsPerEpoch,
+    )
+    .toArray();
+  for (const { epoch } of finished) await anchorEpoch(c, epoch);
+}
+
+/** Anchors a finished epoch's verdict root on chain, once (a retry finds the anchor recorded). */
+async function anchorEpoch(c: RoundContext, epoch: number): Promise<void> {
+  const done = c.store.sql.exec<{ anchor_tx: string | null }>("SELECT anchor_tx FROM epochs WHERE epoch = ?", epoch).toArray()[0];
+  if (done?.anchor_tx) return;
+  const { root, rounds } = await epochRoot(c.store, epoch);
+  c.store.sql.exec("INSERT INTO epochs (epoch, root, rounds) VALUES (?, ?, ?) ON CONFLICT (epoch) DO NOTHING", epoch, root, rounds);
+  const tx = await c.chain.anchorEpoch(epoch, root, rounds);
+  c.store.sql.exec("UPDATE epochs SET anchor_tx = ? WHERE epoch = ?", tx ?? "already-anchored", epoch);
+  c.log("audit_epoch_anchored", { epoch, root, rounds, tx });
+}
