@@ -232,11 +232,12 @@ describe("replicas stored before unique replicas", () => {
       try {
         const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
         if (!tables.includes("objects")) continue;
+        // One version (unversioned bucket): its row in `versions` and its copy in `objects` (the current one).
         for (const table of ["objects", "versions"]) {
-          for (const row of db.prepare(`SELECT rowid, record FROM ${table} WHERE key = ?`).all("legacy") as { rowid: number; record: string }[]) {
+          for (const row of db.prepare(`SELECT record FROM ${table} WHERE key = ?`).all("legacy") as { record: string }[]) {
             const record = JSON.parse(row.record) as ObjectVersion & { segments: ObjectSegment[] };
             record.segments[0]!.replicas = old;
-            db.prepare(`UPDATE ${table} SET record = ? WHERE rowid = ?`).run(JSON.stringify(record), row.rowid);
+            db.prepare(`UPDATE ${table} SET record = ? WHERE key = ?`).run(JSON.stringify(record), "legacy");
           }
         }
       } finally {
