@@ -57,7 +57,7 @@ function canaryBytes(size: number): Buffer {
 /** Every blob file (not sidecar) on every node. */
 async function blobFiles(): Promise<string[]> {
   const all = await Promise.all(d.nodes.map((n) => filesUnder(join(n.dataDir, "blobs"))));
-  return all.flat().filter((f) => !f.endsWith(".meta.json"));
+  return all.flat().filter((f) => !f.endsWith(".meta.json") && !f.endsWith(".tree"));
 }
 
 /** Runs `write` and returns the blob files it created (its replicas). */
