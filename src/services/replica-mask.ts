@@ -64,7 +64,7 @@ export class ReplicaMask {
 }
 
 /** The chunks of a replica read from byte `offset` on, unmasked when the replica is masked. */
-export async function* unmasked(chunks: AsyncIterable<Uint8Array>, mask: ReplicaMask | undefined, offset: number): AsyncGenerator<Uint8Array> {
+export async function* unmasked(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, mask: ReplicaMask | undefined, offset: number): AsyncGenerator<Uint8Array> {
   if (!mask) {
     yield* chunks;
     return;
