@@ -8,7 +8,7 @@ import { listPlaceableNodes } from "../db/registry.ts";
 import { base64, fromBase64, hex, randomHex } from "../protocol/crypto.ts";
 import { BLOB_SHA256_HEADER } from "../protocol/node-protocol.ts";
 import { nodeHealth } from "./node-health.ts";
-import { deleteBlob, NodeRequestError, settleUploads, startBlobUpload, type BlobUploadStage } from "./node-client.ts";
+import { deleteBlob, NodeRequestError, settleUploads } from "./node-client.ts";
 import { endpointFor, fetchReplica, reportFault, type StorageEnv } from "./replica-access.ts";
 import { CiphertextIntegrityError } from "./crypto/errors.ts";
 import { ciphertextLength, ciphertextRangeFor, decryptRange, EncryptStage } from "./crypto/stream-format.ts";
@@ -19,6 +19,8 @@ import { MAX_OPEN_CONNECTIONS } from "./connection-limit.ts";
 import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
 import { DigestStage, pump, readChunks, readSizeFor, type BodyStage, type ChunkWriter } from "./pipeline.ts";
 import { placePieces, placeReplicas, writeQuorum } from "./placement.ts";
+import { maskOf, unmasked, type ReplicaMask } from "./replica-mask.ts";
+import { ReplicaUpload } from "./replica-upload.ts";
 import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
 
 export type { StorageEnv } from "./replica-access.ts";
@@ -73,25 +75,25 @@ export interface SegmentInput {
 }
 
 /**
- * Feeds one body to several replica uploads. A replica that fails is dropped; the write goes on while a
- * quorum remains and fails (aborting every replica) when it cannot.
+ * Feeds one body to several replica uploads, each masked for its node. A replica that fails is dropped; the
+ * write goes on while a quorum remains and fails (aborting every replica) when it cannot.
  */
 class FanOutStage implements BodyStage {
-  private live: BlobUploadStage[];
+  private live: ReplicaUpload[];
   readonly failed: { nodeId: string; error: unknown }[] = [];
   private readonly quorum: number;
 
-  constructor(uploads: BlobUploadStage[], quorum: number) {
+  constructor(uploads: ReplicaUpload[], quorum: number) {
     this.live = uploads;
     this.quorum = quorum;
   }
 
-  get succeeded(): BlobUploadStage[] {
+  get succeeded(): ReplicaUpload[] {
     return this.live;
   }
 
-  private async each(step: (u: BlobUploadStage) => Promise<void>): Promise<void> {
-    const { ok, failed } = await settleUploads(this.live, (u) => u, step);
+  private async each(step: (u: ReplicaUpload) => Promise<void>): Promise<void> {
+    const { ok, failed } = await settleUploads(this.live, (u) => u.upload, step);
     for (const { upload, error } of failed) this.failed.push({ nodeId: upload.nodeId, error });
     this.live = ok;
     if (this.live.length < this.quorum) {
@@ -113,8 +115,7 @@ class FanOutStage implements BodyStage {
 }
 
 /**
- * Encrypts the plaintext it is given and passes the ciphertext on to `downstream` (the blob's hash and the
- * replica fan-out) in batches of 256 KiB rather than 64 KiB frames: fewer, larger writes to each node.
+ * Encrypts the plaintext it is given and passes the ciphertext on to `downstream` (the replica fan-out) in batches of 256 KiB rather than 64 KiB frames: fewer, larger writes to each node.
  */
 class EncryptingStage implements BodyStage {
   private readonly encrypt: EncryptStage;
@@ -168,9 +169,10 @@ class EncryptingStage implements BodyStage {
 const BATCH_BYTES = 256 * 1024;
 
 /**
- * Streams one segment to the replicas placement picks (one read of the body, encrypted, fanned out), verifying
- * it on the way. Resolves once a write quorum of nodes has fsynced the blob with the edge's SHA-256 of the
- * ciphertext; replicas that failed are left for the repair chore. On failure every replica written is removed.
+ * Streams one segment to the replicas placement picks (one read of the body, encrypted, fanned out, masked per
+ * node), verifying it on the way. Resolves once a write quorum of nodes has fsynced its copy with the Merkle root
+ * the edge computed of it; replicas that failed are left for the repair chore. On failure every replica written
+ * is removed.
  */
 export async function storeSegment(storage: StorageEnv, target: StorageTarget, input: SegmentInput, kek: KeyEncryptionKey): Promise<ObjectSegment> {
   if (input.length <= target.inlineMaxBytes) return storeInlineSegment(target, input, kek);
@@ -240,46 +242,40 @@ async function storeReplicatedSegment(
   const nodes = placeReplicas(candidates, blobId, blobLength, target.replicationFactor);
   if (nodes.length < quorum) throw new NoCapacityError(blobLength, quorum);
 
-  // A fresh data key per blob, kept only wrapped by `kek`: nodes receive nothing but ciphertext.
+  // A fresh data key per blob, kept only wrapped by `kek`: nodes receive nothing but ciphertext, each its own
+  // masked copy (replica-mask.ts) with its own root.
   const key = await newSegmentKey(kek, blobId);
-  const sha256 = new DigestStage("SHA-256");
-  const uploads = await Promise.all(nodes.map((node) => startBlobUpload(node, storage.kek, blobId, blobLength)));
+  const uploads = await Promise.all(nodes.map((node) => ReplicaUpload.start(node, storage.kek, blobId, blobLength)));
   const fanOut = new FanOutStage(uploads, quorum);
   const removeAll = () => Promise.all(nodes.map((node) => deleteBlob(node, storage.kek, blobId).catch(() => {})));
   // MD5 and the client's checksums are of the plaintext; the ciphertext goes last, so every check has seen
   // the bytes, and may fail them, before any node commits.
-  await pump(input.source, [input.md5, ...input.checks, new EncryptingStage(key, [sha256, fanOut], blobLength)]).catch(async (error) => {
+  await pump(input.source, [input.md5, ...input.checks, new EncryptingStage(key, [fanOut], blobLength)]).catch(async (error) => {
     await removeAll();
     throw error;
   });
   try {
     await input.verify();
-    const edgeSha = hex(sha256.digest);
-    const good = fanOut.succeeded.filter((u) => u.stored.sha256 === edgeSha && u.stored.size === blobLength);
+    const good = fanOut.succeeded.flatMap((u) => u.stored ?? []);
     if (good.length < quorum) throw new NodeRequestError(good[0]?.nodeId ?? nodes[0]!.id, 502, `only ${good.length} replicas of ${blobId} match what the edge sent`);
     for (const failure of fanOut.failed) nodeHealth.recordFailure(failure.nodeId, storage.now);
     // A replica that stored different bytes than were sent is dropped at once.
-    for (const u of fanOut.succeeded.filter((s) => !good.includes(s))) {
+    for (const u of fanOut.succeeded.filter((s) => !good.some((g) => g.nodeId === s.nodeId))) {
       const node = nodes.find((n) => n.id === u.nodeId)!;
       await deleteBlob(node, storage.kek, blobId).catch(() => {});
     }
     // Counted before the caller commits: bytes on a node count from the moment they are there. A commit that
     // fails frees them again (freeBlobs); one that never comes leaves them to the orphan sweep, which frees them too.
-    await recordPlacedBlobs(storage.db, good.map((u) => ({ nodeId: u.nodeId, blobId, bytes: blobLength })), storage.now);
-    return {
-      size: input.length,
-      md5: hex(input.md5.digest),
-      replicas: good.map((u) => ({ nodeId: u.nodeId, blobId, sha256: edgeSha })),
-      encryption: key.encryption,
-    };
+    await recordPlacedBlobs(storage.db, good.map((r) => ({ nodeId: r.nodeId, blobId, bytes: blobLength, merkleRoot: `0x${r.merkleRoot}` })), storage.now);
+    return { size: input.length, md5: hex(input.md5.digest), replicas: good, encryption: key.encryption };
   } catch (error) {
     await removeAll();
     throw error;
   }
 }
 
-/** A replica a read has opened: which one, and its response body. */
-type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array> };
+/** A replica a read has opened: which one, its response body, and the mask its bytes are stored under (if any). */
+type OpenedReplica = { replica: BlobReplica; body: ReadableStream<Uint8Array>; mask?: ReplicaMask };
 
 /**
  * Opens bytes [start, end] of a segment from the best replica: healthiest and fastest first, a second one
@@ -307,7 +303,8 @@ async function openReplica(
         throw new NodeRequestError(replica.nodeId, 502, "replica holds a different blob");
       }
       if (!res.body) throw new NodeRequestError(replica.nodeId, res.status, "empty body");
-      return { replica, body: res.body };
+      const mask = await maskOf(storage.kek, replica);
+      return { replica, body: res.body, ...(mask ? { mask } : {}) };
     };
     const first = ordered[i]!;
     const second = ordered[i + 1];
@@ -481,7 +478,8 @@ async function copyEncryptedSegment(
   while (true) {
     try {
       const range = ciphertextRangeFor(position, end, segment.size);
-      const chunks = readChunks(current.body, readSizeFor(range.end - range.start + 1));
+      // A masked replica is unmasked before any tag is checked: the seal is what proves the bytes.
+      const chunks = unmasked(readChunks(current.body, readSizeFor(range.end - range.start + 1)), current.mask, range.start);
       for await (const plain of decryptRange(chunks, key.dataKey, key.prefix, range)) {
         await writer.write(plain).catch((error: unknown) => {
           clientGone = true;

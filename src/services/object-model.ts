@@ -1,5 +1,6 @@
 // What the edge records about a stored object. Shared by the S3 operations and the BucketIndex Durable Object.
 
+import type { ReplicaMaskScheme } from "./replica-mask.ts";
 import { ciphertextLength } from "./crypto/stream-format.ts";
 import { pieceBytes, type ErasureCode } from "../protocol/piece-layout.ts";
 
@@ -12,8 +13,16 @@ export interface BlobReplica {
   blobId: string;
   /** SHA-256 (hex) of the blob as stored on the node (what scrub and proofs of storage check). */
   sha256: string;
-  /** Hex Merkle root of a piece's shards (src/protocol/merkle.ts), computed by the edge from what it sent. */
+  /**
+   * Hex Merkle root of the blob as stored on the node (src/protocol/merkle.ts, AUDIT_LEAF_BYTES leaves), computed by
+   * the edge from what it sent: a piece's shards, or a masked replica's bytes.
+   */
   merkleRoot?: string;
+  /**
+   * A replica stored masked for its node (src/services/replica-mask.ts): unique to it, with its own SHA-256 and
+   * root. Absent on pieces and on replicas written before masking, which hold the sealed blob as it is.
+   */
+  mask?: ReplicaMaskScheme;
   /** Which piece of an erasure-coded segment: 0..k-1 data, k..k+m-1 parity. */
   piece?: number;
 }
@@ -267,4 +276,6 @@ export interface RepairWork {
   drop: BlobReplica[];
   /** Erasure-coded segments: the code, each piece's blob id, and the segment's plaintext size. */
   erasure?: ErasureCode & { pieceBlobIds: string[]; pieceRoots: string[]; segmentSize: number };
+  /** The blob is sealed (edge encryption), so its copies can be masked (unique replicas); absent before encryption. */
+  sealed?: boolean;
 }

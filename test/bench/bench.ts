@@ -16,8 +16,11 @@
 // big object streams up and down, the edge's Worker CPU ms per operation (utime+stime of its workerd processes over
 // a phase / its operations), the erasure code's speed in the edge's isolate (admin diagnostics, when present), and a
 // node's CPU to answer a storage challenge of 16 leaves of a 1 GiB piece (proof-cost.ts; 256 MiB with --quick).
+// What proofs cost a write: large PUT to a replicated bucket (unique masked copies, Merkle roots) beside the
+// erasure-coded bucket's, in the same rounds.
 
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { AwsClient } from "aws4fetch";
 import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -112,6 +115,13 @@ async function erasureSpeed(d: NetworkDescription): Promise<{ status: number; bo
   return { status: res.status, body };
 }
 
+/** A bucket whose objects are stored as full replicas (x-icn-erasure-code: none), as an S3 client creates one. */
+async function createReplicatedBucket(d: NetworkDescription, name: string): Promise<void> {
+  const signer = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+  const res = await fetch(await signer.sign(`${d.edgeUrl}/${name}`, { method: "PUT", headers: { "x-icn-erasure-code": "none" } }));
+  if (res.status !== 200) throw new Error(`creating the replicated bucket answered ${res.status}: ${await res.text()}`);
+}
+
 async function main(): Promise<number> {
   const compare: Endpoint[] = args.compare!.map(parseCompare);
   const stateDir = await mkdtemp(join(tmpdir(), "icn-bench-net-"));
@@ -181,6 +191,20 @@ async function main(): Promise<number> {
   await new Promise((r) => setTimeout(r, 2_000));
   const storageOverhead = (await blobBytes(d) - blobsBefore) / (edge.storedBytes - storedBefore);
 
+  // What proofs of storage cost a write: a replicated bucket's large PUT (every copy masked for its node and its
+  // Merkle root computed by the edge and the node) beside the erasure-coded bucket's (pieces with their roots), in
+  // the same interleaved rounds. Measured after the storage overhead, which is the default (erasure) bucket's.
+  const replicated: Target = { ...edge, name: "edge, replicated", bucket: `${bucket}-replicated`, storedBytes: 0 };
+  await createReplicatedBucket(d, replicated.bucket);
+  const proofRounds = { erasure: [] as Measured[], replicated: [] as Measured[] };
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, t] of [["erasure", edge], ["replicated", replicated]] as const) {
+      const m = await w.largePut(t, `proofs/${name}/${r}`, P.largeSize, P.streams, P.perStream);
+      proofRounds[name].push(m);
+      console.log(`  round ${r + 1} large PUT      ${t.name.padEnd(16)} ${m.ops}/${m.attempted} ops in ${(m.ms / 1000).toFixed(1)} s: ${m.mibPerSec.toFixed(1)} MiB/s, server CPU ${m.serverCpuMs.toFixed(0)} ms`);
+    }
+  }
+
   // Memory: one big object streamed up, then down, while the edge's workerd RSS is sampled.
   console.log(`bench: streaming one ${P.streamSize / MiB} MiB object through the edge (PUT, then GET)…`);
   const rss = sampleRss(() => edge.serverPids(), 100);
@@ -204,6 +228,17 @@ async function main(): Promise<number> {
   row("small PUT c1", "4 KiB PUT, 1 client, p50", "ms", p50, true);
   row("small GET c1", "4 KiB GET, 1 client, p50", "ms", p50, true);
   row("small GET c16", "4 KiB GET, 16 clients", "ops/s", ops);
+  const proofPut = (name: "erasure" | "replicated") => median(proofRounds[name].map(mibps));
+  const proofCpu = (name: "erasure" | "replicated") => median(proofRounds[name].map((m) => m.serverCpuMs / (m.bytes / MiB)));
+  rows.push({
+    metric: `large PUT, replicated bucket (3 unique masked copies, Merkle roots), ${P.streams} streams`,
+    unit: "MiB/s",
+    note: "the erasure-coded bucket in the same rounds beside it",
+    values: { edge: proofPut("replicated") },
+  });
+  rows.push({ metric: `large PUT, erasure-coded bucket (pieces with Merkle roots), same rounds`, unit: "MiB/s", values: { edge: proofPut("erasure") } });
+  rows.push({ metric: "server CPU ms: large PUT per MiB, replicated bucket", unit: "ms", lowerIsBetter: true, values: { edge: proofCpu("replicated") } });
+  rows.push({ metric: "server CPU ms: large PUT per MiB, erasure-coded bucket, same rounds", unit: "ms", lowerIsBetter: true, values: { edge: proofCpu("erasure") } });
   rows.push({ metric: "storage written per byte stored", unit: "×", values: { edge: storageOverhead, ...Object.fromEntries(others.map((o) => [o.name, o.name === "radosgw" ? "1× (one OSD, pool size 1)" : "n/a"])) } });
   const perOp = (metric: string, name: string, pick: (m: Measured) => number, per: (m: Measured) => number) =>
     median((results.get(metric)?.get(name) ?? []).map((m) => pick(m) / per(m)));

@@ -57,7 +57,7 @@ function canaryBytes(size: number): Buffer {
 /** Every blob file (not sidecar) on every node. */
 async function blobFiles(): Promise<string[]> {
   const all = await Promise.all(d.nodes.map((n) => filesUnder(join(n.dataDir, "blobs"))));
-  return all.flat().filter((f) => !f.endsWith(".meta.json"));
+  return all.flat().filter((f) => !f.endsWith(".meta.json") && !f.endsWith(".tree"));
 }
 
 /** Runs `write` and returns the blob files it created (its replicas). */
@@ -591,7 +591,8 @@ describe("crypto-erase", () => {
     const keyBefore = segment?.encryption;
     expect(keyBefore).toBeDefined();
     const masterKeys = (await readFile(network.secretsFile, "utf8")).match(/^MASTER_KEYS=(.*)$/m)![1]!;
-    const plain = await edgeState.decryptSavedBlob(d.worker.persistDir, masterKeys, keyBefore!, edgeState.blobFromSaved(segment!, saved), body.length);
+    const kek = (await readFile(network.secretsFile, "utf8")).match(/^KEY_ENCRYPTION_KEY=(.*)$/m)![1]!;
+    const plain = await edgeState.decryptSavedBlob(d.worker.persistDir, masterKeys, keyBefore!, await edgeState.blobFromSaved(segment!, saved, kek), body.length);
     expect(Buffer.from(plain).equals(body)).toBe(true);
 
     await s3.send(new DeleteObjectCommand({ Bucket: "enc-erase", Key: "doomed" }));

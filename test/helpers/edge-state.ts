@@ -8,6 +8,7 @@ import { ciphertextLength, decryptBlob, encodeHeader } from "../../src/services/
 import type { ObjectSegment, ObjectVersion, SegmentEncryption } from "../../src/services/object-model.ts";
 import { fromBase64 } from "../../src/protocol/crypto.ts";
 import { chunkBytes, chunkLocation, chunksOf, SHARD_BYTES } from "../../src/protocol/piece-layout.ts";
+import { maskOf } from "../../src/services/replica-mask.ts";
 import { openSegmentKey } from "../../src/services/segment-cipher.ts";
 import { filesUnder } from "./test-support.ts";
 
@@ -67,14 +68,17 @@ export async function segmentOf(persistDir: string, blobId: string): Promise<Obj
 }
 
 /**
- * The blob of a segment as the edge would read it, from files saved off the nodes (blob id -> bytes): the one
- * copy of a replicated segment, or the segment's data pieces dealt back into chunk order (src/protocol/piece-layout.ts).
+ * The blob of a segment as the edge would read it, from files saved off the nodes (blob id -> bytes): one copy of
+ * a replicated segment (unmasked with the edge's KEY_ENCRYPTION_KEY when it is a unique replica), or the segment's
+ * data pieces dealt back into chunk order (src/protocol/piece-layout.ts).
  */
-export function blobFromSaved(segment: ObjectSegment, saved: Map<string, Uint8Array>): Uint8Array {
+export async function blobFromSaved(segment: ObjectSegment, saved: Map<string, Uint8Array>, keyEncryptionKey: string): Promise<Uint8Array> {
   if (!segment.erasure) {
-    const copy = segment.replicas.map((r) => saved.get(r.blobId)).find(Boolean);
-    if (!copy) throw new Error("no saved copy of the segment");
-    return copy;
+    const replica = segment.replicas.find((r) => saved.has(r.blobId));
+    if (!replica) throw new Error("no saved copy of the segment");
+    const copy = saved.get(replica.blobId)!;
+    const mask = await maskOf(keyEncryptionKey, replica);
+    return mask ? mask.apply(copy, 0) : copy;
   }
   const { k, pieceBlobIds } = segment.erasure;
   const pieces = pieceBlobIds.slice(0, k).map((id) => saved.get(id));
@@ -125,4 +129,23 @@ export async function decryptSavedBlob(persistDir: string, masterKeys: string, e
   const bucketKey = await unwrapBucketKey(await parseMasterKeyRing(masterKeys), wrapped, bucketId);
   const key = await openSegmentKey(bucketKey, encryption);
   return decryptBlob(key.dataKey, key.prefix, blob, plaintextLength);
+}
+
+/** `placed_blobs` as D1 holds it: "nodeId/blobId" -> its recorded Merkle root (0x hex), or null when none is known. */
+export async function placedBlobRoots(persistDir: string): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>();
+  for (const file of await sqliteFiles(join(persistDir, "v3", "d1"))) {
+    withDb(file, (db) => {
+      if (!tables(db).includes("placed_blobs")) return;
+      for (const row of db.prepare("SELECT node_id, blob_id, merkle_root FROM placed_blobs").all() as { node_id: string; blob_id: string; merkle_root: string | null }[]) {
+        out.set(`${row.node_id}/${row.blob_id}`, row.merkle_root);
+      }
+    });
+  }
+  return out;
+}
+
+/** The sqlite files of the edge's D1 database and of its Durable Objects (for tests that lay down old state). */
+export async function edgeSqliteFiles(persistDir: string): Promise<{ d1: string[]; durableObjects: string[] }> {
+  return { d1: await sqliteFiles(join(persistDir, "v3", "d1")), durableObjects: await sqliteFiles(join(persistDir, "v3", "do")) };
 }

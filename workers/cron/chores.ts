@@ -1,6 +1,7 @@
 // Every scheduled chore, in the order each cron tick runs them. Each is `runOnce(env, now)` -> a report.
 
 import type { Env } from "../../src/env.ts";
+import { runOnce as runAuditRoots } from "./audit-roots.ts";
 import { runOnce as runBucketLifecycle } from "./bucket-lifecycle.ts";
 import { runNow as runChallengeRoundNow, runOnce as runChallengeRound } from "./challenge-round.ts";
 import { runOnce as runKeyRotation } from "./key-rotation.ts";
@@ -22,6 +23,7 @@ export const CHORES: Chore[] = [
   { name: "node-liveness", runOnce: runNodeLiveness },
   { name: "stake-check", runOnce: runStakeCheck },
   { name: "placement-backfill", runOnce: runPlacementBackfill },
+  { name: "audit-roots", runOnce: runAuditRoots },
   { name: "repair", runOnce: runRepair },
   { name: "bucket-lifecycle", runOnce: runBucketLifecycle },
   { name: "orphan-sweep", runOnce: runOrphanSweep },

@@ -49,16 +49,16 @@ const replicaCursorSchema = z.discriminatedUnion("in", [
 ]) satisfies z.ZodType<ReplicaCursor>;
 
 /** Buckets named up to `after` are done; `current` is the bucket being walked and where its walk resumes. */
-const progressSchema = z.object({
+export const progressSchema = z.object({
   after: z.string(),
   current: z.object({ name: z.string(), id: z.string(), within: replicaCursorSchema.nullable() }).nullable(),
 });
-type Progress = z.infer<typeof progressSchema>;
+export type Progress = z.infer<typeof progressSchema>;
 
-const START: Progress = { after: "", current: null };
+export const START: Progress = { after: "", current: null };
 
 /** A cursor this release cannot read starts the walk over: slower, never wrong, since recording is idempotent. */
-function progressOf(saved: string | null | undefined): Progress {
+export function progressOf(saved: string | null | undefined): Progress {
   if (!saved) return START;
   try {
     return progressSchema.parse(JSON.parse(saved));

@@ -2,19 +2,24 @@
 // erasure-coded segment (repair-pieces.ts). A replica needs replacing when its node
 // has been silent past REPAIR_GRACE_SECONDS, is suspended or draining, or when the blob was reported corrupt or
 // missing (scrub, or a read that failed verification); a segment written with too few replicas needs more.
-// Copies go node to node: the target pulls a presigned GET from a healthy source and verifies the SHA-256.
+// A sealed segment's new copy goes through the edge (replica-upload.ts): read from a healthy replica, checked,
+// unmasked, masked afresh for the target under a new blob id, proven against its own root. A node never receives a
+// sibling's copy it could keep instead of its own. Only segments stored before edge encryption (plaintext, never
+// masked) still copy node to node: the target pulls a presigned GET from a healthy source and verifies the SHA-256.
 // Bounded per run in segments and concurrency, so a large backlog drains over several runs.
 
 import { configOf } from "../../src/config.ts";
 import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { listAllBuckets } from "../../src/db/accounts.ts";
 import { openDb } from "../../src/db/client.ts";
-import { deleteBlobFault, listBlobFaults } from "../../src/db/faults.ts";
+import { deleteBlobFault, insertBlobFault, listBlobFaults } from "../../src/db/faults.ts";
 import { recordPlacedBlobs } from "../../src/db/placements.ts";
 import { listNodes, listPlaceableNodes } from "../../src/db/registry.ts";
 import type { NodeRow } from "../../src/db/schema.ts";
 import type { Env } from "../../src/env.ts";
-import { bucketIdOfBlob } from "../../src/services/blob-storage.ts";
+import { bucketIdOfBlob, newBlobId } from "../../src/services/blob-storage.ts";
+import type { BucketIndexStub } from "../../src/services/bucket-indexes.ts";
+import { copyAsUniqueReplica, SourceReplicaError } from "../../src/services/replica-upload.ts";
 import { deleteBlob, presignBlobGet, replicateBlob } from "../../src/services/node-client.ts";
 import type { BlobReplica, RepairWork } from "../../src/services/object-model.ts";
 import { placeReplicas } from "../../src/services/placement.ts";
@@ -148,6 +153,10 @@ async function repairSegment(
     if (targets.length === 0) throw new Error("no node has room for a new replica");
     const sourceNode = byId.get(source.nodeId)!;
     for (const target of targets) {
+      if (item.sealed) {
+        added.push(await copyFromHealthy(env, now, bucketId, item, healthy, byId, target));
+        continue;
+      }
       // A node replacing its own corrupt or missing copy first drops what is left of it: the node would
       // otherwise take the recorded SHA-256 of the old file as proof it already has the blob.
       if (item.drop.some((r) => r.nodeId === target.id)) await deleteBlob(target, env.KEY_ENCRYPTION_KEY, blobId);
@@ -157,14 +166,61 @@ async function repairSegment(
       await recordPlacedBlobs(db, [{ nodeId: target.id, blobId, bytes: item.blobSize }], now);
     }
   }
-  const remove = item.replicas.filter((r) => !healthy.includes(r)).map((r) => r.nodeId);
+  const removed = item.replicas.filter((r) => !healthy.includes(r));
   const index = bucketIndexFor(env, bucketId);
-  const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, remove, added);
+  const swapped = await swapReplicas(index, item, blobId, removed, added);
   if (!swapped) {
     // The object changed while we copied: the new copies belong to nothing.
     await discardUnused(db, env.KEY_ENCRYPTION_KEY, added.map((a) => ({ node: byId.get(a.nodeId) ?? placeable.find((n) => n.id === a.nodeId)!, blob: a })));
     return;
   }
   // The replicas the index dropped (a node that just got a fresh copy keeps it).
-  await releaseDropped(db, env.KEY_ENCRYPTION_KEY, byId, item.replicas.filter((x) => !healthy.includes(x) && !added.some((a) => a.nodeId === x.nodeId)));
+  // Fresh unique copies have blob ids of their own, so a node's old copy is dropped even where it got a new one.
+  await releaseDropped(db, env.KEY_ENCRYPTION_KEY, byId, removed.filter((x) => !added.some((a) => a.nodeId === x.nodeId && a.blobId === x.blobId)));
+}
+
+/**
+ * A fresh unique replica of the segment on `target` (new blob id), copied through the edge from the first healthy
+ * replica that proves good; one that does not is reported as a fault (the next run repairs it too).
+ */
+async function copyFromHealthy(env: Env, now: number, bucketId: string, item: RepairWork, healthy: BlobReplica[], byId: Map<string, NodeRow>, target: NodeRow): Promise<BlobReplica> {
+  const db = openDb(env.DB);
+  const blobId = newBlobId(bucketId);
+  let lastError: unknown = new Error("no healthy replica left to copy from");
+  for (const source of healthy) {
+    try {
+      const copy = await copyAsUniqueReplica({ kek: env.KEY_ENCRYPTION_KEY, source: { node: byId.get(source.nodeId)!, replica: source }, target, blobId, size: item.blobSize });
+      await recordPlacedBlobs(db, [{ nodeId: target.id, blobId, bytes: item.blobSize, merkleRoot: `0x${copy.merkleRoot}` }], now);
+      return copy;
+    } catch (error) {
+      if (!(error instanceof SourceReplicaError)) throw error;
+      await insertBlobFault(db, source.nodeId, source.blobId, "read_mismatch", now);
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+/**
+ * Swaps a segment's replicas in its index: `removed` out, `added` in. The index swaps one blob id at a time, and a
+ * segment's unique replicas each have their own, so the removals are grouped by blob id; the first swap (with the
+ * additions) also tells whether the object changed meanwhile.
+ */
+export async function swapReplicas(
+  index: Pick<BucketIndexStub, "replaceReplicas">,
+  item: Pick<RepairWork, "key" | "versionId" | "segment">,
+  anchorBlobId: string,
+  removed: readonly BlobReplica[],
+  added: BlobReplica[],
+): Promise<boolean> {
+  const byBlob = new Map<string, string[]>([[anchorBlobId, []]]);
+  for (const r of removed) byBlob.set(r.blobId, [...(byBlob.get(r.blobId) ?? []), r.nodeId]);
+  let first = true;
+  for (const [blobId, nodes] of byBlob) {
+    if (!first && nodes.length === 0) continue;
+    const swapped = await index.replaceReplicas(item.key, item.versionId, item.segment, blobId, nodes, first ? added : []);
+    if (first && !swapped) return false;
+    first = false;
+  }
+  return true;
 }

@@ -37,6 +37,7 @@ export function findRepairWork(
       replicas: seg.replicas,
       drop,
       ...(seg.erasure ? { erasure: { ...seg.erasure, segmentSize: seg.size } } : {}),
+      ...(seg.encryption ? { sealed: true } : {}),
     });
   };
   for (const nodeId of badNodes) {

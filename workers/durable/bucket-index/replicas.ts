@@ -1,7 +1,7 @@
 // The replica index: which node holds which blob for which segment of which version. Kept in step with every
 // version write; repair, drain and the orphan sweep read it instead of parsing every record.
 
-import { blobSizeOf, isDeleteMarker, NULL_VERSION, type ObjectRecord, type ObjectVersion, type UploadedPart } from "../../../src/services/object-model.ts";
+import { blobSizeOf, isDeleteMarker, NULL_VERSION, type BlobReplica, type ObjectRecord, type ObjectVersion, type UploadedPart } from "../../../src/services/object-model.ts";
 import type { IndexStore } from "./store.ts";
 
 export function indexReplicas(store: IndexStore, version: ObjectVersion): void {
@@ -71,6 +71,12 @@ export interface ReplicaOnNode {
   nodeId: string;
   blobId: string;
   bytes: number;
+  /**
+   * Replica rows only (not upload parts): where the replica is recorded and what its record says, for the
+   * audit-roots chore. `pieceRoot` is an erasure piece's root (hex) from the segment; `sealed`, whether the blob is
+   * edge-encrypted (a plain copy cannot be masked).
+   */
+  of?: { key: string; versionId: string; segment: number; replica: BlobReplica; pieceRoot?: string; sealed: boolean };
 }
 
 /**
@@ -119,7 +125,18 @@ export function listReplicaPage(store: IndexStore, after: ReplicaCursor | null, 
       }
       const segment = records.get(id)?.segments[row.segment];
       // A replica row always has its version; one that does not is skipped rather than counted with a guess.
-      if (segment) replicas.push({ nodeId: row.node_id, blobId: row.blob_id, bytes: blobSizeOf(segment) });
+      if (segment) {
+        const replica = segment.replicas.find((r) => r.nodeId === row.node_id && r.blobId === row.blob_id);
+        const pieceRoot = replica?.piece !== undefined ? segment.erasure?.pieceRoots[replica.piece] : undefined;
+        replicas.push({
+          nodeId: row.node_id,
+          blobId: row.blob_id,
+          bytes: blobSizeOf(segment),
+          ...(replica
+            ? { of: { key: row.key, versionId: row.version_id, segment: row.segment, replica, ...(pieceRoot ? { pieceRoot } : {}), sealed: segment.encryption !== undefined } }
+            : {}),
+        });
+      }
     }
     const last = rows[rows.length - 1];
     if (last && rows.length === rowsLeft) {
