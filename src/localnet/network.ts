@@ -65,6 +65,8 @@ export interface NetworkDescription {
    * assignments it signed (the edge also publishes it at GET /api/v1/validators/domain).
    */
   assignmentSigner: Address;
+  /** The running validator processes (`icn-node-agent --validator`): which of chain.validators, and their pids. */
+  validatorProcesses: { index: number; address: Address; pid: number }[];
   startedAt: string;
 }
 
@@ -163,6 +165,7 @@ export class LocalNetwork {
       worker: { pid: this.worker.pid!, url: workerUrl, persistDir, runtime: this.runtime },
       chain: chain.describe(),
       assignmentSigner: privateKeyToAccount(this.secrets.AUDIT_SIGNER_KEY as `0x${string}`).address,
+      validatorProcesses: [],
       startedAt: new Date().toISOString(),
     };
 
@@ -335,6 +338,8 @@ export class LocalNetwork {
     this.validatorProcesses.set(i, child);
     this.pipeLog(child.stderr!, `validator-${i}`);
     await readReadyEvent(child, 60_000, (event) => event.role === "validator");
+    this.description.validatorProcesses = [...this.description.validatorProcesses.filter((v) => v.index !== i), { index: i, address: validator.address, pid: child.pid! }].sort((a, b) => a.index - b.index);
+    await this.writeDescription();
     return child.pid!;
   }
 
@@ -344,6 +349,8 @@ export class LocalNetwork {
     if (!child) return;
     await stopChild(child, { signal, graceMs: 3_000 });
     this.validatorProcesses.delete(i);
+    this.description.validatorProcesses = this.description.validatorProcesses.filter((v) => v.index !== i);
+    await this.writeDescription();
   }
 
   /** The operational key file of local validator `i` (0-based), written by startValidators. */

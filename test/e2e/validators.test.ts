@@ -5,14 +5,14 @@
 
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createPublicClient, http, recoverTypedDataAddress, type Address, type Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { auditLogAbi, nodeStakingAbi } from "../../src/chain/generated/abis.ts";
 import { nodeKeyOf } from "../../src/chain/node-stake.ts";
 import type { LocalNetwork, NetworkDescription, NodeInfo } from "../../src/localnet/network.ts";
-import { assignmentTypedMessage, attestationTypedMessage, auditTypes, failureEvidenceHashOf, leafIndexesFor, type Assignment, type Hex32 } from "../../src/protocol/audit.ts";
+import { AUDIT_LEAF_BYTES, assignmentTypedMessage, attestationTypedMessage, auditTypes, leafIndexesFor, type Assignment, type Hex32 } from "../../src/protocol/audit.ts";
 import { auditDomainInfoSchema } from "../../src/protocol/validator-session.ts";
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
@@ -55,17 +55,46 @@ async function api<T>(path: string, init: RequestInit & { admin?: boolean } = {}
   return JSON.parse(text) as T;
 }
 
-/** Opens a round through the admin chore route and waits (bounded) until it has closed. */
-async function runRound(): Promise<PublicRound> {
+/** Opens a round through the admin chore route (or moves the open one on); returns its id. */
+async function openRound(): Promise<number> {
   const report = await api<{ roundId?: number; skipped?: string }>("/admin/chores/challenge-round/run", { method: "POST", admin: true });
   expect(report.roundId, JSON.stringify(report)).toBeGreaterThan(0);
-  const deadline = Date.now() + 60_000;
+  return report.roundId!;
+}
+
+/** Waits (bounded) until round `id` has closed. */
+async function closed(id: number, timeoutMs = 60_000): Promise<PublicRound> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const round = await api<PublicRound>(`/validators/rounds/${report.roundId}`);
+    const round = await api<PublicRound>(`/validators/rounds/${id}`);
     if (round.state === "closed") return round;
-    if (Date.now() > deadline) throw new Error(`round ${report.roundId} did not close within 60 s: ${JSON.stringify(round).slice(0, 2000)}`);
+    if (Date.now() > deadline) throw new Error(`round ${id} did not close within ${timeoutMs} ms: ${JSON.stringify(round).slice(0, 2000)}`);
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+async function runRound(): Promise<PublicRound> {
+  return closed(await openRound());
+}
+
+async function nodeBond(nodeId: string): Promise<bigint> {
+  const [, bonded] = await chainClient().readContract({ address: d.chain.contracts.nodeStaking, abi: nodeStakingAbi, functionName: "nodeStake", args: [nodeKeyOf(nodeId)] });
+  return bonded;
+}
+
+async function validatorBond(address: Address): Promise<bigint> {
+  const [bond] = await chainClient().readContract({ address: d.chain.contracts.nodeStaking, abi: nodeStakingAbi, functionName: "validatorStake", args: [address] });
+  return bond;
+}
+
+/** Runs the repair chore until nothing needs repair (bounded). */
+async function repairUntilDone(): Promise<void> {
+  let status = await api<{ segmentsNeedingRepair: number }>("/admin/repair", { admin: true });
+  for (let i = 0; i < 30 && status.segmentsNeedingRepair > 0; i++) {
+    await api("/admin/chores/repair/run", { method: "POST", admin: true });
+    status = await api("/admin/repair", { admin: true });
+  }
+  expect(status.segmentsNeedingRepair).toBe(0);
 }
 
 function chainClient() {
@@ -181,11 +210,123 @@ describe("validators", () => {
     expect(rep.audits.passed).toBeGreaterThanOrEqual(1);
     expect(rep.audits.failed).toBe(0);
   }, 120_000);
-});
 
-void readFile;
-void writeFile;
-void nodeKeyOf;
-void failureEvidenceHashOf;
-void readAllBack;
-void blobFiles;
+
+  it("retries a node that is only slow (it timed out) before counting it, and never fails or slashes it", async () => {
+    const slow = d.nodes[0]!;
+    const bondBefore = await nodeBond(slow.id);
+    const before = await reputationOf(slow.id);
+    // Frozen for longer than the round's window: every validator's challenge of it times out.
+    process.kill(slow.pid, "SIGSTOP");
+    let round: PublicRound;
+    try {
+      round = await runRound();
+    } finally {
+      process.kill(slow.pid, "SIGCONT");
+    }
+    const timedOut = round.challenges.find((c) => c.nodeId === slow.id)!;
+    expect(timedOut.verdict).toBe("fail");
+    expect(timedOut.attestations.every((a) => a.verdict === "fail" && a.reason?.startsWith("timeout"))).toBe(true);
+    // Contained, not counted: the same piece is asked again next round, and this time it answers.
+    const next = await runRound();
+    const retried = next.challenges.find((c) => c.nodeId === slow.id)!;
+    expect(retried.pieceId).toBe(timedOut.pieceId);
+    expect(retried.verdict).toBe("pass");
+    const after = await reputationOf(slow.id);
+    expect(after.audits.failed).toBe(before.audits.failed);
+    expect(["vetting", "active"]).toContain(after.standing);
+    expect(await nodeBond(slow.id)).toBe(bondBefore);
+  }, 180_000);
+
+  it("replaces a validator that dropped offline, so the round is still decided by the others", async () => {
+    const gone = d.chain.validators[1]!;
+    await network.stopValidator(1, "SIGKILL");
+    try {
+      const round = await runRound();
+      for (const c of round.challenges) {
+        expect(c.verdict, JSON.stringify(c)).not.toBe("undecided");
+        expect(c.attestations.some((a) => a.validator.toLowerCase() === gone.address.toLowerCase())).toBe(false);
+        expect(c.attestations.length).toBeGreaterThanOrEqual(2);
+      }
+      // The seed drew it for most challenges (3 of 4 validators each): it is on the record as having missed them.
+      expect(round.challenges.some((c) => c.missed.includes(gone.address.toLowerCase()))).toBe(true);
+    } finally {
+      await network.startValidator(1);
+    }
+  }, 180_000);
+
+  it("completes a round once when the edge (and its Durable Object) restarts in the middle of it", async () => {
+    const id = await openRound();
+    expect((await api<PublicRound>(`/validators/rounds/${id}`)).state).toBe("open");
+    await network.restartEdge();
+    // The restarted coordinator resumes from its storage on its own alarm: the same round closes, once.
+    const round = await closed(id, 90_000);
+    expect(round.challenges.filter((c) => c.verdict === "pass").length).toBeGreaterThan(0);
+    const [commitment] = await chainClient().readContract({ address: d.chain.contracts.auditLog, abi: auditLogAbi, functionName: "roundCommitment", args: [BigInt(id)] });
+    expect(commitment).toBe(round.commitment);
+    const rounds = (await api<{ rounds: PublicRound[] }>("/validators/rounds?limit=100")).rounds;
+    expect(rounds.filter((r) => r.id === id)).toHaveLength(1);
+    expect(Math.max(...rounds.map((r) => r.id))).toBe(id);
+    expect((await runRound()).id).toBe(id + 1);
+  }, 240_000);
+
+  it("catches a node whose pieces rot on disk within an epoch, suspends it, then disqualifies and slashes it, and repairs its data elsewhere", async () => {
+    const victim = d.nodes[6]!;
+    const files = await blobFiles(victim);
+    expect(files.length).toBeGreaterThan(0);
+    // One byte flipped in every leaf; every file keeps its size.
+    for (const f of files) {
+      const bytes = await readFile(f);
+      for (let at = 0; at < bytes.length; at += AUDIT_LEAF_BYTES) bytes[Math.min(bytes.length - 1, at + 100)]! ^= 0xff;
+      await writeFile(f, bytes);
+    }
+    const bondBefore = await nodeBond(victim.id);
+    const standings: string[] = [];
+    for (let i = 0; i < 8 && standings[standings.length - 1] !== "disqualified"; i++) {
+      const round = await runRound();
+      expect(round.challenges.find((c) => c.nodeId === victim.id)?.verdict).toBe("fail");
+      standings.push((await reputationOf(victim.id)).standing);
+    }
+    // Suspended within one epoch (three rounds), then disqualified.
+    expect(standings.slice(0, 3)).toContain("suspended");
+    expect(standings[standings.length - 1]).toBe("disqualified");
+    expect(await nodeBond(victim.id)).toBeLessThan(bondBefore);
+    // Its pieces are rebuilt on the others; every object still reads back byte-identical.
+    await repairUntilDone();
+    await readAllBack();
+    // A disqualified node is not challenged again.
+    expect((await runRound()).challenges.some((c) => c.nodeId === victim.id)).toBe(false);
+  }, 300_000);
+  it("outvotes a validator that attests pass for a missing piece, and slashes it on the evidence", async () => {
+    const liar = d.chain.validators[0]!;
+    const victim = d.nodes[5]!;
+    await network.stopValidator(0);
+    await network.startValidator(0, { env: { ICN_VALIDATOR_FAULT: "attest-pass-always" }, args: ["--allow-test-faults"] });
+    const bondBefore = await validatorBond(liar.address);
+    // The node lost its pieces (files gone): it cannot prove any of them.
+    const files = await blobFiles(victim);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) await unlink(f);
+    try {
+      let caught: PublicRound | undefined;
+      for (let i = 0; i < 4 && !caught; i++) {
+        const round = await runRound();
+        const c = round.challenges.find((ch) => ch.nodeId === victim.id);
+        if (c?.attestations.some((a) => a.validator.toLowerCase() === liar.address.toLowerCase())) caught = round;
+      }
+      expect(caught, "the lying validator was drawn for the node's challenge within four rounds").toBeDefined();
+      const c = caught!.challenges.find((ch) => ch.nodeId === victim.id)!;
+      const lie = c.attestations.find((a) => a.validator.toLowerCase() === liar.address.toLowerCase())!;
+      expect(lie.verdict).toBe("pass");
+      expect(c.verdict).toBe("fail");
+      // Slashed on objective evidence: its signed pass carries a proof that does not verify against the root.
+      const bondAfter = await validatorBond(liar.address);
+      expect(bondAfter).toBe(bondBefore - bondBefore / 10n);
+      // 10% of its stake is gone, which leaves it below the validator minimum: it is out of the set.
+      expect(await chainClient().readContract({ address: d.chain.contracts.nodeStaking, abi: nodeStakingAbi, functionName: "isValidator", args: [liar.address] })).toBe(false);
+    } finally {
+      await network.stopValidator(0);
+    }
+  }, 240_000);
+
+});

@@ -23,7 +23,7 @@ import { receiveAttestation } from "./attestations.ts";
 import { auditDomain, signAssignment } from "../../../src/services/audit-keys.ts";
 import { auditChainOf } from "./audit-chain.ts";
 import { findPublicRound, listPublicRounds, publicEpoch, type PublicEpoch, type PublicRound } from "./public-record.ts";
-import { advance, anchorFinishedEpochs, currentRound, nextRoundDue, openRound, type AssignmentDelivery, type RoundContext } from "./rounds.ts";
+import { advance, anchorFinishedEpochs, currentRound, deliverPending, nextRoundDue, openRound, type AssignmentDelivery, type RoundContext } from "./rounds.ts";
 import { migrateCoordinator, type CoordinatorStore } from "./schema.ts";
 import { checkLogin, isLoggedIn, type SessionState } from "./sessions.ts";
 
@@ -86,6 +86,7 @@ export class ChallengeCoordinator extends DurableObject<Env> {
       now: clock.now().getTime(),
       sign: (assignment) => signAssignment(this.env, assignment),
       deliver: (validator, message) => this.deliver(validator, message),
+      isConnected: (validator) => this.sessionOf(validator) !== undefined,
       applyOutcomes: (roundId, outcomes) => applyRoundOutcomes(this.env, roundId, outcomes, clock.now().getTime()),
       log: (event, fields) => console.log(JSON.stringify({ event, ...fields })),
     });
@@ -185,6 +186,9 @@ export class ChallengeCoordinator extends DurableObject<Env> {
       ws.serializeAttachment({ ...result.session, loggedInAt: now } satisfies SessionState);
       console.log(JSON.stringify({ event: "validator_logged_in", ...result.session }));
       send(ws, { type: "welcome", validator: result.session.validator as `0x${string}` });
+      // Assignments made while it was away (a reconnect, an edge restart) reach it now.
+      const sent = deliverPending(this.store, result.session.validator, (delivery) => this.deliver(result.session.validator, delivery));
+      if (sent > 0) console.log(JSON.stringify({ event: "assignments_delivered_on_login", validator: result.session.validator, sent }));
       return;
     }
 
@@ -211,20 +215,24 @@ export class ChallengeCoordinator extends DurableObject<Env> {
     }
   }
 
+  /** The validator's logged-in session, if it has one. */
+  private sessionOf(validator: string): WebSocket | undefined {
+    return this.ctx.getWebSockets().find((ws) => {
+      const state = ws.deserializeAttachment() as SessionState | null;
+      return isLoggedIn(state) && state.validator === validator.toLowerCase() && ws.readyState === WebSocket.OPEN;
+    });
+  }
+
   /** Sends an assignment to the validator's live session, if it has one. */
   private deliver(validator: string, delivery: AssignmentDelivery): boolean {
-    for (const ws of this.ctx.getWebSockets()) {
-      const state = ws.deserializeAttachment() as SessionState | null;
-      if (isLoggedIn(state) && state.validator === validator.toLowerCase()) {
-        try {
-          send(ws, { type: "assignment", ...delivery, assignment: delivery.assignment, signature: delivery.signature as `0x${string}` });
-          return true;
-        } catch {
-          return false;
-        }
-      }
+    const ws = this.sessionOf(validator);
+    if (!ws) return false;
+    try {
+      send(ws, { type: "assignment", ...delivery, signature: delivery.signature as `0x${string}` });
+      return true;
+    } catch {
+      return false;
     }
-    return false;
   }
 }
 

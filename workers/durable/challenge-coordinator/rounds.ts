@@ -36,6 +36,7 @@ export interface RoundContext {
   sign(assignment: Assignment): Promise<Hex>;
   /** Sends an assignment to a validator's live session; false when it has none. */
   deliver(validator: string, message: AssignmentDelivery): boolean;
+  isConnected(validator: string): boolean;
   /** Applies a closed round's outcomes to reputation (idempotent per round). */
   applyOutcomes(roundId: number, outcomes: RoundOutcomes): Promise<AppliedRoundOutcomes>;
   log(event: string, fields: Record<string, unknown>): void;
@@ -87,6 +88,8 @@ export type AssignmentRow = {
   stake: string;
   /** assigned -> attested; assigned -> missed (replaced when another validator is left). */
   state: "assigned" | "attested" | "missed";
+  /** 1 once the assignment reached the validator's session (0: it is sent when the validator logs in). */
+  delivered: number;
   verdict: string | null;
   evidence_hash: string | null;
   signature: string | null;
@@ -297,22 +300,51 @@ async function seedAndAssign(c: RoundContext, round: RoundRow): Promise<number> 
       );
     }
   });
-  // The first validators the seed drew are asked; one without a live session counts as missed at once and
-  // the next one is asked instead, as far as the drawn order reaches.
+  // The first validators the seed drew that hold a live session are asked; one drawn before them without a session
+  // counts as missed. When too few are connected (the edge just restarted, say) the first drawn are assigned all
+  // the same and get the assignment as soon as they log in (deliverPending); the half-way mark replaces any that
+  // never do.
   for (const p of prepared) {
-    let asked = 0;
-    for (const v of p.chosen) {
-      if (asked === c.config.validatorsPerChallenge) break;
-      const live = c.deliver(v.address, { assignment: p.assignment, signature: p.signature, blobId: p.challenge.blob_id, nodeUrl: p.challenge.node_url });
+    const delivery = { assignment: p.assignment, signature: p.signature, blobId: p.challenge.blob_id, nodeUrl: p.challenge.node_url };
+    const live = p.chosen.filter((v) => c.isConnected(v.address));
+    const wanted = c.config.validatorsPerChallenge;
+    const rows: { v: StakedValidator; state: "assigned" | "missed"; delivered: boolean }[] = [];
+    if (live.length >= wanted) {
+      const last = p.chosen.indexOf(live[wanted - 1]!);
+      for (const v of p.chosen.slice(0, last + 1)) rows.push({ v, state: live.includes(v) ? "assigned" : "missed", delivered: false });
+    } else {
+      const offline = p.chosen.filter((v) => !live.includes(v)).slice(0, wanted - live.length);
+      for (const v of p.chosen) if (live.includes(v) || offline.includes(v)) rows.push({ v, state: "assigned", delivered: false });
+    }
+    for (const row of rows) {
+      row.delivered = row.state === "assigned" && c.deliver(row.v.address, delivery);
       c.store.sql.exec(
-        "INSERT OR IGNORE INTO assignments (round_id, idx, validator, operator, stake, state) VALUES (?, ?, ?, ?, ?, ?)",
-        round.id, p.challenge.idx, v.address.toLowerCase(), v.operator.toLowerCase(), v.stake.toString(), live ? "assigned" : "missed",
+        "INSERT OR IGNORE INTO assignments (round_id, idx, validator, operator, stake, state, delivered) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        round.id, p.challenge.idx, row.v.address.toLowerCase(), row.v.operator.toLowerCase(), row.v.stake.toString(), row.state, row.delivered ? 1 : 0,
       );
-      if (live) asked++;
     }
   }
   c.log("audit_round_assigned", { roundId: round.id, seed, validators: validators.length });
   return c.now;
+}
+
+/** Sends a validator that just logged in the assignments of the collecting round it has not received yet. */
+export function deliverPending(store: CoordinatorStore, validator: string, deliver: (message: AssignmentDelivery) => boolean): number {
+  const round = store.sql.exec<RoundRow>("SELECT * FROM rounds WHERE phase = 'collecting' ORDER BY id LIMIT 1").toArray()[0];
+  if (!round) return 0;
+  const pending = store.sql
+    .exec<ChallengeRow>(
+      "SELECT c.* FROM challenges c JOIN assignments a ON a.round_id = c.round_id AND a.idx = c.idx WHERE a.round_id = ? AND a.validator = ? AND a.state = 'assigned' AND a.delivered = 0",
+      round.id, validator,
+    )
+    .toArray();
+  let sent = 0;
+  for (const challenge of pending) {
+    if (!deliver({ assignment: JSON.parse(challenge.assignment!), signature: challenge.assignment_signature as Hex, blobId: challenge.blob_id, nodeUrl: challenge.node_url })) break;
+    store.sql.exec("UPDATE assignments SET delivered = 1 WHERE round_id = ? AND idx = ? AND validator = ?", round.id, challenge.idx, validator);
+    sent++;
+  }
+  return sent;
 }
 
 function allAttested(store: CoordinatorStore, roundId: number): boolean {
@@ -335,7 +367,10 @@ async function replaceMissing(c: RoundContext, round: RoundRow): Promise<void> {
       if (asked === late.length) break;
       const delivered = c.deliver(v.address, { assignment: JSON.parse(challenge.assignment!), signature: challenge.assignment_signature as Hex, blobId: challenge.blob_id, nodeUrl: challenge.node_url });
       if (!delivered) continue;
-      c.store.sql.exec("INSERT OR IGNORE INTO assignments (round_id, idx, validator, operator, stake, state) VALUES (?, ?, ?, ?, ?, 'assigned')", round.id, challenge.idx, v.address.toLowerCase(), v.operator.toLowerCase(), v.stake.toString());
+      c.store.sql.exec(
+        "INSERT OR IGNORE INTO assignments (round_id, idx, validator, operator, stake, state, delivered) VALUES (?, ?, ?, ?, ?, 'assigned', 1)",
+        round.id, challenge.idx, v.address.toLowerCase(), v.operator.toLowerCase(), v.stake.toString(),
+      );
       asked++;
     }
     c.log("audit_validators_replaced", { roundId: round.id, pieceId: challenge.piece_id, missed: late.map((r) => r.validator), replacements: asked });

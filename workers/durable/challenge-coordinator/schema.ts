@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS assignments (
   operator TEXT NOT NULL,
   stake TEXT NOT NULL,
   state TEXT NOT NULL,
+  delivered INTEGER NOT NULL DEFAULT 0,
   verdict TEXT,
   evidence_hash TEXT,
   signature TEXT,
