@@ -10,6 +10,8 @@ export interface AuditableNode {
   url: string;
   placedBytes: number;
   registeredAt: number;
+  /** Audit standing (src/services/reputation.ts): a node still vetting is asked more often. */
+  standing: string;
 }
 
 export interface AuditableBlob {
@@ -21,7 +23,7 @@ export interface AuditableBlob {
 /** Active nodes holding at least one blob with a recorded root; a disqualified node is not asked again. */
 export async function listAuditableNodes(db: Db): Promise<AuditableNode[]> {
   return db
-    .select({ id: nodes.id, url: nodes.url, placedBytes: nodes.placedBytes, registeredAt: nodes.registeredAt })
+    .select({ id: nodes.id, url: nodes.url, placedBytes: nodes.placedBytes, registeredAt: nodes.registeredAt, standing: nodes.standing })
     .from(nodes)
     .where(
       and(

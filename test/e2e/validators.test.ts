@@ -4,15 +4,29 @@
 // Reputation parameters are fast here (lambda 0.9: two failed audits suspend a node, five disqualify it).
 
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { AwsClient } from "aws4fetch";
 import { createHash, randomBytes } from "node:crypto";
-import { readdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { copyFile, readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createPublicClient, http, recoverTypedDataAddress, type Address, type Hex } from "viem";
+import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { auditLogAbi, nodeStakingAbi } from "../../src/chain/generated/abis.ts";
 import { nodeKeyOf } from "../../src/chain/node-stake.ts";
 import type { LocalNetwork, NetworkDescription, NodeInfo } from "../../src/localnet/network.ts";
-import { AUDIT_LEAF_BYTES, assignmentTypedMessage, attestationTypedMessage, auditTypes, leafIndexesFor, type Assignment, type Hex32 } from "../../src/protocol/audit.ts";
+import {
+  AUDIT_LEAF_BYTES,
+  assignmentTypedMessage,
+  attestationTypedMessage,
+  auditTypes,
+  failureEvidenceHashOf,
+  leafIndexesFor,
+  loginTypedMessage,
+  pieceIdOf,
+  type Assignment,
+  type Hex32,
+} from "../../src/protocol/audit.ts";
 import { auditDomainInfoSchema } from "../../src/protocol/validator-session.ts";
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
@@ -127,6 +141,42 @@ async function blobFiles(node: NodeInfo): Promise<string[]> {
   const root = join(node.dataDir, "blobs");
   const files = await readdir(root, { recursive: true }).catch(() => [] as string[]);
   return files.filter((f) => /b[0-9a-f]{64}$/.test(f)).map((f) => join(root, f));
+}
+
+
+/** A raw session with the coordinator, as a validator (or an impostor) opens one. */
+async function openSession(): Promise<{ ws: WebSocket; nonce: Hex32; next(): Promise<{ type: string; message?: string }>; closed: Promise<number> }> {
+  const ws = new WebSocket(`${d.edgeUrl.replace(/^http/, "ws")}/api/v1/validators/session`);
+  const inbox: { type: string; message?: string; nonce?: Hex32 }[] = [];
+  const waiters: ((m: { type: string; message?: string }) => void)[] = [];
+  ws.on("message", (data) => {
+    const m = JSON.parse(String(data)) as { type: string; message?: string; nonce?: Hex32 };
+    const waiter = waiters.shift();
+    if (waiter) waiter(m);
+    else inbox.push(m);
+  });
+  const closed = new Promise<number>((resolve) => ws.on("close", (code) => resolve(code)));
+  const next = () =>
+    new Promise<{ type: string; message?: string; nonce?: Hex32 }>((resolve, reject) => {
+      const queued = inbox.shift();
+      if (queued) return resolve(queued);
+      const timer = setTimeout(() => reject(new Error("no message from the coordinator within 10 s")), 10_000);
+      waiters.push((m) => {
+        clearTimeout(timer);
+        resolve(m);
+      });
+    });
+  const hello = await next();
+  expect(hello.type).toBe("hello");
+  return { ws, nonce: hello.nonce!, next, closed };
+}
+
+async function signedLogin(key: Hex, validator: Address, nonce: Hex32) {
+  const account = privateKeyToAccount(key);
+  const info = auditDomainInfoSchema.parse(await api("/validators/domain"));
+  const login = { validator, operator: account.address, nonce, issuedAt: Math.floor(Date.now() / 1000) };
+  const signature = await account.signTypedData({ domain: { ...info.domain, salt: info.domain.salt as Hex }, types: auditTypes, primaryType: "ValidatorLogin", message: loginTypedMessage(login) });
+  return { type: "login", login, signature };
 }
 
 beforeAll(async () => {
@@ -255,6 +305,48 @@ describe("validators", () => {
     }
   }, 180_000);
 
+  it("refuses bad input on the validators' session and records nothing: no login, a forged or unauthorized login, a bad attestation", async () => {
+    const v = d.chain.validators[1]!;
+    await network.stopValidator(1);
+    try {
+      const before = (await api<{ rounds: PublicRound[] }>("/validators/rounds?limit=100")).rounds;
+      // Not JSON, then an attestation before logging in: refused, and the second closes the socket.
+      const a = await openSession();
+      a.ws.send("not json");
+      expect(await a.next()).toMatchObject({ type: "error", message: "messages are JSON" });
+      const fakeAttestation = { roundId: 1, nodeId: d.nodes[0]!.id, pieceId: `0x${"ab".repeat(32)}`, verdict: "fail", evidenceHash: await failureEvidenceHashOf("timeout") };
+      a.ws.send(JSON.stringify({ type: "attestation", attestation: fakeAttestation, signature: `0x${"11".repeat(65)}`, reason: "timeout" }));
+      expect(await a.next()).toMatchObject({ type: "error", message: "log in first" });
+      expect(await a.closed).toBe(1008);
+      // A key the validator never authorized, and a login over another session's nonce.
+      const b = await openSession();
+      b.ws.send(JSON.stringify(await signedLogin(generatePrivateKey(), v.address, b.nonce)));
+      expect((await b.next()).message).toMatch(/has not authorized this operational key/);
+      const c = await openSession();
+      c.ws.send(JSON.stringify(await signedLogin(v.operationalKey, v.address, `0x${"00".repeat(32)}`)));
+      expect((await c.next()).message).toMatch(/not over this session's nonce/);
+      // A proper login, then attestations that must not count: a closed round, a bad signature.
+      const e = await openSession();
+      e.ws.send(JSON.stringify(await signedLogin(v.operationalKey, v.address, e.nonce)));
+      expect(await e.next()).toMatchObject({ type: "welcome" });
+      const closedRound = before.find((r) => r.state === "closed")!;
+      const challenge = closedRound.challenges[0]!;
+      const late = { roundId: closedRound.id, nodeId: challenge.nodeId, pieceId: challenge.pieceId, verdict: "fail" as const, evidenceHash: await failureEvidenceHashOf("timeout") };
+      const account = privateKeyToAccount(v.operationalKey);
+      const info = auditDomainInfoSchema.parse(await api("/validators/domain"));
+      const signature = await account.signTypedData({ domain: { ...info.domain, salt: info.domain.salt as Hex }, types: auditTypes, primaryType: "Attestation", message: attestationTypedMessage(late) });
+      e.ws.send(JSON.stringify({ type: "attestation", attestation: late, signature, reason: "timeout" }));
+      expect((await e.next()).message).toMatch(/is not collecting attestations/);
+      e.ws.send(JSON.stringify({ type: "attestation", attestation: { ...late, roundId: 9999 }, signature, reason: "timeout" }));
+      expect((await e.next()).message).toMatch(/does not exist/);
+      e.ws.close();
+      // Nothing recorded: the closed round's record is what it was.
+      expect(await api<PublicRound>(`/validators/rounds/${closedRound.id}`)).toEqual(closedRound);
+    } finally {
+      await network.startValidator(1);
+    }
+  }, 120_000);
+
   it("completes a round once when the edge (and its Durable Object) restarts in the middle of it", async () => {
     const id = await openRound();
     expect((await api<PublicRound>(`/validators/rounds/${id}`)).state).toBe("open");
@@ -329,4 +421,28 @@ describe("validators", () => {
     }
   }, 240_000);
 
+  it("fails a node that lost its replicas and answers from a sibling's copies", async () => {
+    // A replicated bucket: three copies of each segment, each unique to its node (masked, with its own root).
+    const signer = new AwsClient({ accessKeyId: d.accounts.default.accessKeyId, secretAccessKey: d.accounts.default.secretAccessKey, service: "s3", region: d.region, retries: 0 });
+    expect((await fetch(await signer.sign(`${d.edgeUrl}/copies`, { method: "PUT", headers: { "x-icn-erasure-code": "none" } }))).status).toBe(200);
+    for (let i = 0; i < 30; i++) await s3.send(new PutObjectCommand({ Bucket: "copies", Key: `r/${i}`, Body: randomBytes(20 * 1024 + i) }));
+    const cheat = d.nodes[4]!;
+    const sibling = d.nodes.find((n) => n.index !== cheat.index && n.index !== 5 && n.index !== 6)!;
+    // Its replicas (blob, sidecar and tree) are replaced by the sibling's files of the same segments.
+    const siblingFiles = new Map((await blobFiles(sibling)).map((f) => [f.slice(f.lastIndexOf("/") + 1), f]));
+    const swapped: string[] = [];
+    for (const file of await blobFiles(cheat)) {
+      const blobId = file.slice(file.lastIndexOf("/") + 1);
+      const theirs = siblingFiles.get(blobId);
+      if (!theirs) continue;
+      for (const suffix of ["", ".meta.json", ".tree"]) await copyFile(`${theirs}${suffix}`, `${file}${suffix}`).catch(() => {});
+      swapped.push(await pieceIdOf(cheat.id, blobId));
+    }
+    expect(swapped.length).toBeGreaterThan(0);
+    let caught: PublicRound["challenges"][number] | undefined;
+    for (let i = 0; i < 8 && !caught; i++) caught = (await runRound()).challenges.find((c) => c.nodeId === cheat.id && swapped.includes(c.pieceId));
+    expect(caught, "a swapped replica was challenged within eight rounds").toBeDefined();
+    expect(caught!.verdict).toBe("fail");
+    expect(caught!.attestations.filter((a) => a.verdict === "fail").every((a) => a.reason?.startsWith("invalid proof"))).toBe(true);
+  }, 300_000);
 });

@@ -11,8 +11,6 @@
 // Rewriting moves bytes through the Worker, so it is bounded per run in bytes as well as pages; a page cut short is
 // read again next run (what it did is not done twice: the rewritten replicas are unique by then).
 
-import { markChoreDone, readChoreCursor, saveChoreCursor } from "../../src/db/chore-cursors.ts";
-import { bucketAfter } from "../../src/db/accounts.ts";
 import { openDb, type Db } from "../../src/db/client.ts";
 import { insertBlobFault } from "../../src/db/faults.ts";
 import { recordPlacedBlobs, releasePlacedBlobs } from "../../src/db/placements.ts";
@@ -20,19 +18,15 @@ import { listNodes } from "../../src/db/registry.ts";
 import type { NodeRow } from "../../src/db/schema.ts";
 import type { Env } from "../../src/env.ts";
 import { newBlobId } from "../../src/services/blob-storage.ts";
-import { bucketIndexFor, type BucketIndexStub } from "../../src/services/bucket-indexes.ts";
+import type { BucketIndexStub } from "../../src/services/bucket-indexes.ts";
 import { copyAsUniqueReplica, SourceReplicaError } from "../../src/services/replica-upload.ts";
 import type { ReplicaOnNode } from "../durable/bucket-index/bucket-index.ts";
-import { progressOf, type Progress } from "./placement-backfill.ts";
 import { discardUnused, releaseDropped } from "./replaced-blobs.ts";
+import { walkReplicaIndexes, type WalkBudget } from "./replica-walk.ts";
 
 export const CHORE_NAME = "audit-roots";
 
-export interface AuditRootsBudget {
-  /** Index pages (one Durable Object call each) a run reads at most. */
-  pagesPerRun: number;
-  /** Index rows per page. */
-  pageSize: number;
+export interface AuditRootsBudget extends WalkBudget {
   /** Bytes of old replicas a run rewrites at most (the first is rewritten whatever its size, so a run always moves on). */
   rewriteBytesPerRun: number;
 }
@@ -60,59 +54,36 @@ export async function runOnce(env: Env, now: Date, budget: AuditRootsBudget = DE
   const db = openDb(env.DB);
   const t = now.getTime();
   const report: AuditRootsReport = { chore: CHORE_NAME, done: false, pages: 0, replicas: 0, recorded: 0, rewritten: 0, failed: 0, unrootable: 0, errors: [] };
-  const saved = await readChoreCursor(db, CHORE_NAME);
-  if (saved?.doneAt != null) return { ...report, done: true };
   const byId = new Map((await listNodes(db)).map((n) => [n.id, n]));
   let bytesLeft = budget.rewriteBytesPerRun;
   let rewroteAny = false;
-
-  let progress: Progress = progressOf(saved?.cursor);
-  while (report.pages < budget.pagesPerRun) {
-    let current = progress.current;
-    if (!current) {
-      const bucket = await bucketAfter(db, progress.after);
-      if (!bucket) {
-        await markChoreDone(db, CHORE_NAME, t);
-        return { ...report, done: true };
-      }
-      current = { name: bucket.name, id: bucket.id, within: null };
-    }
-    const index = bucketIndexFor(env, current.id);
-    const page = await index.listReplicaPage(current.within, budget.pageSize);
-    report.pages++;
-    report.replicas += page.replicas.length;
-
-    const known = page.replicas.flatMap((r) => {
+  const walked = await walkReplicaIndexes(env, db, CHORE_NAME, budget, t, async ({ bucketId, index, replicas }) => {
+    report.replicas += replicas.length;
+    const known = replicas.flatMap((r) => {
       const root = r.of?.replica.merkleRoot ?? r.of?.pieceRoot;
       return root ? [{ nodeId: r.nodeId, blobId: r.blobId, bytes: r.bytes, merkleRoot: `0x${root}` }] : [];
     });
     report.recorded += await recordRoots(db, index, known, t);
-
-    let cut = false;
-    for (const r of page.replicas) {
+    for (const r of replicas) {
       if (r.of?.replica.merkleRoot ?? r.of?.pieceRoot) continue;
       if (!r.of?.sealed) {
         report.unrootable++;
         continue;
       }
-      if (rewroteAny && r.bytes > bytesLeft) {
-        cut = true;
-        break;
-      }
+      // Out of bytes for this run: the page is read again next run (its rewritten replicas are unique by then).
+      if (rewroteAny && r.bytes > bytesLeft) return "stop";
       rewroteAny = true;
       bytesLeft -= r.bytes;
       try {
-        if (await rewriteAsUnique(env, db, t, current.id, index, byId, r)) report.rewritten++;
+        if (await rewriteAsUnique(env, db, t, bucketId, index, byId, r)) report.rewritten++;
       } catch (error) {
         report.failed++;
         if (report.errors.length < 20) report.errors.push(`${r.nodeId}/${r.blobId}: ${String(error)}`);
       }
     }
-    if (cut) return report;
-    progress = page.next ? { after: progress.after, current: { ...current, within: page.next } } : { after: current.name, current: null };
-    await saveChoreCursor(db, CHORE_NAME, JSON.stringify(progress), t);
-  }
-  return report;
+    return "next";
+  });
+  return { ...report, ...walked };
 }
 
 /**

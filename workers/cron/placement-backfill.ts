@@ -9,23 +9,16 @@
 // which of the pairs it recorded are still referenced and releases the others. A delete that changes the index
 // after that check finds the row and releases it itself (deletes and repairs release after the index changes).
 
-import { z } from "zod";
-import { bucketAfter } from "../../src/db/accounts.ts";
-import { markChoreDone, readChoreCursor, saveChoreCursor } from "../../src/db/chore-cursors.ts";
 import { openDb, type Db } from "../../src/db/client.ts";
 import { placedOnNode, recordPlacedBlobs, releasePlacedBlobs } from "../../src/db/placements.ts";
 import type { Env } from "../../src/env.ts";
-import { bucketIndexFor, type BucketIndexStub } from "../../src/services/bucket-indexes.ts";
-import type { ReplicaCursor, ReplicaOnNode } from "../durable/bucket-index/bucket-index.ts";
+import type { BucketIndexStub } from "../../src/services/bucket-indexes.ts";
+import type { ReplicaOnNode } from "../durable/bucket-index/bucket-index.ts";
+import { walkReplicaIndexes, type WalkBudget } from "./replica-walk.ts";
 
 export const CHORE_NAME = "placement-backfill";
 
-export interface BackfillBudget {
-  /** Index pages (one Durable Object call each) a run reads at most. */
-  pagesPerRun: number;
-  /** Index rows per page: replica rows, or upload parts (a part holds each of its replicas). */
-  pageSize: number;
-}
+export type BackfillBudget = WalkBudget;
 
 /** At most 2,000 index rows a run: about a hundred D1 batches and twenty index calls, well inside one cron invocation. */
 export const DEFAULT_BUDGET: BackfillBudget = { pagesPerRun: 10, pageSize: 200 };
@@ -43,61 +36,18 @@ export interface PlacementBackfillReport {
   released: number;
 }
 
-const replicaCursorSchema = z.discriminatedUnion("in", [
-  z.object({ in: z.literal("replicas"), key: z.string(), versionId: z.string(), segment: z.number().int(), nodeId: z.string(), blobId: z.string() }),
-  z.object({ in: z.literal("parts"), uploadId: z.string(), partNumber: z.number().int() }),
-]) satisfies z.ZodType<ReplicaCursor>;
-
-/** Buckets named up to `after` are done; `current` is the bucket being walked and where its walk resumes. */
-export const progressSchema = z.object({
-  after: z.string(),
-  current: z.object({ name: z.string(), id: z.string(), within: replicaCursorSchema.nullable() }).nullable(),
-});
-export type Progress = z.infer<typeof progressSchema>;
-
-export const START: Progress = { after: "", current: null };
-
-/** A cursor this release cannot read starts the walk over: slower, never wrong, since recording is idempotent. */
-export function progressOf(saved: string | null | undefined): Progress {
-  if (!saved) return START;
-  try {
-    return progressSchema.parse(JSON.parse(saved));
-  } catch {
-    return START;
-  }
-}
-
 export async function runOnce(env: Env, now: Date, budget: BackfillBudget = DEFAULT_BUDGET): Promise<PlacementBackfillReport> {
   const db = openDb(env.DB);
   const t = now.getTime();
   const report: PlacementBackfillReport = { chore: CHORE_NAME, done: false, pages: 0, replicas: 0, recorded: 0, released: 0 };
-  const saved = await readChoreCursor(db, CHORE_NAME);
-  if (saved?.doneAt != null) return { ...report, done: true };
-
-  let progress = progressOf(saved?.cursor);
-  while (report.pages < budget.pagesPerRun) {
-    let current = progress.current;
-    if (!current) {
-      // A bucket created after the walk passed its name holds only data written by this release: counted already.
-      const bucket = await bucketAfter(db, progress.after);
-      if (!bucket) {
-        await markChoreDone(db, CHORE_NAME, t);
-        return { ...report, done: true };
-      }
-      current = { name: bucket.name, id: bucket.id, within: null };
-    }
-    const index = bucketIndexFor(env, current.id);
-    const page = await index.listReplicaPage(current.within, budget.pageSize);
-    report.pages++;
+  const walked = await walkReplicaIndexes(env, db, CHORE_NAME, budget, t, async (page) => {
     report.replicas += page.replicas.length;
-    const counted = await accountReplicas(db, index, page.replicas, t);
+    const counted = await accountReplicas(db, page.index, page.replicas, t);
     report.recorded += counted.recorded;
     report.released += counted.released;
-    progress = page.next ? { after: progress.after, current: { ...current, within: page.next } } : { after: current.name, current: null };
-    // Saved after every page: a run cut short repeats at most one page, which changes nothing the second time.
-    await saveChoreCursor(db, CHORE_NAME, JSON.stringify(progress), t);
-  }
-  return report;
+    return "next";
+  });
+  return { ...report, ...walked };
 }
 
 /**

@@ -23,7 +23,8 @@ import { receiveAttestation } from "./attestations.ts";
 import { auditDomain, signAssignment } from "../../../src/services/audit-keys.ts";
 import { auditChainOf } from "./audit-chain.ts";
 import { findPublicRound, listPublicRounds, publicEpoch, type PublicEpoch, type PublicRound } from "./public-record.ts";
-import { advance, anchorFinishedEpochs, currentRound, deliverPending, nextRoundDue, openRound, type AssignmentDelivery, type RoundContext } from "./rounds.ts";
+import { anchorFinishedEpochs } from "./epochs.ts";
+import { advance, currentRound, deliverPending, nextRoundDue, openRound, type AssignmentDelivery, type RoundContext } from "./rounds.ts";
 import { migrateCoordinator, type CoordinatorStore } from "./schema.ts";
 import { checkLogin, isLoggedIn, type SessionState } from "./sessions.ts";
 
@@ -108,7 +109,6 @@ export class ChallengeCoordinator extends DurableObject<Env> {
             await this.ctx.storage.setAlarm(Date.now() + config.roundIntervalMs);
             return { chore: "challenge-round", skipped: "no active node holds a blob with a recorded Merkle root" };
           }
-          if (openNow) openNow = false;
         }
         const next = await advance(c, round);
         const after = currentRound(this.store);

@@ -2,7 +2,8 @@
 // the edge — the commitment transaction, the seed block and seed, each challenge's signed assignment and, once
 // the round is closed, every attestation with its signature. Blob ids and node URLs stay private.
 
-import { assignmentsOf, challengesOf, epochRoot, type RoundRow } from "./rounds.ts";
+import { epochRoot } from "./epochs.ts";
+import { assignmentsOf, challengesOf, type RoundRow } from "./rounds.ts";
 import type { CoordinatorStore } from "./schema.ts";
 
 export interface PublicAttestation {

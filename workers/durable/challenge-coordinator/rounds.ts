@@ -9,23 +9,25 @@
 //   collecting  attestations arrive over the validators' sockets (attestations.ts); at the half-way mark a
 //               validator that has not attested is replaced by the next one the seed drew
 //   closing     verdicts by two thirds of the assigned stake, misconduct slashed, reputation applied, containment
-//               and coverage updated; the last round of an epoch anchors the epoch's verdict root on chain
+//               and coverage updated; the last round of an epoch anchors the epoch's verdict root (epochs.ts)
+//
+// Which pieces a round challenges is selection.ts.
 //
 // Steps that talk to the chain or to D1 run outside SQLite transactions; what they learn is written in one
 // synchronous transaction together with the phase change, so a crash between the two repeats the step.
 
 import type { Hex } from "viem";
-import { auditableBlob, listAuditableNodes, randomAuditableBlob, type AuditableNode } from "../../../src/db/audit-targets.ts";
+import { listAuditableNodes } from "../../../src/db/audit-targets.ts";
 import type { Db } from "../../../src/db/client.ts";
-import { leafCountOf, leafIndexesFor, pieceIdOf, validatorOrderFor, type Assignment, type Hex32 } from "../../../src/protocol/audit.ts";
-import { hex } from "../../../src/protocol/crypto.ts";
-import { merkleLeafHash, merkleRootOf } from "../../../src/protocol/merkle.ts";
+import { leafIndexesFor, validatorOrderFor, type Assignment, type Hex32 } from "../../../src/protocol/audit.ts";
 import type { AuditConfig } from "../../../src/config.ts";
 import type { AppliedRoundOutcomes, RoundOutcomes } from "../../../src/services/audit-outcomes.ts";
 import { decideChallenge, isTimeoutReason, type CountedAttestation } from "../../../src/services/audit-verdicts.ts";
 import type { ValidatorOutcome } from "../../../src/services/reputation.ts";
 import type { AuditChain, StakedValidator } from "./audit-chain.ts";
+import { anchorFinishedEpochs } from "./epochs.ts";
 import type { CoordinatorStore, RoundPhase } from "./schema.ts";
+import { commitmentOf, pickChallenges } from "./selection.ts";
 
 export interface RoundContext {
   store: CoordinatorStore;
@@ -144,94 +146,6 @@ export async function openRound(c: RoundContext): Promise<RoundRow | undefined> 
   });
   c.log("audit_round_opened", { roundId: id, epoch, challenges: picked.length });
   return currentRound(c.store);
-}
-
-interface PickedChallenge {
-  nodeId: string;
-  nodeUrl: string;
-  blobId: string;
-  pieceId: Hex32;
-  merkleRoot: string;
-  leafCount: number;
-}
-
-/**
- * Contained pieces first (a node that timed out is asked about the same piece again), then every node not yet
- * challenged this epoch spread over the epoch's remaining rounds, then weighted picks: new nodes, nodes that
- * failed recently and nodes holding more data are asked more often.
- */
-async function pickChallenges(c: RoundContext, nodes: AuditableNode[], epoch: number, roundsLeft: number): Promise<PickedChallenge[]> {
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const picked: PickedChallenge[] = [];
-  const add = async (node: AuditableNode, blobId?: string) => {
-    if (picked.some((p) => p.nodeId === node.id)) return;
-    const blob = blobId ? await auditableBlob(c.db, node.id, blobId) : await randomAuditableBlob(c.db, node.id);
-    if (!blob) return;
-    picked.push({
-      nodeId: node.id,
-      nodeUrl: node.url,
-      blobId: blob.blobId,
-      pieceId: await pieceIdOf(node.id, blob.blobId),
-      merkleRoot: blob.merkleRoot,
-      leafCount: leafCountOf(blob.bytes),
-    });
-  };
-
-  for (const row of c.store.sql.exec<{ node_id: string; blob_id: string }>("SELECT node_id, blob_id FROM containment").toArray()) {
-    const node = byId.get(row.node_id);
-    if (node) await add(node, row.blob_id);
-  }
-  const covered = new Map(c.store.sql.exec<{ node_id: string; epoch: number }>("SELECT * FROM coverage").toArray().map((r) => [r.node_id, r.epoch]));
-  const uncovered = shuffled(nodes.filter((n) => (covered.get(n.id) ?? 0) < epoch));
-  const mustCover = Math.ceil(uncovered.length / Math.max(1, roundsLeft));
-  for (const node of uncovered.slice(0, mustCover)) await add(node);
-
-  const failures = recentFailures(c.store);
-  const weights = nodes.map((n) => ({ node: n, weight: weightOf(n, failures.get(n.id) ?? 0, c.now) }));
-  for (let tries = 0; picked.length < Math.min(c.config.challengesPerRound, nodes.length) && tries < 4 * nodes.length; tries++) {
-    await add(weightedPick(weights.filter((w) => !picked.some((p) => p.nodeId === w.node.id))));
-  }
-  return picked;
-}
-
-/** Failed or timed-out challenges per node over its last ten closed challenges. */
-function recentFailures(store: CoordinatorStore): Map<string, number> {
-  const rows = store.sql
-    .exec<{ node_id: string; failed: number }>(
-      "SELECT node_id, SUM(outcome IN ('fail', 'timeout')) AS failed FROM (SELECT node_id, outcome, ROW_NUMBER() OVER (PARTITION BY node_id ORDER BY round_id DESC) AS n FROM challenges WHERE outcome IS NOT NULL) WHERE n <= 10 GROUP BY node_id",
-    )
-    .toArray();
-  return new Map(rows.map((r) => [r.node_id, r.failed]));
-}
-
-const DAY_MS = 24 * 3600 * 1000;
-const GIB = 1024 ** 3;
-
-function weightOf(node: AuditableNode, failures: number, now: number): number {
-  const young = now - node.registeredAt < 30 * DAY_MS ? 2 : 0;
-  return 1 + young + 3 * failures + Math.log2(1 + node.placedBytes / GIB);
-}
-
-function weightedPick(weights: { node: AuditableNode; weight: number }[]): AuditableNode {
-  const total = weights.reduce((sum, w) => sum + w.weight, 0);
-  let draw = Math.random() * total;
-  for (const w of weights) if ((draw -= w.weight) < 0) return w.node;
-  return weights[weights.length - 1]!.node;
-}
-
-function shuffled<T>(items: T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
-}
-
-/** SHA-256 over the round id and each challenge's node, piece, root and leaf count, in order. */
-async function commitmentOf(roundId: number, picked: PickedChallenge[]): Promise<Hex> {
-  const text = [String(roundId), ...picked.map((p) => `${p.nodeId}|${p.pieceId}|${p.merkleRoot}|${p.leafCount}`)].join("\n");
-  return `0x${hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)))}`;
 }
 
 // ---- advance ----
@@ -435,47 +349,4 @@ async function closeRound(c: RoundContext, round: RoundRow): Promise<void> {
   });
   c.log("audit_round_closed", { roundId: round.id, verdicts: decided.map((d) => d.verdict) });
   await anchorFinishedEpochs(c);
-}
-
-// ---- epochs ----
-
-/** The leaf of one verdict in its epoch's tree: round, piece, node and verdict, as UTF-8. */
-export function verdictLeaf(roundId: number, pieceId: string, nodeId: string, verdict: string): string {
-  return `${roundId}|${pieceId}|${nodeId}|${verdict}`;
-}
-
-export async function epochRoot(store: CoordinatorStore, epoch: number): Promise<{ root: Hex; rounds: number; leaves: string[] }> {
-  const rows = store.sql
-    .exec<{ round_id: number; piece_id: string; node_id: string; verdict: string }>(
-      "SELECT c.round_id, c.piece_id, c.node_id, c.verdict FROM challenges c JOIN rounds r ON r.id = c.round_id WHERE r.epoch = ? AND r.phase = 'closed' ORDER BY c.round_id, c.idx",
-      epoch,
-    )
-    .toArray();
-  const leaves = rows.map((r) => verdictLeaf(r.round_id, r.piece_id, r.node_id, r.verdict));
-  const rounds = new Set(rows.map((r) => r.round_id)).size;
-  if (leaves.length === 0) return { root: `0x${"0".repeat(64)}`, rounds, leaves };
-  const hashes = await Promise.all(leaves.map((l) => merkleLeafHash(new TextEncoder().encode(l))));
-  return { root: `0x${hex(await merkleRootOf(hashes))}`, rounds, leaves };
-}
-
-/** Anchors every epoch whose last round has closed and that is not anchored yet (a failed anchor is retried). */
-export async function anchorFinishedEpochs(c: RoundContext): Promise<void> {
-  const finished = c.store.sql
-    .exec<{ epoch: number }>(
-      "SELECT DISTINCT r.epoch FROM rounds r WHERE r.phase = 'closed' AND r.id % ? = 0 AND NOT EXISTS (SELECT 1 FROM epochs e WHERE e.epoch = r.epoch AND e.anchor_tx IS NOT NULL) ORDER BY r.epoch",
-      c.config.roundsPerEpoch,
-    )
-    .toArray();
-  for (const { epoch } of finished) await anchorEpoch(c, epoch);
-}
-
-/** Anchors a finished epoch's verdict root on chain, once (a retry finds the anchor recorded). */
-async function anchorEpoch(c: RoundContext, epoch: number): Promise<void> {
-  const done = c.store.sql.exec<{ anchor_tx: string | null }>("SELECT anchor_tx FROM epochs WHERE epoch = ?", epoch).toArray()[0];
-  if (done?.anchor_tx) return;
-  const { root, rounds } = await epochRoot(c.store, epoch);
-  c.store.sql.exec("INSERT INTO epochs (epoch, root, rounds) VALUES (?, ?, ?) ON CONFLICT (epoch) DO NOTHING", epoch, root, rounds);
-  const tx = await c.chain.anchorEpoch(epoch, root, rounds);
-  c.store.sql.exec("UPDATE epochs SET anchor_tx = ? WHERE epoch = ?", tx ?? "already-anchored", epoch);
-  c.log("audit_epoch_anchored", { epoch, root, rounds, tx });
 }
