@@ -547,7 +547,7 @@ export function openApiDocument() {
       "/finance/payments/webhook": {
         post: {
           summary:
-            "A payment provider's event: payment.succeeded credits the account (ledger: debit cash, credit receivables:<account>), payment.refunded debits it back against the payment it names, never beyond what is left of it. The event id is recorded in the same D1 batch as the entry: a redelivery answers 200 with duplicate: true and changes nothing",
+            `A payment provider's event: payment.succeeded credits the account (ledger: debit cash, credit receivables:<account>), payment.refunded debits it back against the payment it names, never beyond what is left of it. The body is at most ${WEBHOOK_MAX_BODY_BYTES / 1024} KiB. The event id is recorded in the same D1 batch as the entry: a redelivery answers 200 with duplicate: true and changes nothing`,
           security: webhookSigned,
           parameters: [{ name: "ICN-Signature", in: "header", required: true, schema: string }],
           requestBody: json(z.toJSONSchema(paymentWebhookEventSchema, { io: "input" })),
