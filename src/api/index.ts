@@ -8,6 +8,7 @@ import { virtualHostedBucket } from "../s3/router.ts";
 import { adminApi } from "./admin.ts";
 import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
+import { financeApi } from "./finance.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -35,6 +36,7 @@ controlApi.route("/nodes", nodesApi);
 controlApi.route("/admin", adminApi);
 controlApi.route("/kms", kmsApi);
 controlApi.route("/validators", validatorsApi);
+controlApi.route("/finance", financeApi);
 controlApi.get("/openapi.json", (c) => c.json(openApiDocument()));
 
 /** The answer to a control-API path no route claims: a JSON 404, never the S3 surface. */

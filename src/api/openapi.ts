@@ -21,6 +21,9 @@ import { erasureSpeedRequestSchema } from "./diagnostics.ts";
 import { MAX_CLOCK_SKEW_MS } from "../protocol/sigv4.ts";
 import { MAX_CONTROL_BODY_BYTES } from "./guards/body-limit.ts";
 import { RATE_LIMIT_PERIOD_S } from "./guards/rate-limit.ts";
+import { ledgerQuerySchema, paymentWebhookEventSchema, paymentsQuerySchema, publishPriceSheetRequestSchema, trialBalanceQuerySchema, WEBHOOK_MAX_BODY_BYTES, BANK_STATEMENT_MAX_BYTES } from "./finance.ts";
+import { PAYMENT_CURRENCIES } from "../finance/money.ts";
+import { MAX_IMPORT_ROWS } from "../finance/bank-import.ts";
 import { createKmsKeyRequestSchema, scheduleKmsKeyDeletionRequestSchema, setKmsKeyAliasRequestSchema } from "./kms.ts";
 import { SCRUB_REPORT_WINDOW_MS, SCRUB_REPORTS_PER_WINDOW } from "./nodes.ts";
 
@@ -51,8 +54,8 @@ const ERROR_MEANINGS = {
   RequestTimeTooSkewed: `x-amz-date is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes away from the edge's clock`,
   SignatureDoesNotMatch: "the signature does not match the request",
   TooManyRequests: `the caller's requests per ${RATE_LIMIT_PERIOD_S} s are used up; retry after Retry-After seconds`,
-  // Admin
-  Unauthorized: "no valid admin bearer token",
+  // Admin and finance
+  Unauthorized: "no valid bearer token: the admin token on /admin routes, the finance token (FINANCE_TOKEN) on /finance routes",
   // Registration
   SignatureExpired: "the registration's expiry has passed",
   ExpiryTooFar: "the registration's expiry is more than an hour ahead",
@@ -86,6 +89,21 @@ const ERROR_MEANINGS = {
   UpgradeRequired: "the validators' session is a WebSocket: open it with Upgrade: websocket",
   SlashRefused: "the chain refused the slash transaction (details: revertReason, transactionHash)",
   NotFound: "no such route (the test clock exists only when TEST_CLOCK is \"true\")",
+  // Finance: the payment webhook (signed like Stripe's) and the finance role's routes
+  MalformedSignatureHeader: "the ICN-Signature header is missing or not 't=<unix seconds>,v1=<hex HMAC-SHA256>'; nothing was recorded",
+  SignatureTimestampOutOfRange: "the signature's t= is further from the edge's clock than the tolerance (FINANCE_WEBHOOK_TOLERANCE_SECONDS, 300 by default); nothing was recorded",
+  WebhookNotConfigured: "FINANCE_WEBHOOK_SECRET is not set: the edge accepts no payment events",
+  UnknownAccount: "data.accountId (or a statement row's account_id) names no customer account; nothing was recorded",
+  UnsupportedCurrency: `the currency is not one payments are accepted in (${PAYMENT_CURRENCIES.join(", ")}); nothing was recorded`,
+  InvalidAmount: "the amount is not a positive number of minor units within the edge's cap (10^15)",
+  NoSuchPayment: "the refund names no recorded payment",
+  PaymentMismatch: "the refund names a payment of another account or currency",
+  RefundExceedsPayment: "the refund is more than what is left of the payment (details: amountMinor, refundedMinor, remainingMinor); nothing was recorded",
+  PaymentAlreadyRecorded: "another event (or bank reference) already recorded this payment id with other content",
+  EventIdConflict: "the event id was recorded before with other content (a redelivery of the same event answers 200 with duplicate: true)",
+  InvalidStatement: "the bank statement cannot be read (CSV syntax, missing header columns, too many rows); no row was applied",
+  PriceSheetVersionTaken: "the version is not the next one (details.expectedVersion)",
+  PriceSheetNotEffective: "the sheet would take effect in the past or before the newest version (details.notBefore)",
 } as const satisfies Record<string, string>;
 
 export type ApiErrorCode = keyof typeof ERROR_MEANINGS;
@@ -140,6 +158,37 @@ function errors(...answers: ErrorAnswers[]) {
 }
 
 const admin = [{ adminToken: [] }];
+const finance = [{ financeToken: [] }];
+const webhookSigned = [{ webhookSignature: [] }];
+/** Every finance-role route: the finance bearer token is checked before anything else. */
+const FINANCE: ErrorAnswers = { 401: ["Unauthorized"] };
+/** Query parameters, from the zod schema the handler parses them with (a bad one is 400 ValidationError). */
+function queryParams(schema: z.ZodObject) {
+  const json = z.toJSONSchema(schema, { io: "input" }) as { properties: Record<string, { description?: string }>; required?: string[] };
+  return Object.entries(json.properties).map(([name, property]) => ({ name, in: "query", required: (json.required ?? []).includes(name), schema: property }));
+}
+const QUERY: ErrorAnswers = { 400: ["ValidationError"] };
+const csvOr = (description: string, schema: unknown) => ({
+  description: `${description}; with format=csv the same as RFC 4180 CSV (header line, CRLF), the next page's cursor in the ICN-Next-Cursor header`,
+  content: { "application/json": { schema }, "text/csv": { schema: { type: "string" } } },
+});
+const amount = { type: "string", pattern: "^(0|[1-9][0-9]*)$", description: "decimal integer of base units (USD cents, USDC 6 decimals, ICNT 18 decimals)" };
+const signedAmount = { type: "string", pattern: "^-?(0|[1-9][0-9]*)$", description: "debits - credits, decimal base units" };
+const trialBalanceSchema = object({
+  periodId: { type: ["string", "null"] },
+  balanced: { type: "boolean", description: "every currency's debits equal its credits" },
+  currencies: { type: "array", items: object({ currency: string, debits: amount, credits: amount }) },
+  accounts: { type: "array", items: object({ account: string, subaccount: string, currency: string, debits: amount, credits: amount, balance: signedAmount }) },
+});
+const priceSheetSchema = object({
+  version: integer,
+  currency: { type: "string", enum: [...PAYMENT_CURRENCIES] },
+  effectiveFrom: { type: "string", format: "date-time" },
+  storagePerTbMonth: { ...amount, description: "micro-units (10^-6) of the currency per TB-month (10^12 bytes × 720 hours)" },
+  egressPerTb: { ...amount, description: "micro-units per TB (10^12 bytes) sent" },
+  classAPerMillion: { ...amount, description: "micro-units per million class A requests (writes, lists)" },
+  classBPerMillion: { ...amount, description: "micro-units per million class B requests (reads)" },
+});
 const node = [{ nodeSigV4: [] }];
 const tenant = [{ accountSigV4: [] }];
 const anonymous: never[] = [];
@@ -203,6 +252,14 @@ export function openApiDocument() {
     components: {
       securitySchemes: {
         adminToken: { type: "http", scheme: "bearer", description: "The Worker's ADMIN_TOKEN secret." },
+        financeToken: { type: "http", scheme: "bearer", description: "The Worker's FINANCE_TOKEN secret: the finance role, separate from the admin token." },
+        webhookSignature: {
+          type: "apiKey",
+          in: "header",
+          name: "ICN-Signature",
+          description:
+            "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" under FINANCE_WEBHOOK_SECRET>, as Stripe signs its events. Several v1= are accepted (secret rotation: FINANCE_WEBHOOK_SECRET=\"new,old\"), compared in constant time over the raw body bytes before anything is parsed.",
+        },
         nodeSigV4: {
           type: "apiKey",
           in: "header",
@@ -484,6 +541,118 @@ export function openApiDocument() {
           responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, JSON_BODY, { 404: ["NoSuchKmsKey"], 409: ["AliasTaken", "KmsKeyInvalidState"] }) },
         },
         delete: { summary: "Remove the key's alias", security: tenant, parameters: keyRef, responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"] }) } },
+      },
+
+      // ---- Finance (issue 17): the payment webhook (signed) and the finance role (bearer FINANCE_TOKEN)
+      "/finance/payments/webhook": {
+        post: {
+          summary:
+            `A payment provider's event: payment.succeeded credits the account (ledger: debit cash, credit receivables:<account>), payment.refunded debits it back against the payment it names, never beyond what is left of it. The body is at most ${WEBHOOK_MAX_BODY_BYTES / 1024} KiB. The event id is recorded in the same D1 batch as the entry: a redelivery answers 200 with duplicate: true and changes nothing`,
+          security: webhookSigned,
+          parameters: [{ name: "ICN-Signature", in: "header", required: true, schema: string }],
+          requestBody: json(z.toJSONSchema(paymentWebhookEventSchema, { io: "input" })),
+          responses: {
+            "200": ok("Applied, or already applied", object({ received: okTrue, eventId: string, duplicate: { type: "boolean" }, paymentId: string, entryKey: string })),
+            ...errors(JSON_BODY, {
+              401: ["MalformedSignatureHeader", "SignatureTimestampOutOfRange", "SignatureDoesNotMatch"],
+              409: ["PaymentAlreadyRecorded", "EventIdConflict"],
+              413: ["PayloadTooLarge"],
+              422: ["UnknownAccount", "UnsupportedCurrency", "InvalidAmount", "NoSuchPayment", "PaymentMismatch", "RefundExceedsPayment"],
+              503: ["WebhookNotConfigured"],
+            }),
+          },
+        },
+      },
+      "/finance/payments": {
+        get: {
+          summary: "Payments received (webhook and bank), in receipt order, with what was refunded of each",
+          security: finance,
+          parameters: queryParams(paymentsQuerySchema),
+          responses: {
+            "200": csvOr(
+              "A page of payments",
+              object({
+                payments: {
+                  type: "array",
+                  items: object({ id: string, accountId: string, currency: string, amountMinor: amount, refundedMinor: amount, source: { type: "string", enum: ["webhook", "bank"] }, sourceRef: string, entryKey: string, receivedAt: { type: "string", format: "date-time" } }),
+                },
+                next: { type: ["string", "null"], description: "pass as after= for the next page" },
+              }),
+            ),
+            ...errors(FINANCE, QUERY),
+          },
+        },
+      },
+      "/finance/payments/import": {
+        post: {
+          summary: `Import a bank statement (CSV, at most ${MAX_IMPORT_ROWS} rows, ${BANK_STATEMENT_MAX_BYTES / 1024} KiB): header columns reference, account_id, amount (major units, e.g. 12.34) or amount_minor, currency, received_at (optional). Each row is applied whole or not at all and at most once per bank reference; errors are reported per row`,
+          security: finance,
+          requestBody: { content: { "text/csv": { schema: string } } },
+          responses: {
+            "200": ok(
+              "What happened to each row",
+              object({
+                applied: integer,
+                duplicates: integer,
+                errors: integer,
+                rows: {
+                  type: "array",
+                  items: object({ line: integer, reference: { type: ["string", "null"] }, status: { type: "string", enum: ["applied", "duplicate", "error"] }, paymentId: string, code: string, message: string }, ["line", "reference", "status"]),
+                },
+              }),
+            ),
+            ...errors(FINANCE, { 400: ["InvalidStatement"], 413: ["PayloadTooLarge"] }),
+          },
+        },
+      },
+      "/finance/ledger": {
+        get: {
+          summary: "The journal: entries in key order with their lines (CSV: one row per line)",
+          security: finance,
+          parameters: queryParams(ledgerQuerySchema),
+          responses: {
+            "200": csvOr(
+              "A page of entries",
+              object({
+                entries: {
+                  type: "array",
+                  items: object({
+                    key: string,
+                    periodId: string,
+                    kind: string,
+                    memo: string,
+                    occurredAt: { type: "string", format: "date-time" },
+                    postedAt: { type: "string", format: "date-time" },
+                    lines: { type: "array", items: object({ account: string, subaccount: string, currency: string, side: { type: "string", enum: ["debit", "credit"] }, amount }) },
+                  }),
+                },
+                next: { type: ["string", "null"] },
+              }),
+            ),
+            ...errors(FINANCE, QUERY),
+          },
+        },
+      },
+      "/finance/ledger/trial-balance": {
+        get: {
+          summary: "The trial balance of a period (or of the whole ledger): debits and credits per account and per currency; balanced when they are equal in every currency",
+          security: finance,
+          parameters: queryParams(trialBalanceQuerySchema),
+          responses: { "200": csvOr("The trial balance (CSV: a TOTAL row per currency)", trialBalanceSchema), ...errors(FINANCE, QUERY) },
+        },
+      },
+      "/finance/price-sheets": {
+        get: {
+          summary: "The price sheet in force now (version 0 is the built-in default) and every stored version",
+          security: finance,
+          responses: { "200": ok("price sheets", object({ current: priceSheetSchema, versions: { type: "array", items: priceSheetSchema } })), ...errors(FINANCE) },
+        },
+        post: {
+          summary: "Publish the next version of the price sheet, effective now or later; versions are never changed",
+          security: finance,
+          requestBody: json(z.toJSONSchema(publishPriceSheetRequestSchema)),
+          responses: { "201": ok("the stored version", priceSheetSchema), ...errors(FINANCE, JSON_BODY, { 409: ["PriceSheetVersionTaken"], 422: ["PriceSheetNotEffective"] }) },
+        },
       },
 
       // ---- Admin (bearer ADMIN_TOKEN)

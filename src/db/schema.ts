@@ -1,7 +1,8 @@
 // The D1 registry: operators, nodes, accounts, access keys and buckets. The only file that names tables.
 // Migrations in migrations/ are generated from this file with `npm run db:generate` and never edited once shipped.
 
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { check, index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { NODE_STANDINGS } from "../protocol/node-protocol.ts";
 
 export const OPERATOR_STATUSES = ["pending", "approved", "suspended"] as const;
@@ -330,3 +331,112 @@ export type AccountRow = typeof accounts.$inferSelect;
 export type AccessKeyRow = typeof accessKeys.$inferSelect;
 export type BucketRow = typeof buckets.$inferSelect;
 export type KmsKeyRow = typeof kmsKeys.$inferSelect;
+
+// ---- Finance (issue 17): the double-entry ledger, payments and price sheets. Queries in src/db/ledger.ts,
+// src/db/payments.ts and src/db/price-sheets.ts; the rules in src/finance/. Every amount is a decimal string of
+// integer base units of its currency (USD cents, USDC 6 decimals, ICNT 18 decimals): never a float, and never a
+// SQLite INTEGER where it could pass 2^63 (ICNT amounts do).
+
+/**
+ * One journal entry: a set of lines balanced per currency (src/finance/ledger.ts refuses anything else). `key` is
+ * the caller's idempotency key (e.g. `payment:<id>`, `settlement:<period>:buyback`): the primary key makes a second
+ * post of the same key fail inside the D1 batch that carries the lines, so it changes nothing.
+ */
+export const ledgerEntries = sqliteTable(
+  "ledger_entries",
+  {
+    key: text("key").primaryKey(),
+    /** The accounting period the entry belongs to (src/finance/periods.ts): what a trial balance is taken over. */
+    periodId: text("period_id").notNull(),
+    /** What kind of event it records: payment, refund, invoice, buyback, payout… (free text, for reports). */
+    kind: text("kind").notNull(),
+    memo: text("memo").notNull().default(""),
+    /** When the event happened (ms, the edge's clock). */
+    occurredAt: integer("occurred_at").notNull(),
+    /** SHA-256 hex of the entry's canonical form: a second post under the same key must carry the same entry. */
+    digest: text("digest").notNull(),
+    postedAt: integer("posted_at").notNull(),
+  },
+  (t) => [index("ledger_entries_period_idx").on(t.periodId, t.occurredAt)],
+);
+
+/** The lines of an entry: one side of one account in one currency; `amount` > 0. */
+export const ledgerLines = sqliteTable(
+  "ledger_lines",
+  {
+    entryKey: text("entry_key")
+      .notNull()
+      .references(() => ledgerEntries.key),
+    lineNo: integer("line_no").notNull(),
+    /** A code of the chart of accounts (src/finance/chart.ts). */
+    account: text("account").notNull(),
+    /** The sub-ledger within it: a customer account id, an operator's address…; "" for none. */
+    subaccount: text("subaccount").notNull().default(""),
+    currency: text("currency").notNull(),
+    side: text("side", { enum: ["debit", "credit"] }).notNull(),
+    /** Decimal string of base units, > 0. */
+    amount: text("amount").notNull(),
+    periodId: text("period_id").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.entryKey, t.lineNo] }),
+    index("ledger_lines_period_idx").on(t.periodId, t.currency),
+    index("ledger_lines_account_idx").on(t.account, t.subaccount, t.currency),
+  ],
+);
+
+/**
+ * Money received: a payment-provider payment or a bank transfer. `id` is the provider's payment id or
+ * `bank:<reference>`. The CHECK keeps refunds within the payment inside SQLite itself, so two refunds racing
+ * cannot together exceed it: the batch whose update would cross the bound fails whole. Minor-unit amounts of a
+ * payment are capped (src/finance/payments.ts) far below 2^63, so SQLite's integer arithmetic is exact here.
+ */
+export const payments = sqliteTable(
+  "payments",
+  {
+    id: text("id").primaryKey(),
+    accountId: text("account_id").notNull(),
+    currency: text("currency").notNull(),
+    /** Minor units (cents), decimal. */
+    amountMinor: text("amount_minor").notNull(),
+    refundedMinor: text("refunded_minor").notNull().default("0"),
+    source: text("source", { enum: ["webhook", "bank"] }).notNull(),
+    /** The webhook event or bank reference that recorded it. */
+    sourceRef: text("source_ref").notNull(),
+    /** The ledger entry of the credit. */
+    entryKey: text("entry_key").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [
+    index("payments_account_idx").on(t.accountId, t.receivedAt),
+    check("payments_refund_within_amount", sql`CAST(${t.refundedMinor} AS INTEGER) >= 0 AND CAST(${t.refundedMinor} AS INTEGER) <= CAST(${t.amountMinor} AS INTEGER)`),
+  ],
+);
+
+/** Payment-provider events applied, by the provider's event id: inserted in the batch of their ledger entry. */
+export const paymentEvents = sqliteTable("payment_events", {
+  id: text("id").primaryKey(),
+  type: text("type").notNull(),
+  paymentId: text("payment_id").notNull(),
+  accountId: text("account_id").notNull(),
+  currency: text("currency").notNull(),
+  amountMinor: text("amount_minor").notNull(),
+  entryKey: text("entry_key").notNull(),
+  receivedAt: integer("received_at").notNull(),
+});
+
+/**
+ * Versions of the price sheet, never changed once written: an invoice names the version it was priced with.
+ * Prices are integer micro-units of `currency` (1 USD = 1,000,000) per unit, decimal strings.
+ */
+export const priceSheets = sqliteTable("price_sheets", {
+  version: integer("version").primaryKey(),
+  currency: text("currency").notNull(),
+  /** From when (ms) the sheet prices usage; a later version takes over at its own. */
+  effectiveFrom: integer("effective_from").notNull(),
+  storagePerTbMonth: text("storage_per_tb_month").notNull(),
+  egressPerTb: text("egress_per_tb").notNull(),
+  classAPerMillion: text("class_a_per_million").notNull(),
+  classBPerMillion: text("class_b_per_million").notNull(),
+  createdAt: integer("created_at").notNull(),
+});

@@ -67,6 +67,8 @@ export interface NetworkDescription {
   assignmentSigner: Address;
   /** The running validator processes (`icn-node-agent --validator`): which of chain.validators, and their pids. */
   validatorProcesses: { index: number; address: Address; pid: number }[];
+  /** The finance role's token and the payment webhook's signing secret (README, Finance). */
+  finance: { token: string; webhookSecret: string };
   startedAt: string;
 }
 
@@ -166,6 +168,7 @@ export class LocalNetwork {
       chain: chain.describe(),
       assignmentSigner: privateKeyToAccount(this.secrets.AUDIT_SIGNER_KEY as `0x${string}`).address,
       validatorProcesses: [],
+      finance: { token: this.secrets.FINANCE_TOKEN, webhookSecret: this.secrets.FINANCE_WEBHOOK_SECRET },
       startedAt: new Date().toISOString(),
     };
 

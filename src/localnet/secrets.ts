@@ -17,6 +17,10 @@ export interface Secrets {
    * account's (it sends no transactions; PROTOCOL_SIGNER_KEY does, from chain.dev.vars).
    */
   AUDIT_SIGNER_KEY: string;
+  /** Bearer token of the finance role (/api/v1/finance/*), separate from ADMIN_TOKEN. */
+  FINANCE_TOKEN: string;
+  /** The payment webhook's signing secret (what the provider would be given), `whsec_` and 32 random bytes in hex. */
+  FINANCE_WEBHOOK_SECRET: string;
 }
 
 /** Reads the secrets file, adds any secret it lacks, and leaves it readable by its owner only. */
@@ -28,6 +32,8 @@ export async function loadOrCreateSecrets(file: string): Promise<Secrets> {
     // The master-key ring of edge encryption: newest first; rotate by prepending a key (README, Encryption).
     MASTER_KEYS: existing.MASTER_KEYS ?? `k1:${randomBytes(32).toString("base64")}`,
     AUDIT_SIGNER_KEY: existing.AUDIT_SIGNER_KEY ?? generatePrivateKey(),
+    FINANCE_TOKEN: existing.FINANCE_TOKEN ?? randomBytes(24).toString("hex"),
+    FINANCE_WEBHOOK_SECRET: existing.FINANCE_WEBHOOK_SECRET ?? `whsec_${randomBytes(32).toString("hex")}`,
   };
   if (Object.keys(secrets).some((name) => existing[name] === undefined)) await writeSecrets(file, { ...existing, ...secrets });
   // A file the operator wrote by hand may be readable by everyone; the secrets in it are about to be used.

@@ -89,20 +89,20 @@ describe("Stripe-style timestamped signatures", () => {
 
   it("refuses a wrong secret with SignatureDoesNotMatch", async () => {
     const header = await stripeHeader(["whsec_attacker"]);
-    expect(await refusal(verifyTimestampedHmac({ header, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({ status: 400, code: "SignatureDoesNotMatch" });
+    expect(await refusal(verifyTimestampedHmac({ header, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({ status: 401, code: "SignatureDoesNotMatch" });
   });
 
   it("refuses a tampered body", async () => {
     const header = await stripeHeader([SECRET]);
     const tampered = encoder.encode(new TextDecoder().decode(BODY).replace("1999", "1"));
-    expect(await refusal(verifyTimestampedHmac({ header, body: tampered, secrets: [SECRET], now: NOW }))).toEqual({ status: 400, code: "SignatureDoesNotMatch" });
+    expect(await refusal(verifyTimestampedHmac({ header, body: tampered, secrets: [SECRET], now: NOW }))).toEqual({ status: 401, code: "SignatureDoesNotMatch" });
   });
 
   it("refuses a signature whose timestamp was changed to look fresh", async () => {
     const stale = await stripeHeader([SECRET], T - 3600);
     const refreshed = stale.replace(`t=${T - 3600}`, `t=${T}`);
     expect(await refusal(verifyTimestampedHmac({ header: refreshed, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({
-      status: 400,
+      status: 401,
       code: "SignatureDoesNotMatch",
     });
   });
@@ -111,7 +111,7 @@ describe("Stripe-style timestamped signatures", () => {
     for (const t of [T - DEFAULT_SIGNATURE_TOLERANCE_S - 1, T + DEFAULT_SIGNATURE_TOLERANCE_S + 1]) {
       const header = await stripeHeader([SECRET], t);
       expect(await refusal(verifyTimestampedHmac({ header, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({
-        status: 400,
+        status: 401,
         code: "SignatureTimestampOutOfRange",
       });
     }
@@ -129,12 +129,12 @@ describe("Stripe-style timestamped signatures", () => {
     expect(await verifyTimestampedHmac({ header: newOnly, body: BODY, secrets: [SECRET, OLD_SECRET], now: NOW })).toBe(T);
     // Once the old secret is dropped, a delivery signed only with it is refused.
     const oldOnly = await stripeHeader([OLD_SECRET]);
-    expect(await refusal(verifyTimestampedHmac({ header: oldOnly, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({ status: 400, code: "SignatureDoesNotMatch" });
+    expect(await refusal(verifyTimestampedHmac({ header: oldOnly, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({ status: 401, code: "SignatureDoesNotMatch" });
   });
 
   it("refuses a missing or malformed header", async () => {
     for (const header of [null, "", "v1=abc", "t=abc,v1=abc", `t=${T}`]) {
-      expect(await refusal(verifyTimestampedHmac({ header, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({ status: 400, code: "MalformedSignatureHeader" });
+      expect(await refusal(verifyTimestampedHmac({ header, body: BODY, secrets: [SECRET], now: NOW }))).toEqual({ status: 401, code: "MalformedSignatureHeader" });
     }
   });
 });

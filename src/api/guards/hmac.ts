@@ -91,18 +91,19 @@ export interface TimestampedHmacOptions {
 
 /**
  * Checks a Stripe-style timestamped signature over `<t>.<raw body>` and returns the signed timestamp. Cheap checks
- * come first (header shape, timestamp window), then the HMACs. Failures are 400s with a stable code: the sender
- * (a webhook provider) retries on any failure, and the code tells an operator which part is wrong.
+ * come first (header shape, timestamp window), then the HMACs. Failures are 401s (the request is not authenticated;
+ * issue 17 fixes the status for the payment webhook) with a stable code: the sender (a webhook provider) retries on
+ * any failure, and the code tells an operator which part is wrong.
  */
 export async function verifyTimestampedHmac(options: TimestampedHmacOptions): Promise<number> {
   const parsed = options.header === null ? undefined : parseTimestampedSignatureHeader(options.header, options.scheme);
   if (!parsed) {
-    throw new ApiError(400, "MalformedSignatureHeader", `The signature header must be 't=<unix seconds>,${options.scheme ?? "v1"}=<hex HMAC-SHA256>'.`);
+    throw new ApiError(401, "MalformedSignatureHeader", `The signature header must be 't=<unix seconds>,${options.scheme ?? "v1"}=<hex HMAC-SHA256>'.`);
   }
   const tolerance = options.toleranceSeconds ?? DEFAULT_SIGNATURE_TOLERANCE_S;
   const nowS = Math.floor(options.now.getTime() / 1000);
   if (Math.abs(nowS - parsed.timestamp) > tolerance) {
-    throw new ApiError(400, "SignatureTimestampOutOfRange", `The signature's timestamp is more than ${tolerance} seconds away from the edge's clock.`, {
+    throw new ApiError(401, "SignatureTimestampOutOfRange", `The signature's timestamp is more than ${tolerance} seconds away from the edge's clock.`, {
       timestamp: parsed.timestamp,
       now: nowS,
     });
@@ -112,7 +113,7 @@ export async function verifyTimestampedHmac(options: TimestampedHmacOptions): Pr
   signed.set(prefix, 0);
   signed.set(options.body, prefix.byteLength);
   if (!(await verifyHmacSha256(signed, parsed.signatures, options.secrets))) {
-    throw new ApiError(400, "SignatureDoesNotMatch", "No signature in the header matches the body under any current secret.");
+    throw new ApiError(401, "SignatureDoesNotMatch", "No signature in the header matches the body under any current secret.");
   }
   return parsed.timestamp;
 }
