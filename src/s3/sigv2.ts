@@ -219,11 +219,13 @@ function canonicalAmzHeaders(headers: Headers): string {
 /**
  * "/bucket" when the Host names it, then the path exactly as sent (still percent-encoded, any case), then the
  * signed sub-resources sorted by name, each with its value as routing reads it (decoded; the response-* values are
- * signed unencoded, as AWS says) when it has one.
+ * signed unencoded, as AWS says) when it has one. A request for a bucket itself is "/bucket/" however it is
+ * addressed: virtual-hosted "/" gives that, and botocore and s3cmd sign path-style "/bucket" so too.
  */
 export function canonicalResource(rawPath: string, rawQuery: string, virtualHostedBucket?: string): string {
   const path = rawPath === "" ? "/" : rawPath;
-  const resource = virtualHostedBucket === undefined ? path : `/${virtualHostedBucket}${path}`;
+  const bucketOnly = virtualHostedBucket === undefined && /^\/[^/]+$/.test(path);
+  const resource = virtualHostedBucket === undefined ? (bucketOnly ? `${path}/` : path) : `/${virtualHostedBucket}${path}`;
   const pairs = (decodeQuery(rawQuery) ?? []).filter(([name]) => SIGNED_SUBRESOURCES.has(name));
   if (pairs.length === 0) return resource;
   pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));

@@ -63,6 +63,9 @@ describe("AWS's worked examples", () => {
       authorization: `AWS ${DOC_KEY}:m0WP8eCtspQl5Ahe6L1SozdX9YA=`,
     });
     await verifySigV2(request, docLookup, at("2007-03-27T19:42:41Z", "awsexamplebucket1"));
+    // Path-style, the bucket alone is "/awsexamplebucket1/" too (as botocore and s3cmd sign it).
+    const pathStyle = parts("GET", "http://s3.us-west-1.amazonaws.com/awsexamplebucket1?prefix=photos&max-keys=50&marker=puppy", Object.fromEntries(request.headers));
+    await verifySigV2(pathStyle, docLookup, at("2007-03-27T19:42:41Z"));
   });
 
   it("accepts the ?acl example: the sub-resource is part of the canonical resource", async () => {
@@ -233,7 +236,7 @@ beforeAll(async () => {
 
 describe("V2 requests through the edge", () => {
   it("creates a bucket, stores an object and reads its bytes back with header auth", async () => {
-    const created = await v2Request(alice, "PUT", `${EDGE}/v2-made`, (d) => `PUT\n\n\n${d}\n/v2-made`);
+    const created = await v2Request(alice, "PUT", `${EDGE}/v2-made`, (d) => `PUT\n\n\n${d}\n/v2-made/`);
     expect(created.status).toBe(200);
     const put = await v2Request(alice, "PUT", `${EDGE}/v2-made/hello%20there.txt`, (d) => `PUT\n\ntext/plain\n${d}\nx-amz-meta-colour:blue\n/v2-made/hello%20there.txt`, {
       headers: { "content-type": "text/plain", "x-amz-meta-colour": "blue" },
@@ -248,18 +251,18 @@ describe("V2 requests through the edge", () => {
 
   it("signs sub-resources: tagging round-trips, and a signature made without ?tagging does not become PutBucketTagging", async () => {
     const tagging = `<Tagging><TagSet><Tag><Key>team</Key><Value>v2</Value></Tag></TagSet></Tagging>`;
-    const put = await v2Request(alice, "PUT", `${EDGE}/v2-alice?tagging`, (d) => `PUT\n\napplication/xml\n${d}\n/v2-alice?tagging`, {
+    const put = await v2Request(alice, "PUT", `${EDGE}/v2-alice?tagging`, (d) => `PUT\n\napplication/xml\n${d}\n/v2-alice/?tagging`, {
       headers: { "content-type": "application/xml" },
       body: tagging,
     });
     expect(put.status).toBe(204);
-    const got = await v2Request(alice, "GET", `${EDGE}/v2-alice?tagging`, (d) => `GET\n\n\n${d}\n/v2-alice?tagging`);
+    const got = await v2Request(alice, "GET", `${EDGE}/v2-alice?tagging`, (d) => `GET\n\n\n${d}\n/v2-alice/?tagging`);
     expect(xmlField(await got.text(), "Value")).toBe("v2");
-    const smuggled = await v2Request(alice, "DELETE", `${EDGE}/v2-alice?tagging`, (d) => `DELETE\n\n\n${d}\n/v2-alice`);
+    const smuggled = await v2Request(alice, "DELETE", `${EDGE}/v2-alice?tagging`, (d) => `DELETE\n\n\n${d}\n/v2-alice/`);
     expect(smuggled.status).toBe(403);
     const body = await smuggled.text();
     expect(xmlField(body, "Code")).toBe("SignatureDoesNotMatch");
-    expect(xmlField(body, "StringToSign")).toMatch(/\n\/v2-alice\?tagging$/);
+    expect(xmlField(body, "StringToSign")).toMatch(/\n\/v2-alice\/\?tagging$/);
   });
 
   it("answers virtual-hosted requests signed over /bucket/key", async () => {
@@ -296,7 +299,7 @@ describe("V2 requests through the edge", () => {
 
   it("answers a skewed Date with 403 RequestTimeTooSkewed and an unknown key with 403 InvalidAccessKeyId", async () => {
     const old = new Date(Date.now() - 20 * 60_000).toUTCString();
-    const signature = await hmacSha1(alice.secretAccessKey, `GET\n\n\n${old}\n/v2-alice`);
+    const signature = await hmacSha1(alice.secretAccessKey, `GET\n\n\n${old}\n/v2-alice/`);
     const skewed = await SELF.fetch(`${EDGE}/v2-alice`, { headers: { date: old, authorization: `AWS ${alice.accessKeyId}:${signature}` } });
     expect(skewed.status).toBe(403);
     expect(xmlField(await skewed.text(), "Code")).toBe("RequestTimeTooSkewed");
