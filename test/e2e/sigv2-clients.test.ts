@@ -4,7 +4,7 @@
 // A presigned URL is fetched with plain HTTP, as a browser would. A client is skipped, with a message, only
 // when it is absent from this machine.
 
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
+import { installed, pythonsWithBoto3 } from "../helpers/installed-clients.ts";
 import type { LocalNetwork, NetworkDescription } from "../../src/localnet/network.ts";
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
@@ -28,14 +29,6 @@ function run(command: string, args: string[]): Promise<string> {
   });
 }
 
-function installed(command: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function announceSkip(client: string, present: boolean): boolean {
   if (!present) console.warn(`${client} is not installed on this machine: its Signature V2 tests are skipped`);
@@ -198,19 +191,6 @@ s3.delete_bucket(Bucket=bucket)
 print("boto3 v2 ok", boto3.__version__)
 `;
 
-/** Every python with boto3 on this machine, one per boto3 version (the image's and Debian's differ). */
-function pythonsWithBoto3(): string[] {
-  const byVersion = new Map<string, string>();
-  for (const python of ["python3", "/usr/bin/python3"]) {
-    try {
-      const version = execFileSync(python, ["-c", "import boto3; print(boto3.__version__)"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-      if (!byVersion.has(version)) byVersion.set(version, python);
-    } catch {
-      // no boto3 for this python
-    }
-  }
-  return [...byVersion.values()];
-}
 const pythons = pythonsWithBoto3();
 
 describe.skipIf(announceSkip("python3-boto3", pythons.length > 0))("boto3 with signature_version 's3'", () => {
