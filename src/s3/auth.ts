@@ -1,5 +1,6 @@
-// Authenticates an S3 request: SigV4 (header or presigned query) against the account's access keys in D1.
-// A request without any signature is anonymous; only public-read buckets answer those (bucket-access.ts).
+// Authenticates an S3 request: SigV4 or, for older clients, Signature V2 (sigv2.ts), each in the Authorization
+// header or a presigned query, against the account's access keys in D1. A request without any signature is
+// anonymous; only public-read buckets answer those (bucket-access.ts).
 // Every x-amz-* header of a signed request must be signed: the router and the operations act on them
 // (x-amz-copy-source turns PutObject into CopyObject), and whoever holds a presigned URL must not be able to
 // add any.
@@ -10,6 +11,8 @@ import { hasSigV4, verifySigV4, type SignedRequestParts } from "../protocol/sigv
 import { openSecret } from "../services/secret-box.ts";
 import { S3Error } from "./errors.ts";
 import { ANONYMOUS, type Principal } from "./context.ts";
+import { virtualHostedBucket } from "./router.ts";
+import { hasSigV2, verifySigV2 } from "./sigv2.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
 
 /**
@@ -41,20 +44,25 @@ export async function authenticateS3(
   db: Db,
   kek: string,
   regions: readonly string[],
+  baseDomains: readonly string[],
   now: Date,
 ): Promise<Principal> {
-  if (!hasSigV4(parts)) return ANONYMOUS;
+  const v2 = hasSigV2(parts);
+  if (!v2 && !hasSigV4(parts)) return ANONYMOUS;
   let accountId: string | undefined;
+  const lookupSecret = async (accessKeyId: string) => {
+    const key = await lookupAccessKey(db, kek, accessKeyId, now);
+    accountId = key?.accountId;
+    return key?.secret;
+  };
+  if (v2) {
+    const host = parts.headers.get("host") ?? "";
+    const signature = await verifySigV2(parts, lookupSecret, { now, virtualHostedBucket: virtualHostedBucket(host, baseDomains) });
+    // V2 signs every x-amz-* header the request carries: none is ever unsigned.
+    return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
+  }
   // A SigV4Error becomes its S3 error in the handler (toS3Error), the one place S3 failures are mapped.
-  const signature = await verifySigV4(
-    parts,
-    async (accessKeyId) => {
-      const key = await lookupAccessKey(db, kek, accessKeyId, now);
-      accountId = key?.accountId;
-      return key?.secret;
-    },
-    { now, regions, service: "s3" },
-  );
+  const signature = await verifySigV4(parts, lookupSecret, { now, regions, service: "s3" });
   if (!signature.presigned && signature.payloadHash === "") {
     throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
   }

@@ -2,14 +2,14 @@
 
 import type { Db } from "../db/client.ts";
 import type { Env } from "../env.ts";
-import type { VerifiedSignature } from "../protocol/sigv4.ts";
+import type { S3Signature } from "./sigv2.ts";
 
 /** Who sent the request: an account with a verified signature, or nobody (anonymous, for public-read buckets). */
 export interface Principal {
   /** null for anonymous requests. */
   accountId: string | null;
   accessKeyId: string | null;
-  signature: VerifiedSignature | null;
+  signature: S3Signature | null;
 }
 
 export const ANONYMOUS: Principal = { accountId: null, accessKeyId: null, signature: null };

@@ -15,6 +15,7 @@ import type { BucketRow } from "../db/schema.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
+import { refuseKmsUnderSigV2 } from "./sigv2.ts";
 
 /** The bucket-config document of PutBucketEncryption (absent: SSE-S3, S3's default since January 2023). */
 export const ENCRYPTION_CONFIG = "encryption";
@@ -209,6 +210,7 @@ async function managedS3Key(ctx: S3Context, bucket: BucketRow): Promise<UsableKm
  * does; S3 uses it to save KMS requests, which cost nothing here (the KMS lives in the edge).
  */
 async function sseKms(ctx: S3Context, bucket: BucketRow, keyRef: string | undefined, bucketKeyEnabled: boolean): Promise<WriteEncryption> {
+  refuseKmsUnderSigV2(ctx.principal.signature);
   const key = keyRef === undefined ? await managedS3Key(ctx, bucket) : await usableKmsKey(ctx, bucket, keyRef);
   return {
     encryption: { mode: "aws:kms", kmsKeyId: key.keyId, kmsKeyArn: key.arn, bucketKeyEnabled },
@@ -281,6 +283,7 @@ export async function keyForRead(
   // SSE-S3, and objects from before edge encryption (plaintext segments need no key; parts added later to an
   // upload begun then were encrypted under the bucket key).
   if (!encryption || encryption.mode !== "aws:kms") return bucketKeyFor(ctx.db, await ring(ctx), bucket);
+  refuseKmsUnderSigV2(ctx.principal.signature);
   return kmsKek(bucket, await usableKmsKey(ctx, bucket, encryption.kmsKeyArn));
 }
 

@@ -1,11 +1,14 @@
 // Browser form uploads (presigned POST): a multipart/form-data body whose fields carry a policy document
-// signed with SigV4, and whose last part is the file. The file streams straight to storage: its length is
+// signed with SigV4 (or V2), and whose last part is the file. The file streams straight to storage: its length is
 // known before its first byte (Content-Length minus what came before it and the closing delimiter).
 // https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html
 
 import { fromBase64, hex, hmacSha256, timingSafeEqualHex } from "../protocol/crypto.ts";
 import { deriveSigningKey, parseAmzDate } from "../protocol/sigv4.ts";
 import { S3Error } from "./errors.ts";
+import { kmsNeedsSigV4, signatureMismatch, sigV2Matches } from "./sigv2.ts";
+
+type SecretLookup = (accessKeyId: string) => Promise<string | undefined>;
 
 const MAX_FIELD_BYTES = 64 * 1024;
 const MAX_FIELDS_BYTES = 1024 * 1024;
@@ -139,36 +142,21 @@ interface PolicyDocument {
 }
 
 /**
- * Verifies the policy's SigV4 signature and every condition against the form, as S3 does: each field must be
- * allowed by a condition (except the signature, the policy itself, file and x-ignore-* fields), and the file
- * length must fall in content-length-range. Returns the access key id that signed it.
+ * Verifies the policy's signature (SigV4, or V2 for forms that carry AWSAccessKeyId and signature) and every
+ * condition against the form, as S3 does: each field must be allowed by a condition (except the signature's own
+ * fields, the policy itself, file and x-ignore-* fields), and the file length must fall in content-length-range.
+ * Returns the access key id that signed it.
  */
 export async function verifyPostPolicy(
   form: FormUpload,
   bucket: string,
   now: Date,
   regions: readonly string[],
-  lookupSecret: (accessKeyId: string) => Promise<string | undefined>,
+  lookupSecret: SecretLookup,
 ): Promise<string> {
   const f = form.fields;
-  const policyB64 = f.get("policy");
-  const signature = f.get("x-amz-signature");
-  const credential = f.get("x-amz-credential");
-  if (!policyB64 || !signature || !credential || f.get("x-amz-algorithm") !== "AWS4-HMAC-SHA256" || !f.get("x-amz-date")) {
-    throw new S3Error("AccessDenied", "Form uploads need policy, x-amz-algorithm=AWS4-HMAC-SHA256, x-amz-credential, x-amz-date and x-amz-signature fields.");
-  }
-  const parts = credential.split("/");
-  if (parts.length < 5 || parts[parts.length - 1] !== "aws4_request" || parts[parts.length - 2] !== "s3" || !regions.includes(parts[parts.length - 3]!)) {
-    throw new S3Error("AuthorizationQueryParametersError", `The credential '${credential}' is malformed or for another region or service.`);
-  }
-  const accessKeyId = parts.slice(0, parts.length - 4).join("/");
-  const secret = await lookupSecret(accessKeyId);
-  if (secret === undefined) throw new S3Error("InvalidAccessKeyId", undefined, { AWSAccessKeyId: accessKeyId });
-  const key = await deriveSigningKey(secret, { accessKeyId, date: parts[parts.length - 4]!, region: parts[parts.length - 3]!, service: "s3" });
-  if (!timingSafeEqualHex(hex(await hmacSha256(key, policyB64)), signature.toLowerCase())) {
-    throw new S3Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", { StringToSign: policyB64 });
-  }
-  if (!parseAmzDate(f.get("x-amz-date")!)) throw new S3Error("AccessDenied", "x-amz-date must be yyyyMMdd'T'HHmmss'Z'.");
+  const v2 = !f.has("x-amz-algorithm") && (f.has("awsaccesskeyid") || f.has("signature"));
+  const { accessKeyId, policyB64 } = v2 ? await verifyPolicySignatureV2(f, lookupSecret) : await verifyPolicySignatureV4(f, regions, lookupSecret);
 
   let policy: PolicyDocument;
   try {
@@ -182,7 +170,7 @@ export async function verifyPostPolicy(
 
   const values = new Map(f);
   values.set("bucket", bucket);
-  const covered = new Set(["x-amz-signature", "policy", "file"]);
+  const covered = new Set(v2 ? ["awsaccesskeyid", "signature", "policy", "file"] : ["x-amz-signature", "policy", "file"]);
   const fail = (why: string) => new S3Error("AccessDenied", `Invalid according to Policy: Policy Condition failed: ${why}`);
   for (const condition of policy.conditions) {
     if (Array.isArray(condition)) {
@@ -216,6 +204,51 @@ export async function verifyPostPolicy(
   if (extra.length) throw new S3Error("AccessDenied", `Invalid according to Policy: Extra input fields: ${extra.join(", ")}`);
   checkSuccessRedirect(f);
   return accessKeyId;
+}
+
+interface SignedPolicy {
+  accessKeyId: string;
+  policyB64: string;
+}
+
+// https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html
+async function verifyPolicySignatureV4(f: Map<string, string>, regions: readonly string[], lookupSecret: SecretLookup): Promise<SignedPolicy> {
+  const policyB64 = f.get("policy");
+  const signature = f.get("x-amz-signature");
+  const credential = f.get("x-amz-credential");
+  if (!policyB64 || !signature || !credential || f.get("x-amz-algorithm") !== "AWS4-HMAC-SHA256" || !f.get("x-amz-date")) {
+    throw new S3Error("AccessDenied", "Form uploads need policy, x-amz-algorithm=AWS4-HMAC-SHA256, x-amz-credential, x-amz-date and x-amz-signature fields.");
+  }
+  const parts = credential.split("/");
+  if (parts.length < 5 || parts[parts.length - 1] !== "aws4_request" || parts[parts.length - 2] !== "s3" || !regions.includes(parts[parts.length - 3]!)) {
+    throw new S3Error("AuthorizationQueryParametersError", `The credential '${credential}' is malformed or for another region or service.`);
+  }
+  const accessKeyId = parts.slice(0, parts.length - 4).join("/");
+  const secret = await lookupSecret(accessKeyId);
+  if (secret === undefined) throw new S3Error("InvalidAccessKeyId", undefined, { AWSAccessKeyId: accessKeyId });
+  const key = await deriveSigningKey(secret, { accessKeyId, date: parts[parts.length - 4]!, region: parts[parts.length - 3]!, service: "s3" });
+  if (!timingSafeEqualHex(hex(await hmacSha256(key, policyB64)), signature.toLowerCase())) {
+    throw new S3Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.", { StringToSign: policyB64 });
+  }
+  if (!parseAmzDate(f.get("x-amz-date")!)) throw new S3Error("AccessDenied", "x-amz-date must be yyyyMMdd'T'HHmmss'Z'.");
+  return { accessKeyId, policyB64 };
+}
+
+/**
+ * A V2 form: `signature` is the base64 HMAC-SHA1 of the base64 policy under the secret of AWSAccessKeyId
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/HTTPPOSTForms.html). As S3 does for every V2 request, one
+ * asking for SSE-KMS is refused.
+ */
+async function verifyPolicySignatureV2(f: Map<string, string>, lookupSecret: SecretLookup): Promise<SignedPolicy> {
+  const policyB64 = f.get("policy");
+  const signature = f.get("signature");
+  const accessKeyId = f.get("awsaccesskeyid");
+  if (!policyB64 || !signature || !accessKeyId) throw new S3Error("AccessDenied", "Form uploads signed with Signature Version 2 need AWSAccessKeyId, policy and signature fields.");
+  const secret = await lookupSecret(accessKeyId);
+  if (secret === undefined) throw new S3Error("InvalidAccessKeyId", undefined, { AWSAccessKeyId: accessKeyId });
+  if (!(await sigV2Matches(secret, policyB64, signature))) throw signatureMismatch(accessKeyId, policyB64, signature);
+  if (f.get("x-amz-server-side-encryption") === "aws:kms" || f.has("x-amz-server-side-encryption-aws-kms-key-id")) throw kmsNeedsSigV4();
+  return { accessKeyId, policyB64 };
 }
 
 /**

@@ -92,7 +92,7 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
     const op = routeS3Request({ method: request.method, host, rawPath, query, headers: request.headers }, baseDomains);
     const now = await clockNow(env);
     const regions = configOf(env).s3Regions;
-    const authenticate = () => authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, now);
+    const authenticate = () => authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, baseDomains, now);
     const principal = await (timing ? timing.time("auth", authenticate) : authenticate());
     checkUnsignedRequest(op, principal, request.headers);
     if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);

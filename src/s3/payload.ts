@@ -8,6 +8,7 @@ import { DigestStage, LengthStage, pump, readChunks, readSizeFor, type BodyStage
 import { assertChecksum, assertChecksumShape, ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "./checksums.ts";
 import type { Principal } from "./context.ts";
 import { S3Error } from "./errors.ts";
+import { isSigV2 } from "./sigv2.ts";
 import { decodeAwsChunked } from "./sigv4/aws-chunked.ts";
 
 /** Largest single PUT S3 accepts (5 GiB); bigger objects use multipart. */
@@ -56,7 +57,7 @@ export function openPayload(request: Request, principal: Principal, undeclaredUp
 
   let source: AsyncIterable<Uint8Array>;
   if (chunked) {
-    if (![STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER].includes(mode)) {
+    if (![STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER].includes(mode) || isSigV2(signature)) {
       throw new S3Error("InvalidArgument", `x-amz-content-sha256 '${mode}' is not supported with aws-chunked bodies.`);
     }
     const s = signature;

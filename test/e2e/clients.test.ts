@@ -4,14 +4,14 @@
 // its binary is absent from this machine.
 
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { availableAwsClis, runAws } from "../helpers/awscli.ts";
+import { installed, pythonsWithBoto3 } from "../helpers/installed-clients.ts";
 import type { LocalNetwork, NetworkDescription } from "../../src/localnet/network.ts";
 import { startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
@@ -31,14 +31,6 @@ function run(command: string, args: string[], env: Record<string, string | undef
   });
 }
 
-function installed(command: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** A directory tree of mixed files: empty, small, a multipart-sized one, names with spaces and unicode. */
 async function makeTree(root: string): Promise<Map<string, string>> {
@@ -140,20 +132,6 @@ describe.skipIf(announceSkip("s3cmd", installed("s3cmd")))("s3cmd", () => {
   }, 180_000);
 });
 
-/** Every python with boto3 on this machine, one per boto3 version (the image's and Debian's differ). */
-function pythonsWithBoto3(): string[] {
-  const byVersion = new Map<string, string>();
-  for (const python of ["python3", "/usr/bin/python3"]) {
-    if (python.startsWith("/") && !existsSync(python)) continue;
-    try {
-      const version = execFileSync(python, ["-c", "import boto3; print(boto3.__version__)"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-      if (!byVersion.has(version)) byVersion.set(version, python);
-    } catch {
-      // no boto3 for this python
-    }
-  }
-  return [...byVersion.values()];
-}
 const pythons = pythonsWithBoto3();
 
 const BOTO3_SCRIPT = `
