@@ -47,6 +47,12 @@ export interface EdgeConfig {
   disqualificationSlashBps: number;
   /** Challenge rounds (README, Validators). */
   audit: AuditConfig;
+  finance: {
+    /** How far a payment event's signed timestamp may be from the edge's clock. */
+    webhookToleranceSeconds: number;
+    /** Minutes per accounting period; undefined for UTC calendar months. */
+    periodMinutes: number | undefined;
+  };
 }
 
 export interface AuditConfig {
@@ -131,7 +137,7 @@ const varsSchema = z.object({
 // audits and 3 re-challenges of a timed-out piece are Storj's too.
 const unitInterval = z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a number").transform(Number).pipe(z.number().gt(0).lte(1));
 const positiveNumber = z.string().trim().regex(/^\d+(\.\d+)?$/, "must be a number").transform(Number).pipe(z.number().gt(0));
-const reputationVars = {
+const optionalVars = {
     AUDIT_LAMBDA: unitInterval.prefault("0.999"),
     AUDIT_WEIGHT: positiveNumber.prefault("1"),
     AUDIT_INITIAL_ALPHA: positiveNumber.optional(),
@@ -142,8 +148,12 @@ const reputationVars = {
     AUDIT_VETTING_AUDITS: count.prefault("100"),
     AUDIT_CONTAINMENT_RETRIES: count.prefault("3"),
     AUDIT_DISQUALIFICATION_SLASH_BPS: count.pipe(z.number().max(10_000)).prefault("1000"),
+    // Finance (README, Finance): how far a payment event's signed timestamp may be from the edge's clock, and
+    // accounting periods of this many minutes instead of UTC calendar months (unset).
+    FINANCE_WEBHOOK_TOLERANCE_SECONDS: count.pipe(z.number().max(999_999)).prefault("300"),
+    FINANCE_PERIOD_MINUTES: positiveInteger.optional(),
 };
-const allVarsSchema = varsSchema.extend(reputationVars).superRefine((v, ctx) => {
+const allVarsSchema = varsSchema.extend(optionalVars).superRefine((v, ctx) => {
     if (!(v.AUDIT_WARN_BELOW >= v.AUDIT_SUSPEND_BELOW && v.AUDIT_SUSPEND_BELOW > v.AUDIT_DISQUALIFY_BELOW)) {
       ctx.addIssue({ code: "custom", path: ["AUDIT_SUSPEND_BELOW"], message: "must lie between AUDIT_DISQUALIFY_BELOW (exclusive) and AUDIT_WARN_BELOW" });
     }
@@ -155,7 +165,7 @@ const allVarsSchema = varsSchema.extend(reputationVars).superRefine((v, ctx) => 
 /** The vars configOf reads; a structural type so tests can pass plain objects. */
 export type ConfigVars = Record<keyof z.input<typeof varsSchema>, string | undefined>;
 /** Vars with defaults that wrangler.toml need not name (a Worker's Env has them only when set). */
-export type OptionalConfigVars = Partial<Record<keyof typeof reputationVars, string>>;
+export type OptionalConfigVars = Partial<Record<keyof typeof optionalVars, string>>;
 
 /** Parses vars into an EdgeConfig; throws ConfigError naming every bad var. */
 export function parseConfig(vars: Partial<ConfigVars> & OptionalConfigVars): EdgeConfig {
@@ -197,6 +207,7 @@ export function parseConfig(vars: Partial<ConfigVars> & OptionalConfigVars): Edg
       containmentRetries: v.AUDIT_CONTAINMENT_RETRIES,
     },
     disqualificationSlashBps: v.AUDIT_DISQUALIFICATION_SLASH_BPS,
+    finance: { webhookToleranceSeconds: v.FINANCE_WEBHOOK_TOLERANCE_SECONDS, periodMinutes: v.FINANCE_PERIOD_MINUTES },
     audit: {
       roundIntervalMs: v.AUDIT_ROUND_INTERVAL_SECONDS,
       roundsPerEpoch: v.AUDIT_ROUNDS_PER_EPOCH,

@@ -25,9 +25,9 @@ export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX" | "CHALLENGE_CO
   AUDIT_SIGNER_KEY?: string;
   /** Bearer token of the finance role: /api/v1/finance/* except the webhook (src/api/finance.ts). */
   FINANCE_TOKEN?: string;
-  /** The payment provider's webhook signing secret; "new,old" while rotating (src/finance/config.ts). */
+  /** The payment provider's webhook signing secret; "new,old" while rotating (src/api/finance.ts). */
   FINANCE_WEBHOOK_SECRET?: string;
-  /** Optional vars of the finance surface, not in wrangler.toml (src/finance/config.ts). */
+  /** Optional vars of the finance surface, not in wrangler.toml (parsed with the others in src/config.ts). */
   FINANCE_WEBHOOK_TOLERANCE_SECONDS?: string;
   FINANCE_PERIOD_MINUTES?: string;
 }

@@ -11,7 +11,7 @@ import { listPayments, type PaymentRow } from "../db/payments.ts";
 import { listPriceSheets, priceSheetAt, publishPriceSheet } from "../db/price-sheets.ts";
 import type { Env } from "../env.ts";
 import { BankStatementError, importBankStatement } from "../finance/bank-import.ts";
-import { financeConfigOf } from "../finance/config.ts";
+import { configOf } from "../config.ts";
 import { csvDocument } from "../finance/csv.ts";
 import { FinanceError } from "../finance/errors.ts";
 import type { TrialBalance } from "../finance/ledger.ts";
@@ -143,11 +143,13 @@ financeApi.onError((error, c) => {
  * nothing; a redelivered event id answers 200 with duplicate: true and changes nothing.
  */
 financeApi.post("/payments/webhook", async (c) => {
-  const config = financeConfigOf(c.env);
-  if (config.webhookSecrets.length === 0) throw new ApiError(503, "WebhookNotConfigured", "FINANCE_WEBHOOK_SECRET is not set: this edge accepts no payment events.");
+  const config = configOf(c.env).finance;
+  // The provider's signing secrets, current first ("new,old" during a rotation).
+  const secrets = (c.env.FINANCE_WEBHOOK_SECRET ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  if (secrets.length === 0) throw new ApiError(503, "WebhookNotConfigured", "FINANCE_WEBHOOK_SECRET is not set: this edge accepts no payment events.");
   const body = await readBodyWithLimit(c.req.raw, WEBHOOK_MAX_BODY_BYTES);
   const now = await clockNow(c.env);
-  await verifyTimestampedHmac({ header: c.req.header("icn-signature") ?? null, body, secrets: config.webhookSecrets, now, toleranceSeconds: config.webhookToleranceSeconds });
+  await verifyTimestampedHmac({ header: c.req.header("icn-signature") ?? null, body, secrets, now, toleranceSeconds: config.webhookToleranceSeconds });
   const event = parseJsonText(new TextDecoder().decode(body), paymentWebhookEventSchema);
   const result = await applyPaymentEvent(
     openDb(c.env.DB),
@@ -161,7 +163,7 @@ financeApi.post("/payments/import", requireFinanceToken, async (c) => {
   const csv = await readTextWithLimit(c.req.raw, BANK_STATEMENT_MAX_BYTES);
   const now = (await clockNow(c.env)).getTime();
   try {
-    return c.json(await importBankStatement(openDb(c.env.DB), csv, { now, periodId: periodIdAt(now, financeConfigOf(c.env).periodMinutes) }));
+    return c.json(await importBankStatement(openDb(c.env.DB), csv, { now, periodId: periodIdAt(now, configOf(c.env).finance.periodMinutes) }));
   } catch (error) {
     if (error instanceof BankStatementError) throw new ApiError(400, "InvalidStatement", error.message, error.details);
     throw error;
