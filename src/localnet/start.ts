@@ -91,6 +91,7 @@ ICN Edge is running.
                   AuditLog ${d.chain.contracts.auditLog}, a block every ${DEFAULT_BLOCK_TIME_SECONDS} s
   Validators      ${d.chain.validators.map((v) => `${v.address} (signs as ${v.operationalAddress})`).join("\n                  ") || "none"}
   Assignments     signed by ${d.assignmentSigner}
+  Finance token   ${d.finance.token}   (the payment webhook's secret is finance.webhookSecret in network.json)
   Described in    ${network.networkFile}
 
 Try it:
