@@ -249,8 +249,26 @@ export interface UploadedPart extends ObjectSegment {
   checksum?: { algorithm: string; value: string };
 }
 
+/**
+ * What a CompleteMultipartUpload answered, kept for a while after the upload itself is gone so that a client
+ * retrying after a lost response gets the same answer (multipart.ts in the bucket index).
+ */
+export interface CompletedUpload {
+  uploadId: string;
+  key: string;
+  /** The part list the client completed with: a retry must send the same one. */
+  parts: { partNumber: number; etag: string }[];
+  etag: string;
+  versionId?: string;
+  checksum?: ObjectRecord["checksum"];
+  encryption?: ObjectEncryption;
+  /** Milliseconds since the epoch. */
+  completed: number;
+}
+
+/** `replayed`: the upload had completed already with the same parts, and this is that completion's answer. */
 export type CompleteUploadResult =
-  | { ok: true; record: ObjectRecord; replaced: ObjectRecord | null; discarded: UploadedPart[] }
+  | { ok: true; completion: CompletedUpload; replayed: boolean; replaced: ObjectRecord | null; discarded: UploadedPart[] }
   | { ok: false; code: "NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | WriteConditionFailure; message?: string };
 
 /** `replaced` is a version that no longer exists (its blobs must be freed); the new record carries its versionId. */

@@ -108,6 +108,10 @@ async function recordPart(ctx: S3Context, index: ReturnType<typeof bucketIndex>,
   return part;
 }
 
+/**
+ * CompleteMultipartUpload: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html. A retry
+ * of a completion whose answer was lost (same upload, key and parts) answers that completion again.
+ */
 export async function completeMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
@@ -124,23 +128,27 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   if (requested.length === 0 || requested.length > MAX_PART_NUMBER || requested.some((p) => badNumber(p.partNumber))) {
     throw new S3Error("MalformedXML");
   }
-  // Every part ETag this edge issues is an MD5; anything else cannot name an uploaded part.
-  if (requested.some((p) => !/^[0-9a-f]{32}$/.test(p.etag))) throw new S3Error("InvalidPart");
 
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
-  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  // A missing upload may have completed already: the index answers a retry with the same parts, or NoSuchUpload.
+  if (upload && upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  // Every part ETag this edge issues is an MD5; anything else cannot name an uploaded part.
+  if (requested.some((p) => !/^[0-9a-f]{32}$/.test(p.etag))) {
+    throw upload ? new S3Error("InvalidPart") : new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  }
   // An SSE-C upload's customer key, when sent here too, must be the upload's.
-  if (upload.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await checkCustomerKey(ctx, bucket, upload.encryption);
+  if (upload?.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await checkCustomerKey(ctx, bucket, upload.encryption);
 
   // S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-<part count>".
   const joined = new Uint8Array(requested.length * 16);
   requested.forEach((p, i) => joined.set(fromHex(p.etag), i * 16));
   const etag = `${hex(await crypto.subtle.digest("MD5", joined))}-${requested.length}`;
 
-  const checksum = await compositeChecksum(upload.checksumAlgorithm, requested, await index.listParts(uploadId));
+  const checksum = upload ? await compositeChecksum(upload.checksumAlgorithm, requested, await index.listParts(uploadId)) : undefined;
   const result = await index.completeUpload(
     uploadId,
+    key,
     requested.map(({ partNumber, etag: partEtag }) => ({ partNumber, etag: partEtag })),
     etag,
     ctx.now.getTime(),
@@ -151,21 +159,25 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
     if (result.code === "PreconditionFailed" || result.code === "NoSuchKey") throw writeConditionError(result.code, key);
     throw new S3Error(result.code, result.message, { UploadId: uploadId });
   }
+  const { completion } = result;
+  if (result.replayed && completion.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) {
+    await checkCustomerKey(ctx, bucket, completion.encryption);
+  }
   const freed = [...replicasOf(result.discarded), ...(result.replaced ? replicasOf(result.replaced.segments) : [])];
   if (freed.length) ctx.waitUntil(freeBlobs(storageEnv(ctx), freed));
 
   const location = new URL(ctx.request.url);
   const headers = new Headers();
-  setVersionHeader(headers, result.record.versionId);
-  setEncryptionHeaders(headers, result.record.encryption);
+  setVersionHeader(headers, completion.versionId);
+  setEncryptionHeaders(headers, completion.encryption);
   return xmlResponse(
     "CompleteMultipartUploadResult",
     {
       Location: `${location.origin}/${bucket.name}/${encodeURIComponent(key)}`,
       Bucket: bucket.name,
       Key: key,
-      ETag: quoteEtag(etag),
-      ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: "COMPOSITE" } : {}),
+      ETag: quoteEtag(completion.etag),
+      ...(completion.checksum ? { [`Checksum${completion.checksum.algorithm}`]: completion.checksum.value, ChecksumType: "COMPOSITE" } : {}),
     },
     { headers },
   );
