@@ -71,3 +71,67 @@ describe("CompleteMultipartUpload retried after a lost response", () => {
     }
   });
 });
+
+describe("additional checksums", () => {
+  it("refuses a PUT whose x-amz-checksum-* does not match the body with 400 BadDigest, storing nothing", async () => {
+    const b = await bucket("checksum-put");
+    // CRC32 of "hello" is 0x3610a686 (NhCmhg==); SHA-256 of "hello" is LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=.
+    for (const [header, value] of [
+      ["x-amz-checksum-crc32", "AAAAAA=="],
+      ["x-amz-checksum-sha256", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="],
+    ] as const) {
+      const res = await s3(owner, "PUT", `/${b}/k`, { body: "hello", headers: { [header]: value } });
+      expect(res.status, header).toBe(400);
+      expect(xmlField(await res.text(), "Code"), header).toBe("BadDigest");
+    }
+    expect((await s3(owner, "HEAD", `/${b}/k`)).status).toBe(404);
+    const ok = await s3(owner, "PUT", `/${b}/k`, { body: "hello", headers: { "x-amz-checksum-crc32": "NhCmhg==" } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get("x-amz-checksum-crc32")).toBe("NhCmhg==");
+  });
+
+  it("refuses an UploadPart with a wrong checksum with BadDigest, and a completion listing a part checksum the part did not arrive with with InvalidPart", async () => {
+    const b = await bucket("checksum-mpu");
+    const path = `/${b}/obj`;
+    const uploadId = await startUpload(path, { "x-amz-checksum-algorithm": "CRC32" });
+    const bad = await uploadPart(path, uploadId, 1, "hello", { "x-amz-checksum-crc32": "AAAAAA==" });
+    expect(bad.status).toBe(400);
+    expect(xmlField(await bad.text(), "Code")).toBe("BadDigest");
+
+    // A part sent without a checksum: the completion cannot vouch for the one the client lists.
+    const plain = await uploadPart(path, uploadId, 1, "hello");
+    const etag = plain.headers.get("etag")!;
+    const unvouched = await s3(owner, "POST", `${path}?uploadId=${uploadId}`, { body: completeXml([{ n: 1, etag, extra: "<ChecksumCRC32>NhCmhg==</ChecksumCRC32>" }]) });
+    expect(unvouched.status).toBe(400);
+    expect(xmlField(await unvouched.text(), "Code")).toBe("InvalidPart");
+
+    const withSum = await uploadPart(path, uploadId, 1, "hello", { "x-amz-checksum-crc32": "NhCmhg==" });
+    expect(withSum.status).toBe(200);
+    const wrong = await s3(owner, "POST", `${path}?uploadId=${uploadId}`, { body: completeXml([{ n: 1, etag, extra: "<ChecksumCRC32>AAAAAA==</ChecksumCRC32>" }]) });
+    expect(wrong.status).toBe(400);
+    expect(xmlField(await wrong.text(), "Code")).toBe("InvalidPart");
+    expect((await s3(owner, "HEAD", path)).status).toBe(404);
+
+    const right = await s3(owner, "POST", `${path}?uploadId=${uploadId}`, { body: completeXml([{ n: 1, etag, extra: "<ChecksumCRC32>NhCmhg==</ChecksumCRC32>" }]) });
+    expect(right.status).toBe(200);
+    expect(xmlField(await right.text(), "ChecksumCRC32")).toMatch(/-1$/);
+  });
+});
+
+describe("user metadata with non-ASCII characters", () => {
+  it("stores the characters sent and returns them RFC 2047 encoded, ASCII values as they are", async () => {
+    const b = await bucket("meta-utf8");
+    const put = await s3(owner, "PUT", `/${b}/m`, {
+      body: "x",
+      headers: { "x-amz-meta-plain": "just ascii", "x-amz-meta-name": "café", "x-amz-meta-encoded": "=?UTF-8?B?w7xiZXI=?=" },
+    });
+    expect(put.status).toBe(200);
+    for (const method of ["HEAD", "GET"]) {
+      const res = await s3(owner, method, `/${b}/m`);
+      expect(res.headers.get("x-amz-meta-plain"), method).toBe("just ascii");
+      expect(res.headers.get("x-amz-meta-name"), method).toBe("=?UTF-8?B?Y2Fmw6k=?=");
+      // Sent RFC 2047 encoded, stored decoded ("über"), returned encoded again.
+      expect(res.headers.get("x-amz-meta-encoded"), method).toBe("=?UTF-8?B?w7xiZXI=?=");
+    }
+  });
+});

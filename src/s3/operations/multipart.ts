@@ -186,8 +186,11 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
 /**
  * S3's composite checksum of a multipart object: the algorithm applied to the concatenated binary part
  * checksums, then "-<part count>" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
- * Part checksums the client lists must match the ones the parts arrived with. Undefined when the upload asked
- * for no checksum or some part came without one.
+ * A part checksum the client lists must be the one the part arrived with, else the completion fails with
+ * InvalidPart, S3's answer for a listed part that does not match the uploaded one
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html, "Errors"); a part that
+ * arrived with no checksum of that algorithm cannot match either. Undefined when the upload asked for no
+ * checksum or some part came without one.
  */
 async function compositeChecksum(
   algorithmName: string | undefined,
@@ -198,7 +201,7 @@ async function compositeChecksum(
   for (const want of requested) {
     for (const [algorithm, value] of Object.entries(want.checksums)) {
       const stored = byNumber.get(want.partNumber)?.checksum;
-      if (stored && stored.algorithm === algorithm && stored.value !== value) {
+      if (!stored || stored.algorithm !== algorithm || stored.value !== value) {
         throw new S3Error("InvalidPart", `The ${algorithm} checksum of part ${want.partNumber} does not match the part that was uploaded.`);
       }
     }
