@@ -129,7 +129,6 @@ export function objectResponseHeaders(record: ObjectRecord, query: URLSearchPara
   h.set("last-modified", httpDate(record.lastModified));
   h.set("accept-ranges", "bytes");
   for (const [name, value] of Object.entries(record.userMetadata)) h.set(`x-amz-meta-${name}`, metadataValueForHeader(value));
-  if (record.segments.length > 1) h.set("x-amz-mp-parts-count", String(record.segments.length));
   const tagCount = record.tags ? Object.keys(record.tags).length : 0;
   if (tagCount > 0) h.set("x-amz-tagging-count", String(tagCount));
   if (wholeObject && record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
@@ -175,6 +174,28 @@ export function checkResponseOverrides(query: URLSearchParams, anonymous: boolea
       throw new S3Error("InvalidArgument", `The value of ${param} contains characters a header value cannot hold.`, { ArgumentName: param });
     }
   }
+}
+
+/** True for an object written by CompleteMultipartUpload: its ETag ends in "-<part count>", one segment per part. */
+export function isMultipartObject(record: ObjectRecord): boolean {
+  return /-\d+$/.test(record.etag);
+}
+
+/**
+ * The bytes GetObject and HeadObject serve for `?partNumber=N`: "effectively a 'ranged' GET request for the part
+ * specified" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). An object not uploaded in
+ * parts is one part. A part that does not exist is 416 InvalidPartNumber; asking for a Range as well is refused.
+ * Undefined for an empty object (nothing to range over).
+ */
+export function partRange(record: ObjectRecord, partNumber: number, rangeHeader: string | null): { start: number; end: number } | undefined {
+  if (rangeHeader !== null) throw new S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter.");
+  const sizes = isMultipartObject(record) ? record.segments.map((s) => s.size) : [record.size];
+  if (partNumber > sizes.length) {
+    throw new S3Error("InvalidPartNumber", undefined, { PartNumberRequested: String(partNumber), ActualPartCount: String(sizes.length) });
+  }
+  if (record.size === 0) return undefined;
+  const start = sizes.slice(0, partNumber - 1).reduce((sum, size) => sum + size, 0);
+  return { start, end: start + sizes[partNumber - 1]! - 1 };
 }
 
 /**

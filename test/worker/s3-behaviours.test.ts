@@ -2,8 +2,14 @@
 // multipart retries, checksums, non-ASCII metadata, part reads, copy ranges, delete answers, bucket re-creation,
 // tagging and listing edge cases.
 
+import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../../src/env.ts";
+import type { ObjectRecord } from "../../src/services/object-model.ts";
 import { createAccountWithKey, s3, xmlField, type TestAccount } from "./helpers.ts";
+
+const e = env as unknown as Env;
+const MiB = 1024 * 1024;
 
 let owner: TestAccount;
 
@@ -133,5 +139,76 @@ describe("user metadata with non-ASCII characters", () => {
       // Sent RFC 2047 encoded, stored decoded ("über"), returned encoded again.
       expect(res.headers.get("x-amz-meta-encoded"), method).toBe("=?UTF-8?B?w7xiZXI=?=");
     }
+  });
+});
+
+/** The bucket's index, for seeding records whose bytes a test never reads (HEAD answers from the record alone). */
+async function indexOf(name: string) {
+  const row = await e.DB.prepare("SELECT id FROM buckets WHERE name = ?").bind(name).first<{ id: string }>();
+  return e.BUCKET_INDEX.get(e.BUCKET_INDEX.idFromName(row!.id));
+}
+
+describe("GetObject and HeadObject of one part (partNumber)", () => {
+  it("answers a part of a multipart object with its size, range and the part count, and InvalidPartNumber beyond it", async () => {
+    const b = await bucket("part-number");
+    const record: ObjectRecord = {
+      key: "three-parts",
+      size: 10 * MiB + 7,
+      etag: "0123456789abcdef0123456789abcdef-3",
+      lastModified: Date.UTC(2026, 0, 1),
+      headers: {},
+      userMetadata: {},
+      storageClass: "STANDARD",
+      segments: [5 * MiB, 5 * MiB, 7].map((size) => ({ size, md5: "00".repeat(16), replicas: [] })),
+    };
+    await (await indexOf(b)).putObject(record);
+
+    const second = await s3(owner, "HEAD", `/${b}/three-parts?partNumber=2`);
+    expect(second.status).toBe(206);
+    expect(second.headers.get("content-length")).toBe(String(5 * MiB));
+    expect(second.headers.get("content-range")).toBe(`bytes ${5 * MiB}-${10 * MiB - 1}/${10 * MiB + 7}`);
+    expect(second.headers.get("x-amz-mp-parts-count")).toBe("3");
+    expect(second.headers.get("etag")).toBe(`"${record.etag}"`);
+    const last = await s3(owner, "HEAD", `/${b}/three-parts?partNumber=3`);
+    expect(last.headers.get("content-length")).toBe("7");
+    expect(last.headers.get("content-range")).toBe(`bytes ${10 * MiB}-${10 * MiB + 6}/${10 * MiB + 7}`);
+
+    // Only a request naming a part learns the part count (API_HeadObject, x-amz-mp-parts-count).
+    expect((await s3(owner, "HEAD", `/${b}/three-parts`)).headers.get("x-amz-mp-parts-count")).toBeNull();
+
+    const beyond = await s3(owner, "GET", `/${b}/three-parts?partNumber=4`);
+    expect(beyond.status).toBe(416);
+    expect(xmlField(await beyond.text(), "Code")).toBe("InvalidPartNumber");
+    expect((await s3(owner, "HEAD", `/${b}/three-parts?partNumber=4`)).status).toBe(416);
+    for (const bad of ["0", "10001", "x"]) {
+      const res = await s3(owner, "GET", `/${b}/three-parts?partNumber=${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(xmlField(await res.text(), "Code"), bad).toBe("InvalidArgument");
+    }
+    const both = await s3(owner, "GET", `/${b}/three-parts?partNumber=1`, { headers: { range: "bytes=0-1" } });
+    expect(both.status).toBe(400);
+    expect(xmlField(await both.text(), "Code")).toBe("InvalidRequest");
+  });
+
+  it("serves the bytes of a part, and an object not uploaded in parts as its one part", async () => {
+    const b = await bucket("part-bytes");
+    const uploadId = await startUpload(`/${b}/mpu`);
+    const etag = (await uploadPart(`/${b}/mpu`, uploadId, 1, "only part")).headers.get("etag")!;
+    expect((await s3(owner, "POST", `/${b}/mpu?uploadId=${uploadId}`, { body: completeXml([{ n: 1, etag }]) })).status).toBe(200);
+    const part = await s3(owner, "GET", `/${b}/mpu?partNumber=1`);
+    expect(part.status).toBe(206);
+    expect(part.headers.get("x-amz-mp-parts-count")).toBe("1");
+    expect(await part.text()).toBe("only part");
+    expect((await s3(owner, "GET", `/${b}/mpu?partNumber=2`)).status).toBe(416);
+
+    await s3(owner, "PUT", `/${b}/plain`, { body: "plain bytes" });
+    const whole = await s3(owner, "GET", `/${b}/plain?partNumber=1`);
+    expect(whole.status).toBe(206);
+    expect(whole.headers.get("content-range")).toBe("bytes 0-10/11");
+    expect(whole.headers.get("x-amz-mp-parts-count")).toBeNull();
+    expect(await whole.text()).toBe("plain bytes");
+    const missing = await s3(owner, "GET", `/${b}/plain?partNumber=2`);
+    expect(missing.status).toBe(416);
+    expect(xmlField(await missing.text(), "Code")).toBe("InvalidPartNumber");
   });
 });

@@ -18,9 +18,11 @@ import { S3Error } from "../errors.ts";
 import {
   evaluateCopySourceConditions,
   evaluateReadPreconditions,
+  isMultipartObject,
   objectResponseHeaders,
   parseCopySource,
   parseRange,
+  partRange,
   storedHeadersFrom,
   userMetadataFrom,
   validateObjectKey,
@@ -30,6 +32,7 @@ import {
 import { MAX_PUT_SIZE, openPayload, readDocumentBody } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
+import { parsePartNumber } from "../router.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
 import { MAX_OPEN_CONNECTIONS } from "../../services/connection-limit.ts";
@@ -225,6 +228,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
 
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, bucketName);
+  const partNumber = ctx.query.has("partNumber") ? parsePartNumber(ctx.query.get("partNumber")) : undefined;
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
   // An SSE-C object answers nothing, not even its size, without its key. HEAD decrypts nothing, so it needs
   // no usable KMS key (as in S3); a GET resolves its key before answering.
@@ -232,8 +236,12 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 
   // Preconditions come before Range (RFC 9110 section 13.2.2).
   const condition = evaluateReadPreconditions(record, ctx.request.headers);
-  const range = condition === 304 ? undefined : parseRange(ctx.request.headers.get("range"), record.size);
+  const rangeHeader = ctx.request.headers.get("range");
+  const range = condition === 304 ? undefined : partNumber !== undefined ? partRange(record, partNumber, rangeHeader) : parseRange(rangeHeader, record.size);
   const headers = objectResponseHeaders(record, ctx.query, ctx.request.headers, range === undefined);
+  // "The count of parts this object has. This value is only returned if you specify partNumber in your request and
+  // the object was uploaded as a multipart upload." (API_HeadObject, x-amz-mp-parts-count)
+  if (partNumber !== undefined && isMultipartObject(record)) headers.set("x-amz-mp-parts-count", String(record.segments.length));
   setVersionHeader(headers, record.versionId);
   setEncryptionHeaders(headers, record.encryption);
   if (condition === 304) {
