@@ -212,3 +212,28 @@ describe("GetObject and HeadObject of one part (partNumber)", () => {
     expect(xmlField(await missing.text(), "Code")).toBe("InvalidPartNumber");
   });
 });
+
+describe("UploadPartCopy ranges", () => {
+  it("refuses a source range that reaches past the source object with 416 InvalidRange", async () => {
+    const b = await bucket("part-copy-range");
+    await s3(owner, "PUT", `/${b}/source`, { body: "hello" });
+    const uploadId = await startUpload(`/${b}/target`);
+    const copy = (range: string) =>
+      s3(owner, "PUT", `/${b}/target?partNumber=1&uploadId=${uploadId}`, { headers: { "x-amz-copy-source": `/${b}/source`, "x-amz-copy-source-range": range } });
+    for (const range of ["bytes=0-5", "bytes=5-9", "bytes=2-100"]) {
+      const res = await copy(range);
+      expect(res.status, range).toBe(416);
+      expect(xmlField(await res.text(), "Code"), range).toBe("InvalidRange");
+    }
+    for (const range of ["bytes=3-1", "bytes=0-", "0-4"]) {
+      const res = await copy(range);
+      expect(res.status, range).toBe(400);
+      expect(xmlField(await res.text(), "Code"), range).toBe("InvalidArgument");
+    }
+    const ok = await copy("bytes=1-3");
+    expect(ok.status).toBe(200);
+    const etag = xmlField(await ok.text(), "ETag")!.replace(/&quot;/g, '"');
+    expect((await s3(owner, "POST", `/${b}/target?uploadId=${uploadId}`, { body: completeXml([{ n: 1, etag }]) })).status).toBe(200);
+    expect(await (await s3(owner, "GET", `/${b}/target`)).text()).toBe("ell");
+  });
+});

@@ -75,9 +75,14 @@ export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: 
   let start = 0;
   let end = source.size - 1;
   if (rangeHeader !== null) {
-    // Unlike GET, a copy range must be an explicit, satisfiable first-last pair.
+    // Unlike GET, a copy range must be an explicit first-last pair; one that reaches past the source's last byte
+    // is 416 InvalidRange ("The requested range is not satisfiable",
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList), not clipped as GET does.
     const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
-    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= source.size) {
+    if (m && Number(m[1]) <= Number(m[2]) && Number(m[2]) >= source.size) {
+      throw new S3Error("InvalidRange", undefined, { RangeRequested: rangeHeader, ActualObjectSize: String(source.size) });
+    }
+    if (!m || Number(m[1]) > Number(m[2])) {
       throw new S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", {
         ArgumentName: "x-amz-copy-source-range",
         ArgumentValue: rangeHeader,
