@@ -60,6 +60,8 @@ export interface ObjectSegment {
   erasure?: ErasureCode & { pieceBlobIds: string[]; pieceRoots: string[] };
   /** An inline segment: its whole blob (base64), kept in the index instead of on nodes. */
   inline?: string;
+  /** A multipart object's part: the additional checksum it arrived with (GetObjectAttributes lists it). */
+  checksum?: { algorithm: string; value: string };
 }
 
 /** The bytes each of a segment's blobs occupies on its node: a piece, a full ciphertext copy, or a plaintext copy. */
@@ -245,8 +247,6 @@ export interface ListUploadsResult {
 export interface UploadedPart extends ObjectSegment {
   partNumber: number;
   lastModified: number;
-  /** The part's additional checksum (x-amz-checksum-*), when the client sent or asked for one. */
-  checksum?: { algorithm: string; value: string };
 }
 
 /**

@@ -237,3 +237,63 @@ describe("UploadPartCopy ranges", () => {
     expect(await (await s3(owner, "GET", `/${b}/target`)).text()).toBe("ell");
   });
 });
+
+const versioning = (b: string, status: "Enabled" | "Suspended") =>
+  s3(owner, "PUT", `/${b}?versioning`, { body: `<VersioningConfiguration><Status>${status}</Status></VersioningConfiguration>` });
+
+describe("DeleteObject's answer on unversioned, versioned and suspended buckets", () => {
+  it("names the version deleted or the delete marker created, as S3 does", async () => {
+    const b = await bucket("delete-answers");
+    await s3(owner, "PUT", `/${b}/k`, { body: "v0" });
+    const plain = await s3(owner, "DELETE", `/${b}/k`);
+    expect(plain.status).toBe(204);
+    expect(plain.headers.get("x-amz-delete-marker")).toBeNull();
+    expect(plain.headers.get("x-amz-version-id")).toBeNull();
+
+    expect((await versioning(b, "Enabled")).status).toBe(200);
+    const v1 = (await s3(owner, "PUT", `/${b}/k`, { body: "v1" })).headers.get("x-amz-version-id")!;
+    const marked = await s3(owner, "DELETE", `/${b}/k`);
+    expect(marked.headers.get("x-amz-delete-marker")).toBe("true");
+    const markerId = marked.headers.get("x-amz-version-id")!;
+    expect(markerId).toMatch(/^[0-9a-f]+$/);
+    expect(markerId).not.toBe(v1);
+    // Deleting the marker by id says it was one; deleting an object version by id names it, and is no marker.
+    const unmarked = await s3(owner, "DELETE", `/${b}/k?versionId=${markerId}`);
+    expect(unmarked.headers.get("x-amz-delete-marker")).toBe("true");
+    expect(unmarked.headers.get("x-amz-version-id")).toBe(markerId);
+    const gone = await s3(owner, "DELETE", `/${b}/k?versionId=${v1}`);
+    expect(gone.headers.get("x-amz-delete-marker")).toBeNull();
+    expect(gone.headers.get("x-amz-version-id")).toBe(v1);
+
+    // Suspended: the delete marker is the "null" version, and S3 names it.
+    expect((await versioning(b, "Suspended")).status).toBe(200);
+    await s3(owner, "PUT", `/${b}/k`, { body: "null version" });
+    const suspended = await s3(owner, "DELETE", `/${b}/k`);
+    expect(suspended.headers.get("x-amz-delete-marker")).toBe("true");
+    expect(suspended.headers.get("x-amz-version-id")).toBe("null");
+    const nullMarker = await s3(owner, "DELETE", `/${b}/k?versionId=null`);
+    expect(nullMarker.headers.get("x-amz-delete-marker")).toBe("true");
+    expect(nullMarker.headers.get("x-amz-version-id")).toBe("null");
+  });
+});
+
+describe("GetObjectAttributes", () => {
+  it("names the version it describes and lists a multipart object's part checksums", async () => {
+    const b = await bucket("attributes-parts");
+    expect((await versioning(b, "Enabled")).status).toBe(200);
+    const path = `/${b}/obj`;
+    const uploadId = await startUpload(path, { "x-amz-checksum-algorithm": "CRC32" });
+    const etag = (await uploadPart(path, uploadId, 1, "hello", { "x-amz-checksum-crc32": "NhCmhg==" })).headers.get("etag")!;
+    const done = await s3(owner, "POST", `${path}?uploadId=${uploadId}`, { body: completeXml([{ n: 1, etag, extra: "<ChecksumCRC32>NhCmhg==</ChecksumCRC32>" }]) });
+    const versionId = done.headers.get("x-amz-version-id")!;
+    const composite = xmlField(await done.text(), "ChecksumCRC32")!;
+
+    const res = await s3(owner, "GET", `${path}?attributes`, { headers: { "x-amz-object-attributes": "ETag,Checksum,ObjectParts" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-amz-version-id")).toBe(versionId);
+    const xml = await res.text();
+    expect(xmlField(xml, "Checksum")).toBe(`<ChecksumCRC32>${composite}</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType>`);
+    expect(xmlField(xml, "Part")).toBe("<PartNumber>1</PartNumber><Size>5</Size><ChecksumCRC32>NhCmhg==</ChecksumCRC32>");
+    expect(xmlField(xml, "PartsCount")).toBe("1");
+  });
+});

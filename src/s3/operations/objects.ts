@@ -268,10 +268,14 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 
 export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionIdParam(ctx), ctx.now.getTime());
+  const versionId = versionIdParam(ctx);
+  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionId, ctx.now.getTime());
   if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html: x-amz-version-id is the version the
+  // request deleted, or the delete marker it created, which in a suspended bucket is the "null" version;
+  // x-amz-delete-marker says that version is (or was) a delete marker. An unversioned bucket answers neither.
   const headers = new Headers();
-  setVersionHeader(headers, outcome.versionId);
+  if (outcome.versionId !== undefined && (versionId !== undefined || outcome.deleteMarker)) headers.set("x-amz-version-id", outcome.versionId);
   if (outcome.deleteMarker) headers.set("x-amz-delete-marker", "true");
   return new Response(null, { status: 204, headers });
 }
@@ -352,14 +356,23 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
   if (wanted.size === 0) throw new S3Error("InvalidArgument", "x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty", { ArgumentName: "x-amz-object-attributes" });
   const maxParts = Math.min(Number(ctx.request.headers.get("x-amz-max-parts") ?? "1000"), 1000);
   const marker = Number(ctx.request.headers.get("x-amz-part-number-marker") ?? "0");
-  const multipart = record.segments.length > 1 || /-\d+$/.test(record.etag);
-  const parts = record.segments.map((s, i) => ({ PartNumber: i + 1, Size: s.size })).filter((p) => p.PartNumber > marker);
+  const multipart = isMultipartObject(record);
+  // Each part with the checksum it arrived with (ChecksumCRC32, ...), as the ObjectPart type lists it.
+  const parts = record.segments
+    .map((s, i) => ({ PartNumber: i + 1, Size: s.size, ...(s.checksum ? { [`Checksum${s.checksum.algorithm}`]: s.checksum.value } : {}) }))
+    .filter((p) => p.PartNumber > marker);
   const page = parts.slice(0, maxParts);
+  const headers = new Headers({ "last-modified": new Date(record.lastModified).toUTCString() });
+  // The version read is named in x-amz-version-id (API_GetObjectAttributes, response headers).
+  setVersionHeader(headers, record.versionId);
   return xmlResponse(
     "GetObjectAttributesResponse",
     {
       ETag: wanted.has("ETag") ? record.etag : undefined,
-      Checksum: wanted.has("Checksum") && record.checksum ? { [`Checksum${record.checksum.algorithm}`]: record.checksum.value } : undefined,
+      Checksum:
+        wanted.has("Checksum") && record.checksum
+          ? { [`Checksum${record.checksum.algorithm}`]: record.checksum.value, ChecksumType: record.checksum.type ?? "FULL_OBJECT" }
+          : undefined,
       ObjectParts:
         wanted.has("ObjectParts") && multipart
           ? {
@@ -374,7 +387,7 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
       StorageClass: wanted.has("StorageClass") ? record.storageClass : undefined,
       ObjectSize: wanted.has("ObjectSize") ? record.size : undefined,
     },
-    { headers: { "last-modified": new Date(record.lastModified).toUTCString() } },
+    { headers },
   );
 }
 

@@ -111,8 +111,8 @@ export function completeUpload(
     userMetadata: upload.userMetadata,
     storageClass: "STANDARD",
     // A part is a segment plus what only the upload needs: everything else it records (replicas, encryption, the
-    // erasure layout, inline bytes, and whatever a later release adds) carries over.
-    segments: chosen.map(({ partNumber: _n, lastModified: _t, checksum: _c, ...segment }) => segment),
+    // erasure layout, inline bytes, its checksum, and whatever a later release adds) carries over.
+    segments: chosen.map(({ partNumber: _n, lastModified: _t, ...segment }) => segment),
     tags: upload.tags,
     checksum,
     encryption: upload.encryption,
