@@ -2,11 +2,11 @@
 // multipart retries, checksums, non-ASCII metadata, part reads, copy ranges, delete answers, bucket re-creation,
 // tagging and listing edge cases.
 
-import { env } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Env } from "../../src/env.ts";
 import type { ObjectRecord } from "../../src/services/object-model.ts";
-import { createAccountWithKey, s3, xmlField, type TestAccount } from "./helpers.ts";
+import { createAccountWithKey, EDGE, s3, xmlField, type TestAccount } from "./helpers.ts";
 
 const e = env as unknown as Env;
 const MiB = 1024 * 1024;
@@ -295,5 +295,48 @@ describe("GetObjectAttributes", () => {
     expect(xmlField(xml, "Checksum")).toBe(`<ChecksumCRC32>${composite}</ChecksumCRC32><ChecksumType>COMPOSITE</ChecksumType>`);
     expect(xmlField(xml, "Part")).toBe("<PartNumber>1</PartNumber><Size>5</Size><ChecksumCRC32>NhCmhg==</ChecksumCRC32>");
     expect(xmlField(xml, "PartsCount")).toBe("1");
+  });
+});
+
+describe("tags, CORS origins and listing tokens at their edges", () => {
+  it("stores tags with empty values from x-amz-tagging and from the Tagging document", async () => {
+    const b = await bucket("empty-tags");
+    expect((await s3(owner, "PUT", `/${b}/k`, { body: "x", headers: { "x-amz-tagging": "empty=&bare&full=yes" } })).status).toBe(200);
+    const tags = await (await s3(owner, "GET", `/${b}/k?tagging`)).text();
+    expect(tags).toContain("<Tag><Key>empty</Key><Value></Value></Tag>");
+    expect(tags).toContain("<Tag><Key>bare</Key><Value></Value></Tag>");
+    expect(tags).toContain("<Tag><Key>full</Key><Value>yes</Value></Tag>");
+    expect((await s3(owner, "HEAD", `/${b}/k`)).headers.get("x-amz-tagging-count")).toBe("3");
+    const put = await s3(owner, "PUT", `/${b}/k?tagging`, { body: "<Tagging><TagSet><Tag><Key>e</Key><Value/></Tag></TagSet></Tagging>" });
+    expect(put.status).toBe(200);
+    expect(await (await s3(owner, "GET", `/${b}/k?tagging`)).text()).toContain("<Tag><Key>e</Key><Value></Value></Tag>");
+  });
+
+  it("matches an allowed origin with one '*' anywhere, and refuses an origin with two", async () => {
+    const b = await bucket("cors-wildcard");
+    const rule = (origin: string) =>
+      `<CORSConfiguration><CORSRule><AllowedOrigin>${origin}</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`;
+    const twoStars = await s3(owner, "PUT", `/${b}?cors`, { body: rule("https://*.*.example.com") });
+    expect(twoStars.status).toBe(400);
+    expect(xmlField(await twoStars.text(), "Code")).toBe("InvalidRequest");
+    expect((await s3(owner, "PUT", `/${b}?cors`, { body: rule("https://*.example.com") })).status).toBe(200);
+    const preflight = (origin: string) =>
+      SELF.fetch(`${EDGE}/${b}/k`, { method: "OPTIONS", headers: { origin, "access-control-request-method": "GET" } });
+    const sub = await preflight("https://app.example.com");
+    expect(sub.status).toBe(200);
+    expect(sub.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect((await preflight("https://example.com")).status).toBe(403);
+    expect((await preflight("https://app.example.org")).status).toBe(403);
+  });
+
+  it("lists from the start when the continuation token is empty", async () => {
+    const b = await bucket("empty-token");
+    for (const key of ["a", "b", "c"]) await s3(owner, "PUT", `/${b}/${key}`, { body: key });
+    const res = await s3(owner, "GET", `/${b}?list-type=2&continuation-token=`);
+    expect(res.status).toBe(200);
+    const xml = await res.text();
+    expect([...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1])).toEqual(["a", "b", "c"]);
+    const paged = await (await s3(owner, "GET", `/${b}?list-type=2&continuation-token=&max-keys=1&start-after=a`)).text();
+    expect(xmlField(paged, "Key")).toBe("b");
   });
 });
