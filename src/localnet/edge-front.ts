@@ -18,6 +18,13 @@ export async function startEdgeFront(options: { port: number; upstream: string }
   const upstream = new URL(options.upstream);
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => forward(req, res, upstream, agent));
+  // Node answers any Expect other than 100-continue with 417 unless this event is handled; an empty Expect asks
+  // for nothing, and S3 and Cloudflare pass such a request on (issue 15).
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    if ((req.headers.expect ?? "").trim() === "") return forward(req, res, upstream, agent);
+    res.writeHead(417, { "content-type": "text/plain" });
+    res.end("expectation failed\n");
+  });
   // Upgraded connections leave the server's bookkeeping (closeAllConnections does not see them): closed here.
   const tunnels = new Set<Socket>();
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {

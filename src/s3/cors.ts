@@ -32,6 +32,11 @@ export function parseCorsXml(body: string): CorsRule[] {
         maxAgeSeconds: maxAge === undefined ? undefined : Number(maxAge),
       };
       if (parsed.allowedOrigins.length === 0 || parsed.allowedMethods.length === 0) throw new S3Error("MalformedXML", "Each CORSRule needs an AllowedOrigin and an AllowedMethod.");
+      // An AllowedOrigin may hold at most one '*' wildcard, anywhere in it (https://*.example.com):
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/ManageCorsUsing.html (AllowedOrigin element).
+      for (const origin of parsed.allowedOrigins) {
+        if (origin.split("*").length > 2) throw new S3Error("InvalidRequest", `AllowedOrigin "${origin}" can not have more than one wildcard.`);
+      }
       for (const m of parsed.allowedMethods) {
         if (!METHODS.includes(m)) throw new S3Error("InvalidRequest", `Found unsupported HTTP method in CORS config. Unsupported method is ${m}`);
       }

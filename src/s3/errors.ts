@@ -23,6 +23,7 @@ const S3_ERRORS = {
   InvalidEncryptionAlgorithmError: [400, "The encryption request you specified is not valid. The valid value is AES256."],
   InvalidDigest: [400, "The Content-MD5 you specified was invalid."],
   InvalidPart: [400, "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."],
+  InvalidPartNumber: [416, "The requested partnumber is not satisfiable"],
   InvalidPartOrder: [400, "The list of parts was not in ascending order. Parts must be ordered by part number."],
   InvalidLocationConstraint: [400, "The specified location-constraint is not valid."],
   InvalidStorageClass: [400, "The storage class you specified is not valid"],

@@ -1,6 +1,7 @@
 // HTTP headers of objects: what a PUT stores (representation headers, x-amz-meta-*), what GET/HEAD return,
 // Range parsing and conditional-request evaluation.
 
+import { base64, fromBase64 } from "../protocol/crypto.ts";
 import type { ObjectRecord, StoredHeaders, WriteCondition, WriteConditionFailure } from "../services/object-model.ts";
 import { checksumHeaderName, parseChecksumAlgorithm } from "./checksums.ts";
 import { S3Error } from "./errors.ts";
@@ -51,9 +52,10 @@ function stripAwsChunked(value: string | null): string | undefined {
 export function userMetadataFrom(headers: Headers): Record<string, string> {
   const meta: Record<string, string> = {};
   let size = 0;
-  headers.forEach((value, name) => {
+  headers.forEach((raw, name) => {
     if (!name.startsWith("x-amz-meta-")) return;
     const key = name.slice("x-amz-meta-".length);
+    const value = metadataValueFromHeader(raw);
     meta[key] = value;
     size += key.length + value.length;
   });
@@ -61,6 +63,53 @@ export function userMetadataFrom(headers: Headers): Record<string, string> {
     throw new S3Error("MetadataTooLarge", undefined, { Size: String(size), MaxSizeAllowed: String(MAX_USER_METADATA_BYTES) });
   }
   return meta;
+}
+
+// Non-ASCII user metadata, as https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingMetadata.html says S3
+// handles it: "Values of such headers are character decoded as per RFC 2047 before storing and encoded as per
+// RFC 2047 to make them mail-safe before returning. If the string contains only US-ASCII characters, it is
+// presented as is."
+
+/**
+ * The value a client meant by an x-amz-meta-* header. The runtime hands header bytes over one character per byte
+ * (Latin-1), so UTF-8 sent raw arrives as "Ã©" for "é": bytes that are valid UTF-8 are read as UTF-8, others
+ * (a client that sent Latin-1) as they are. RFC 2047 encoded-words (=?UTF-8?B?...?=, =?UTF-8?Q?...?=) are decoded.
+ */
+export function metadataValueFromHeader(raw: string): string {
+  let value = raw;
+  if (/[\x80-\xff]/.test(raw) && !/[^\x00-\xff]/.test(raw)) {
+    try {
+      value = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(Uint8Array.from(raw, (c) => c.charCodeAt(0)));
+    } catch {
+      value = raw;
+    }
+  }
+  return value.includes("=?") ? decodeEncodedWords(value) : value;
+}
+
+/** A stored metadata value as S3 returns it: as is when US-ASCII, otherwise one RFC 2047 "B" encoded-word. */
+export function metadataValueForHeader(value: string): string {
+  if (!/[^\x20-\x7e\t]/.test(value)) return value;
+  return `=?UTF-8?B?${base64(new TextEncoder().encode(value))}?=`;
+}
+
+const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?\s]*)\?=/g;
+
+/** RFC 2047 section 6: decodes UTF-8 and ISO-8859-1 encoded-words, drops white space between adjacent ones. */
+function decodeEncodedWords(value: string): string {
+  return value.replace(/(\?=)\s+(?==\?)/g, "$1").replace(ENCODED_WORD, (word, charset: string, encoding: string, text: string) => {
+    const label = charset.toLowerCase();
+    if (label !== "utf-8" && label !== "iso-8859-1" && label !== "us-ascii") return word;
+    try {
+      const bytes =
+        encoding.toUpperCase() === "B"
+          ? fromBase64(text)
+          : Uint8Array.from(text.replace(/_/g, " ").replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), (c) => c.charCodeAt(0));
+      return label === "utf-8" ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes) : String.fromCharCode(...bytes);
+    } catch {
+      return word;
+    }
+  });
 }
 
 /**
@@ -79,8 +128,7 @@ export function objectResponseHeaders(record: ObjectRecord, query: URLSearchPara
   h.set("etag", quoteEtag(record.etag));
   h.set("last-modified", httpDate(record.lastModified));
   h.set("accept-ranges", "bytes");
-  for (const [name, value] of Object.entries(record.userMetadata)) h.set(`x-amz-meta-${name}`, value);
-  if (record.segments.length > 1) h.set("x-amz-mp-parts-count", String(record.segments.length));
+  for (const [name, value] of Object.entries(record.userMetadata)) h.set(`x-amz-meta-${name}`, metadataValueForHeader(value));
   const tagCount = record.tags ? Object.keys(record.tags).length : 0;
   if (tagCount > 0) h.set("x-amz-tagging-count", String(tagCount));
   if (wholeObject && record.checksum && requestHeaders.get("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
@@ -126,6 +174,28 @@ export function checkResponseOverrides(query: URLSearchParams, anonymous: boolea
       throw new S3Error("InvalidArgument", `The value of ${param} contains characters a header value cannot hold.`, { ArgumentName: param });
     }
   }
+}
+
+/** True for an object written by CompleteMultipartUpload: its ETag ends in "-<part count>", one segment per part. */
+export function isMultipartObject(record: ObjectRecord): boolean {
+  return /-\d+$/.test(record.etag);
+}
+
+/**
+ * The bytes GetObject and HeadObject serve for `?partNumber=N`: "effectively a 'ranged' GET request for the part
+ * specified" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html). An object not uploaded in
+ * parts is one part. A part that does not exist is 416 InvalidPartNumber; asking for a Range as well is refused.
+ * Undefined for an empty object (nothing to range over).
+ */
+export function partRange(record: ObjectRecord, partNumber: number, rangeHeader: string | null): { start: number; end: number } | undefined {
+  if (rangeHeader !== null) throw new S3Error("InvalidRequest", "Cannot specify both Range header and partNumber query parameter.");
+  const sizes = isMultipartObject(record) ? record.segments.map((s) => s.size) : [record.size];
+  if (partNumber > sizes.length) {
+    throw new S3Error("InvalidPartNumber", undefined, { PartNumberRequested: String(partNumber), ActualPartCount: String(sizes.length) });
+  }
+  if (record.size === 0) return undefined;
+  const start = sizes.slice(0, partNumber - 1).reduce((sum, size) => sum + size, 0);
+  return { start, end: start + sizes[partNumber - 1]! - 1 };
 }
 
 /**

@@ -192,7 +192,8 @@ function rejectUnsupported(q: URLSearchParams, resource: string): void {
   }
 }
 
-function parsePartNumber(value: string | null): number {
+/** A partNumber query parameter (UploadPart, and GetObject/HeadObject of one part): 1 to 10000. */
+export function parsePartNumber(value: string | null): number {
   if (value === null || !/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 10_000) {
     throw new S3Error("InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive", {
       ArgumentName: "partNumber",

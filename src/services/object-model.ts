@@ -60,6 +60,8 @@ export interface ObjectSegment {
   erasure?: ErasureCode & { pieceBlobIds: string[]; pieceRoots: string[] };
   /** An inline segment: its whole blob (base64), kept in the index instead of on nodes. */
   inline?: string;
+  /** A multipart object's part: the additional checksum it arrived with (GetObjectAttributes lists it). */
+  checksum?: { algorithm: string; value: string };
 }
 
 /** The bytes each of a segment's blobs occupies on its node: a piece, a full ciphertext copy, or a plaintext copy. */
@@ -245,12 +247,28 @@ export interface ListUploadsResult {
 export interface UploadedPart extends ObjectSegment {
   partNumber: number;
   lastModified: number;
-  /** The part's additional checksum (x-amz-checksum-*), when the client sent or asked for one. */
-  checksum?: { algorithm: string; value: string };
 }
 
+/**
+ * What a CompleteMultipartUpload answered, kept for a while after the upload itself is gone so that a client
+ * retrying after a lost response gets the same answer (multipart.ts in the bucket index).
+ */
+export interface CompletedUpload {
+  uploadId: string;
+  key: string;
+  /** The part list the client completed with: a retry must send the same one. */
+  parts: { partNumber: number; etag: string }[];
+  etag: string;
+  versionId?: string;
+  checksum?: ObjectRecord["checksum"];
+  encryption?: ObjectEncryption;
+  /** Milliseconds since the epoch. */
+  completed: number;
+}
+
+/** `replayed`: the upload had completed already with the same parts, and this is that completion's answer. */
 export type CompleteUploadResult =
-  | { ok: true; record: ObjectRecord; replaced: ObjectRecord | null; discarded: UploadedPart[] }
+  | { ok: true; completion: CompletedUpload; replayed: boolean; replaced: ObjectRecord | null; discarded: UploadedPart[] }
   | { ok: false; code: "NoSuchUpload" | "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" | WriteConditionFailure; message?: string };
 
 /** `replaced` is a version that no longer exists (its blobs must be freed); the new record carries its versionId. */

@@ -1,6 +1,7 @@
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
 import { AwsClient } from "aws4fetch";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { Env } from "../../src/env.ts";
 import { createAccountWithKey, EDGE, s3, xmlField, type TestAccount } from "./helpers.ts";
 
 let alice: TestAccount;
@@ -37,9 +38,20 @@ describe("S3 buckets", () => {
     }
   });
 
-  it("keeps bucket names global and tells the owner it already owns one", async () => {
+  it("keeps bucket names global, and answers the owner's re-creation as S3 does in us-east-1 (200) and elsewhere (BucketAlreadyOwnedByYou)", async () => {
     expect((await s3(alice, "PUT", "/shared-name")).status).toBe(200);
-    expect(xmlField(await (await s3(alice, "PUT", "/shared-name")).text(), "Code")).toBe("BucketAlreadyOwnedByYou");
+    // us-east-1: 200 OK, and the bucket's ACL is reset to the one the request gives (private by default).
+    expect((await s3(alice, "PUT", "/shared-name", { headers: { "x-amz-acl": "public-read" } })).status).toBe(200);
+    expect(await (await s3(alice, "GET", "/shared-name?acl")).text()).toContain("http://acs.amazonaws.com/groups/global/AllUsers");
+    expect((await s3(alice, "PUT", "/shared-name")).status).toBe(200);
+    expect(await (await s3(alice, "GET", "/shared-name?acl")).text()).not.toContain("AllUsers");
+    // Any other region: 409 BucketAlreadyOwnedByYou. (This edge serves one region; the row is moved by hand, before
+    // anything has read, and so cached, the bucket.)
+    expect((await s3(alice, "PUT", "/owned-elsewhere")).status).toBe(200);
+    await (env as unknown as Env).DB.prepare("UPDATE buckets SET region = 'eu-west-1' WHERE name = 'owned-elsewhere'").run();
+    const owned = await s3(alice, "PUT", "/owned-elsewhere");
+    expect(owned.status).toBe(409);
+    expect(xmlField(await owned.text(), "Code")).toBe("BucketAlreadyOwnedByYou");
     const taken = await s3(bob, "PUT", "/shared-name");
     expect(taken.status).toBe(409);
     expect(xmlField(await taken.text(), "Code")).toBe("BucketAlreadyExists");

@@ -84,7 +84,15 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   });
   if (!inserted) {
     const existing = await getBucket(ctx.db, name);
-    throw new S3Error(existing?.accountId === accountId ? "BucketAlreadyOwnedByYou" : "BucketAlreadyExists", undefined, { BucketName: name });
+    if (existing?.accountId !== accountId) throw new S3Error("BucketAlreadyExists", undefined, { BucketName: name });
+    // "Amazon S3 returns this error in all AWS Regions except in the North Virginia Region. For legacy
+    // compatibility, if you re-create an existing bucket that you already own in the North Virginia Region, Amazon
+    // S3 returns 200 OK and resets the bucket access control lists (ACLs)."
+    // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html, BucketAlreadyOwnedByYou)
+    if (existing.region !== "us-east-1") throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
+    if (acl === "private") await bucketIndex(ctx, existing).deleteConfig(ACL_CONFIG);
+    else await bucketIndex(ctx, existing).setConfig(ACL_CONFIG, acl);
+    return new Response(null, { status: 200, headers: { location: `/${name}` } });
   }
   if (acl !== "private") {
     const bucket = (await getBucket(ctx.db, name))!;

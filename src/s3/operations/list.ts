@@ -15,7 +15,8 @@ export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promi
   const bucket = await requireReadableBucket(ctx, bucketName);
   const q = ctx.query;
   const common = commonParams(q);
-  const token = q.get("continuation-token");
+  // An empty continuation token names no resume point: the listing starts from the beginning (or start-after).
+  const token = q.get("continuation-token") || null;
   const startAfter = q.get("start-after") ?? undefined;
   const cursor = token !== null ? decodeToken(token) : startAfter ? { value: startAfter, skipPrefix: false } : undefined;
 

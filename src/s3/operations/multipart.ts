@@ -75,9 +75,14 @@ export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: 
   let start = 0;
   let end = source.size - 1;
   if (rangeHeader !== null) {
-    // Unlike GET, a copy range must be an explicit, satisfiable first-last pair.
+    // Unlike GET, a copy range must be an explicit first-last pair; one that reaches past the source's last byte
+    // is 416 InvalidRange ("The requested range is not satisfiable",
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList), not clipped as GET does.
     const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
-    if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) >= source.size) {
+    if (m && Number(m[1]) <= Number(m[2]) && Number(m[2]) >= source.size) {
+      throw new S3Error("InvalidRange", undefined, { RangeRequested: rangeHeader, ActualObjectSize: String(source.size) });
+    }
+    if (!m || Number(m[1]) > Number(m[2])) {
       throw new S3Error("InvalidArgument", "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy", {
         ArgumentName: "x-amz-copy-source-range",
         ArgumentValue: rangeHeader,
@@ -108,6 +113,10 @@ async function recordPart(ctx: S3Context, index: ReturnType<typeof bucketIndex>,
   return part;
 }
 
+/**
+ * CompleteMultipartUpload: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html. A retry
+ * of a completion whose answer was lost (same upload, key and parts) answers that completion again.
+ */
 export async function completeMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
@@ -124,23 +133,27 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
   if (requested.length === 0 || requested.length > MAX_PART_NUMBER || requested.some((p) => badNumber(p.partNumber))) {
     throw new S3Error("MalformedXML");
   }
-  // Every part ETag this edge issues is an MD5; anything else cannot name an uploaded part.
-  if (requested.some((p) => !/^[0-9a-f]{32}$/.test(p.etag))) throw new S3Error("InvalidPart");
 
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
-  if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  // A missing upload may have completed already: the index answers a retry with the same parts, or NoSuchUpload.
+  if (upload && upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  // Every part ETag this edge issues is an MD5; anything else cannot name an uploaded part.
+  if (requested.some((p) => !/^[0-9a-f]{32}$/.test(p.etag))) {
+    throw upload ? new S3Error("InvalidPart") : new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
+  }
   // An SSE-C upload's customer key, when sent here too, must be the upload's.
-  if (upload.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await checkCustomerKey(ctx, bucket, upload.encryption);
+  if (upload?.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) await checkCustomerKey(ctx, bucket, upload.encryption);
 
   // S3's multipart ETag: MD5 of the concatenated binary part MD5s, then "-<part count>".
   const joined = new Uint8Array(requested.length * 16);
   requested.forEach((p, i) => joined.set(fromHex(p.etag), i * 16));
   const etag = `${hex(await crypto.subtle.digest("MD5", joined))}-${requested.length}`;
 
-  const checksum = await compositeChecksum(upload.checksumAlgorithm, requested, await index.listParts(uploadId));
+  const checksum = upload ? await compositeChecksum(upload.checksumAlgorithm, requested, await index.listParts(uploadId)) : undefined;
   const result = await index.completeUpload(
     uploadId,
+    key,
     requested.map(({ partNumber, etag: partEtag }) => ({ partNumber, etag: partEtag })),
     etag,
     ctx.now.getTime(),
@@ -151,21 +164,25 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
     if (result.code === "PreconditionFailed" || result.code === "NoSuchKey") throw writeConditionError(result.code, key);
     throw new S3Error(result.code, result.message, { UploadId: uploadId });
   }
+  const { completion } = result;
+  if (result.replayed && completion.encryption?.mode === "SSE-C" && ctx.request.headers.has("x-amz-server-side-encryption-customer-key")) {
+    await checkCustomerKey(ctx, bucket, completion.encryption);
+  }
   const freed = [...replicasOf(result.discarded), ...(result.replaced ? replicasOf(result.replaced.segments) : [])];
   if (freed.length) ctx.waitUntil(freeBlobs(storageEnv(ctx), freed));
 
   const location = new URL(ctx.request.url);
   const headers = new Headers();
-  setVersionHeader(headers, result.record.versionId);
-  setEncryptionHeaders(headers, result.record.encryption);
+  setVersionHeader(headers, completion.versionId);
+  setEncryptionHeaders(headers, completion.encryption);
   return xmlResponse(
     "CompleteMultipartUploadResult",
     {
       Location: `${location.origin}/${bucket.name}/${encodeURIComponent(key)}`,
       Bucket: bucket.name,
       Key: key,
-      ETag: quoteEtag(etag),
-      ...(checksum ? { [`Checksum${checksum.algorithm}`]: checksum.value, ChecksumType: "COMPOSITE" } : {}),
+      ETag: quoteEtag(completion.etag),
+      ...(completion.checksum ? { [`Checksum${completion.checksum.algorithm}`]: completion.checksum.value, ChecksumType: "COMPOSITE" } : {}),
     },
     { headers },
   );
@@ -174,8 +191,11 @@ export async function completeMultipartUploadOp(ctx: S3Context, bucketName: stri
 /**
  * S3's composite checksum of a multipart object: the algorithm applied to the concatenated binary part
  * checksums, then "-<part count>" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
- * Part checksums the client lists must match the ones the parts arrived with. Undefined when the upload asked
- * for no checksum or some part came without one.
+ * A part checksum the client lists must be the one the part arrived with, else the completion fails with
+ * InvalidPart, S3's answer for a listed part that does not match the uploaded one
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html, "Errors"); a part that
+ * arrived with no checksum of that algorithm cannot match either. Undefined when the upload asked for no
+ * checksum or some part came without one.
  */
 async function compositeChecksum(
   algorithmName: string | undefined,
@@ -186,7 +206,7 @@ async function compositeChecksum(
   for (const want of requested) {
     for (const [algorithm, value] of Object.entries(want.checksums)) {
       const stored = byNumber.get(want.partNumber)?.checksum;
-      if (stored && stored.algorithm === algorithm && stored.value !== value) {
+      if (!stored || stored.algorithm !== algorithm || stored.value !== value) {
         throw new S3Error("InvalidPart", `The ${algorithm} checksum of part ${want.partNumber} does not match the part that was uploaded.`);
       }
     }

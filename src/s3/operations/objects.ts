@@ -18,9 +18,11 @@ import { S3Error } from "../errors.ts";
 import {
   evaluateCopySourceConditions,
   evaluateReadPreconditions,
+  isMultipartObject,
   objectResponseHeaders,
   parseCopySource,
   parseRange,
+  partRange,
   storedHeadersFrom,
   userMetadataFrom,
   validateObjectKey,
@@ -30,6 +32,7 @@ import {
 import { MAX_PUT_SIZE, openPayload, readDocumentBody } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
+import { parsePartNumber } from "../router.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
 import { MAX_OPEN_CONNECTIONS } from "../../services/connection-limit.ts";
@@ -225,6 +228,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
 
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
   const bucket = await requireReadableBucket(ctx, bucketName);
+  const partNumber = ctx.query.has("partNumber") ? parsePartNumber(ctx.query.get("partNumber")) : undefined;
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
   // An SSE-C object answers nothing, not even its size, without its key. HEAD decrypts nothing, so it needs
   // no usable KMS key (as in S3); a GET resolves its key before answering.
@@ -232,8 +236,12 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 
   // Preconditions come before Range (RFC 9110 section 13.2.2).
   const condition = evaluateReadPreconditions(record, ctx.request.headers);
-  const range = condition === 304 ? undefined : parseRange(ctx.request.headers.get("range"), record.size);
+  const rangeHeader = ctx.request.headers.get("range");
+  const range = condition === 304 ? undefined : partNumber !== undefined ? partRange(record, partNumber, rangeHeader) : parseRange(rangeHeader, record.size);
   const headers = objectResponseHeaders(record, ctx.query, ctx.request.headers, range === undefined);
+  // "The count of parts this object has. This value is only returned if you specify partNumber in your request and
+  // the object was uploaded as a multipart upload." (API_HeadObject, x-amz-mp-parts-count)
+  if (partNumber !== undefined && isMultipartObject(record)) headers.set("x-amz-mp-parts-count", String(record.segments.length));
   setVersionHeader(headers, record.versionId);
   setEncryptionHeaders(headers, record.encryption);
   if (condition === 304) {
@@ -260,10 +268,14 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 
 export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, bucketName);
-  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionIdParam(ctx), ctx.now.getTime());
+  const versionId = versionIdParam(ctx);
+  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionId, ctx.now.getTime());
   if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
+  // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html: x-amz-version-id is the version the
+  // request deleted, or the delete marker it created, which in a suspended bucket is the "null" version;
+  // x-amz-delete-marker says that version is (or was) a delete marker. An unversioned bucket answers neither.
   const headers = new Headers();
-  setVersionHeader(headers, outcome.versionId);
+  if (outcome.versionId !== undefined && (versionId !== undefined || outcome.deleteMarker)) headers.set("x-amz-version-id", outcome.versionId);
   if (outcome.deleteMarker) headers.set("x-amz-delete-marker", "true");
   return new Response(null, { status: 204, headers });
 }
@@ -344,14 +356,23 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
   if (wanted.size === 0) throw new S3Error("InvalidArgument", "x-amz-object-attributes header specifying the attributes to be retrieved is either missing or empty", { ArgumentName: "x-amz-object-attributes" });
   const maxParts = Math.min(Number(ctx.request.headers.get("x-amz-max-parts") ?? "1000"), 1000);
   const marker = Number(ctx.request.headers.get("x-amz-part-number-marker") ?? "0");
-  const multipart = record.segments.length > 1 || /-\d+$/.test(record.etag);
-  const parts = record.segments.map((s, i) => ({ PartNumber: i + 1, Size: s.size })).filter((p) => p.PartNumber > marker);
+  const multipart = isMultipartObject(record);
+  // Each part with the checksum it arrived with (ChecksumCRC32, ...), as the ObjectPart type lists it.
+  const parts = record.segments
+    .map((s, i) => ({ PartNumber: i + 1, Size: s.size, ...(s.checksum ? { [`Checksum${s.checksum.algorithm}`]: s.checksum.value } : {}) }))
+    .filter((p) => p.PartNumber > marker);
   const page = parts.slice(0, maxParts);
+  const headers = new Headers({ "last-modified": new Date(record.lastModified).toUTCString() });
+  // The version read is named in x-amz-version-id (API_GetObjectAttributes, response headers).
+  setVersionHeader(headers, record.versionId);
   return xmlResponse(
     "GetObjectAttributesResponse",
     {
       ETag: wanted.has("ETag") ? record.etag : undefined,
-      Checksum: wanted.has("Checksum") && record.checksum ? { [`Checksum${record.checksum.algorithm}`]: record.checksum.value } : undefined,
+      Checksum:
+        wanted.has("Checksum") && record.checksum
+          ? { [`Checksum${record.checksum.algorithm}`]: record.checksum.value, ChecksumType: record.checksum.type ?? "FULL_OBJECT" }
+          : undefined,
       ObjectParts:
         wanted.has("ObjectParts") && multipart
           ? {
@@ -366,7 +387,7 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
       StorageClass: wanted.has("StorageClass") ? record.storageClass : undefined,
       ObjectSize: wanted.has("ObjectSize") ? record.size : undefined,
     },
-    { headers: { "last-modified": new Date(record.lastModified).toUTCString() } },
+    { headers },
   );
 }
 

@@ -128,13 +128,14 @@ export class BucketIndex extends DurableObject<Env> {
 
   completeUpload(
     uploadId: string,
+    key: string,
     requested: { partNumber: number; etag: string }[],
     etag: string,
     now: number,
     condition?: WriteCondition,
     checksum?: ObjectRecord["checksum"],
   ): CompleteUploadResult {
-    return multipart.completeUpload(this.store, uploadId, requested, etag, now, condition, checksum);
+    return multipart.completeUpload(this.store, uploadId, key, requested, etag, now, condition, checksum);
   }
 
   abortUpload(uploadId: string): UploadedPart[] | null {

@@ -4,6 +4,7 @@
 import {
   checkWriteCondition,
   MIN_PART_SIZE,
+  type CompletedUpload,
   type CompleteUploadResult,
   type ListUploadsQuery,
   type ListUploadsResult,
@@ -51,13 +52,23 @@ export function listParts(store: IndexStore, uploadId: string): UploadedPart[] {
 }
 
 /**
+ * How long the answer to a completed upload is kept. S3 asks clients to retry a CompleteMultipartUpload whose
+ * answer they did not get (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html:
+ * "applications should be prepared to retry any failed requests"), and a retry with the same parts then succeeds
+ * with the same result. Client retries come within minutes; a day leaves room for a resumed transfer.
+ */
+export const COMPLETED_UPLOAD_RETENTION_MS = 24 * 3600_000;
+
+/**
  * Completes a multipart upload atomically: checks the client's part list against the uploaded parts
  * (ascending order, matching ETags, 5 MiB minimum for all but the last), writes the object's manifest,
- * and removes the upload. No data is copied: the object's segments are the parts' blobs.
+ * and removes the upload. No data is copied: the object's segments are the parts' blobs. An upload of `key`
+ * that completed already with the same part list answers that completion again (`replayed`).
  */
 export function completeUpload(
   store: IndexStore,
   uploadId: string,
+  key: string,
   requested: { partNumber: number; etag: string }[],
   etag: string,
   now: number,
@@ -65,7 +76,13 @@ export function completeUpload(
   checksum?: ObjectRecord["checksum"],
 ): CompleteUploadResult {
   const upload = getUpload(store, uploadId);
-  if (!upload) return { ok: false, code: "NoSuchUpload" };
+  if (!upload || upload.key !== key) {
+    const previous = upload ? null : getCompletedUpload(store, uploadId, now);
+    if (previous && previous.key === key && samePartList(previous.parts, requested)) {
+      return { ok: true, completion: previous, replayed: true, replaced: null, discarded: [] };
+    }
+    return { ok: false, code: "NoSuchUpload" };
+  }
   const failure = checkWriteCondition(getObject(store, upload.key), condition);
   if (failure) return { ok: false, code: failure };
   const uploaded = new Map(listParts(store, uploadId).map((p) => [p.partNumber, p]));
@@ -94,18 +111,43 @@ export function completeUpload(
     userMetadata: upload.userMetadata,
     storageClass: "STANDARD",
     // A part is a segment plus what only the upload needs: everything else it records (replicas, encryption, the
-    // erasure layout, inline bytes, and whatever a later release adds) carries over.
-    segments: chosen.map(({ partNumber: _n, lastModified: _t, checksum: _c, ...segment }) => segment),
+    // erasure layout, inline bytes, its checksum, and whatever a later release adds) carries over.
+    segments: chosen.map(({ partNumber: _n, lastModified: _t, ...segment }) => segment),
     tags: upload.tags,
     checksum,
     encryption: upload.encryption,
   };
   let added!: { stored: ObjectVersion; replaced: ObjectRecord | null };
+  let completion!: CompletedUpload;
   store.transactionSync(() => {
     added = addVersion(store, record);
     deleteUploadRows(store, uploadId);
+    completion = {
+      uploadId,
+      key: upload.key,
+      parts: requested.map((p) => ({ partNumber: p.partNumber, etag: normalizeEtag(p.etag) })),
+      etag,
+      versionId: added.stored.versionId,
+      checksum,
+      encryption: upload.encryption,
+      completed: now,
+    };
+    store.sql.exec("DELETE FROM completed_uploads WHERE completed < ?", now - COMPLETED_UPLOAD_RETENTION_MS);
+    store.sql.exec("INSERT OR REPLACE INTO completed_uploads (upload_id, completed, completion) VALUES (?, ?, ?)", uploadId, now, JSON.stringify(completion));
   });
-  return { ok: true, record: added.stored as ObjectRecord, replaced: added.replaced, discarded };
+  return { ok: true, completion, replayed: false, replaced: added.replaced, discarded };
+}
+
+/** The answer an upload completed with, while it is kept (COMPLETED_UPLOAD_RETENTION_MS). */
+function getCompletedUpload(store: IndexStore, uploadId: string, now: number): CompletedUpload | null {
+  const row = store.sql
+    .exec<{ completion: string }>("SELECT completion FROM completed_uploads WHERE upload_id = ? AND completed >= ?", uploadId, now - COMPLETED_UPLOAD_RETENTION_MS)
+    .toArray()[0];
+  return row ? (JSON.parse(row.completion) as CompletedUpload) : null;
+}
+
+function samePartList(a: { partNumber: number; etag: string }[], b: { partNumber: number; etag: string }[]): boolean {
+  return a.length === b.length && a.every((p, i) => p.partNumber === b[i]!.partNumber && p.etag === normalizeEtag(b[i]!.etag));
 }
 
 /** Drops an upload and returns its parts so their blobs can be freed; null when it does not exist. */

@@ -4,8 +4,9 @@
 // `versions` holds every version of every key (one "null" version per key in an unversioned bucket, delete
 // markers included), `objects` the current, non-deleted version of each key, which is what plain listings and
 // reads see. `replicas` says where each segment's blobs live, `uploads` and `parts` hold multipart uploads in
-// progress, `erasure_segments` how many pieces each erasure-coded segment has (k+m: repair finds the segments with
-// fewer stored), and `bucket_config` the bucket's configuration documents (configuration.ts) and the schema version.
+// progress, `completed_uploads` what recently completed ones answered (a retried Complete gets it again),
+// `erasure_segments` how many pieces each erasure-coded segment has (k+m: repair finds the segments with fewer
+// stored), and `bucket_config` the bucket's configuration documents (configuration.ts) and the schema version.
 
 import type { ObjectVersion } from "../../../src/services/object-model.ts";
 import { indexReplicas } from "./replicas.ts";
@@ -56,6 +57,11 @@ CREATE TABLE IF NOT EXISTS bucket_config (
   value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (key, upload_id);
+CREATE TABLE IF NOT EXISTS completed_uploads (
+  upload_id TEXT PRIMARY KEY,
+  completed INTEGER NOT NULL,
+  completion TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS parts (
   upload_id TEXT NOT NULL,
   part_number INTEGER NOT NULL,
