@@ -153,7 +153,7 @@ export async function verifyPostPolicy(
   now: Date,
   regions: readonly string[],
   lookupSecret: SecretLookup,
-): Promise<string> {
+): Promise<{ accessKeyId: string; v2: boolean }> {
   const f = form.fields;
   const v2 = !f.has("x-amz-algorithm") && (f.has("awsaccesskeyid") || f.has("signature"));
   const { accessKeyId, policyB64 } = v2 ? await verifyPolicySignatureV2(f, lookupSecret) : await verifyPolicySignatureV4(f, regions, lookupSecret);
@@ -203,7 +203,7 @@ export async function verifyPostPolicy(
   const extra = [...f.keys()].filter((name) => !covered.has(name) && !name.startsWith("x-ignore-"));
   if (extra.length) throw new S3Error("AccessDenied", `Invalid according to Policy: Extra input fields: ${extra.join(", ")}`);
   checkSuccessRedirect(f);
-  return accessKeyId;
+  return { accessKeyId, v2 };
 }
 
 interface SignedPolicy {

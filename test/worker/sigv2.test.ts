@@ -350,18 +350,18 @@ describe("SSE-KMS under V2", () => {
 });
 
 describe("browser forms signed with V2", () => {
-  async function v2Form(account: TestAccount, key: string, extra: Record<string, string> = {}, secret = account.secretAccessKey) {
-    const conditions = [{ bucket: "v2-alice" }, { key }, ...Object.entries(extra).map(([name, value]) => ({ [name]: value }))];
+  async function v2Form(account: TestAccount, key: string, extra: Record<string, string> = {}, secret = account.secretAccessKey, bucket = "v2-alice") {
+    const conditions = [{ bucket }, { key }, ...Object.entries(extra).map(([name, value]) => ({ [name]: value }))];
     const policy = btoa(JSON.stringify({ expiration: new Date(Date.now() + 300_000).toISOString(), conditions }));
     return { key, ...extra, AWSAccessKeyId: account.accessKeyId, policy, signature: await hmacSha1(secret, policy) };
   }
 
   /** The multipart/form-data body a browser sends (closing delimiter followed by CRLF, as browsers write it). */
-  function post(fields: Record<string, string>, file = "uploaded through a V2 form"): Promise<Response> {
+  function post(fields: Record<string, string>, file = "uploaded through a V2 form", bucket = "v2-alice"): Promise<Response> {
     const boundary = "----v2form7MA4YWxkTrZu0gW";
     const parts = Object.entries(fields).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
     parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="file.txt"\r\nContent-Type: application/octet-stream\r\n\r\n${file}\r\n--${boundary}--\r\n`);
-    return SELF.fetch(`${EDGE}/v2-alice`, { method: "POST", body: bytes(parts.join("")), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
+    return SELF.fetch(`${EDGE}/${bucket}`, { method: "POST", body: bytes(parts.join("")), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
   }
 
   it("stores the file of a form whose policy is V2-signed", async () => {
@@ -383,5 +383,17 @@ describe("browser forms signed with V2", () => {
     expect(kms.status).toBe(400);
     expect(xmlField(await kms.text(), "ArgumentName")).toBe("Authorization");
     for (const key of ["forged", "changed", "elsewhere", "kms"]) expect((await s3(alice, "HEAD", `/v2-alice/forms/${key}.txt`)).status).toBe(404);
+  });
+
+  it("refuses a V2 form into a bucket whose default encryption is aws:kms, unless the form asks for AES256", async () => {
+    expect((await s3(alice, "PUT", "/v2-form-kms")).status).toBe(200);
+    const config = `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`;
+    expect((await s3(alice, "PUT", "/v2-form-kms?encryption", { body: config })).status).toBe(200);
+    const refused = await post(await v2Form(alice, "forms/default-kms.txt", {}, alice.secretAccessKey, "v2-form-kms"), "x", "v2-form-kms");
+    expect(refused.status).toBe(400);
+    expect(xmlField(await refused.text(), "ArgumentName")).toBe("Authorization");
+    expect((await s3(alice, "HEAD", "/v2-form-kms/forms/default-kms.txt")).status).toBe(404);
+    const aes = await post(await v2Form(alice, "forms/aes.txt", { "x-amz-server-side-encryption": "AES256" }, alice.secretAccessKey, "v2-form-kms"), "y", "v2-form-kms");
+    expect(aes.status).toBe(204);
   });
 });

@@ -12,7 +12,8 @@ import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
-import { checkCustomerKey, COPY_SOURCE_CUSTOMER_KEY, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
+import { bucketEncryptionDefault, checkCustomerKey, COPY_SOURCE_CUSTOMER_KEY, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
+import { kmsNeedsSigV4 } from "../sigv2.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import {
@@ -424,7 +425,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
   const regions = configOf(ctx.env).s3Regions;
   const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, (id) => lookupKeySecret(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now));
-  const signerAccount = await lookupKeyAccount(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, signer, ctx.now);
+  const signerAccount = await lookupKeyAccount(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, signer.accessKeyId, ctx.now);
   if (signerAccount !== bucket.accountId) throw new S3Error("AccessDenied");
 
   const fields = form.fields;
@@ -440,6 +441,8 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   if (fields.has("acl") && fields.get("acl") !== "private") throw new S3Error("NotImplemented", "Only the private canned ACL is supported on objects.");
 
   if (fields.has("x-amz-server-side-encryption")) formHeaders.set("x-amz-server-side-encryption", fields.get("x-amz-server-side-encryption")!);
+  // A V2-signed form may not write under the bucket's default KMS key either (a KMS field was refused already).
+  if (signer.v2 && !fields.has("x-amz-server-side-encryption") && (await bucketEncryptionDefault(ctx, bucket))?.algorithm === "aws:kms") throw kmsNeedsSigV4();
   const { encryption, kek } = await encryptionForWrite(ctx, bucket, formHeaders);
   const input = { length: form.fileLength, source: form.file, checks: [], md5: new DigestStage("MD5"), verify: async () => {} };
   const segment = await storeSegment(storageEnv(ctx), storageTarget(ctx, bucket), input, kek);
