@@ -137,21 +137,7 @@ export function parseAgentConfig(argv: readonly string[], env: Readonly<Record<s
     throw new ConfigError((error as Error).message);
   }
 
-  const merged: Partial<Record<Flag, string>> = {};
-  for (const [flag, envName] of Object.entries(FLAG_ENV) as [Flag, string][]) {
-    const value = flags[flag] ?? nonEmpty(env[envName]);
-    if (value !== undefined) merged[flag] = value;
-  }
-
-  const parsed = rawConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const flag = String(issue.path[0]) as Flag;
-      return `--${flag} (or ${FLAG_ENV[flag]}): ${issue.message}`;
-    });
-    throw new ConfigError(lines.join("\n"));
-  }
-  const raw = parsed.data;
+  const raw = parseFlagsAndEnv(rawConfigSchema, FLAG_ENV, flags, env);
   const { host, port } = parseListen(raw.listen);
   return {
     dataDir: resolve(raw["data-dir"]),
@@ -202,6 +188,33 @@ function resolveWalletKey(key: string | undefined, file: string | undefined): `0
   return normalized as `0x${string}`;
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
+export function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
+}
+
+/**
+ * Each flag's value, or else its environment variable's (an empty variable counts as unset), parsed by `schema`;
+ * a ConfigError names every bad flag with its variable. Shared by the node and validator modes.
+ */
+export function parseFlagsAndEnv<F extends string, S extends z.ZodType>(
+  schema: S,
+  flagEnv: Record<F, string>,
+  flags: Partial<Record<F, string | boolean | undefined>>,
+  env: Readonly<Record<string, string | undefined>>,
+): z.infer<S> {
+  const merged: Partial<Record<F, string>> = {};
+  for (const [flag, envName] of Object.entries(flagEnv) as [F, string][]) {
+    const given = flags[flag];
+    const value = (typeof given === "string" ? given : undefined) ?? nonEmpty(env[envName]);
+    if (value !== undefined) merged[flag] = value;
+  }
+  const parsed = schema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const flag = String(issue.path[0]) as F;
+      return `--${flag} (or ${flagEnv[flag]}): ${issue.message}`;
+    });
+    throw new ConfigError(lines.join("\n"));
+  }
+  return parsed.data;
 }

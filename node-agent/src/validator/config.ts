@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { addressSchema } from "../../../src/protocol/audit.ts";
-import { ConfigError } from "../config.ts";
+import { ConfigError, nonEmpty, parseFlagsAndEnv } from "../config.ts";
 import { parseTestFault, TEST_FAULT_ENV, type TestFault } from "./test-faults.ts";
 
 export interface ValidatorConfig {
@@ -84,20 +84,7 @@ export function parseValidatorConfig(argv: readonly string[], env: Readonly<Reco
   }
   if (values.validator !== true) throw new ConfigError("validator flags need --validator");
 
-  const merged: Partial<Record<Flag, string>> = {};
-  for (const [flag, envName] of Object.entries(FLAG_ENV) as [Flag, string][]) {
-    const value = (values[flag] as string | undefined) ?? nonEmpty(env[envName]);
-    if (value !== undefined) merged[flag] = value;
-  }
-  const parsed = rawConfigSchema.safeParse(merged);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const flag = String(issue.path[0]) as Flag;
-      return `--${flag} (or ${FLAG_ENV[flag]}): ${issue.message}`;
-    });
-    throw new ConfigError(lines.join("\n"));
-  }
-  const raw = parsed.data;
+  const raw = parseFlagsAndEnv(rawConfigSchema, FLAG_ENV, values as Partial<Record<Flag, string>>, env);
   return {
     edgeUrl: raw["edge-url"],
     validatorAddress: raw["validator-address"] as `0x${string}`,
@@ -125,8 +112,4 @@ function readOperationalKey(file: string): `0x${string}` {
   const normalized = contents.startsWith("0x") ? contents : `0x${contents}`;
   if (!/^0x[0-9a-fA-F]{64}$/.test(normalized)) throw new ConfigError(`--operational-key-file: ${file} must hold one private key: 64 hex digits`);
   return normalized as `0x${string}`;
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === "" ? undefined : value;
 }
