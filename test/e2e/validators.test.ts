@@ -362,6 +362,37 @@ describe("validators", () => {
     expect((await runRound()).id).toBe(id + 1);
   }, 240_000);
 
+  it("keeps challenging a node suspended for its audits on the copies repair moved away, so the suspension lifts when it passes again", async () => {
+    const node = d.nodes[3]!;
+    const files = await blobFiles(node);
+    expect(files.length).toBeGreaterThan(0);
+    const saved = new Map<string, Buffer>();
+    for (const f of files) {
+      const bytes = await readFile(f);
+      saved.set(f, Buffer.from(bytes));
+      for (let at = 0; at < bytes.length; at += AUDIT_LEAF_BYTES) bytes[Math.min(bytes.length - 1, at + 100)]! ^= 0xff;
+      await writeFile(f, bytes);
+    }
+    let standing = "";
+    for (let i = 0; i < 4 && standing !== "suspended"; i++) {
+      await runRound();
+      standing = (await reputationOf(node.id)).standing;
+    }
+    expect(standing).toBe("suspended");
+    // Its operator mends the disk; meanwhile repair rebuilds its pieces elsewhere, but its copies stay with it.
+    for (const [f, bytes] of saved) await writeFile(f, bytes);
+    await repairUntilDone();
+    expect((await blobFiles(node)).length).toBe(files.length);
+    await readAllBack();
+    // Challenged on what it still holds, it passes, and the suspension lifts by itself.
+    for (let i = 0; i < 12 && standing === "suspended"; i++) {
+      const round = await runRound();
+      expect(round.challenges.find((c) => c.nodeId === node.id)?.verdict).toBe("pass");
+      standing = (await reputationOf(node.id)).standing;
+    }
+    expect(["active", "warned"]).toContain(standing);
+  }, 300_000);
+
   it("catches a node whose pieces rot on disk within an epoch, suspends it, then disqualifies and slashes it, and repairs its data elsewhere", async () => {
     const victim = d.nodes[6]!;
     const files = await blobFiles(victim);

@@ -10,9 +10,12 @@ import { deleteBlob } from "../../src/services/node-client.ts";
 /**
  * Copies the index no longer references leave their nodes' accounts, whether or not the node is up to delete them
  * (a node that comes back from the dead has its leftovers deleted by the orphan sweep); nodes that still answer
- * (draining ones) delete them now.
+ * (draining ones) delete them now. A node suspended for its audits keeps its copies, and they stay in its account:
+ * validators go on challenging them, which is how its score recovers and the suspension lifts; once it is active
+ * again the orphan sweep (which skips suspended nodes) deletes them.
  */
-export async function releaseDropped(db: Db, kek: string, byId: Map<string, NodeRow>, dropped: BlobOnNode[]): Promise<void> {
+export async function releaseDropped(db: Db, kek: string, byId: Map<string, NodeRow>, all: BlobOnNode[]): Promise<void> {
+  const dropped = all.filter((r) => byId.get(r.nodeId)?.standing !== "suspended");
   await releasePlacedBlobs(db, dropped);
   for (const r of dropped) {
     const node = byId.get(r.nodeId);
