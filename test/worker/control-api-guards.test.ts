@@ -137,7 +137,14 @@ const RATE_PERIOD_MS = 60_000;
 async function inOnePeriod(run: () => Promise<void>): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const period = Math.floor(Date.now() / RATE_PERIOD_MS);
-    await run();
+    try {
+      await run();
+    } catch (error) {
+      // A burst that failed its assertions counts only if it stayed within one period: a new period resets the
+      // counter halfway, and the request past the limit is then rightly answered. A failure within one stands.
+      if (Math.floor(Date.now() / RATE_PERIOD_MS) === period) throw error;
+      continue;
+    }
     if (Math.floor(Date.now() / RATE_PERIOD_MS) === period) return;
   }
   throw new Error("three bursts in a row crossed a rate-limit period");
