@@ -52,6 +52,8 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
   // down comes back, and its share waits for it), or the segment is one loss from unreadable (any redundancy
   // beats none). A zone that is up but has no free node (a node lost for good) lets its share go elsewhere.
   const reachableZones = new Set(c.placeable.map((n) => n.zone));
+  // A zone all of whose nodes have been silent past the repair grace is lost, not down: its share goes elsewhere.
+  const awaitedZones = new Set([...c.byId.values()].filter((n) => n.status !== "draining" && !c.bad.has(n.id)).map((n) => n.zone));
   const atRisk = healthyPieces.size <= code.k;
   const index = bucketIndexFor(c.env, c.bucketId);
   let firstError: unknown;
@@ -62,7 +64,7 @@ export async function repairErasureSegment(c: PieceRepairContext, item: RepairWo
     try {
       const candidates = c.placeable.filter((n) => !holding.has(n.id) && !c.bad.has(n.id));
       const preferred = candidates.filter((n) => (perZone.get(n.zone) ?? 0) < cap);
-      const zoneDownUnderCap = [...registeredZones].some((z) => !reachableZones.has(z) && (perZone.get(z) ?? 0) < cap);
+      const zoneDownUnderCap = [...registeredZones].some((z) => !reachableZones.has(z) && awaitedZones.has(z) && (perZone.get(z) ?? 0) < cap);
       const overCapAllowed = atRisk || !zoneDownUnderCap;
       const [target] = placeReplicas(preferred.length > 0 || !overCapAllowed ? preferred : candidates, blobId, item.blobSize, 1);
       if (!target) throw new Error(`no node without a piece of this segment, in a zone under its share of ${cap}, has room for piece ${piece}`);
