@@ -121,6 +121,7 @@ export class LocalNetwork {
   /** Validator processes by index in description.chain.validators (see startValidators). */
   private readonly validatorProcesses = new Map<number, ChildProcess>();
   private cron?: CronDispatcher;
+  private descriptionWrites: Promise<void> = Promise.resolve();
   /** The bundled Worker (runtime "workerd"), built once per start and reused by restartEdge. */
   private bundle?: string;
   private secrets!: Secrets;
@@ -384,8 +385,11 @@ export class LocalNetwork {
     return this.chain;
   }
 
-  private async writeDescription(): Promise<void> {
-    await writePrivateFile(this.networkFile, `${JSON.stringify(this.description, null, 2)}\n`);
+  /** Writes queue behind each other, so network.json ends as the last description, never an older one. */
+  private writeDescription(): Promise<void> {
+    const text = `${JSON.stringify(this.description, null, 2)}\n`;
+    this.descriptionWrites = this.descriptionWrites.catch(() => {}).then(() => writePrivateFile(this.networkFile, text));
+    return this.descriptionWrites;
   }
 
   private async applyMigrations(persistDir: string): Promise<void> {

@@ -4,7 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { generatePrivateKey } from "viem/accounts";
 
@@ -51,9 +51,13 @@ export async function writeSecrets(file: string, secrets: Record<string, string>
 /** Writes `text` to `file` readable and writable by its owner only, whatever mode an earlier file had. */
 export async function writePrivateFile(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
+  // Written beside and renamed over: a reader (a script polling network.json) never sees half a file, and two
+  // writes in flight cannot interleave into one file with the tail of the longer.
+  const partial = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.partial`;
   // `mode` applies only when the file is created, hence the chmod.
-  await writeFile(file, text, { mode: 0o600 });
-  await chmod(file, 0o600);
+  await writeFile(partial, text, { mode: 0o600 });
+  await chmod(partial, 0o600);
+  await rename(partial, file);
 }
 
 /**
