@@ -3,10 +3,12 @@
 
 import type { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 import type { ChallengeCoordinator } from "../workers/durable/challenge-coordinator/challenge-coordinator.ts";
+import type { ProtocolTransactions } from "../workers/durable/protocol-transactions/protocol-transactions.ts";
 
-export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX" | "CHALLENGE_COORDINATOR"> {
+export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX" | "CHALLENGE_COORDINATOR" | "PROTOCOL_TRANSACTIONS"> {
   BUCKET_INDEX: DurableObjectNamespace<BucketIndex>;
   CHALLENGE_COORDINATOR: DurableObjectNamespace<ChallengeCoordinator>;
+  PROTOCOL_TRANSACTIONS: DurableObjectNamespace<ProtocolTransactions>;
   /** Bearer token for /api/v1/admin/*. */
   ADMIN_TOKEN: string;
   /** Base64 of 32 bytes: AES-GCM key that encrypts secrets stored in D1. */

@@ -18,6 +18,7 @@ installGfKernel(gfKernel);
 
 export { BucketIndex } from "../workers/durable/bucket-index/bucket-index.ts";
 export { ChallengeCoordinator } from "../workers/durable/challenge-coordinator/challenge-coordinator.ts";
+export { ProtocolTransactions } from "../workers/durable/protocol-transactions/protocol-transactions.ts";
 
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext) {

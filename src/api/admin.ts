@@ -4,7 +4,8 @@ import { clockMs } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { Hono } from "hono";
 import { z } from "zod";
-import { edgeChain, edgeProtocolSigner } from "../chain/edge-chain.ts";
+import { edgeChain } from "../chain/edge-chain.ts";
+import { protocolSigner } from "../services/protocol-signer.ts";
 import { ChainTransactionError } from "../chain/errors.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { judgeNodeStake } from "../chain/stake-gate.ts";
@@ -140,7 +141,7 @@ adminApi.post("/nodes/:id/slash", async (c) => {
 
   let transactionHash: string;
   try {
-    const receipt = await slashNode(edgeProtocolSigner(c.env, chain.config), {
+    const receipt = await slashNode(protocolSigner(c.env, chain.config), {
       stakingAddress: chain.config.contracts.nodeStaking,
       nodeId: id,
       amount: BigInt(body.amount),

@@ -3,6 +3,7 @@
 import { createPublicClient, createWalletClient, defineChain, http, type Chain, type PrivateKeyAccount, type PublicClient, type Transport, type WalletClient } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { ChainConfigError } from "./errors.ts";
+import type { TransactionRelay } from "./transaction-relay.ts";
 
 export type ChainPublicClient = PublicClient<Transport, Chain>;
 
@@ -11,6 +12,11 @@ export interface ChainSigner {
   account: PrivateKeyAccount;
   publicClient: ChainPublicClient;
   walletClient: WalletClient<Transport, Chain, PrivateKeyAccount>;
+  /**
+   * When set, transactions are handed to this owner of the account's nonces (which signs, stores and broadcasts
+   * them) instead of being signed here; `account` then only names the sender for simulation.
+   */
+  relay?: TransactionRelay;
 }
 
 export interface ChainEndpoint {

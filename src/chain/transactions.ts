@@ -4,6 +4,7 @@
 import {
   BaseError,
   ContractFunctionRevertedError,
+  encodeFunctionData,
   NonceTooLowError,
   type Abi,
   type Address,
@@ -15,6 +16,7 @@ import {
 import type { ChainSigner } from "./clients.ts";
 import { ChainTransactionError } from "./errors.ts";
 import { icntAbi } from "./generated/abis.ts";
+import type { RelayEndpoint, TransactionRelay } from "./transaction-relay.ts";
 
 export interface ContractCall<abi extends Abi, functionName extends ContractFunctionName<abi, "nonpayable" | "payable">> {
   address: Address;
@@ -26,6 +28,12 @@ export interface ContractCall<abi extends Abi, functionName extends ContractFunc
 export interface SendContractTransactionOptions {
   /** How long to wait for the receipt before giving up (the transaction may still be mined later). */
   receiptTimeoutMs?: number;
+  /**
+   * With a relaying signer (ChainSigner.relay): the step's key. A second send under the same key (a retry, a step
+   * resumed after a crash) waits for the transaction the first one signed instead of signing another. Without
+   * one, each send is a transaction of its own.
+   */
+  idempotencyKey?: string;
 }
 
 export type SendContractTransactionReturnType = TransactionReceipt;
@@ -48,6 +56,11 @@ export async function sendContractTransaction<const abi extends Abi, functionNam
   options: SendContractTransactionOptions = {},
 ): Promise<SendContractTransactionReturnType> {
   const name = String(call.functionName);
+  if (signer.relay && options.idempotencyKey !== undefined) {
+    // Asked before simulating: a step whose transaction was mined before a crash may no longer simulate.
+    const known = await signer.relay.resume(endpointOf(signer), options.idempotencyKey);
+    if (known) return awaitReceipt(signer, name, known, options);
+  }
   let request: Record<string, unknown>;
   try {
     const simulated = await signer.publicClient.simulateContract({
@@ -60,13 +73,39 @@ export async function sendContractTransaction<const abi extends Abi, functionNam
     throw refused(name, error);
   }
 
-  const hash = await sendWithSafeNonce(signer, name, request);
+  const hash = signer.relay ? await relayed(signer, signer.relay, name, call, request, options) : await sendWithSafeNonce(signer, name, request);
+  return awaitReceipt(signer, name, hash, options);
+}
+
+async function awaitReceipt(signer: ChainSigner, name: string, hash: Hash, options: SendContractTransactionOptions): Promise<TransactionReceipt> {
   const receipt = await signer.publicClient.waitForTransactionReceipt({ hash, timeout: options.receiptTimeoutMs ?? DEFAULT_RECEIPT_TIMEOUT_MS });
   if (receipt.status !== "success") {
     // State changed between simulation and inclusion (another transaction got in first).
     throw new ChainTransactionError(`${name} reverted on chain in block ${receipt.blockNumber}.`, { functionName: name, transactionHash: hash });
   }
   return receipt;
+}
+
+function endpointOf(signer: ChainSigner): RelayEndpoint {
+  return { rpcUrl: signer.publicClient.chain.rpcUrls.default.http[0]!, chainId: signer.publicClient.chain.id };
+}
+
+/** Hands the simulated call to the relay, which signs it under the nonce it owns (see transaction-relay.ts). */
+async function relayed<const abi extends Abi, functionName extends ContractFunctionName<abi, "nonpayable" | "payable">>(
+  signer: ChainSigner,
+  relay: TransactionRelay,
+  name: string,
+  call: ContractCall<abi, functionName>,
+  request: Record<string, unknown>,
+  options: SendContractTransactionOptions,
+): Promise<Hash> {
+  const data = encodeFunctionData({ abi: call.abi, functionName: call.functionName, args: call.args } as Parameters<typeof encodeFunctionData>[0]);
+  const value = typeof request.value === "bigint" && request.value > 0n ? request.value.toString() : undefined;
+  try {
+    return await relay.submit(endpointOf(signer), options.idempotencyKey ?? crypto.randomUUID(), { to: call.address, data, value });
+  } catch (error) {
+    throw refused(name, error);
+  }
 }
 
 // Per signer (RPC endpoint + chain id + address): a queue so only one caller at a time picks a nonce and broadcasts,

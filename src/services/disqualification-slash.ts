@@ -7,7 +7,8 @@
 
 import { stringToHex, type Hex } from "viem";
 import { configOf } from "../config.ts";
-import { edgeChain, edgeProtocolSigner, type EdgeChainVars } from "../chain/edge-chain.ts";
+import { edgeChain, type EdgeChainVars } from "../chain/edge-chain.ts";
+import { protocolSigner } from "./protocol-signer.ts";
 import { nodeStakingAbi } from "../chain/generated/abis.ts";
 import { nodeKeyOf } from "../chain/node-stake.ts";
 import { slashNode } from "../chain/slashing.ts";
@@ -83,7 +84,7 @@ async function slashOnce(env: Env & EdgeChainVars, chain: NonNullable<ReturnType
   }
 
   await recordSlashAttempt(db, row.nodeId, Number(await chain.client.getBlockNumber()), now);
-  const receipt = await slashNode(edgeProtocolSigner(env, chain.config), { stakingAddress: staking, nodeId: row.nodeId, amount, reason: DISQUALIFICATION_SLASH_REASON });
+  const receipt = await slashNode(protocolSigner(env, chain.config), { stakingAddress: staking, nodeId: row.nodeId, amount, reason: DISQUALIFICATION_SLASH_REASON });
   const settled = { state: "slashed" as const, txHash: receipt.transactionHash, amount: amount.toString() };
   await settleDisqualificationSlash(db, row.nodeId, settled, now);
   return settled;

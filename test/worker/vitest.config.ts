@@ -2,6 +2,7 @@
 
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { mnemonicKey, PROTOCOL_ACCOUNT_INDEX } from "../../src/localnet/chain.ts";
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations("migrations");
@@ -22,6 +23,9 @@ export default defineConfig(async () => {
             KEY_ENCRYPTION_KEY: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
             // Test-only master-key ring (32 fixed bytes each): "t2" is the newest, "t1" an older key.
             MASTER_KEYS: "t2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=,t1:QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8=",
+            // The protocol key of the anvil test/helpers/worker-chain.ts starts (the same mnemonic account), in the
+            // ProtocolTransactions Durable Object's own env: it signs what the tests' chain env relays to it.
+            PROTOCOL_SIGNER_KEY: mnemonicKey(PROTOCOL_ACCOUNT_INDEX),
           },
         },
       }),

@@ -4,7 +4,8 @@
 
 import type { Address, Hex } from "viem";
 import { anchorEpoch, commitRound, epochAnchorTx, readOperationalKey, roundCommitTx, roundSeed } from "../../../src/chain/audit-log.ts";
-import { edgeChain, edgeProtocolSigner, type EdgeChain } from "../../../src/chain/edge-chain.ts";
+import { edgeChain, type EdgeChain } from "../../../src/chain/edge-chain.ts";
+import { protocolSigner } from "../../../src/services/protocol-signer.ts";
 import { slashValidator } from "../../../src/chain/slashing.ts";
 import { isStakedValidator, listStakedValidators } from "../../../src/chain/validator-stake.ts";
 import type { Env } from "../../../src/env.ts";
@@ -34,7 +35,7 @@ export function auditChainOf(env: Env): AuditChain | undefined {
   if (!chain) return undefined;
   const { client, config } = chain;
   const auditLog = config.contracts.auditLog;
-  const signer = () => edgeProtocolSigner(env, config);
+  const signer = () => protocolSigner(env, config);
   return {
     commitRound: async (roundId, commitment) => {
       const committed = await commitRound(signer(), { auditLog, roundId: BigInt(roundId), commitment });
