@@ -28,7 +28,9 @@ CREATE TABLE `node_usage` (
 --> statement-breakpoint
 CREATE INDEX `node_usage_period_idx` ON `node_usage` (`period_id`);--> statement-breakpoint
 CREATE INDEX `node_usage_node_day_idx` ON `node_usage` (`node_id`,`day`);--> statement-breakpoint
-CREATE TABLE `node_usage_meters` (
-	`node_id` text PRIMARY KEY NOT NULL,
-	`integrated_to` integer NOT NULL
+CREATE TABLE `node_usage_steps` (
+	`node_id` text NOT NULL,
+	`from_ms` integer NOT NULL,
+	`to_ms` integer NOT NULL,
+	PRIMARY KEY(`node_id`, `from_ms`)
 );

@@ -483,7 +483,7 @@ export const nodeUsage = sqliteTable(
   "node_usage",
   {
     nodeId: text("node_id").notNull(),
-    /** Where the step started: the node's integratedTo before it (0 for its first). */
+    /** The step (node_usage_steps) this row belongs to: where it started (0 for the node's first). */
     fromMs: integer("from_ms").notNull(),
     day: text("day").notNull(),
     periodId: text("period_id").notNull(),
@@ -493,8 +493,16 @@ export const nodeUsage = sqliteTable(
   (t) => [primaryKey({ columns: [t.nodeId, t.fromMs, t.day, t.periodId] }), index("node_usage_period_idx").on(t.periodId), index("node_usage_node_day_idx").on(t.nodeId, t.day)],
 );
 
-/** How far each node's holding is integrated (ms): the next step starts here. */
-export const nodeUsageMeters = sqliteTable("node_usage_meters", {
-  nodeId: text("node_id").primaryKey(),
-  integratedTo: integer("integrated_to").notNull(),
-});
+/**
+ * The integration steps of each node's holding, [fromMs, toMs): the next step starts at the latest toMs. A step is
+ * inserted in the batch of its node_usage rows, so a second run of the same step fails whole and records nothing.
+ */
+export const nodeUsageSteps = sqliteTable(
+  "node_usage_steps",
+  {
+    nodeId: text("node_id").notNull(),
+    fromMs: integer("from_ms").notNull(),
+    toMs: integer("to_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.fromMs] })],
+);

@@ -1,11 +1,11 @@
 // Queries over metered usage: buckets' sealed batches (`bucket_usage`), nodes' integrated holding (`node_usage`,
-// `node_usage_meters`), and the reads customers, operators and settlement make of them. Sums are taken in bigint
+// `node_usage_steps`), and the reads customers, operators and settlement make of them. Sums are taken in bigint
 // here, never in SQL: byte-ms overflow SQLite's 64-bit integers.
 
 import { and, asc, eq, gt, gte, lt, lte, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "./client.ts";
-import { bucketUsage, buckets, nodes, nodeUsage, nodeUsageMeters, placedBlobs } from "./schema.ts";
+import { bucketUsage, buckets, nodes, nodeUsage, nodeUsageSteps, placedBlobs } from "./schema.ts";
 import type { Usage } from "../finance/pricing.ts";
 import { splitBySlot, type UsageSlot } from "../services/metering.ts";
 import type { UsageBatch } from "../../workers/durable/bucket-index/metering.ts";
@@ -163,15 +163,14 @@ export async function nodeUsageByDay(db: Db, nodeId: string, fromDay: string, to
 // ---- Node holding: integrated by the flush chore from placed_blobs
 
 /**
- * Integrates what `nodeId` holds from its last step up to `now` and records it, once: the step's rows and the
- * meter's move go in one D1 batch, the rows only where the meter moved (a concurrent or repeated run whose meter
- * update found another value inserts nothing). A blob counts from its placedAt; a blob released since the last
+ * Integrates what `nodeId` holds from its last step up to `now` and records it, once: the step and its rows go in
+ * one D1 batch, and a step already recorded (a repeated or concurrent run) fails that batch whole. A blob counts from its placedAt; a blob released since the last
  * step is no longer in placed_blobs and its last partial step is not counted (so a node is never paid for bytes it
  * may not have held). Returns the byte-ms recorded (0 when another run got there first).
  */
 export async function integrateNodeHolding(db: Db, nodeId: string, now: number, periodOf: (atMs: number) => { id: string; end: number }): Promise<bigint> {
-  const meter = await db.select({ integratedTo: nodeUsageMeters.integratedTo }).from(nodeUsageMeters).where(eq(nodeUsageMeters.nodeId, nodeId)).get();
-  const from = meter?.integratedTo;
+  const last = await db.select({ toMs: sql<number | null>`max(${nodeUsageSteps.toMs})` }).from(nodeUsageSteps).where(eq(nodeUsageSteps.nodeId, nodeId)).get();
+  const from = last?.toMs ?? undefined;
   if (from !== undefined && from >= now) return 0n;
   const bytesSum = sql<number>`sum(${placedBlobs.bytes})`;
   const placedBetween = (after: number | undefined) =>
@@ -203,26 +202,24 @@ export async function integrateNodeHolding(db: Db, nodeId: string, now: number, 
     });
   }
   const fromMs = from ?? 0;
-  const statements: BatchItem<"sqlite">[] = [
-    from === undefined
-      ? db.run(sql`INSERT INTO ${nodeUsageMeters} (node_id, integrated_to) VALUES (${nodeId}, ${now}) ON CONFLICT DO NOTHING`)
-      : db.run(sql`UPDATE ${nodeUsageMeters} SET integrated_to = ${now} WHERE node_id = ${nodeId} AND integrated_to = ${from}`),
-    ...[...slots.values()].map(({ slot, byteMs }) =>
-      db.run(
-        sql`INSERT INTO ${nodeUsage} (node_id, from_ms, day, period_id, held_byte_ms)
-            SELECT ${nodeId}, ${fromMs}, ${slot.day}, ${slot.periodId}, ${byteMs.toString()}
-            WHERE EXISTS (SELECT 1 FROM ${nodeUsageMeters} WHERE node_id = ${nodeId} AND integrated_to = ${now})
-            ON CONFLICT DO NOTHING`,
-      ),
-    ),
-  ];
-  await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
-  const after = await db.select({ integratedTo: nodeUsageMeters.integratedTo }).from(nodeUsageMeters).where(eq(nodeUsageMeters.nodeId, nodeId)).get();
-  if (after?.integratedTo !== now) return 0n;
+  const rows = [...slots.values()].map(({ slot, byteMs }) => ({ nodeId, fromMs, day: slot.day, periodId: slot.periodId, heldByteMs: byteMs.toString() }));
+  const statements: BatchItem<"sqlite">[] = [db.insert(nodeUsageSteps).values({ nodeId, fromMs, toMs: now })];
+  for (let i = 0; i < rows.length; i += NODE_ROWS_PER_INSERT) statements.push(db.insert(nodeUsage).values(rows.slice(i, i + NODE_ROWS_PER_INSERT)));
+  try {
+    await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  } catch (error) {
+    // Another run recorded this step first: its batch holds the same span.
+    const taken = await db.select({ toMs: nodeUsageSteps.toMs }).from(nodeUsageSteps).where(and(eq(nodeUsageSteps.nodeId, nodeId), eq(nodeUsageSteps.fromMs, fromMs))).get();
+    if (taken) return 0n;
+    throw error;
+  }
   let total = 0n;
   for (const { byteMs } of slots.values()) total += byteMs;
   return total;
 }
+
+/** node_usage rows per INSERT: 5 bound parameters each. */
+const NODE_ROWS_PER_INSERT = 19;
 
 /** Every registered node's id, for the flush chore. */
 export async function listNodeIds(db: Db): Promise<string[]> {
