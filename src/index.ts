@@ -32,7 +32,7 @@ export default {
   },
   scheduled(controller, env) {
     return withConnectionLimit(configOf(env).connectionLimitEnforced, async () => {
-      await runAllChores(env, (await clockOf(env)).at(controller.scheduledTime));
+      await runAllChores(env, (await clockOf(env)).at(controller.scheduledTime), controller.cron);
     });
   },
 } satisfies ExportedHandler<Env>;

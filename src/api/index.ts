@@ -12,6 +12,7 @@ import { financeApi } from "./finance.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
+import { usageApi } from "./usage.ts";
 import { validatorsApi } from "./validators.ts";
 
 /**
@@ -37,6 +38,7 @@ controlApi.route("/admin", adminApi);
 controlApi.route("/kms", kmsApi);
 controlApi.route("/validators", validatorsApi);
 controlApi.route("/finance", financeApi);
+controlApi.route("/", usageApi);
 controlApi.get("/openapi.json", (c) => c.json(openApiDocument()));
 
 /** The answer to a control-API path no route claims: a JSON 404, never the S3 surface. */

@@ -5,6 +5,7 @@
 
 import { z } from "zod";
 import { CHORES } from "../../workers/cron/chores.ts";
+import { usageQuerySchema } from "./usage.ts";
 import { NODE_STATUSES, OPERATOR_STATUSES } from "../db/schema.ts";
 import {
   heartbeatSchema,
@@ -438,6 +439,27 @@ export function openApiDocument() {
           },
         },
       },
+      "/nodes/{nodeId}/usage": {
+        get: {
+          summary:
+            "The node's metered holding by UTC day (whole byte-hours of the bytes the edge placed on it, integrated hourly by the usage-flush chore) and its audit results, for its operator; signed with the node's own credentials",
+          security: node,
+          parameters: [...nodeIdParam("nodeId"), ...queryParams(usageQuerySchema)],
+          responses: {
+            "200": ok(
+              "The node's usage",
+              object({
+                nodeId: string,
+                from: string,
+                to: string,
+                usage: { type: "array", items: object({ day: string, heldByteHours: { type: "string", description: "decimal" } }) },
+                audits: object({ standing: { type: "string", enum: [...NODE_STANDINGS] }, auditScore: { type: "number" }, passed: integer, failed: integer, timeouts: integer }),
+              }),
+            ),
+            ...errors(SIGNED_CALL, QUERY, NO_SUCH_NODE),
+          },
+        },
+      },
       "/nodes/{nodeId}/audits": {
         get: {
           summary: "A node's most recent audit outcomes, newest first (piece ids are opaque), so its operator can see what failed and when",
@@ -487,6 +509,37 @@ export function openApiDocument() {
       },
 
       // ---- KMS (tenants)
+      "/usage": {
+        get: {
+          summary:
+            "The account's usage by bucket and UTC day, as flushed to D1 at least hourly (the last hour may be missing): whole byte-hours stored (object sizes as clients see them, noncurrent versions and parts of uploads in progress included), bytes in and out, class A (writes, lists) and class B (reads) requests. Signed like an S3 request (SigV4 with the account's access key, service 's3'), e.g. curl --aws-sigv4 \"aws:amz:us-east-1:s3\" --user AKID:SECRET 'https://<edge>/api/v1/usage?from=2026-12-01&to=2026-12-31'",
+          security: tenant,
+          parameters: queryParams(usageQuerySchema),
+          responses: {
+            "200": ok(
+              "The usage, one entry per bucket and day with any",
+              object({
+                accountId: string,
+                from: string,
+                to: string,
+                usage: {
+                  type: "array",
+                  items: object({
+                    bucket: string,
+                    day: string,
+                    storageByteHours: { type: "string", description: "decimal" },
+                    bytesIn: { type: "string", description: "decimal" },
+                    bytesOut: { type: "string", description: "decimal" },
+                    classARequests: { type: "string", description: "decimal" },
+                    classBRequests: { type: "string", description: "decimal" },
+                  }),
+                },
+              }),
+            ),
+            ...errors(SIGNED_CALL, QUERY),
+          },
+        },
+      },
       "/kms/keys": {
         get: { summary: "List the account's KMS keys", security: tenant, responses: { "200": ok("the keys", object({ keys: { type: "array", items: kmsKey } })), ...errors(SIGNED_CALL) } },
         post: {

@@ -440,3 +440,69 @@ export const priceSheets = sqliteTable("price_sheets", {
   classBPerMillion: text("class_b_per_million").notNull(),
   createdAt: integer("created_at").notNull(),
 });
+
+// ---- Metering (issue 17): src/db/usage.ts. Byte-ms and byte counts are decimal strings (a bucket's byte-ms pass
+// 2^63 within hours at a petabyte); request counts per batch and slot are SQLite integers.
+
+/**
+ * Usage of one bucket as its index sealed it (workers/durable/bucket-index/metering.ts): one row per flushed batch
+ * and slot (UTC day × finance period). The index's batch id is the idempotency key: a batch sent again after a
+ * crash inserts nothing. The account is the bucket's owner at flush time.
+ */
+export const bucketUsage = sqliteTable(
+  "bucket_usage",
+  {
+    bucketId: text("bucket_id").notNull(),
+    batchId: text("batch_id").notNull(),
+    /** YYYY-MM-DD, UTC. */
+    day: text("day").notNull(),
+    periodId: text("period_id").notNull(),
+    accountId: text("account_id").notNull(),
+    bucketName: text("bucket_name").notNull(),
+    /** Σ stored bytes (as clients see object sizes) × ms held, decimal. */
+    storageByteMs: text("storage_byte_ms").notNull(),
+    bytesIn: text("bytes_in").notNull(),
+    bytesOut: text("bytes_out").notNull(),
+    classA: integer("class_a").notNull(),
+    classB: integer("class_b").notNull(),
+    sealedAt: integer("sealed_at").notNull(),
+    flushedAt: integer("flushed_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.bucketId, t.batchId, t.day, t.periodId] }),
+    index("bucket_usage_account_day_idx").on(t.accountId, t.day),
+    index("bucket_usage_period_idx").on(t.periodId),
+  ],
+);
+
+/**
+ * Bytes each node held, integrated by the flush chore from `placed_blobs` (src/db/usage.ts): one row per
+ * integration step (from `fromMs` to the node's next `integratedTo`) and slot.
+ */
+export const nodeUsage = sqliteTable(
+  "node_usage",
+  {
+    nodeId: text("node_id").notNull(),
+    /** The step (node_usage_steps) this row belongs to: where it started (0 for the node's first). */
+    fromMs: integer("from_ms").notNull(),
+    day: text("day").notNull(),
+    periodId: text("period_id").notNull(),
+    /** Σ placed bytes × ms held, decimal. */
+    heldByteMs: text("held_byte_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.fromMs, t.day, t.periodId] }), index("node_usage_period_idx").on(t.periodId), index("node_usage_node_day_idx").on(t.nodeId, t.day)],
+);
+
+/**
+ * The integration steps of each node's holding, [fromMs, toMs): the next step starts at the latest toMs. A step is
+ * inserted in the batch of its node_usage rows, so a second run of the same step fails whole and records nothing.
+ */
+export const nodeUsageSteps = sqliteTable(
+  "node_usage_steps",
+  {
+    nodeId: text("node_id").notNull(),
+    fromMs: integer("from_ms").notNull(),
+    toMs: integer("to_ms").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.nodeId, t.fromMs] })],
+);

@@ -1,6 +1,7 @@
 // Bucket lookups with ownership enforced: one account never sees or touches another's buckets.
 
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
+import { meteredIndex } from "../services/metering.ts";
 import { getBucket as readBucket } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
@@ -79,13 +80,15 @@ export async function requireReadableBucket(ctx: S3Context, name: string): Promi
   const bucket = await getBucket(ctx.db, name);
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
   if (bucket.accountId === ctx.principal.accountId) return bucket;
-  const acl = await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG);
+  // Not metered: a stranger's refused read is not billed to the bucket's owner.
+  const acl = await bucketIndexFor(ctx.env, bucket.id).getConfig(ACL_CONFIG);
   if (acl !== "public-read") throw new S3Error("AccessDenied");
   return bucket;
 }
 
+/** The bucket's index; calls to the index of the bucket the request names carry its usage report. */
 export function bucketIndex(ctx: S3Context, bucket: BucketRow) {
-  return bucketIndexFor(ctx.env, bucket.id);
+  return meteredIndex(bucketIndexFor(ctx.env, bucket.id), bucket, ctx.meter);
 }
 
 /** Bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html */

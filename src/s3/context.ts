@@ -2,6 +2,7 @@
 
 import type { Db } from "../db/client.ts";
 import type { Env } from "../env.ts";
+import type { RequestMeter } from "../services/metering.ts";
 import type { S3Signature } from "./sigv2.ts";
 
 /** Who sent the request: an account with a verified signature, or nobody (anonymous, for public-read buckets). */
@@ -27,4 +28,6 @@ export interface S3Context {
   /** The region this edge reports (the first of S3_REGIONS). */
   region: string;
   waitUntil(promise: Promise<unknown>): void;
+  /** The request's usage report, carried by its calls to its bucket's index (src/services/metering.ts). */
+  meter?: RequestMeter;
 }

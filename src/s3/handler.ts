@@ -4,6 +4,7 @@
 import { clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
+import { RequestMeter, requestBytesIn } from "../services/metering.ts";
 import { openDb } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import { randomHex, base64 } from "../protocol/crypto.ts";
@@ -96,7 +97,8 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
     const principal = await (timing ? timing.time("auth", authenticate) : authenticate());
     checkUnsignedRequest(op, principal, request.headers);
     if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);
-    const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query };
+    const meter = new RequestMeter(op.op, "bucket" in op ? op.bucket : undefined, now.getTime(), requestBytesIn(request), request);
+    const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query, meter };
     await checkExpectedBucketOwners(ctx, op);
     response = await dispatch(ctx, op);
   } catch (error) {

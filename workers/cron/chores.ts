@@ -11,12 +11,15 @@ import { runOnce as runOrphanSweep } from "./orphan-sweep.ts";
 import { runOnce as runPlacementBackfill } from "./placement-backfill.ts";
 import { runOnce as runRepair } from "./repair.ts";
 import { runOnce as runStakeCheck } from "./stake-check.ts";
+import { runOnce as runUsageFlush, USAGE_FLUSH_CRON } from "./usage-flush.ts";
 
 export interface Chore {
   name: string;
   runOnce(env: Env, now: Date): Promise<unknown>;
   /** What the admin route runs when it differs from a tick (the challenge round opens one at once). */
   runNow?(env: Env, now: Date): Promise<unknown>;
+  /** A cron expression of its own (wrangler.toml lists it): the chore runs on that trigger only, not every tick. */
+  schedule?: string;
 }
 
 export const CHORES: Chore[] = [
@@ -30,11 +33,17 @@ export const CHORES: Chore[] = [
   { name: "key-rotation", runOnce: runKeyRotation },
   { name: "kms-deletion", runOnce: runKmsDeletion },
   { name: "challenge-round", runOnce: runChallengeRound, runNow: runChallengeRoundNow },
+  { name: "usage-flush", runOnce: runUsageFlush, schedule: USAGE_FLUSH_CRON },
 ];
 
-/** Runs every chore once; one failing does not stop the others. */
-export async function runAllChores(env: Env, now: Date): Promise<void> {
-  for (const chore of CHORES) {
+/**
+ * Runs once each chore the trigger `cron` is for: a chore with a schedule of its own on that trigger only, every
+ * other chore on any other trigger (the every-minute tick). One failing does not stop the others.
+ */
+export async function runAllChores(env: Env, now: Date, cron?: string): Promise<void> {
+  const dedicated = cron !== undefined && CHORES.some((chore) => chore.schedule === cron);
+  const due = CHORES.filter((chore) => (dedicated ? chore.schedule === cron : chore.schedule === undefined));
+  for (const chore of due) {
     try {
       console.log(JSON.stringify(await chore.runOnce(env, now)));
     } catch (error) {

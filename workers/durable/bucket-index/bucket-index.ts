@@ -3,10 +3,13 @@
 // this object only records where. Callers delete blobs that a write or delete made unreferenced.
 //
 // This file is the RPC surface only: each method hands its storage to the plain function of its concern
-// (schema.ts, versions.ts, listing.ts, multipart.ts, replicas.ts, repair.ts, lifecycle.ts, configuration.ts).
+// (schema.ts, versions.ts, listing.ts, multipart.ts, replicas.ts, repair.ts, lifecycle.ts, configuration.ts,
+// metering.ts).
 
 import { DurableObject } from "cloudflare:workers";
+import { configOf } from "../../../src/config.ts";
 import type { Env } from "../../../src/env.ts";
+import { METERED_METHODS, periodLocator, type MeteredMethod, type MeterEvent } from "../../../src/services/metering.ts";
 import type {
   BlobReplica,
   CompleteUploadResult,
@@ -33,6 +36,8 @@ import * as listing from "./listing.ts";
 import * as multipart from "./multipart.ts";
 import * as replicas from "./replicas.ts";
 import * as repair from "./repair.ts";
+import * as metering from "./metering.ts";
+import type { UsageBatch } from "./metering.ts";
 import { migrateIndex } from "./schema.ts";
 import type { ReplicaCursor, ReplicaPage } from "./replicas.ts";
 import type { IndexStore } from "./store.ts";
@@ -40,6 +45,9 @@ import * as versions from "./versions.ts";
 
 export type { BucketConfig, BucketConfigName } from "./configuration.ts";
 export type { ReplicaCursor, ReplicaOnNode, ReplicaPage } from "./replicas.ts";
+export type { UsageBatch, UsageBatchRow } from "./metering.ts";
+
+const METERED = new Set<string>(METERED_METHODS);
 
 export class BucketIndex extends DurableObject<Env> {
   private readonly store: IndexStore;
@@ -48,6 +56,44 @@ export class BucketIndex extends DurableObject<Env> {
     super(ctx, env);
     this.store = ctx.storage;
     migrateIndex(this.store);
+    metering.migrateMeter(this.store);
+  }
+
+  // Usage metering (metering.ts)
+
+  private get periodOf(): metering.PeriodLocator {
+    return periodLocator(configOf(this.env).finance.periodMinutes);
+  }
+
+  /**
+   * An S3 request's call of `method`, carrying its usage report (src/services/metering.ts): stored bytes are
+   * integrated up to the request's time, the request is counted, the method runs, and a GET's bytes out are counted
+   * from the record it read. All in this one synchronous turn, so concurrent requests are counted exactly.
+   */
+  metered(event: MeterEvent, method: MeteredMethod, args: unknown[]): unknown {
+    if (!METERED.has(method)) throw new Error(`${method} is not a metered index method`);
+    metering.advanceMeter(this.store, event.at, this.periodOf);
+    metering.recordRequest(this.store, event, this.periodOf);
+    const result = (this[method] as (...a: unknown[]) => unknown).apply(this, args);
+    if (event.egress && (method === "getObject" || method === "getVersion")) {
+      metering.recordEgress(this.store, event, result as ObjectVersion | null, this.periodOf);
+    }
+    return result;
+  }
+
+  /** Seals the open usage into a batch and returns every batch D1 has not confirmed (workers/cron/usage-flush.ts). */
+  sealUsage(now: number): UsageBatch[] {
+    return metering.sealUsage(this.store, now, this.periodOf);
+  }
+
+  /** D1 has these batches: forget them. */
+  ackUsage(batchIds: string[]): void {
+    metering.ackUsage(this.store, batchIds);
+  }
+
+  /** Stored bytes, how far they are integrated, and the counters not yet sealed. */
+  openUsage(): ReturnType<typeof metering.openUsage> {
+    return metering.openUsage(this.store);
   }
 
   // Versions
@@ -78,6 +124,7 @@ export class BucketIndex extends DurableObject<Env> {
   }
 
   deleteObject(key: string, versionId: string | undefined, now: number): DeleteOutcome {
+    metering.advanceMeter(this.store, now, this.periodOf);
     return versions.deleteObject(this.store, key, versionId, now);
   }
 
@@ -106,6 +153,7 @@ export class BucketIndex extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     // An empty index again, for a request that still finds the deleted bucket in a stale cache.
     migrateIndex(this.store);
+    metering.migrateMeter(this.store);
   }
 
   // Multipart uploads
@@ -135,6 +183,7 @@ export class BucketIndex extends DurableObject<Env> {
     condition?: WriteCondition,
     checksum?: ObjectRecord["checksum"],
   ): CompleteUploadResult {
+    metering.advanceMeter(this.store, now, this.periodOf);
     return multipart.completeUpload(this.store, uploadId, key, requested, etag, now, condition, checksum);
   }
 
@@ -153,6 +202,7 @@ export class BucketIndex extends DurableObject<Env> {
   // Lifecycle
 
   applyLifecycle(now: number, budget = 1000): LifecycleOutcome {
+    metering.advanceMeter(this.store, now, this.periodOf);
     return applyLifecycle(this.store, now, budget);
   }
 
