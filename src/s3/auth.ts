@@ -38,7 +38,7 @@ export interface AccessKey {
 const KEY_CACHE_TTL_MS = 30_000;
 const keys = new TtlCache<string, AccessKey>(KEY_CACHE_TTL_MS);
 
-/** An active, unexpired access key at `now`; also authenticates the control API. */
+/** An active, unexpired access key at `now`; also authenticates the control API and browser form uploads' policies. */
 export async function lookupAccessKey(db: Db, kek: string, accessKeyId: string, now: Date): Promise<AccessKey | undefined> {
   let loaded = false;
   const key = await keys.get(accessKeyId, now.getTime(), async () => {
@@ -59,11 +59,6 @@ export async function lookupAccessKey(db: Db, kek: string, accessKeyId: string, 
 /** Drops a key from this isolate's cache (after revoking it), so this isolate refuses it from the next request. */
 export function forgetAccessKey(accessKeyId: string): void {
   keys.delete(accessKeyId);
-}
-
-/** The secret of an active access key (for signatures verified outside verifySigV4, e.g. POST policies). */
-export async function lookupKeySecret(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
-  return (await lookupAccessKey(db, kek, accessKeyId, now))?.secret;
 }
 
 export async function authenticateS3(

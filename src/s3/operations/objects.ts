@@ -8,7 +8,7 @@ import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
 import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket } from "../bucket-access.ts";
-import { lookupAccessKey, lookupKeySecret } from "../auth.ts";
+import { lookupAccessKey, type AccessKey } from "../auth.ts";
 import { checkFormUploadScope, keyScopeAllowsWrite, keyScopeDeniesWrite } from "../key-scope.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
@@ -426,9 +426,9 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   const bucket = await getBucket(ctx.db, bucketName);
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
   const regions = configOf(ctx.env).s3Regions;
-  const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, (id) => lookupKeySecret(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now));
-  const signerKey = await lookupAccessKey(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, signer.accessKeyId, ctx.now);
-  if (signerKey?.accountId !== bucket.accountId) throw new S3Error("AccessDenied");
+  let signerKey: AccessKey | undefined;
+  const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, async (id) => (signerKey = await lookupAccessKey(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now))?.secret);
+  if (!signerKey || signerKey.accountId !== bucket.accountId) throw new S3Error("AccessDenied");
 
   const fields = form.fields;
   const keyTemplate = fields.get("key");
