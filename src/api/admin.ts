@@ -9,7 +9,7 @@ import { protocolSigner } from "../services/protocol-signer.ts";
 import { ChainTransactionError } from "../chain/errors.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { judgeNodeStake } from "../chain/stake-gate.ts";
-import { createAccount, deleteAccountRows, getAccount, insertAccessKey, listAccessKeys, listAccounts } from "../db/accounts.ts";
+import { createAccount, deleteAccountRows, getAccount, listAccessKeys, listAccounts } from "../db/accounts.ts";
 import { forgetBucket } from "../s3/bucket-access.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { destroyAccountKmsKeys } from "../services/kms.ts";
@@ -17,9 +17,9 @@ import { openDb } from "../db/client.ts";
 import { getNode, listNodes, listOperators, setNodeStatus, upsertOperator } from "../db/registry.ts";
 import { NODE_STATUSES, OPERATOR_STATUSES, type NodeRow } from "../db/schema.ts";
 import type { Env } from "../env.ts";
-import { randomHex, randomSecret, timingSafeEqualHex, sha256Hex } from "../protocol/crypto.ts";
+import { randomHex, timingSafeEqualHex, sha256Hex } from "../protocol/crypto.ts";
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
-import { sealSecret } from "../services/secret-box.ts";
+import { mintAccessKey } from "./access-keys.ts";
 import { clockApi } from "./clock.ts";
 import { durabilityApi } from "./durability.ts";
 import { diagnosticsApi } from "./diagnostics.ts";
@@ -69,10 +69,8 @@ adminApi.post("/accounts/:id/keys", async (c) => {
   const db = openDb(c.env.DB);
   const account = await getAccount(db, c.req.param("id"));
   if (!account) throw new ApiError(404, "NoSuchAccount", `Account ${c.req.param("id")} does not exist.`);
-  const accessKeyId = `ICN${randomHex(9).toUpperCase().slice(0, 17)}`;
-  const secretAccessKey = randomSecret();
-  await insertAccessKey(db, accessKeyId, account.id, await sealSecret(c.env.KEY_ENCRYPTION_KEY, secretAccessKey), await clockMs(c.env));
-  return c.json({ accountId: account.id, accessKeyId, secretAccessKey }, 201);
+  const key = await mintAccessKey(c.env, db, { accountId: account.id, actor: null, now: await clockMs(c.env) });
+  return c.json({ accountId: account.id, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey }, 201);
 });
 
 /**

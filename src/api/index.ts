@@ -1,10 +1,12 @@
-// The JSON control API under /api/v1: node registration and heartbeats, admin, tenants' KMS keys, and its OpenAPI
-// description.
+// The JSON control API under /api/v1: node registration and heartbeats, admin, tenants' KMS keys, access keys and
+// access audit log, and its OpenAPI description.
 
 import { Hono, type Context } from "hono";
 import { configOf } from "../config.ts";
 import type { Env } from "../env.ts";
 import { virtualHostedBucket } from "../s3/router.ts";
+import { accessAuditApi } from "./access-audit.ts";
+import { accessKeysApi } from "./access-keys.ts";
 import { adminApi } from "./admin.ts";
 import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
@@ -36,6 +38,8 @@ export const controlApi = new Hono<{ Bindings: Env }>();
 controlApi.route("/nodes", nodesApi);
 controlApi.route("/admin", adminApi);
 controlApi.route("/kms", kmsApi);
+controlApi.route("/access-keys", accessKeysApi);
+controlApi.route("/access-audit", accessAuditApi);
 controlApi.route("/validators", validatorsApi);
 controlApi.route("/finance", financeApi);
 controlApi.route("/", usageApi);

@@ -26,12 +26,16 @@ import { ledgerQuerySchema, paymentWebhookEventSchema, paymentsQuerySchema, publ
 import { PAYMENT_CURRENCIES } from "../finance/money.ts";
 import { MAX_IMPORT_ROWS } from "../finance/bank-import.ts";
 import { createKmsKeyRequestSchema, scheduleKmsKeyDeletionRequestSchema, setKmsKeyAliasRequestSchema } from "./kms.ts";
+import { accessAuditQuerySchema } from "./access-audit.ts";
+import { createAccessKeyRequestSchema } from "./access-keys.ts";
+import { keyScopeSchema } from "../s3/key-scope.ts";
 import { SCRUB_REPORT_WINDOW_MS, SCRUB_REPORTS_PER_WINDOW } from "./nodes.ts";
 
 // ---- Building blocks
 
 const errorRef = { $ref: "#/components/schemas/Error" };
 const kmsKey = { $ref: "#/components/schemas/KmsKey" };
+const accessKey = { $ref: "#/components/schemas/AccessKey" };
 const json = (schema: unknown) => ({ content: { "application/json": { schema } } });
 const ok = (description: string, schema?: unknown) => (schema === undefined ? { description } : { description, ...json(schema) });
 const object = (properties: Record<string, unknown>, required = Object.keys(properties)) => ({ type: "object", required, properties });
@@ -49,7 +53,7 @@ const ERROR_MEANINGS = {
   PayloadTooLarge: "the body is over the route's cap (details.maxBytes); refused before the rest is read",
   // Signed calls (nodes, KMS)
   XAmzContentSHA256Mismatch: "the body does not hash to the x-amz-content-sha256 the request was signed with",
-  AccessDenied: "no SigV4 Authorization header, a request not signed as required, or credentials of another node",
+  AccessDenied: "no SigV4 Authorization header, a request not signed as required, credentials of another node, or a scoped access key (the account's routes accept only its unrestricted keys)",
   AuthorizationHeaderMalformed: "the Authorization header or its credential scope (region, service, date) is wrong",
   InvalidAccessKeyId: "the access key id is unknown",
   RequestTimeTooSkewed: `x-amz-date is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes away from the edge's clock`,
@@ -78,6 +82,9 @@ const ERROR_MEANINGS = {
   NoSuchKmsKey: "no key of the account has this id, alias or ARN (another account's key answers the same)",
   KmsKeyInvalidState: "the key's state does not allow this (e.g. enabling a key pending deletion)",
   AliasTaken: "the alias already names another key of the account",
+  // Access keys
+  NoSuchAccessKey: "the account has no access key with this id (another account's key answers the same)",
+  LastUnrestrictedKey: "the key is the account's last working unrestricted key: mint another before revoking it",
   // Admin resources
   NoSuchAccount: "the account does not exist",
   NoSuchNode: "the node does not exist",
@@ -236,6 +243,7 @@ const roundSchema = object({
 export function openApiDocument() {
   const nodeIdParam = (name: string) => [pathParam(name, z.toJSONSchema(nodeIdSchema))];
   const accountId = [pathParam("id", string, "The account id (acc_…)")];
+  const accessKeyIdParam = [pathParam("id", string, "The access key id")];
   const operatorAddress = [pathParam("address", { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" }, "The operator's wallet address")];
   const clockView = { $ref: "#/components/schemas/Clock" };
   return {
@@ -272,7 +280,7 @@ export function openApiDocument() {
           in: "header",
           name: "Authorization",
           description:
-            "AWS SigV4 with the account's S3 access key, service 'kms', any region the edge accepts; the body is signed. " +
+            "AWS SigV4 with one of the account's unrestricted S3 access keys (a scoped key is refused: 403 AccessDenied), service 'kms' for /kms and 'iam' for /access-keys and /access-audit, any region the edge accepts; the body is signed. " +
             `e.g. curl --aws-sigv4 "aws:amz:us-east-1:kms" --user AKID:SECRET -H 'content-type: application/json' -d '{"alias":"alias/backups"}' https://<edge>/api/v1/kms/keys`,
         },
       },
@@ -302,6 +310,36 @@ export function openApiDocument() {
           now: { type: "string", format: "date-time", description: "The edge's time: real time plus the offset" },
           offsetSeconds: { type: "number" },
         }),
+        AccessKey: {
+          type: "object",
+          description: "An S3 access key of the account, without its secret.",
+          required: ["accessKeyId", "name", "status", "scope", "expiresAt", "createdAt", "createdBy", "revokedAt"],
+          properties: {
+            accessKeyId: string,
+            name: { type: ["string", "null"] },
+            status: { type: "string", enum: ["active", "inactive", "expired", "revoked"] },
+            scope: { anyOf: [{ type: "null", description: "an unrestricted key" }, z.toJSONSchema(keyScopeSchema, { io: "output" })] },
+            expiresAt: { type: ["string", "null"], format: "date-time" },
+            createdAt: { type: "string", format: "date-time" },
+            createdBy: { type: ["string", "null"], description: "the access key that minted it; null when the edge admin did" },
+            revokedAt: { type: ["string", "null"], format: "date-time" },
+          },
+        },
+        AccessAuditEntry: {
+          type: "object",
+          description: "One change of access control (src/db/access-audit.ts).",
+          required: ["id", "at", "actor", "action", "target", "before", "after", "requestId"],
+          properties: {
+            id: { type: "string", description: "increasing; pass the last as after= for newer entries" },
+            at: { type: "string", format: "date-time" },
+            actor: { anyOf: [{ type: "null", description: "the edge admin" }, object({ accountId: string, accessKeyId: string })] },
+            action: { type: "string", description: "CreateAccessKey, RevokeAccessKey, CreateBucket, PutBucketAcl, PutBucketEncryption, DeleteBucketEncryption, ..." },
+            target: { type: "string", description: "access-key/<id>, arn:aws:s3:::<bucket>, arn:aws:s3:::<bucket>/<key>, a KMS key ARN" },
+            before: { description: "what was in force before (JSON), null where nothing was" },
+            after: { description: "what is in force after (JSON), null where nothing is" },
+            requestId: { type: ["string", "null"], description: "the S3 request id (x-amz-request-id) of a change made over S3" },
+          },
+        },
         KmsKey: {
           type: "object",
           description: "A KMS key's metadata; the key material never leaves the edge.",
@@ -596,6 +634,39 @@ export function openApiDocument() {
         delete: { summary: "Remove the key's alias", security: tenant, parameters: keyRef, responses: { "200": ok("the key", kmsKey), ...errors(SIGNED_CALL, KMS_REF, { 404: ["NoSuchKmsKey"] }) } },
       },
 
+      // ---- Access keys and the access audit log (tenants, unrestricted keys only)
+      "/access-keys": {
+        get: { summary: "List the account's access keys (every status; never a secret)", security: tenant, responses: { "200": ok("the keys", object({ keys: { type: "array", items: accessKey } })), ...errors(SIGNED_CALL) } },
+        post: {
+          summary:
+            "Mint an access key: unrestricted, or scoped to buckets or bucket/prefix pairs (permission read-only or read-write, as R2's object tokens), with an optional expiry. The secret is in this answer only",
+          security: tenant,
+          requestBody: json(z.toJSONSchema(createAccessKeyRequestSchema, { io: "input" })),
+          responses: { "201": ok("the key and its secret", { allOf: [accessKey, object({ accountId: string, secretAccessKey: string })] }), ...errors(SIGNED_CALL, JSON_BODY) },
+        },
+      },
+      "/access-keys/{id}": {
+        get: { summary: "Describe one of the account's access keys", security: tenant, parameters: accessKeyIdParam, responses: { "200": ok("the key", accessKey), ...errors(SIGNED_CALL, QUERY, { 404: ["NoSuchAccessKey"] }) } },
+        delete: {
+          summary:
+            "Revoke an access key for good: a scoped key is refused from its next request in every isolate; an unrestricted one at once in this isolate and within 30 s elsewhere. Revoking a revoked key changes nothing",
+          security: tenant,
+          parameters: accessKeyIdParam,
+          responses: { "200": ok("the revoked key", accessKey), ...errors(SIGNED_CALL, QUERY, { 404: ["NoSuchAccessKey"], 409: ["LastUnrestrictedKey"] }) },
+        },
+      },
+      "/access-audit": {
+        get: {
+          summary: "The account's access-control audit log, oldest first: key creations and revocations, bucket ACLs, bucket encryption, ... with what was in force before and after",
+          security: tenant,
+          parameters: queryParams(accessAuditQuerySchema),
+          responses: {
+            "200": ok("a page of entries", object({ entries: { type: "array", items: { $ref: "#/components/schemas/AccessAuditEntry" } }, next: { type: ["string", "null"], description: "pass as after= for the next page" } })),
+            ...errors(SIGNED_CALL, QUERY),
+          },
+        },
+      },
+
       // ---- Finance (issue 17): the payment webhook (signed) and the finance role (bearer FINANCE_TOKEN)
       "/finance/payments/webhook": {
         post: {
@@ -741,7 +812,7 @@ export function openApiDocument() {
         },
       },
       "/admin/accounts/{id}/keys": {
-        get: { summary: "List an account's access keys (ids only)", security: admin, parameters: accountId, responses: { "200": ok("keys"), ...errors(ADMIN, { 404: ["NoSuchAccount"] }) } },
+        get: { summary: "List an account's access keys with their scopes, expiry and status (never a secret)", security: admin, parameters: accountId, responses: { "200": ok("keys"), ...errors(ADMIN, { 404: ["NoSuchAccount"] }) } },
         post: {
           summary: "Create an access key; the secret is returned once",
           security: admin,

@@ -1,8 +1,8 @@
 // Queries over customer accounts, their access keys and their buckets.
 
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, count, eq, gt, isNull, ne, or } from "drizzle-orm";
 import type { Db } from "./client.ts";
-import { accessKeys, accounts, buckets } from "./schema.ts";
+import { accessKeys, accounts, buckets, type AccessKeyRow } from "./schema.ts";
 
 export async function createAccount(db: Db, id: string, name: string, now: number) {
   await db.insert(accounts).values({ id, name, createdAt: now });
@@ -17,19 +17,73 @@ export async function listAccounts(db: Db) {
   return db.select().from(accounts).orderBy(asc(accounts.createdAt)).all();
 }
 
-export async function insertAccessKey(db: Db, accessKeyId: string, accountId: string, secretEnc: string, now: number) {
-  await db.insert(accessKeys).values({ accessKeyId, accountId, secretEnc, createdAt: now });
+/** What an access key is besides its secret; every field but the secret is the account's to see. */
+export interface AccessKeyFields {
+  /** JSON of the key's scope (src/s3/key-scope.ts), or null for an unrestricted key. */
+  scope?: string | null;
+  name?: string | null;
+  expiresAt?: number | null;
+  /** The key that signed the request minting this one; null when the edge admin minted it. */
+  createdBy?: string | null;
 }
 
-export async function listAccessKeys(db: Db, accountId: string) {
-  return db
-    .select({ accessKeyId: accessKeys.accessKeyId, status: accessKeys.status, createdAt: accessKeys.createdAt })
+/** The statement inserting a key (batched with its audit entry: src/api/access-keys.ts mintAccessKey). */
+export function accessKeyInsert(db: Db, accessKeyId: string, accountId: string, secretEnc: string, now: number, fields: AccessKeyFields = {}) {
+  return db.insert(accessKeys).values({
+    accessKeyId,
+    accountId,
+    secretEnc,
+    createdAt: now,
+    scope: fields.scope ?? null,
+    name: fields.name ?? null,
+    expiresAt: fields.expiresAt ?? null,
+    createdBy: fields.createdBy ?? null,
+  });
+}
+
+const accessKeyView = {
+  accessKeyId: accessKeys.accessKeyId,
+  accountId: accessKeys.accountId,
+  status: accessKeys.status,
+  createdAt: accessKeys.createdAt,
+  scope: accessKeys.scope,
+  name: accessKeys.name,
+  expiresAt: accessKeys.expiresAt,
+  revokedAt: accessKeys.revokedAt,
+  createdBy: accessKeys.createdBy,
+};
+
+/** An access key without its secret. */
+export type AccessKeyView = Omit<AccessKeyRow, "secretEnc">;
+
+export async function listAccessKeys(db: Db, accountId: string): Promise<AccessKeyView[]> {
+  return db.select(accessKeyView).from(accessKeys).where(eq(accessKeys.accountId, accountId)).orderBy(asc(accessKeys.createdAt), asc(accessKeys.accessKeyId)).all();
+}
+
+/** One key of the account, without its secret; another account's key is undefined like a missing one. */
+export async function getAccountAccessKey(db: Db, accountId: string, accessKeyId: string): Promise<AccessKeyView | undefined> {
+  return db.select(accessKeyView).from(accessKeys).where(and(eq(accessKeys.accountId, accountId), eq(accessKeys.accessKeyId, accessKeyId))).get();
+}
+
+/** How many active unrestricted keys the account has (that have not expired at `now`). */
+export async function countUnrestrictedKeys(db: Db, accountId: string, now: number): Promise<number> {
+  const row = await db
+    .select({ n: count() })
     .from(accessKeys)
-    .where(eq(accessKeys.accountId, accountId))
-    .all();
+    .where(and(eq(accessKeys.accountId, accountId), eq(accessKeys.status, "active"), isNull(accessKeys.scope), or(isNull(accessKeys.expiresAt), gt(accessKeys.expiresAt, now))))
+    .get();
+  return row?.n ?? 0;
 }
 
-/** An active key of an active account, or undefined. */
+/** The statement revoking an active key of the account (final: nothing re-activates it). */
+export function accessKeyRevocation(db: Db, accountId: string, accessKeyId: string, now: number) {
+  return db
+    .update(accessKeys)
+    .set({ status: "revoked", revokedAt: now })
+    .where(and(eq(accessKeys.accountId, accountId), eq(accessKeys.accessKeyId, accessKeyId), ne(accessKeys.status, "revoked")));
+}
+
+/** An active key of an active account, or undefined. Its expiry is the caller's to check against its clock. */
 export async function findActiveAccessKey(db: Db, accessKeyId: string) {
   const row = await db
     .select({ key: accessKeys, accountStatus: accounts.status })
@@ -38,6 +92,17 @@ export async function findActiveAccessKey(db: Db, accessKeyId: string) {
     .where(and(eq(accessKeys.accessKeyId, accessKeyId), eq(accessKeys.status, "active")))
     .get();
   return row && row.accountStatus === "active" ? row.key : undefined;
+}
+
+/** Whether the key is still active and its account too: one indexed read, for the per-request revocation check. */
+export async function isAccessKeyActive(db: Db, accessKeyId: string): Promise<boolean> {
+  const row = await db
+    .select({ one: accessKeys.accessKeyId })
+    .from(accessKeys)
+    .innerJoin(accounts, eq(accounts.id, accessKeys.accountId))
+    .where(and(eq(accessKeys.accessKeyId, accessKeyId), eq(accessKeys.status, "active"), eq(accounts.status, "active")))
+    .get();
+  return row !== undefined;
 }
 
 export async function getBucket(db: Db, name: string) {

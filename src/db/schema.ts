@@ -120,6 +120,10 @@ export const accounts = sqliteTable("accounts", {
   createdAt: integer("created_at").notNull(),
 });
 
+/** "revoked" is final: the account's control API revokes keys (src/api/access-keys.ts), and nothing re-activates one. */
+export const ACCESS_KEY_STATUSES = ["active", "inactive", "revoked"] as const;
+export type AccessKeyStatus = (typeof ACCESS_KEY_STATUSES)[number];
+
 /** S3 access keys; the secret is AES-GCM encrypted under the Worker's KEY_ENCRYPTION_KEY. */
 export const accessKeys = sqliteTable(
   "access_keys",
@@ -129,10 +133,45 @@ export const accessKeys = sqliteTable(
       .notNull()
       .references(() => accounts.id),
     secretEnc: text("secret_enc").notNull(),
-    status: text("status", { enum: ["active", "inactive"] }).notNull().default("active"),
+    status: text("status", { enum: ACCESS_KEY_STATUSES }).notNull().default("active"),
     createdAt: integer("created_at").notNull(),
+    /**
+     * What a scoped key may reach, as JSON (src/s3/key-scope.ts: permission and bucket/prefix pairs); null for an
+     * unrestricted key. A key's scope never changes: an account wanting another scope mints another key.
+     */
+    scope: text("scope"),
+    name: text("name"),
+    /** ms since the epoch; from then on the key is refused (checked on every request, src/s3/auth.ts). */
+    expiresAt: integer("expires_at"),
+    revokedAt: integer("revoked_at"),
+    /** The key that signed the request minting this one; null when the edge admin minted it. */
+    createdBy: text("created_by"),
   },
   (t) => [index("access_keys_account_idx").on(t.accountId)],
+);
+
+/**
+ * The access-control audit log (src/db/access-audit.ts): one row per change of who may do what, readable by the
+ * account it concerns. Not tied to accounts by a foreign key, so the record outlives what it describes.
+ */
+export const accessAudit = sqliteTable(
+  "access_audit",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    /** The account whose access control changed (the owner of the bucket or key): the one that reads the entry. */
+    accountId: text("account_id").notNull(),
+    /** Who changed it: an account and the access key it signed with; both null for the edge admin. */
+    actorAccountId: text("actor_account_id"),
+    actorAccessKeyId: text("actor_access_key_id"),
+    action: text("action").notNull(),
+    target: text("target").notNull(),
+    /** JSON of what was in force before and after; null where nothing was. */
+    before: text("before"),
+    after: text("after"),
+    at: integer("at").notNull(),
+    requestId: text("request_id"),
+  },
+  (t) => [index("access_audit_account_idx").on(t.accountId, t.id)],
 );
 
 /** A bucket's erasure code when it asked for full replicas instead. */
@@ -329,6 +368,7 @@ export type OperatorRow = typeof operators.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
 export type AccountRow = typeof accounts.$inferSelect;
 export type AccessKeyRow = typeof accessKeys.$inferSelect;
+export type AccessAuditRow = typeof accessAudit.$inferSelect;
 export type BucketRow = typeof buckets.$inferSelect;
 export type KmsKeyRow = typeof kmsKeys.$inferSelect;
 

@@ -5,38 +5,60 @@
 // (x-amz-copy-source turns PutObject into CopyObject), and whoever holds a presigned URL must not be able to
 // add any.
 
-import { findActiveAccessKey } from "../db/accounts.ts";
+import { findActiveAccessKey, isAccessKeyActive } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
 import { hasSigV4, verifySigV4, type SignedRequestParts } from "../protocol/sigv4.ts";
 import { openSecret } from "../services/secret-box.ts";
 import { S3Error } from "./errors.ts";
 import { ANONYMOUS, type Principal } from "./context.ts";
 import { virtualHostedBucket } from "./router.ts";
-import { hasSigV2, verifySigV2 } from "./sigv2.ts";
+import { parseStoredScope, type KeyScope } from "./key-scope.ts";
+import { hasSigV2, verifySigV2, type S3Signature } from "./sigv2.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
 
+/** An active access key as a request uses it: its account, decrypted secret and, for a scoped key, its scope. */
+export interface AccessKey {
+  accountId: string;
+  secret: string;
+  /** null for an unrestricted key. */
+  scope: KeyScope | null;
+  /** ms since the epoch, or null for a key that does not expire. */
+  expiresAt: number | null;
+}
+
 /**
- * Decrypted secrets of active keys, per isolate. A key disabled or deleted keeps working here for at most
- * this long, the price of not reading D1 and decrypting on every request.
+ * Active keys with their decrypted secrets, per isolate. What may change about a key is only its status (revoked,
+ * disabled, its account suspended): scope and expiry are fixed when it is minted. So the cached row serves every
+ * check but that one, and expiry is compared with each request's clock, never with when the row was cached.
+ * Revocation: a scoped key's status is read from D1 on every request it signs (one indexed read), so revoking it
+ * takes effect on the next request in every isolate; an unrestricted key keeps working in another isolate for at
+ * most this long after it is revoked (in the isolate that revoked it, at once), the price of not reading D1 on
+ * every request of the hot path.
  */
 const KEY_CACHE_TTL_MS = 30_000;
-const keys = new TtlCache<string, { accountId: string; secret: string }>(KEY_CACHE_TTL_MS);
+const keys = new TtlCache<string, AccessKey>(KEY_CACHE_TTL_MS);
 
-/** An active access key's account and decrypted secret (cached); also authenticates the KMS control API. */
-export async function lookupAccessKey(db: Db, kek: string, accessKeyId: string, now: Date): Promise<{ accountId: string; secret: string } | undefined> {
-  return keys.get(accessKeyId, now.getTime(), async () => {
+/** An active, unexpired access key at `now`; also authenticates the control API and browser form uploads' policies. */
+export async function lookupAccessKey(db: Db, kek: string, accessKeyId: string, now: Date): Promise<AccessKey | undefined> {
+  let loaded = false;
+  const key = await keys.get(accessKeyId, now.getTime(), async () => {
+    loaded = true;
     const row = await findActiveAccessKey(db, accessKeyId);
-    return row ? { accountId: row.accountId, secret: await openSecret(kek, row.secretEnc) } : undefined;
+    if (!row) return undefined;
+    return { accountId: row.accountId, secret: await openSecret(kek, row.secretEnc), scope: parseStoredScope(row.scope), expiresAt: row.expiresAt };
   });
+  if (!key) return undefined;
+  if (key.expiresAt !== null && now.getTime() >= key.expiresAt) return undefined;
+  if (key.scope !== null && !loaded && !(await isAccessKeyActive(db, accessKeyId))) {
+    keys.delete(accessKeyId);
+    return undefined;
+  }
+  return key;
 }
 
-/** The secret of an active access key (for signatures verified outside verifySigV4, e.g. POST policies). */
-export async function lookupKeySecret(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
-  return (await lookupAccessKey(db, kek, accessKeyId, now))?.secret;
-}
-
-export async function lookupKeyAccount(db: Db, kek: string, accessKeyId: string, now: Date): Promise<string | undefined> {
-  return (await lookupAccessKey(db, kek, accessKeyId, now))?.accountId;
+/** Drops a key from this isolate's cache (after revoking it), so this isolate refuses it from the next request. */
+export function forgetAccessKey(accessKeyId: string): void {
+  keys.delete(accessKeyId);
 }
 
 export async function authenticateS3(
@@ -49,17 +71,16 @@ export async function authenticateS3(
 ): Promise<Principal> {
   const v2 = hasSigV2(parts);
   if (!v2 && !hasSigV4(parts)) return ANONYMOUS;
-  let accountId: string | undefined;
+  let key: AccessKey | undefined;
   const lookupSecret = async (accessKeyId: string) => {
-    const key = await lookupAccessKey(db, kek, accessKeyId, now);
-    accountId = key?.accountId;
+    key = await lookupAccessKey(db, kek, accessKeyId, now);
     return key?.secret;
   };
   if (v2) {
     const host = parts.headers.get("host") ?? "";
     const signature = await verifySigV2(parts, lookupSecret, { now, virtualHostedBucket: virtualHostedBucket(host, baseDomains) });
     // V2 signs every x-amz-* header the request carries: none is ever unsigned.
-    return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
+    return principalOf(key!, signature.accessKeyId, signature);
   }
   // A SigV4Error becomes its S3 error in the handler (toS3Error), the one place S3 failures are mapped.
   const signature = await verifySigV4(parts, lookupSecret, { now, regions, service: "s3" });
@@ -67,7 +88,11 @@ export async function authenticateS3(
     throw new S3Error("InvalidRequest", "Missing required header for this request: x-amz-content-sha256");
   }
   refuseUnsignedAmzHeaders(parts.headers, signature.signedHeaders);
-  return { accountId: accountId!, accessKeyId: signature.accessKeyId, signature };
+  return principalOf(key!, signature.accessKeyId, signature);
+}
+
+function principalOf(key: AccessKey, accessKeyId: string, signature: S3Signature): Principal {
+  return key.scope === null ? { accountId: key.accountId, accessKeyId, signature } : { accountId: key.accountId, accessKeyId, signature, scope: key.scope };
 }
 
 /**

@@ -3,6 +3,7 @@
 import type { Db } from "../db/client.ts";
 import type { Env } from "../env.ts";
 import type { RequestMeter } from "../services/metering.ts";
+import type { KeyScope } from "./key-scope.ts";
 import type { S3Signature } from "./sigv2.ts";
 
 /** Who sent the request: an account with a verified signature, or nobody (anonymous, for public-read buckets). */
@@ -11,6 +12,8 @@ export interface Principal {
   accountId: string | null;
   accessKeyId: string | null;
   signature: S3Signature | null;
+  /** What the access key may reach when it is a scoped key (key-scope.ts); absent for unrestricted keys and anonymous callers. */
+  scope?: KeyScope;
 }
 
 export const ANONYMOUS: Principal = { accountId: null, accessKeyId: null, signature: null };

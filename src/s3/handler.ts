@@ -13,6 +13,7 @@ import { NoCapacityError } from "../services/blob-storage.ts";
 import { CiphertextIntegrityError } from "../services/crypto/errors.ts";
 import { NodeRequestError } from "../services/node-client.ts";
 import { authenticateS3, refuseUnsignedAmzHeaders } from "./auth.ts";
+import { checkKeyScope } from "./key-scope.ts";
 import type { Principal, S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
 import { deleteBucketEncryptionOp, getBucketEncryptionOp, putBucketEncryptionOp } from "./operations/bucket-encryption.ts";
@@ -96,6 +97,7 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
     const authenticate = () => authenticateS3({ method: request.method, rawPath, rawQuery, headers }, db, env.KEY_ENCRYPTION_KEY, regions, baseDomains, now);
     const principal = await (timing ? timing.time("auth", authenticate) : authenticate());
     checkUnsignedRequest(op, principal, request.headers);
+    checkKeyScope(principal, op, query, request.headers);
     if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);
     const meter = new RequestMeter(op.op, "bucket" in op ? op.bucket : undefined, now.getTime(), requestBytesIn(request), request);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query, meter };

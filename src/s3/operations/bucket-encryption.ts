@@ -3,9 +3,11 @@
 // A bucket without a configuration encrypts with SSE-S3 (S3's default since January 2023), and deleting the
 // configuration returns it there: never to plaintext.
 
-import { requireOwnedBucket } from "../bucket-access.ts";
+import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import type { BucketRow } from "../../db/schema.ts";
+import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
-import { bucketEncryptionDefault, setBucketEncryptionDefault, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
+import { bucketEncryptionDefault, ENCRYPTION_CONFIG, setBucketEncryptionDefault, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
 import { S3Error } from "../errors.ts";
 import { readDocumentBody } from "../payload.ts";
 import { xmlResponse } from "../respond.ts";
@@ -43,12 +45,21 @@ export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promi
   if (bucketKeyText !== undefined && bucketKeyText !== "true" && bucketKeyText !== "false") throw new S3Error("MalformedXML");
   const config: BucketEncryptionDefault = { algorithm, kmsKeyId, bucketKeyEnabled: bucketKeyText === "true" };
   await validateBucketDefault(ctx, bucket, config);
+  const before = await bucketIndex(ctx, bucket).getConfig(ENCRYPTION_CONFIG);
   await setBucketEncryptionDefault(ctx, bucket, config);
+  await recordEncryptionChange(ctx, bucket, "PutBucketEncryption", before, config);
   return new Response(null, { status: 200 });
 }
 
 export async function deleteBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
+  const before = await bucketIndex(ctx, bucket).getConfig(ENCRYPTION_CONFIG);
   await setBucketEncryptionDefault(ctx, bucket, null);
+  await recordEncryptionChange(ctx, bucket, "DeleteBucketEncryption", before, null);
   return new Response(null, { status: 204 });
+}
+
+/** The access audit log's entry: the default decides whose KMS key (and so whose key policy) guards new objects. */
+function recordEncryptionChange(ctx: S3Context, bucket: BucketRow, action: string, before: BucketEncryptionDefault | null, after: BucketEncryptionDefault | null) {
+  return recordAccessChange(ctx.db, { accountId: bucket.accountId, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket.name), before, after, at: ctx.now.getTime(), requestId: ctx.requestId });
 }

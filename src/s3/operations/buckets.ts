@@ -1,6 +1,7 @@
 // Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 
 import { configOf } from "../../config.ts";
+import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
 import { deleteBucketRow, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
 import { formatErasureCode, parseErasureCode, type ErasureCode } from "../../protocol/piece-layout.ts";
@@ -90,14 +91,17 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     // S3 returns 200 OK and resets the bucket access control lists (ACLs)."
     // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html, BucketAlreadyOwnedByYou)
     if (existing.region !== "us-east-1") throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
+    const before = (await bucketIndex(ctx, existing).getConfig(ACL_CONFIG)) ?? "private";
     if (acl === "private") await bucketIndex(ctx, existing).deleteConfig(ACL_CONFIG);
     else await bucketIndex(ctx, existing).setConfig(ACL_CONFIG, acl);
+    await recordBucketAclChange(ctx, existing.accountId, name, "CreateBucket", { cannedAcl: before }, acl);
     return new Response(null, { status: 200, headers: { location: `/${name}` } });
   }
   if (acl !== "private") {
     const bucket = (await getBucket(ctx.db, name))!;
     await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
   }
+  await recordBucketAclChange(ctx, accountId, name, "CreateBucket", null, acl);
   return new Response(null, { status: 200, headers: { location: `/${name}` } });
 }
 
@@ -248,8 +252,16 @@ export function refuseAclBody(body: string): void {
 export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = await requireOwnedBucket(ctx, name);
   refuseAclBody(await readDocumentBody(ctx.request, ctx.principal));
-  await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, cannedAcl(ctx.request.headers));
+  const before = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
+  const acl = cannedAcl(ctx.request.headers);
+  await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
+  await recordBucketAclChange(ctx, bucket.accountId, name, "PutBucketAcl", { cannedAcl: before }, acl);
   return new Response(null, { status: 200 });
+}
+
+/** The access audit log's entry for a bucket's ACL (src/db/access-audit.ts). */
+function recordBucketAclChange(ctx: S3Context, owner: string, bucket: string, action: string, before: { cannedAcl: BucketAcl } | null, after: BucketAcl) {
+  return recordAccessChange(ctx.db, { accountId: owner, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket), before, after: { cannedAcl: after }, at: ctx.now.getTime(), requestId: ctx.requestId });
 }
 
 export const CORS_CONFIG = "cors";

@@ -8,7 +8,8 @@ import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
 import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket } from "../bucket-access.ts";
-import { lookupKeyAccount, lookupKeySecret } from "../auth.ts";
+import { lookupAccessKey, type AccessKey } from "../auth.ts";
+import { checkFormUploadScope, keyScopeAllowsWrite, keyScopeDeniesWrite } from "../key-scope.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
 import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
@@ -295,6 +296,7 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
   const errors: { Key: string; VersionId?: string; Code: string; Message: string }[] = [];
   for (const { key, versionId } of targets as { key: string; versionId?: string }[]) {
     try {
+      if (!keyScopeAllowsWrite(ctx.principal.scope, bucket.name, key)) throw keyScopeDeniesWrite(ctx.principal.accessKeyId, bucket.name, key);
       const outcome = await index.deleteObject(key, versionId, ctx.now.getTime());
       if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
       const marker = outcome.deleteMarker;
@@ -424,15 +426,16 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   const bucket = await getBucket(ctx.db, bucketName);
   if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
   const regions = configOf(ctx.env).s3Regions;
-  const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, (id) => lookupKeySecret(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now));
-  const signerAccount = await lookupKeyAccount(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, signer.accessKeyId, ctx.now);
-  if (signerAccount !== bucket.accountId) throw new S3Error("AccessDenied");
+  let signerKey: AccessKey | undefined;
+  const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, async (id) => (signerKey = await lookupAccessKey(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now))?.secret);
+  if (!signerKey || signerKey.accountId !== bucket.accountId) throw new S3Error("AccessDenied");
 
   const fields = form.fields;
   const keyTemplate = fields.get("key");
   if (!keyTemplate) throw new S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.", { ArgumentName: "key" });
   const key = keyTemplate.replace(/\$\{filename\}/g, form.filename);
   validateObjectKey(key);
+  checkFormUploadScope(signerKey.scope, signer.accessKeyId, bucket.name, key, fields);
   const formHeaders = new Headers();
   for (const [name, value] of fields) {
     if (name.startsWith("x-amz-meta-") || ["content-type", "cache-control", "content-disposition", "content-encoding", "expires"].includes(name)) formHeaders.set(name, value);
