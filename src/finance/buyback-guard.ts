@@ -179,3 +179,13 @@ export function loadPriceObservation(json: unknown): PriceObservation {
   const o = storedPriceObservation.parse(json);
   return { timestamp: BigInt(o.timestamp), price0Cumulative: BigInt(o.price0Cumulative), price1Cumulative: BigInt(o.price1Cumulative), token0: o.token0 as Address };
 }
+
+/**
+ * The stablecoin the buyback spends for a period: `shareBps` of its recognized fiat revenue (USD cents), rounded
+ * down to the cent, at par (1 USD = 1 USDC: 10^4 USDC base units per cent; locally TestUSDC is minted for it).
+ */
+export function buybackStablecoin(revenueMinor: bigint, shareBps: bigint): { usdMinor: bigint; usdc: bigint } {
+  if (revenueMinor < 0n || shareBps < 0n || shareBps > BPS) throw new RangeError("revenue is non-negative and the share is 0..10000 bps");
+  const usdMinor = (revenueMinor * shareBps) / BPS;
+  return { usdMinor, usdc: usdMinor * 10_000n };
+}
