@@ -1,7 +1,7 @@
 // The buyback market: a Uniswap v2 constant-product pool ICNT/USDC. The buyback swaps USDC for ICNT with a bound
 // on slippage, and the pool's cumulative prices give a manipulation-resistant time-weighted average price.
 
-import { erc20Abi, type Address, type TransactionReceipt } from "viem";
+import { erc20Abi, parseEventLogs, type Address, type Hash, type TransactionReceipt } from "viem";
 import type { ChainPublicClient, ChainSigner } from "./clients.ts";
 import { uniswapV2PairAbi, uniswapV2Router02Abi } from "./generated/abis.ts";
 import { sendContractTransaction } from "./transactions.ts";
@@ -26,19 +26,25 @@ export async function quoteBuyback(client: ChainPublicClient, market: BuybackMar
   return amounts[amounts.length - 1]!;
 }
 
-export interface BuybackParameters {
+export type BuybackParameters = {
   usdcIn: bigint;
-  /** The swap reverts rather than deliver less than the quote minus this many basis points. */
-  maxSlippageBps: bigint;
   recipient: Address;
-  /** Unix seconds after which the swap reverts. */
+  /** Unix seconds of chain time (block timestamp) after which the swap reverts. */
   deadline: bigint;
-}
+} & (
+  | {
+      /** The swap reverts rather than deliver less than the same-block quote minus this many basis points. */
+      maxSlippageBps: bigint;
+    }
+  | {
+      /** The swap reverts rather than deliver less than this (settlement derives it from the TWAP: buyback-guard.ts). */
+      minimumOut: bigint;
+    }
+);
 
 /** Swaps USDC for ICNT (approve + swapExactTokensForTokens). */
 export async function buybackIcnt(signer: ChainSigner, market: BuybackMarket, p: BuybackParameters): Promise<TransactionReceipt> {
-  const quoted = await quoteBuyback(signer.publicClient, market, p.usdcIn);
-  const minimumOut = (quoted * (BPS - p.maxSlippageBps)) / BPS;
+  const minimumOut = "minimumOut" in p ? p.minimumOut : ((await quoteBuyback(signer.publicClient, market, p.usdcIn)) * (BPS - p.maxSlippageBps)) / BPS;
   await sendContractTransaction(signer, { address: market.usdc, abi: erc20Abi, functionName: "approve", args: [market.router, p.usdcIn] });
   return sendContractTransaction(signer, {
     address: market.router,
@@ -57,16 +63,36 @@ export interface PriceObservation {
   token0: Address;
 }
 
-const Q112 = 1n << 112n;
+/** Uniswap v2's fixed-point unit: prices are UQ112x112. */
+export const Q112 = 1n << 112n;
 
 /** Like UniswapV2OracleLibrary.currentCumulativePrices: accumulates the time since the pool's last update. */
 export async function observePoolPrice(client: ChainPublicClient, pair: Address): Promise<PriceObservation> {
-  const [[reserve0, reserve1, lastUpdate], price0CumulativeLast, price1CumulativeLast, token0, block] = await Promise.all([
-    client.readContract({ address: pair, abi: uniswapV2PairAbi, functionName: "getReserves" }),
-    client.readContract({ address: pair, abi: uniswapV2PairAbi, functionName: "price0CumulativeLast" }),
-    client.readContract({ address: pair, abi: uniswapV2PairAbi, functionName: "price1CumulativeLast" }),
-    client.readContract({ address: pair, abi: uniswapV2PairAbi, functionName: "token0" }),
-    client.getBlock({ blockTag: "latest" }),
+  return (await readPairAtLatestBlock(client, pair)).observation;
+}
+
+/** The pool as one block saw it: its price accumulators and its reserves, and that block. */
+export interface PoolState {
+  observation: PriceObservation;
+  reserves: { icnt: bigint; usdc: bigint };
+  blockNumber: bigint;
+}
+
+/** Reads accumulators and reserves pinned to one block, so the spot price and the TWAP's end describe the same moment. */
+export async function readPoolState(client: ChainPublicClient, market: BuybackMarket): Promise<PoolState> {
+  const { observation, reserve0, reserve1, blockNumber } = await readPairAtLatestBlock(client, market.pair);
+  const icntIsToken0 = observation.token0.toLowerCase() === market.icnt.toLowerCase();
+  return { observation, reserves: icntIsToken0 ? { icnt: reserve0, usdc: reserve1 } : { icnt: reserve1, usdc: reserve0 }, blockNumber };
+}
+
+async function readPairAtLatestBlock(client: ChainPublicClient, pair: Address) {
+  const block = await client.getBlock({ blockTag: "latest" });
+  const at = { address: pair, abi: uniswapV2PairAbi, blockNumber: block.number } as const;
+  const [[reserve0, reserve1, lastUpdate], price0CumulativeLast, price1CumulativeLast, token0] = await Promise.all([
+    client.readContract({ ...at, functionName: "getReserves" }),
+    client.readContract({ ...at, functionName: "price0CumulativeLast" }),
+    client.readContract({ ...at, functionName: "price1CumulativeLast" }),
+    client.readContract({ ...at, functionName: "token0" }),
   ]);
   const elapsed = block.timestamp - BigInt(lastUpdate);
   let price0Cumulative = price0CumulativeLast;
@@ -75,7 +101,8 @@ export async function observePoolPrice(client: ChainPublicClient, pair: Address)
     price0Cumulative += ((reserve1 * Q112) / reserve0) * elapsed;
     price1Cumulative += ((reserve0 * Q112) / reserve1) * elapsed;
   }
-  return { timestamp: block.timestamp, price0Cumulative, price1Cumulative, token0 };
+  const observation: PriceObservation = { timestamp: block.timestamp, price0Cumulative, price1Cumulative, token0 };
+  return { observation, reserve0, reserve1, blockNumber: block.number };
 }
 
 /**
@@ -88,4 +115,41 @@ export function icntTwapInUsdc(earlier: PriceObservation, later: PriceObservatio
   const icntIsToken0 = earlier.token0.toLowerCase() === icnt.toLowerCase();
   const delta = icntIsToken0 ? later.price0Cumulative - earlier.price0Cumulative : later.price1Cumulative - earlier.price1Cumulative;
   return (delta * 10n ** 18n) / seconds / Q112;
+}
+
+export interface ExecuteBuybackParameters {
+  usdcIn: bigint;
+  /** From the buyback guard (src/finance/buyback-guard.ts decideBuyback): TWAP-implied output less slippage. */
+  minimumOut: bigint;
+  /** Chain time (unix seconds), from the guard: the observation's block timestamp plus the allowed delay. */
+  deadline: bigint;
+  /** Where the ICNT goes: the protocol's ICNT treasury. */
+  recipient: Address;
+}
+
+export interface ExecuteBuybackReturnType {
+  stableIn: bigint;
+  icntOut: bigint;
+  txHash: Hash;
+  blockNumber: bigint;
+}
+
+/**
+ * Swaps with the guard's bounds and reports what the pool's Swap event says changed hands (not a balance
+ * difference, which a transfer in the same block would distort). Throws ChainTransactionError when the router
+ * refuses (below the minimum: INSUFFICIENT_OUTPUT_AMOUNT; past the deadline: EXPIRED), having swapped nothing.
+ */
+export async function executeBuyback(signer: ChainSigner, market: BuybackMarket, p: ExecuteBuybackParameters): Promise<ExecuteBuybackReturnType> {
+  const receipt = await buybackIcnt(signer, market, { usdcIn: p.usdcIn, minimumOut: p.minimumOut, deadline: p.deadline, recipient: p.recipient });
+  const swaps = parseEventLogs({ abi: uniswapV2PairAbi, eventName: "Swap", logs: receipt.logs }).filter((log) => log.address.toLowerCase() === market.pair.toLowerCase());
+  if (swaps.length !== 1) throw new Error(`the buyback transaction ${receipt.transactionHash} has ${swaps.length} Swap events on the pair, not one`);
+  const { amount0In, amount1In, amount0Out, amount1Out } = swaps[0]!.args;
+  const token0 = await signer.publicClient.readContract({ address: market.pair, abi: uniswapV2PairAbi, functionName: "token0" });
+  const icntIsToken0 = token0.toLowerCase() === market.icnt.toLowerCase();
+  return {
+    stableIn: icntIsToken0 ? amount1In : amount0In,
+    icntOut: icntIsToken0 ? amount0Out : amount1Out,
+    txHash: receipt.transactionHash,
+    blockNumber: receipt.blockNumber,
+  };
 }

@@ -13,8 +13,8 @@ export type AccountType = "asset" | "liability" | "equity" | "revenue" | "expens
 export interface ChartAccount {
   type: AccountType;
   currencies: readonly Currency[];
-  /** What the sub-ledger is keyed by; "none" means the subaccount must be empty. */
-  subledger: "none" | "account" | "address";
+  /** What the sub-ledger is keyed by (a customer account id, a payout address, a node id); "none" means the subaccount must be empty. */
+  subledger: "none" | "account" | "address" | "node";
   description: string;
 }
 
@@ -44,12 +44,19 @@ export const CHART = {
   icnt_treasury: { type: "asset", currencies: ["ICNT"], subledger: "none", description: "ICNT the protocol's treasury holds" },
   operator_payables: { type: "liability", currencies: ["ICNT"], subledger: "address", description: "ICNT earned by operators (by payout address), not yet funded" },
   validator_payables: { type: "liability", currencies: ["ICNT"], subledger: "address", description: "ICNT earned by validators (by payout address), not yet funded" },
-  held_back: { type: "liability", currencies: ["ICNT"], subledger: "address", description: "Earnings of new nodes held back (returned later, forfeited on disqualification)" },
+  // Per node, not per payout address: a node's age decides its hold and its stake decides its top-up.
+  held_back: { type: "liability", currencies: ["ICNT"], subledger: "node", description: "Earnings of new nodes held back (returned later, forfeited on disqualification)" },
   collateral_topups: {
     type: "liability",
     currencies: ["ICNT"],
-    subledger: "address",
+    subledger: "node",
     description: "Rewards of under-collateralized nodes owed into their stake instead of paid out",
+  },
+  rewards_pool: {
+    type: "equity",
+    currencies: ["ICNT"],
+    subledger: "none",
+    description: "The ICNT a period's settlement distributes: credited from the buyback (and ICNT drawn from escrows), debited by the split; zero once the period is split",
   },
   protocol_share: { type: "equity", currencies: ["ICNT"], subledger: "none", description: "The protocol's share of each period's ICNT" },
 } as const satisfies Record<string, ChartAccount>;

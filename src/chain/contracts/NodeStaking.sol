@@ -52,6 +52,7 @@ contract NodeStaking is AccessControl, ReentrancyGuard {
     mapping(address validator => Bond) private _validators;
 
     event NodeStaked(bytes32 indexed nodeKey, address indexed operator, uint256 amount, uint256 bonded);
+    event NodeToppedUp(bytes32 indexed nodeKey, address indexed operator, address indexed payer, uint256 amount, uint256 bonded);
     event NodeUnbondingStarted(bytes32 indexed nodeKey, address indexed operator, uint256 amount, uint256 bonded, uint64 endsAt);
     event NodeWithdrawn(bytes32 indexed nodeKey, address indexed operator, uint256 amount);
     event NodeSlashed(bytes32 indexed nodeKey, address indexed slasher, uint256 amount, uint256 bonded, bytes32 reason);
@@ -69,6 +70,8 @@ contract NodeStaking is AccessControl, ReentrancyGuard {
     error ZeroAddress();
     error InvalidParameter();
     error NotNodeOperator(bytes32 nodeKey, address operator);
+    /// Nobody has staked for this node: a top-up would bind it to no operator.
+    error UnknownNode(bytes32 nodeKey);
     error InsufficientBond(uint256 requested, uint256 bonded);
     error NothingToWithdraw();
     error StillUnbonding(uint64 endsAt);
@@ -136,6 +139,18 @@ contract NodeStaking is AccessControl, ReentrancyGuard {
         else if (node.operator != msg.sender) revert NotNodeOperator(nodeKey, msg.sender);
         node.bond.bonded += amount;
         emit NodeStaked(nodeKey, msg.sender, amount, node.bond.bonded);
+        token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @notice Adds `amount` to the bond of a node that already has an operator, from the caller's tokens: how
+    /// settlement puts an under-collateralized node's rewards into its stake (ICN's collateral rule). Anyone may pay
+    /// it; the stake stays the operator's, who alone can unbond and withdraw it.
+    function topUpNode(bytes32 nodeKey, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        NodeStake storage node = _nodes[nodeKey];
+        if (node.operator == address(0)) revert UnknownNode(nodeKey);
+        node.bond.bonded += amount;
+        emit NodeToppedUp(nodeKey, node.operator, msg.sender, amount, node.bond.bonded);
         token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
