@@ -65,7 +65,8 @@ import { ServerTiming, serverTimingEnabled, timedEnv } from "./server-timing.ts"
 import { locate, parseS3Query, routeS3Request, type S3Op } from "./router.ts";
 import { checkResponseOverrides } from "./object-headers.ts";
 import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
-import { checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
+import { authorizeOperation, checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
+import { deleteBucketPolicyOp, getBucketPolicyOp, getBucketPolicyStatusOp, putBucketPolicyOp } from "./operations/bucket-policy.ts";
 
 export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   // Off unless the SERVER_TIMING debug var is set: then D1, Durable Object and subrequest time is reported.
@@ -98,6 +99,7 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
     if (op.op === "GetObject" || op.op === "HeadObject") checkResponseOverrides(query, principal.signature === null);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query };
     await checkExpectedBucketOwners(ctx, op);
+    await authorizeOperation(ctx, op);
     response = await dispatch(ctx, op);
   } catch (error) {
     response = errorResponse(toS3Error(error, requestId), requestId, safeDecode(rawPath), request.method);
@@ -250,6 +252,14 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return deleteBucketLifecycleOp(ctx, op.bucket);
     case "PostObject":
       return postObjectOp(ctx, op.bucket);
+    case "GetBucketPolicy":
+      return getBucketPolicyOp(ctx, op.bucket);
+    case "PutBucketPolicy":
+      return putBucketPolicyOp(ctx, op.bucket);
+    case "DeleteBucketPolicy":
+      return deleteBucketPolicyOp(ctx, op.bucket);
+    case "GetBucketPolicyStatus":
+      return getBucketPolicyStatusOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

@@ -3,7 +3,7 @@
 // A bucket without a configuration encrypts with SSE-S3 (S3's default since January 2023), and deleting the
 // configuration returns it there: never to plaintext.
 
-import { requireOwnedBucket } from "../bucket-access.ts";
+import { authorizedBucket } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { bucketEncryptionDefault, setBucketEncryptionDefault, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
 import { S3Error } from "../errors.ts";
@@ -12,7 +12,7 @@ import { xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
 
 export async function getBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const config = (await bucketEncryptionDefault(ctx, bucket)) ?? SSE_S3_DEFAULT;
   return xmlResponse("ServerSideEncryptionConfiguration", {
     Rule: {
@@ -23,7 +23,7 @@ export async function getBucketEncryptionOp(ctx: S3Context, name: string): Promi
 }
 
 export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "ServerSideEncryptionConfiguration") throw new S3Error("MalformedXML");
   const rules = doc.children.filter((c) => c.name === "Rule");
@@ -48,7 +48,7 @@ export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promi
 }
 
 export async function deleteBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   await setBucketEncryptionDefault(ctx, bucket, null);
   return new Response(null, { status: 204 });
 }
