@@ -113,8 +113,8 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
 }
 
 /**
- * A request without a signature has nothing to vouch for its x-amz-* headers. Anonymous callers only ever read
- * (every write needs an account), so their headers shape only their own answer. A browser form upload is
+ * A request without a signature has nothing to vouch for its x-amz-* headers. An anonymous caller's headers are
+ * its own, shaping only what a bucket policy lets anyone do (no anonymous request carries a body: payload.ts). A browser form upload is
  * authorized by its signed policy, which covers its form fields, never its HTTP headers: S3 takes everything
  * from the fields, so an x-amz-* header there (say, a customer encryption key) is refused rather than acted on.
  */
