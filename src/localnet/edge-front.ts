@@ -1,7 +1,8 @@
 // The local edge's front door: what Cloudflare's edge does in front of a Worker, and nothing more. workerd never
 // answers `Expect: 100-continue`, so awscli/boto3 would stall 1 s on every upload (../shared/TOOLCHAIN.md); Node's
 // server answers it at once. WebSocket upgrades pass through as a byte tunnel once the Worker accepts them.
-// Everything else (method, path, Host, headers, body) passes through untouched, except `/cdn-cgi/`: Cloudflare's
+// Everything else (method, path, Host, headers, body) passes through untouched, except the client's address, set
+// as CF-Connecting-IP from the socket as Cloudflare does (observedClient), and `/cdn-cgi/`: Cloudflare's
 // edge keeps that namespace for itself and never hands it to a Worker, and locally Miniflare answers it with the
 // Worker's scheduled handler (cron-dispatcher.ts calls it on the Worker's own port).
 
@@ -57,6 +58,7 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
   }
   const headers = { ...req.headers };
   delete headers.expect;
+  observedClient(headers, req.socket.remoteAddress);
   const outbound = httpRequest(
     { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
     (upstreamRes) => {
@@ -81,6 +83,18 @@ function forward(req: IncomingMessage, res: ServerResponse, upstream: URL, agent
 }
 
 /**
+ * What the edge itself observed about the client, as Cloudflare passes it to a Worker: CF-Connecting-IP is the
+ * connecting address, replacing any copy the client sent (bucket policies test it as aws:SourceIp). Miniflare's own
+ * control headers (MF-Original-URL would set the URL, and so the scheme aws:SecureTransport reads) are never a
+ * client's to send: Cloudflare's edge gives them no meaning, so they are dropped here.
+ */
+export function observedClient(headers: Record<string, string | string[] | undefined>, remoteAddress: string | undefined): void {
+  for (const name of Object.keys(headers)) if (name.startsWith("mf-")) delete headers[name];
+  if (remoteAddress === undefined) delete headers["cf-connecting-ip"];
+  else headers["cf-connecting-ip"] = remoteAddress.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, "$1");
+}
+
+/**
  * An `Upgrade` request (a WebSocket handshake) relayed as bytes: the request head as received, then both directions
  * piped until either side closes. The Worker answers the handshake (101 or a refusal) itself.
  */
@@ -93,7 +107,14 @@ function tunnel(req: IncomingMessage, client: Socket, head: Buffer, upstream: UR
   const origin = connect(Number(upstream.port), upstream.hostname, () => {
     connected = true;
     const lines = [`${req.method} ${req.url} HTTP/${req.httpVersion}`];
-    for (let i = 0; i < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    const observed: Record<string, string> = {};
+    observedClient(observed, req.socket.remoteAddress);
+    for (let i = 0; i < req.rawHeaders.length; i += 2) {
+      const name = req.rawHeaders[i]!.toLowerCase();
+      if (name === "cf-connecting-ip" || name.startsWith("mf-")) continue;
+      lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    }
+    for (const [name, value] of Object.entries(observed)) lines.push(`${name}: ${value}`);
     origin.write(`${lines.join("\r\n")}\r\n\r\n`);
     if (head.length > 0) origin.write(head);
     origin.pipe(client);

@@ -1,4 +1,5 @@
-// Bucket lookups with ownership enforced: one account never sees or touches another's buckets.
+// Bucket lookups and the one access decision (authorize): the owner's account, the bucket policy and the canned
+// ACL decide who may do what with a bucket and its objects.
 
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { meteredIndex } from "../services/metering.ts";
@@ -6,10 +7,16 @@ import { getBucket as readBucket } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
 import type { BucketRow } from "../db/schema.ts";
+import { isDeleteMarker } from "../services/object-model.ts";
 import type { S3Context } from "./context.ts";
 import { S3Error } from "./errors.ts";
 import { parseCopySource } from "./object-headers.ts";
 import type { S3Op } from "./router.ts";
+import { requiredPermission } from "./access/actions.ts";
+import { parseBucketPolicy, readsExistingObjectTags, type BucketPolicy } from "./access/policy-document.ts";
+import { evaluatePolicy, resourceArn, type PolicyDecision } from "./access/policy-evaluation.ts";
+import { conditionContext, signatureFacts, type RequestFacts } from "./access/request-context.ts";
+import { parseTaggingHeader, type TagSet } from "./tagging.ts";
 
 /**
  * Bucket rows by name, per isolate. Create and delete in this isolate update it at once; another isolate may
@@ -33,13 +40,144 @@ export function requireAccount(ctx: S3Context): string {
   return ctx.principal.accountId;
 }
 
-/** A bucket the caller owns. */
-export async function requireOwnedBucket(ctx: S3Context, name: string): Promise<BucketRow> {
-  const bucket = await getBucket(ctx.db, name);
-  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
-  // S3 answers AccessDenied, not NoSuchBucket, for a bucket that exists under another account.
-  if (bucket.accountId !== ctx.principal.accountId) throw new S3Error("AccessDenied");
+/** What authorize() knows beyond the request itself. */
+export interface AccessOptions {
+  /** The acting account when it is not the request's signer: a browser form's policy signer. */
+  accountId?: string | null;
+  /** The S3 headers the request carries: a browser form's fields. */
+  headers?: Headers;
+  authType?: RequestFacts["authType"];
+  signatureVersion?: RequestFacts["signatureVersion"];
+  /** The version acted on, when it is not the request's versionId (a copy's source). */
+  versionId?: string;
+  /** Tags the request sets (default: its x-amz-tagging header). */
+  requestTags?: TagSet;
+}
+
+/**
+ * Root lockout protection: "the root user of the AWS account that owns a bucket can always use the
+ * GetBucketPolicy, PutBucketPolicy, and DeleteBucketPolicy API actions" even when the policy denies them
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html). Every caller here is an account root.
+ */
+const OWNER_ALWAYS = new Set(["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"]);
+/**
+ * Only the owner's account may manage the policy: another account with the permission gets 405 MethodNotAllowed
+ * (API_PutBucketPolicy.html, API_GetBucketPolicy.html, API_DeleteBucketPolicy.html).
+ */
+const OWNER_ACCOUNT_ONLY = OWNER_ALWAYS;
+/** What a public-read canned ACL lets anyone do, as before bucket policies existed. */
+const PUBLIC_READ_ACTIONS = new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion"]);
+const LIST_ACTIONS = new Set(["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"]);
+
+/**
+ * The one access decision for a bucket or an object in it, as S3 makes it
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/how-s3-evaluates-access-control.html): an explicit Deny
+ * in the bucket policy refuses anyone, the owner too; otherwise the owner may; another account or an anonymous
+ * caller may only where the policy allows it, or a public-read ACL grants the read. Returns the bucket.
+ */
+export async function authorize(ctx: S3Context, action: string, bucketName: string, key?: string, options: AccessOptions = {}): Promise<BucketRow> {
+  const bucket = await getBucket(ctx.db, bucketName);
+  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
+  const accountId = options.accountId !== undefined ? options.accountId : ctx.principal.accountId;
+  const owner = accountId !== null && accountId === bucket.accountId;
+  const policy = (await bucketPolicyOf(ctx.env, bucket))?.document;
+  let decision: PolicyDecision = "NotApplicable";
+  if (policy) {
+    const headers = options.headers ?? ctx.request.headers;
+    const versionId = options.versionId ?? ctx.query.get("versionId") ?? undefined;
+    const facts: RequestFacts = {
+      accountId,
+      bucketOwner: bucket.accountId,
+      headers,
+      ...signatureFacts(ctx),
+      ...(options.authType ? { authType: options.authType, signatureVersion: options.signatureVersion } : {}),
+      versionId,
+      requestTags: options.requestTags ?? requestTagsOf(headers),
+      existingTags: key !== undefined && readsExistingObjectTags(policy) ? await existingTags(ctx, bucket, key, versionId) : undefined,
+      listQuery: LIST_ACTIONS.has(action) ? ctx.query : undefined,
+    };
+    decision = evaluatePolicy(policy, { accountId, action, resource: resourceArn(bucket.name, key), context: conditionContext(ctx, facts) });
+  }
+  if (owner && OWNER_ALWAYS.has(action)) return bucket;
+  if (decision === "Deny") throw new S3Error("AccessDenied");
+  if (owner) return bucket;
+  if (OWNER_ACCOUNT_ONLY.has(action)) {
+    if (decision === "Allow") throw new S3Error("MethodNotAllowed", "The bucket policy can only be managed by the account that owns the bucket.", { Method: ctx.request.method, ResourceType: "BUCKETPOLICY" });
+    throw new S3Error("AccessDenied");
+  }
+  if (decision === "Allow") return bucket;
+  if (PUBLIC_READ_ACTIONS.has(action) && (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) === "public-read") return bucket;
+  throw new S3Error("AccessDenied");
+}
+
+function requestTagsOf(headers: Headers): TagSet | undefined {
+  try {
+    return parseTaggingHeader(headers.get("x-amz-tagging"));
+  } catch {
+    return undefined; // the operation refuses malformed tags itself (InvalidTag)
+  }
+}
+
+async function existingTags(ctx: S3Context, bucket: BucketRow, key: string, versionId: string | undefined): Promise<TagSet | undefined> {
+  const index = bucketIndex(ctx, bucket);
+  const record = versionId === undefined ? await index.getObject(key) : await index.getVersion(key, versionId);
+  return record && !isDeleteMarker(record) ? record.tags : undefined;
+}
+
+/** Buckets each request was authorized for by authorizeOperation, for the operation to read. */
+const authorizedBuckets = new WeakMap<S3Context, BucketRow>();
+
+/**
+ * The access check every request passes before its operation runs: the operation's IAM action (actions.ts) on
+ * its bucket or object. Operations whose decision depends on what they read themselves (form uploads, each key
+ * of a multi-object delete, the tags in a PutObjectTagging body) call authorize() at that point.
+ */
+export async function authorizeOperation(ctx: S3Context, op: S3Op): Promise<void> {
+  const required = requiredPermission(op, ctx.query);
+  if (required.kind === "account") {
+    requireAccount(ctx);
+    return;
+  }
+  if (required.kind === "in-operation" || op.op === "ListBuckets" || op.op === "CreateBucket") return;
+  const key = "key" in op ? op.key : undefined;
+  authorizedBuckets.set(ctx, await authorize(ctx, required.action, op.bucket, key));
+}
+
+/** The bucket authorizeOperation approved this request for. */
+export function authorizedBucket(ctx: S3Context, name: string): BucketRow {
+  const bucket = authorizedBuckets.get(ctx);
+  // An operation reading a bucket its request was not authorized for is a bug here, never a client's doing.
+  if (!bucket || bucket.name !== name) throw new Error(`bucket ${name} was not authorized for this request`);
   return bucket;
+}
+
+const POLICY_CONFIG = "policy";
+
+/** A bucket's policy: the text as its owner put it, and the parsed document that is evaluated. */
+export interface StoredBucketPolicy {
+  text: string;
+  document: BucketPolicy;
+}
+
+/** Policies by bucket id, per isolate, no longer than bucket rows; a change in this isolate is seen at once. */
+const policies = new TtlCache<string, { policy: StoredBucketPolicy | null }>(BUCKET_CACHE_TTL_MS);
+
+export async function bucketPolicyOf(env: S3Context["env"], bucket: BucketRow): Promise<StoredBucketPolicy | null> {
+  const entry = await policies.get(bucket.id, Date.now(), async () => {
+    const text = await bucketIndexFor(env, bucket.id).getConfig(POLICY_CONFIG);
+    return { policy: text === null ? null : { text, document: parseBucketPolicy(text, bucket.name) } };
+  });
+  return entry!.policy;
+}
+
+export async function putBucketPolicy(env: S3Context["env"], bucket: BucketRow, policy: StoredBucketPolicy): Promise<void> {
+  await bucketIndexFor(env, bucket.id).setConfig(POLICY_CONFIG, policy.text);
+  policies.delete(bucket.id);
+}
+
+export async function deleteBucketPolicy(env: S3Context["env"], bucket: BucketRow): Promise<void> {
+  await bucketIndexFor(env, bucket.id).deleteConfig(POLICY_CONFIG);
+  policies.delete(bucket.id);
 }
 
 /**
@@ -71,20 +209,6 @@ async function checkOwner(ctx: S3Context, name: string, expected: string | null)
 export const BUCKET_ACLS = ["private", "public-read"] as const;
 export type BucketAcl = (typeof BUCKET_ACLS)[number];
 export const ACL_CONFIG = "acl";
-
-/**
- * A bucket the caller may read: its own, or (for anyone, signed in or not) one its owner made public-read.
- * Nothing else is ever served anonymously.
- */
-export async function requireReadableBucket(ctx: S3Context, name: string): Promise<BucketRow> {
-  const bucket = await getBucket(ctx.db, name);
-  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: name });
-  if (bucket.accountId === ctx.principal.accountId) return bucket;
-  // Not metered: a stranger's refused read is not billed to the bucket's owner.
-  const acl = await bucketIndexFor(ctx.env, bucket.id).getConfig(ACL_CONFIG);
-  if (acl !== "public-read") throw new S3Error("AccessDenied");
-  return bucket;
-}
 
 /** The bucket's index; calls to the index of the bucket the request names carry its usage report. */
 export function bucketIndex(ctx: S3Context, bucket: BucketRow) {

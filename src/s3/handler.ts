@@ -67,7 +67,8 @@ import { ServerTiming, serverTimingEnabled, timedEnv } from "./server-timing.ts"
 import { locate, parseS3Query, routeS3Request, type S3Op } from "./router.ts";
 import { checkResponseOverrides } from "./object-headers.ts";
 import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
-import { checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
+import { authorizeOperation, checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
+import { deleteBucketPolicyOp, getBucketPolicyOp, getBucketPolicyStatusOp, putBucketPolicyOp } from "./operations/bucket-policy.ts";
 
 export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   // Off unless the SERVER_TIMING debug var is set: then D1, Durable Object and subrequest time is reported.
@@ -102,6 +103,7 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
     const meter = new RequestMeter(op.op, "bucket" in op ? op.bucket : undefined, now.getTime(), requestBytesIn(request), request);
     const ctx: S3Context = { request, env, db, principal, requestId, now, region: regions[0]!, waitUntil, query, meter };
     await checkExpectedBucketOwners(ctx, op);
+    await authorizeOperation(ctx, op);
     response = await dispatch(ctx, op);
   } catch (error) {
     response = errorResponse(toS3Error(error, requestId), requestId, safeDecode(rawPath), request.method);
@@ -115,8 +117,8 @@ export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: P
 }
 
 /**
- * A request without a signature has nothing to vouch for its x-amz-* headers. Anonymous callers only ever read
- * (every write needs an account), so their headers shape only their own answer. A browser form upload is
+ * A request without a signature has nothing to vouch for its x-amz-* headers. An anonymous caller's headers are
+ * its own, shaping only what a bucket policy lets anyone do (no anonymous request carries a body: payload.ts). A browser form upload is
  * authorized by its signed policy, which covers its form fields, never its HTTP headers: S3 takes everything
  * from the fields, so an x-amz-* header there (say, a customer encryption key) is refused rather than acted on.
  */
@@ -254,6 +256,14 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return deleteBucketLifecycleOp(ctx, op.bucket);
     case "PostObject":
       return postObjectOp(ctx, op.bucket);
+    case "GetBucketPolicy":
+      return getBucketPolicyOp(ctx, op.bucket);
+    case "PutBucketPolicy":
+      return putBucketPolicyOp(ctx, op.bucket);
+    case "DeleteBucketPolicy":
+      return deleteBucketPolicyOp(ctx, op.bucket);
+    case "GetBucketPolicyStatus":
+      return getBucketPolicyStatusOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

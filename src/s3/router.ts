@@ -49,6 +49,10 @@ export type S3Op =
   | { op: "GetBucketLifecycle"; bucket: string }
   | { op: "PutBucketLifecycle"; bucket: string }
   | { op: "DeleteBucketLifecycle"; bucket: string }
+  | { op: "GetBucketPolicy"; bucket: string }
+  | { op: "PutBucketPolicy"; bucket: string }
+  | { op: "DeleteBucketPolicy"; bucket: string }
+  | { op: "GetBucketPolicyStatus"; bucket: string }
   | { op: "PostObject"; bucket: string };
 
 export type S3OpName = S3Op["op"];
@@ -56,7 +60,7 @@ export type S3OpName = S3Op["op"];
 /** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
 const UNSUPPORTED_SUBRESOURCES = [
   "analytics", "accelerate", "intelligent-tiering", "inventory", "logging",
-  "metrics", "notification", "object-lock", "ownershipControls", "policy", "policyStatus", "publicAccessBlock",
+  "metrics", "notification", "object-lock", "ownershipControls", "publicAccessBlock",
   "replication", "requestPayment", "website", "retention", "legal-hold",
   "torrent", "restore", "select",
 ];
@@ -118,6 +122,13 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
       if (method === "PUT") return { op: "PutBucketVersioning", bucket };
       throw new S3Error("MethodNotAllowed");
     }
+    if (q.has("policy")) {
+      if (method === "GET") return { op: "GetBucketPolicy", bucket };
+      if (method === "PUT") return { op: "PutBucketPolicy", bucket };
+      if (method === "DELETE") return { op: "DeleteBucketPolicy", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
+    if (method === "GET" && q.has("policyStatus")) return { op: "GetBucketPolicyStatus", bucket };
     if (q.has("tagging")) {
       if (method === "GET") return { op: "GetBucketTagging", bucket };
       if (method === "PUT") return { op: "PutBucketTagging", bucket };

@@ -35,6 +35,7 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   PutBucketEncryption: "A",
   PutBucketCors: "A",
   PutBucketLifecycle: "A",
+  PutBucketPolicy: "A",
   // Class B: reads.
   GetObject: "B",
   HeadObject: "B",
@@ -49,6 +50,8 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   GetBucketEncryption: "B",
   GetBucketCors: "B",
   GetBucketLifecycle: "B",
+  GetBucketPolicy: "B",
+  GetBucketPolicyStatus: "B",
   // Free: deletes and cancels (a multi-object delete is a POST that only deletes: free as its deletes are).
   DeleteObject: "free",
   DeleteObjects: "free",
@@ -59,6 +62,7 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   DeleteBucketEncryption: "free",
   DeleteBucketCors: "free",
   DeleteBucketLifecycle: "free",
+  DeleteBucketPolicy: "free",
 };
 
 export function requestClassOf(op: S3OpName): RequestClass {

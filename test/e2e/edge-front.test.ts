@@ -109,6 +109,16 @@ describe("edge front proxy", () => {
     agent.destroy();
   });
 
+  it("tells the Worker the client's address from the socket, as CF-Connecting-IP, never a copy the client sent", async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const res = await send(agent, "GET", "/who", undefined, { "cf-connecting-ip": "203.0.113.9", "mf-original-url": "https://elsewhere.example/who" });
+    const echoed = JSON.parse(res.body.toString()) as Seen;
+    expect(echoed.headers["cf-connecting-ip"]).toBe("127.0.0.1");
+    expect(echoed.headers["mf-original-url"]).toBeUndefined();
+    expect(echoed.url).toBe("/who");
+    agent.destroy();
+  });
+
   it("keeps /cdn-cgi/ to itself, as Cloudflare's edge does: nobody outside can fire the Worker's scheduled handler", async () => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const before = seen.length;

@@ -5,7 +5,7 @@
 
 import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
 import type { BucketRow } from "../../db/schema.ts";
-import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
+import { authorizedBucket, bucketIndex } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { bucketEncryptionDefault, ENCRYPTION_CONFIG, setBucketEncryptionDefault, SSE_S3_DEFAULT, validateBucketDefault, type BucketEncryptionDefault } from "../encryption.ts";
 import { S3Error } from "../errors.ts";
@@ -14,7 +14,7 @@ import { xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
 
 export async function getBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const config = (await bucketEncryptionDefault(ctx, bucket)) ?? SSE_S3_DEFAULT;
   return xmlResponse("ServerSideEncryptionConfiguration", {
     Rule: {
@@ -25,7 +25,7 @@ export async function getBucketEncryptionOp(ctx: S3Context, name: string): Promi
 }
 
 export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "ServerSideEncryptionConfiguration") throw new S3Error("MalformedXML");
   const rules = doc.children.filter((c) => c.name === "Rule");
@@ -52,7 +52,7 @@ export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promi
 }
 
 export async function deleteBucketEncryptionOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const before = await bucketIndex(ctx, bucket).getConfig(ENCRYPTION_CONFIG);
   await setBucketEncryptionDefault(ctx, bucket, null);
   await recordEncryptionChange(ctx, bucket, "DeleteBucketEncryption", before, null);

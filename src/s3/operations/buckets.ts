@@ -15,8 +15,7 @@ import {
   forgetBucket,
   getBucket,
   requireAccount,
-  requireOwnedBucket,
-  requireReadableBucket,
+  authorizedBucket,
   validateBucketName,
   type BucketAcl,
 } from "../bucket-access.ts";
@@ -106,7 +105,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
 }
 
 export async function headBucketOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireReadableBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const code = bucket.erasureCode ?? formatErasureCode(configOf(ctx.env).erasureCode);
   return new Response(null, {
     status: 200,
@@ -115,7 +114,7 @@ export async function headBucketOp(ctx: S3Context, name: string): Promise<Respon
 }
 
 export async function deleteBucketOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   if (!(await bucketIndex(ctx, bucket).isEmpty())) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
   await deleteBucketRow(ctx.db, name);
   forgetBucket(name);
@@ -123,7 +122,7 @@ export async function deleteBucketOp(ctx: S3Context, name: string): Promise<Resp
 }
 
 export async function getBucketLocationOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   // us-east-1 is reported as an empty LocationConstraint, as S3 does.
   const region = bucket.region === "us-east-1" ? "" : bucket.region;
   return new Response(toXmlText("LocationConstraint", region), { headers: { "content-type": "application/xml" } });
@@ -132,34 +131,34 @@ export async function getBucketLocationOp(ctx: S3Context, name: string): Promise
 const TAGGING = "tagging";
 
 export async function getBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const tags = await bucketIndex(ctx, bucket).getConfig(TAGGING);
   if (!tags) throw new S3Error("NoSuchTagSet", undefined, { BucketName: name });
   return xmlResponse("Tagging", taggingXml(tags));
 }
 
 export async function putBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const tags = parseTaggingXml(await readDocumentBody(ctx.request, ctx.principal), "bucket");
   await bucketIndex(ctx, bucket).setConfig(TAGGING, tags);
   return new Response(null, { status: 204 });
 }
 
 export async function deleteBucketTaggingOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   await bucketIndex(ctx, bucket).deleteConfig(TAGGING);
   return new Response(null, { status: 204 });
 }
 
 /** GetBucketVersioning: an empty document for a bucket that was never versioned. */
 export async function getBucketVersioningOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const state = await bucketIndex(ctx, bucket).versioning();
   return xmlResponse("VersioningConfiguration", state === "Unversioned" ? {} : { Status: state });
 }
 
 export async function putBucketVersioningOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "VersioningConfiguration") throw new S3Error("MalformedXML");
   const status = childText(doc, "Status");
@@ -219,7 +218,7 @@ function cannedAcl(headers: Headers): BucketAcl {
 
 /** GetBucketAcl: the owner has FULL_CONTROL; public-read adds READ for AllUsers. */
 export async function getBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
   return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
 }
@@ -250,7 +249,7 @@ export function refuseAclBody(body: string): void {
 
 /** PutBucketAcl with a canned ACL header (an AccessControlPolicy body is not supported). */
 export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   refuseAclBody(await readDocumentBody(ctx.request, ctx.principal));
   const before = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
   const acl = cannedAcl(ctx.request.headers);
@@ -267,39 +266,39 @@ function recordBucketAclChange(ctx: S3Context, owner: string, bucket: string, ac
 export const CORS_CONFIG = "cors";
 
 export async function getBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const rules = await bucketIndex(ctx, bucket).getConfig(CORS_CONFIG);
   if (!rules) throw new S3Error("NoSuchCORSConfiguration", undefined, { BucketName: name });
   return xmlResponse("CORSConfiguration", corsXml(rules));
 }
 
 export async function putBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   await bucketIndex(ctx, bucket).setConfig(CORS_CONFIG, parseCorsXml(await readDocumentBody(ctx.request, ctx.principal)));
   return new Response(null, { status: 200 });
 }
 
 export async function deleteBucketCorsOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   await bucketIndex(ctx, bucket).deleteConfig(CORS_CONFIG);
   return new Response(null, { status: 204 });
 }
 
 export async function getBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   const rules = await bucketIndex(ctx, bucket).getConfig(LIFECYCLE_CONFIG);
   if (!rules) throw new S3Error("NoSuchLifecycleConfiguration", undefined, { BucketName: name });
   return xmlResponse("LifecycleConfiguration", lifecycleXml(rules));
 }
 
 export async function putBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   await bucketIndex(ctx, bucket).setConfig(LIFECYCLE_CONFIG, parseLifecycleXml(await readDocumentBody(ctx.request, ctx.principal)));
   return new Response(null, { status: 200 });
 }
 
 export async function deleteBucketLifecycleOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, name);
+  const bucket = authorizedBucket(ctx, name);
   await bucketIndex(ctx, bucket).deleteConfig(LIFECYCLE_CONFIG);
   return new Response(null, { status: 204 });
 }

@@ -3,7 +3,7 @@
 
 import type { ListQuery, ListResult, ListVersionsResult } from "../../services/object-model.ts";
 import { base64, fromBase64 } from "../../protocol/crypto.ts";
-import { bucketIndex, requireOwnedBucket, requireReadableBucket } from "../bucket-access.ts";
+import { authorizedBucket, bucketIndex } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
@@ -12,7 +12,7 @@ import type { XmlNode } from "../xml.ts";
 const MAX_KEYS = 1000;
 
 export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireReadableBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const q = ctx.query;
   const common = commonParams(q);
   // An empty continuation token names no resume point: the listing starts from the beginning (or start-after).
@@ -37,7 +37,7 @@ export async function listObjectsV2Op(ctx: S3Context, bucketName: string): Promi
 }
 
 export async function listObjectsV1Op(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireReadableBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const q = ctx.query;
   const common = commonParams(q);
   const marker = q.get("marker") ?? "";
@@ -118,7 +118,7 @@ function decodeToken(token: string): { value: string; skipPrefix: boolean } {
 
 /** ListObjectVersions: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html */
 export async function listObjectVersionsOp(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const q = ctx.query;
   const common = commonParams(q);
   const keyMarker = q.get("key-marker") ?? "";

@@ -6,7 +6,7 @@ import { fromBase64, fromHex, hex, randomHex } from "../../protocol/crypto.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm, type ChecksumAlgorithm } from "../checksums.ts";
 import { freeBlobs, storeSegment } from "../../services/blob-storage.ts";
 import { MAX_PART_NUMBER, replicasOf, type ObjectRecord, type UploadedPart } from "../../services/object-model.ts";
-import { bucketIndex, requireOwnedBucket } from "../bucket-access.ts";
+import { authorizedBucket, bucketIndex } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionError, writeConditionFrom } from "../object-headers.ts";
@@ -19,7 +19,7 @@ import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
 
 export async function createMultipartUploadOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   validateObjectKey(key);
   const uploadId = randomHex(24);
   // Chosen once for the whole upload: every part is encrypted the same way (an SSE-C upload's parts must
@@ -46,7 +46,7 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
 }
 
 export async function uploadPartOp(ctx: S3Context, bucketName: string, key: string, uploadId: string, partNumber: number): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
@@ -64,7 +64,7 @@ export async function uploadPartOp(ctx: S3Context, bucketName: string, key: stri
 
 /** UploadPartCopy: a part made from (a range of) an existing object. */
 export async function uploadPartCopyOp(ctx: S3Context, bucketName: string, key: string, uploadId: string, partNumber: number): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
@@ -118,7 +118,7 @@ async function recordPart(ctx: S3Context, index: ReturnType<typeof bucketIndex>,
  * of a completion whose answer was lost (same upload, key and parts) answers that completion again.
  */
 export async function completeMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "CompleteMultipartUpload") throw new S3Error("MalformedXML");
   const requested = doc.children
@@ -224,7 +224,7 @@ async function compositeChecksum(
 }
 
 export async function abortMultipartUploadOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
@@ -235,7 +235,7 @@ export async function abortMultipartUploadOp(ctx: S3Context, bucketName: string,
 }
 
 export async function listPartsOp(ctx: S3Context, bucketName: string, key: string, uploadId: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const index = bucketIndex(ctx, bucket);
   const upload = await index.getUpload(uploadId);
   if (!upload || upload.key !== key) throw new S3Error("NoSuchUpload", undefined, { UploadId: uploadId });
@@ -263,7 +263,7 @@ export async function listPartsOp(ctx: S3Context, bucketName: string, key: strin
 
 /** ListMultipartUploads: https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html */
 export async function listMultipartUploadsOp(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const q = ctx.query;
   const maxRaw = q.get("max-uploads");
   if (maxRaw !== null && !/^\d+$/.test(maxRaw)) throw new S3Error("InvalidArgument", "max-uploads must be an integer", { ArgumentName: "max-uploads", ArgumentValue: maxRaw });

@@ -7,7 +7,7 @@ import { freeBlobs, segmentKeysUnder, storeSegment, streamSegments } from "../..
 import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
-import { ACL_CONFIG, bucketIndex, getBucket, requireOwnedBucket, requireReadableBucket } from "../bucket-access.ts";
+import { ACL_CONFIG, authorize, authorizedBucket, bucketIndex, getBucket } from "../bucket-access.ts";
 import { lookupAccessKey, type AccessKey } from "../auth.ts";
 import { checkFormUploadScope, keyScopeAllowsWrite, keyScopeDeniesWrite } from "../key-scope.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
@@ -40,7 +40,7 @@ import { storageEnv, storageTarget } from "./storage-env.ts";
 import { MAX_OPEN_CONNECTIONS } from "../../services/connection-limit.ts";
 
 export async function putObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   validateObjectKey(key);
   const headers = ctx.request.headers;
   const condition = writeConditionFrom(headers);
@@ -114,10 +114,15 @@ export interface CopySource {
   kek: KeyEncryptionKey;
 }
 
-/** Looks up a copy source the caller may read (optionally a specific version). */
+/**
+ * Looks up a copy source (optionally a specific version) that the source bucket lets the caller read: a copy
+ * needs s3:GetObject (s3:GetObjectVersion for a version) on its source as well as s3:PutObject on its target
+ * (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html, "Permissions").
+ */
 export async function readCopySource(ctx: S3Context): Promise<CopySource> {
   const source = parseCopySource(ctx.request.headers.get("x-amz-copy-source")!);
-  const bucket = await requireOwnedBucket(ctx, source.bucket);
+  const read = source.versionId === undefined ? "s3:GetObject" : "s3:GetObjectVersion";
+  const bucket = await authorize(ctx, read, source.bucket, source.key, { versionId: source.versionId });
   const record = await readVersion(ctx, bucket, source.key, source.versionId, true);
   const kek = await keyForRead(ctx, bucket, record.encryption, COPY_SOURCE_CUSTOMER_KEY);
   evaluateCopySourceConditions(record, ctx.request.headers);
@@ -174,7 +179,7 @@ export async function copyBytes(ctx: S3Context, target: BucketRow, source: CopyS
 
 /** CopyObject: https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html */
 export async function copyObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   validateObjectKey(key);
   const headers = ctx.request.headers;
   const copySource = await readCopySource(ctx);
@@ -229,7 +234,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
 }
 
 export async function getObjectOp(ctx: S3Context, bucketName: string, key: string, head: boolean): Promise<Response> {
-  const bucket = await requireReadableBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const partNumber = ctx.query.has("partNumber") ? parsePartNumber(ctx.query.get("partNumber")) : undefined;
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
   // An SSE-C object answers nothing, not even its size, without its key. HEAD decrypts nothing, so it needs
@@ -269,7 +274,7 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 }
 
 export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const versionId = versionIdParam(ctx);
   const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionId, ctx.now.getTime());
   if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
@@ -284,7 +289,8 @@ export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: st
 
 /** DeleteObjects: up to 1000 keys; every key gets a Deleted or Error entry (Deleted omitted in quiet mode). */
 export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = await getBucket(ctx.db, bucketName);
+  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
   const doc = parseXml(await readDocumentBody(ctx.request, ctx.principal));
   if (!doc || doc.name !== "Delete") throw new S3Error("MalformedXML");
   const quiet = childText(doc, "Quiet")?.trim().toLowerCase() === "true";
@@ -297,6 +303,8 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
   for (const { key, versionId } of targets as { key: string; versionId?: string }[]) {
     try {
       if (!keyScopeAllowsWrite(ctx.principal.scope, bucket.name, key)) throw keyScopeDeniesWrite(ctx.principal.accessKeyId, bucket.name, key);
+      // Each key is its own decision: S3 answers AccessDenied for the keys the caller may not delete.
+      await authorize(ctx, versionId === undefined ? "s3:DeleteObject" : "s3:DeleteObjectVersion", bucket.name, key, { versionId });
       const outcome = await index.deleteObject(key, versionId, ctx.now.getTime());
       if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
       const marker = outcome.deleteMarker;
@@ -317,7 +325,7 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
 }
 
 export async function getObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
   const headers = new Headers();
   setVersionHeader(headers, record.versionId);
@@ -325,14 +333,16 @@ export async function getObjectTaggingOp(ctx: S3Context, bucketName: string, key
 }
 
 export async function putObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
   const tags = parseTaggingXml(await readDocumentBody(ctx.request, ctx.principal), "object");
+  // Authorized once the tags are known: s3:RequestObjectTag/<key> conditions test them.
+  const action = versionIdParam(ctx) === undefined ? "s3:PutObjectTagging" : "s3:PutObjectVersionTagging";
+  const bucket = await authorize(ctx, action, bucketName, key, { requestTags: tags });
   await setTags(ctx, bucket, key, tags);
   return new Response(null, { status: 200 });
 }
 
 export async function deleteObjectTaggingOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   await setTags(ctx, bucket, key, {});
   return new Response(null, { status: 204 });
 }
@@ -346,7 +356,7 @@ async function setTags(ctx: S3Context, bucket: BucketRow, key: string, tags: Rec
 
 /** GetObjectAttributes: https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html */
 export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   const record = await readVersion(ctx, bucket, key, versionIdParam(ctx));
   // Like GET and HEAD, an SSE-C object describes itself only to the holder of its key.
   await checkCustomerKey(ctx, bucket, record.encryption);
@@ -396,7 +406,7 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
 
 /** GetObjectAcl: objects carry their bucket's ACL (per-object ACLs are not supported). */
 export async function getObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   await readVersion(ctx, bucket, key, versionIdParam(ctx));
   const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
   return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
@@ -404,7 +414,7 @@ export async function getObjectAclOp(ctx: S3Context, bucketName: string, key: st
 
 /** PutObjectAcl: accepts only the canned "private", which every object already has. */
 export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = await requireOwnedBucket(ctx, bucketName);
+  const bucket = authorizedBucket(ctx, bucketName);
   await readVersion(ctx, bucket, key, versionIdParam(ctx));
   const acl = ctx.request.headers.get("x-amz-acl");
   const body = await readDocumentBody(ctx.request, ctx.principal);
@@ -423,19 +433,29 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   const contentLength = Number(ctx.request.headers.get("content-length") ?? NaN);
   if (!Number.isSafeInteger(contentLength)) throw new S3Error("MissingContentLength");
   const form = await readFormUpload(ctx.request.headers.get("content-type") ?? "", contentLength, readChunks(ctx.request.body ?? new ReadableStream()));
-  const bucket = await getBucket(ctx.db, bucketName);
-  if (!bucket) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
+  const named = await getBucket(ctx.db, bucketName);
+  if (!named) throw new S3Error("NoSuchBucket", undefined, { BucketName: bucketName });
   const regions = configOf(ctx.env).s3Regions;
+  // The signer's key is looked up once, for its secret and then for its account and scope.
   let signerKey: AccessKey | undefined;
-  const signer = await verifyPostPolicy(form, bucket.name, ctx.now, regions, async (id) => (signerKey = await lookupAccessKey(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now))?.secret);
-  if (!signerKey || signerKey.accountId !== bucket.accountId) throw new S3Error("AccessDenied");
+  const signer = await verifyPostPolicy(form, named.name, ctx.now, regions, async (id) => (signerKey = await lookupAccessKey(ctx.db, ctx.env.KEY_ENCRYPTION_KEY, id, ctx.now))?.secret);
+  if (!signerKey) throw new S3Error("AccessDenied");
+  const signerAccount = signerKey.accountId;
 
   const fields = form.fields;
   const keyTemplate = fields.get("key");
   if (!keyTemplate) throw new S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.", { ArgumentName: "key" });
   const key = keyTemplate.replace(/\$\{filename\}/g, form.filename);
   validateObjectKey(key);
-  checkFormUploadScope(signerKey.scope, signer.accessKeyId, bucket.name, key, fields);
+  checkFormUploadScope(signerKey.scope, signer.accessKeyId, named.name, key, fields);
+  // The form acts as the account whose key signed its policy, with its fields as the request's S3 headers.
+  const bucket = await authorize(ctx, "s3:PutObject", named.name, key, {
+    accountId: signerAccount,
+    headers: new Headers([...fields].filter(([name]) => name.startsWith("x-amz-") || name === "acl").map(([name, value]) => [name === "acl" ? "x-amz-acl" : name, value])),
+    authType: "POST",
+    signatureVersion: signer.v2 ? "AWS" : "AWS4-HMAC-SHA256",
+    requestTags: fields.has("tagging") ? parseTaggingXml(fields.get("tagging")!, "object") : {},
+  });
   const formHeaders = new Headers();
   for (const [name, value] of fields) {
     if (name.startsWith("x-amz-meta-") || ["content-type", "cache-control", "content-disposition", "content-encoding", "expires"].includes(name)) formHeaders.set(name, value);

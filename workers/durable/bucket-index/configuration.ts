@@ -23,6 +23,8 @@ export interface BucketConfig {
   lifecycle: LifecycleRule[];
   /** PutBucketEncryption; absent: SSE-S3. */
   encryption: BucketEncryptionDefault;
+  /** PutBucketPolicy: the policy text as put (src/s3/access/policy-document.ts parses it); absent: no policy. */
+  policy: string;
 }
 
 export type BucketConfigName = keyof BucketConfig;

@@ -1,0 +1,45 @@
+// Bucket policies: PutBucketPolicy, GetBucketPolicy, DeleteBucketPolicy and GetBucketPolicyStatus.
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html
+// Who may call these is decided in bucket-access.ts (authorize): the owner's account always may.
+
+import { getAccount } from "../../db/accounts.ts";
+import { accountsNamedIn, MAX_POLICY_BYTES, parseBucketPolicy } from "../access/policy-document.ts";
+import { isPublicPolicy } from "../access/policy-status.ts";
+import { authorizedBucket, bucketPolicyOf, deleteBucketPolicy, putBucketPolicy } from "../bucket-access.ts";
+import type { S3Context } from "../context.ts";
+import { S3Error } from "../errors.ts";
+import { readDocumentBody } from "../payload.ts";
+import { xmlResponse } from "../respond.ts";
+
+export async function putBucketPolicyOp(ctx: S3Context, name: string): Promise<Response> {
+  const bucket = authorizedBucket(ctx, name);
+  // A little over the limit is read, so that a larger policy is refused as MalformedPolicy with the reason.
+  const text = await readDocumentBody(ctx.request, ctx.principal, MAX_POLICY_BYTES + 1024);
+  const document = parseBucketPolicy(text, bucket.name);
+  // S3 refuses a principal that does not exist ("Invalid principal in policy").
+  for (const accountId of accountsNamedIn(document)) {
+    if (!(await getAccount(ctx.db, accountId))) throw new S3Error("MalformedPolicy", "Invalid principal in policy", { Detail: `No account ${accountId}` });
+  }
+  await putBucketPolicy(ctx.env, bucket, { text, document });
+  return new Response(null, { status: 204 });
+}
+
+/** The policy exactly as it was put, as JSON. */
+export async function getBucketPolicyOp(ctx: S3Context, name: string): Promise<Response> {
+  const policy = await bucketPolicyOf(ctx.env, authorizedBucket(ctx, name));
+  if (!policy) throw new S3Error("NoSuchBucketPolicy", undefined, { BucketName: name });
+  return new Response(policy.text, { status: 200, headers: { "content-type": "application/json" } });
+}
+
+/** Deleting a policy that does not exist succeeds too, as in S3. */
+export async function deleteBucketPolicyOp(ctx: S3Context, name: string): Promise<Response> {
+  await deleteBucketPolicy(ctx.env, authorizedBucket(ctx, name));
+  return new Response(null, { status: 204 });
+}
+
+/** https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicyStatus.html */
+export async function getBucketPolicyStatusOp(ctx: S3Context, name: string): Promise<Response> {
+  const policy = await bucketPolicyOf(ctx.env, authorizedBucket(ctx, name));
+  if (!policy) throw new S3Error("NoSuchBucketPolicy", undefined, { BucketName: name });
+  return xmlResponse("PolicyStatus", { IsPublic: isPublicPolicy(policy.document) });
+}
