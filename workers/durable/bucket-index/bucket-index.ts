@@ -3,7 +3,7 @@
 // this object only records where. Callers delete blobs that a write or delete made unreferenced.
 //
 // This file is the RPC surface only: each method hands its storage to the plain function of its concern
-// (schema.ts, versions.ts, listing.ts, multipart.ts, replicas.ts, repair.ts, lifecycle.ts, configuration.ts).
+// (schema.ts, versions.ts, listing.ts, multipart.ts, replicas.ts, repair.ts, lifecycle.ts, configuration.ts, lock.ts).
 
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../../../src/env.ts";
@@ -30,6 +30,9 @@ import * as configuration from "./configuration.ts";
 import type { BucketConfig, BucketConfigName } from "./configuration.ts";
 import { applyLifecycle, type LifecycleOutcome } from "./lifecycle.ts";
 import * as listing from "./listing.ts";
+import * as lock from "./lock.ts";
+import type { LockChangeResult, ProtectedVersions } from "./lock.ts";
+import type { BucketObjectLock, Retention } from "../../../src/s3/object-lock.ts";
 import * as multipart from "./multipart.ts";
 import * as replicas from "./replicas.ts";
 import * as repair from "./repair.ts";
@@ -40,6 +43,7 @@ import * as versions from "./versions.ts";
 
 export type { BucketConfig, BucketConfigName } from "./configuration.ts";
 export type { ReplicaCursor, ReplicaOnNode, ReplicaPage } from "./replicas.ts";
+export type { LockChangeResult, ProtectedVersions } from "./lock.ts";
 
 export class BucketIndex extends DurableObject<Env> {
   private readonly store: IndexStore;
@@ -56,9 +60,12 @@ export class BucketIndex extends DurableObject<Env> {
     return configuration.versioningOf(this.store);
   }
 
-  /** Enabled or Suspended; a versioned bucket never goes back to Unversioned (S3 has no such state change). */
-  setVersioning(state: "Enabled" | "Suspended"): void {
-    configuration.setConfig(this.store, "versioning", state);
+  /**
+   * Enabled or Suspended; a versioned bucket never goes back to Unversioned (S3 has no such state change). False
+   * when refused: a bucket with Object Lock stays Enabled.
+   */
+  setVersioning(state: "Enabled" | "Suspended"): boolean {
+    return lock.setVersioning(this.store, state);
   }
 
   putObject(record: ObjectRecord, condition?: WriteCondition): PutObjectResult {
@@ -77,8 +84,29 @@ export class BucketIndex extends DurableObject<Env> {
     return versions.getVersion(this.store, key, versionId);
   }
 
-  deleteObject(key: string, versionId: string | undefined, now: number): DeleteOutcome {
-    return versions.deleteObject(this.store, key, versionId, now);
+  /** `bypassGovernance`: the request sent x-amz-bypass-governance-retention and may use it. */
+  deleteObject(key: string, versionId: string | undefined, now: number, bypassGovernance = false): DeleteOutcome {
+    return versions.deleteObject(this.store, key, versionId, now, bypassGovernance);
+  }
+
+  // Object Lock
+
+  /** False when versioning is not Enabled (S3: InvalidBucketState). */
+  putObjectLockConfiguration(config: BucketObjectLock): boolean {
+    return lock.putObjectLockConfiguration(this.store, config);
+  }
+
+  setRetention(key: string, versionId: string | undefined, retention: Retention | null, now: number, bypassGovernance: boolean): LockChangeResult {
+    return lock.setRetention(this.store, key, versionId, retention, now, bypassGovernance);
+  }
+
+  setLegalHold(key: string, versionId: string | undefined, on: boolean): LockChangeResult {
+    return lock.setLegalHold(this.store, key, versionId, on);
+  }
+
+  /** What Object Lock still protects at `now` (only versions under `kmsKeyId` when given). */
+  protectedVersions(now: number, kmsKeyId?: string): ProtectedVersions {
+    return lock.protectedVersions(this.store, now, kmsKeyId);
   }
 
   // Listing
