@@ -9,6 +9,7 @@ import { protocolSigner } from "../services/protocol-signer.ts";
 import { ChainTransactionError } from "../chain/errors.ts";
 import { slashNode } from "../chain/slashing.ts";
 import { judgeNodeStake } from "../chain/stake-gate.ts";
+import { describeRetained, retainedVersionsOf } from "../services/retained-versions.ts";
 import { createAccount, deleteAccountRows, getAccount, listAccessKeys, listAccounts } from "../db/accounts.ts";
 import { forgetBucket } from "../s3/bucket-access.ts";
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
@@ -78,11 +79,18 @@ adminApi.post("/accounts/:id/keys", async (c) => {
  * destroyed at once, then each bucket's index (holding the wrapped data keys) is erased. Blobs left on nodes
  * can no longer be decrypted by anything the edge holds; the orphan sweep deletes them after its grace period.
  * Another isolate may still accept the account's access keys for up to the key cache's 30 s; it finds no buckets.
+ * An account holding versions that Object Lock protects is not deleted (409 ObjectLockRetention).
  */
 adminApi.delete("/accounts/:id", async (c) => {
   const db = openDb(c.env.DB);
   const account = await getAccount(db, c.req.param("id"));
   if (!account) throw new ApiError(404, "NoSuchAccount", `Account ${c.req.param("id")} does not exist.`);
+  // Crypto-erase would destroy what Object Lock promises to keep: refused until every retention ends and every
+  // legal hold is lifted.
+  const retained = await retainedVersionsOf(c.env, db, account.id, await clockMs(c.env));
+  if (retained.length > 0) {
+    throw new ApiError(409, "ObjectLockRetention", describeRetained(retained, "The account cannot be deleted"), retained.map(({ bucket, count }) => ({ bucket, lockedVersions: count })));
+  }
   const kmsKeysDestroyed = await destroyAccountKmsKeys(db, account.id);
   const deleted = await deleteAccountRows(db, account.id);
   for (const bucket of deleted.buckets) {

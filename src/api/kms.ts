@@ -23,6 +23,7 @@ import {
   describeKmsKey,
   disableKmsKey,
   enableKmsKey,
+  findOwnKmsKey,
   KMS_ALIAS_PATTERN,
   listKmsKeys,
   MAX_PENDING_WINDOW_DAYS,
@@ -35,6 +36,7 @@ import {
 } from "../services/kms.ts";
 import { authenticateAccount, type AuthenticatedAccount } from "./account-auth.ts";
 import { ApiError, parseWith } from "./errors.ts";
+import { describeRetained, retainedVersionsOf } from "../services/retained-versions.ts";
 import { parseJsonText } from "./guards/json-body.ts";
 
 /** SigV4 service name of this API (the credential scope's service). */
@@ -98,7 +100,15 @@ kmsApi.post("/keys/:ref{.+}/schedule-deletion", async (c) => {
   const { accountId, body } = c.get("caller");
   const ref = refParam(c.req.param("ref"));
   const { pendingWindowInDays } = parseSignedJson(body, scheduleKmsKeyDeletionRequestSchema);
-  return c.json(await scheduleKmsKeyDeletion(openDb(c.env.DB), accountId, ref, keyRegion(c.env), pendingWindowInDays, await clockMs(c.env)));
+  const db = openDb(c.env.DB);
+  const now = await clockMs(c.env);
+  // Destroying the key would erase every SSE-KMS version under it, including ones Object Lock must keep.
+  const key = await findOwnKmsKey(db, accountId, ref, keyRegion(c.env));
+  const retained = await retainedVersionsOf(c.env, db, accountId, now, key.id);
+  if (retained.length > 0) {
+    throw new ApiError(409, "ObjectLockRetention", describeRetained(retained, "The key cannot be scheduled for deletion"), retained.map(({ bucket, count }) => ({ bucket, lockedVersions: count })));
+  }
+  return c.json(await scheduleKmsKeyDeletion(db, accountId, ref, keyRegion(c.env), pendingWindowInDays, now));
 });
 
 kmsApi.post("/keys/:ref{.+}/cancel-deletion", async (c) => {

@@ -81,6 +81,7 @@ const ERROR_MEANINGS = {
   // KMS
   NoSuchKmsKey: "no key of the account has this id, alias or ARN (another account's key answers the same)",
   KmsKeyInvalidState: "the key's state does not allow this (e.g. enabling a key pending deletion)",
+  ObjectLockRetention: "Object Lock still protects object versions this would crypto-erase (a retention not yet over, or a legal hold); details list the buckets",
   AliasTaken: "the alias already names another key of the account",
   // Access keys
   NoSuchAccessKey: "the account has no access key with this id (another account's key answers the same)",
@@ -608,11 +609,11 @@ export function openApiDocument() {
       },
       "/kms/keys/{ref}/schedule-deletion": {
         post: {
-          summary: "Schedule the key's destruction after 7-30 days (default 30); it is unusable meanwhile. Destruction is final: objects under the key become unreadable",
+          summary: "Schedule the key's destruction after 7-30 days (default 30); it is unusable meanwhile. Destruction is final: objects under the key become unreadable. Refused (409 ObjectLockRetention) while Object Lock protects a version under the key",
           security: tenant,
           parameters: keyRef,
           requestBody: json(z.toJSONSchema(scheduleKmsKeyDeletionRequestSchema, { io: "input" })),
-          responses: { "200": ok("the key, PendingDeletion with its deletionDate", kmsKey), ...errors(SIGNED_CALL, KMS_REF, JSON_BODY, { 404: ["NoSuchKmsKey"], 409: ["KmsKeyInvalidState"] }) },
+          responses: { "200": ok("the key, PendingDeletion with its deletionDate", kmsKey), ...errors(SIGNED_CALL, KMS_REF, JSON_BODY, { 404: ["NoSuchKmsKey"], 409: ["KmsKeyInvalidState", "ObjectLockRetention"] }) },
         },
       },
       "/kms/keys/{ref}/cancel-deletion": {
@@ -802,12 +803,12 @@ export function openApiDocument() {
       "/admin/accounts/{id}": {
         delete: {
           summary:
-            "Delete an account and crypto-erase everything it stored: its KMS keys and bucket keys are destroyed and each bucket's index erased; blobs left on nodes can no longer be decrypted and the orphan sweep removes them",
+            "Delete an account and crypto-erase everything it stored: its KMS keys and bucket keys are destroyed and each bucket's index erased; blobs left on nodes can no longer be decrypted and the orphan sweep removes them. Refused (409 ObjectLockRetention) while Object Lock protects any of its versions",
           security: admin,
           parameters: accountId,
           responses: {
             "200": ok("What was destroyed", object({ accountId: string, kmsKeysDestroyed: integer, bucketsErased: integer, accessKeysRevoked: integer })),
-            ...errors(ADMIN, { 404: ["NoSuchAccount"] }),
+            ...errors(ADMIN, { 404: ["NoSuchAccount"], 409: ["ObjectLockRetention"] }),
           },
         },
       },

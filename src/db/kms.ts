@@ -1,7 +1,7 @@
 // Queries over per-account KMS keys. Rows carry wrapped key material: callers outside src/services/kms.ts
 // should not need this file, and nothing here logs a row.
 
-import { and, asc, count, eq, inArray, lte } from "drizzle-orm";
+import { and, asc, count, eq, inArray, lte, notInArray } from "drizzle-orm";
 import type { Db } from "./client.ts";
 import { kmsKeys, type KmsKeyRow, type KmsKeyState } from "./schema.ts";
 
@@ -100,11 +100,20 @@ export async function deleteAccountKmsKeys(db: Db, accountId: string) {
   return db.delete(kmsKeys).where(eq(kmsKeys.accountId, accountId)).returning({ id: kmsKeys.id, accountId: kmsKeys.accountId, alias: kmsKeys.alias });
 }
 
-/** Deletes keys pending deletion whose deletion date is at or before `now`; returns what was deleted. */
-export async function deleteKmsKeysDueBy(db: Db, now: number) {
+/** Keys pending deletion whose deletion date is at or before `now` (ids and accounts only, never material). */
+export async function listKmsKeysDueBy(db: Db, now: number) {
+  return db
+    .select({ id: kmsKeys.id, accountId: kmsKeys.accountId })
+    .from(kmsKeys)
+    .where(and(eq(kmsKeys.state, "PendingDeletion"), lte(kmsKeys.deletionDate, now)))
+    .all();
+}
+
+/** Deletes keys pending deletion whose deletion date is at or before `now`, except `keep`; returns what was deleted. */
+export async function deleteKmsKeysDueBy(db: Db, now: number, keep: readonly string[] = []) {
   return db
     .delete(kmsKeys)
-    .where(and(eq(kmsKeys.state, "PendingDeletion"), lte(kmsKeys.deletionDate, now)))
+    .where(and(eq(kmsKeys.state, "PendingDeletion"), lte(kmsKeys.deletionDate, now), keep.length ? notInArray(kmsKeys.id, [...keep]) : undefined))
     .returning({ id: kmsKeys.id, accountId: kmsKeys.accountId, alias: kmsKeys.alias });
 }
 

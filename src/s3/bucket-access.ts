@@ -106,7 +106,8 @@ export async function authorize(ctx: S3Context, action: string, bucketName: stri
     throw new S3Error("AccessDenied");
   }
   if (decision === "Allow") return bucket;
-  if (PUBLIC_READ_ACTIONS.has(action) && (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) === "public-read") return bucket;
+  // Not metered (bucketIndexFor): a stranger's refused read is not billed to the bucket's owner.
+  if (PUBLIC_READ_ACTIONS.has(action) && (await bucketIndexFor(ctx.env, bucket.id).getConfig(ACL_CONFIG)) === "public-read") return bucket;
   throw new S3Error("AccessDenied");
 }
 
@@ -119,7 +120,8 @@ function requestTagsOf(headers: Headers): TagSet | undefined {
 }
 
 async function existingTags(ctx: S3Context, bucket: BucketRow, key: string, versionId: string | undefined): Promise<TagSet | undefined> {
-  const index = bucketIndex(ctx, bucket);
+  // Not metered: the decision's own read is not the request's.
+  const index = bucketIndexFor(ctx.env, bucket.id);
   const record = versionId === undefined ? await index.getObject(key) : await index.getVersion(key, versionId);
   return record && !isDeleteMarker(record) ? record.tags : undefined;
 }

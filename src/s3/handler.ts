@@ -62,6 +62,14 @@ import {
   putObjectTaggingOp,
   postObjectOp,
 } from "./operations/objects.ts";
+import {
+  getObjectLegalHoldOp,
+  getObjectLockConfigurationOp,
+  getObjectRetentionOp,
+  putObjectLegalHoldOp,
+  putObjectLockConfigurationOp,
+  putObjectRetentionOp,
+} from "./operations/object-lock.ts";
 import { errorResponse } from "./respond.ts";
 import { ServerTiming, serverTimingEnabled, timedEnv } from "./server-timing.ts";
 import { locate, parseS3Query, routeS3Request, type S3Op } from "./router.ts";
@@ -264,6 +272,18 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return deleteBucketPolicyOp(ctx, op.bucket);
     case "GetBucketPolicyStatus":
       return getBucketPolicyStatusOp(ctx, op.bucket);
+    case "GetObjectLockConfiguration":
+      return getObjectLockConfigurationOp(ctx, op.bucket);
+    case "PutObjectLockConfiguration":
+      return putObjectLockConfigurationOp(ctx, op.bucket);
+    case "GetObjectRetention":
+      return getObjectRetentionOp(ctx, op.bucket, op.key);
+    case "PutObjectRetention":
+      return putObjectRetentionOp(ctx, op.bucket, op.key);
+    case "GetObjectLegalHold":
+      return getObjectLegalHoldOp(ctx, op.bucket, op.key);
+    case "PutObjectLegalHold":
+      return putObjectLegalHoldOp(ctx, op.bucket, op.key);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

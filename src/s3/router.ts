@@ -53,15 +53,21 @@ export type S3Op =
   | { op: "PutBucketPolicy"; bucket: string }
   | { op: "DeleteBucketPolicy"; bucket: string }
   | { op: "GetBucketPolicyStatus"; bucket: string }
-  | { op: "PostObject"; bucket: string };
+  | { op: "PostObject"; bucket: string }
+  | { op: "GetObjectLockConfiguration"; bucket: string }
+  | { op: "PutObjectLockConfiguration"; bucket: string }
+  | { op: "GetObjectRetention"; bucket: string; key: string }
+  | { op: "PutObjectRetention"; bucket: string; key: string }
+  | { op: "GetObjectLegalHold"; bucket: string; key: string }
+  | { op: "PutObjectLegalHold"; bucket: string; key: string };
 
 export type S3OpName = S3Op["op"];
 
 /** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
 const UNSUPPORTED_SUBRESOURCES = [
   "analytics", "accelerate", "intelligent-tiering", "inventory", "logging",
-  "metrics", "notification", "object-lock", "ownershipControls", "publicAccessBlock",
-  "replication", "requestPayment", "website", "retention", "legal-hold",
+  "metrics", "notification", "ownershipControls", "publicAccessBlock",
+  "replication", "requestPayment", "website",
   "torrent", "restore", "select",
 ];
 
@@ -129,6 +135,11 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
       throw new S3Error("MethodNotAllowed");
     }
     if (method === "GET" && q.has("policyStatus")) return { op: "GetBucketPolicyStatus", bucket };
+    if (q.has("object-lock")) {
+      if (method === "GET") return { op: "GetObjectLockConfiguration", bucket };
+      if (method === "PUT") return { op: "PutObjectLockConfiguration", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
     if (q.has("tagging")) {
       if (method === "GET") return { op: "GetBucketTagging", bucket };
       if (method === "PUT") return { op: "PutBucketTagging", bucket };
@@ -176,6 +187,16 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
     throw new S3Error("MethodNotAllowed");
   }
   if (method === "GET" && q.has("attributes")) return { op: "GetObjectAttributes", bucket, key };
+  if (q.has("retention")) {
+    if (method === "GET") return { op: "GetObjectRetention", bucket, key };
+    if (method === "PUT") return { op: "PutObjectRetention", bucket, key };
+    throw new S3Error("MethodNotAllowed");
+  }
+  if (q.has("legal-hold")) {
+    if (method === "GET") return { op: "GetObjectLegalHold", bucket, key };
+    if (method === "PUT") return { op: "PutObjectLegalHold", bucket, key };
+    throw new S3Error("MethodNotAllowed");
+  }
   if (q.has("acl")) {
     if (method === "GET") return { op: "GetObjectAcl", bucket, key };
     if (method === "PUT") return { op: "PutObjectAcl", bucket, key };

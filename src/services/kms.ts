@@ -374,9 +374,9 @@ export async function destroyAccountKmsKeys(db: Db, accountId: string): Promise<
   return destroyed.length;
 }
 
-/** The deletion chore: destroys material of keys whose deletion date has passed; returns how many. */
-export async function deleteDueKmsKeys(db: Db, now: number): Promise<number> {
-  const destroyed = await deleteKmsKeysDueBy(db, now);
+/** The deletion chore: destroys material of keys whose deletion date has passed, except `keep`; returns how many. */
+export async function deleteDueKmsKeys(db: Db, now: number, keep: readonly string[] = []): Promise<number> {
+  const destroyed = await deleteKmsKeysDueBy(db, now, keep);
   for (const key of destroyed) forgetKey(key);
   return destroyed.length;
 }

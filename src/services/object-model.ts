@@ -114,6 +114,18 @@ export interface ObjectRecord {
   versionId?: string;
   /** Absent only on objects written before edge encryption. */
   encryption?: ObjectEncryption;
+  /** Object Lock on this version (src/s3/object-lock.ts); absent when it has neither retention nor legal hold. */
+  lock?: ObjectLock;
+}
+
+/** S3 Object Lock retention modes (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html). */
+export type RetentionMode = "GOVERNANCE" | "COMPLIANCE";
+
+/** A version's Object Lock: a retention (mode and date, milliseconds since the epoch) and/or a legal hold. */
+export interface ObjectLock {
+  mode?: RetentionMode;
+  retainUntil?: number;
+  legalHold?: boolean;
 }
 
 /**
@@ -146,6 +158,8 @@ export interface DeleteOutcome {
   versionId?: string;
   /** True when a delete marker was created or removed. */
   deleteMarker: boolean;
+  /** The version is protected by Object Lock: nothing was deleted (S3 answers AccessDenied). */
+  locked?: true;
 }
 
 export interface ListVersionsQuery {
@@ -226,6 +240,8 @@ export interface MultipartUpload {
   checksumAlgorithm?: string;
   /** Chosen at creation; every part is encrypted under it (SSE-C parts must present the same key). */
   encryption?: ObjectEncryption;
+  /** The Object Lock the upload asked for (x-amz-object-lock-*), given to the object when it completes. */
+  lock?: ObjectLock;
 }
 
 export interface ListUploadsQuery {

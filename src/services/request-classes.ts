@@ -36,6 +36,9 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   PutBucketCors: "A",
   PutBucketLifecycle: "A",
   PutBucketPolicy: "A",
+  PutObjectLockConfiguration: "A",
+  PutObjectRetention: "A",
+  PutObjectLegalHold: "A",
   // Class B: reads.
   GetObject: "B",
   HeadObject: "B",
@@ -52,6 +55,9 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   GetBucketLifecycle: "B",
   GetBucketPolicy: "B",
   GetBucketPolicyStatus: "B",
+  GetObjectLockConfiguration: "B",
+  GetObjectRetention: "B",
+  GetObjectLegalHold: "B",
   // Free: deletes and cancels (a multi-object delete is a POST that only deletes: free as its deletes are).
   DeleteObject: "free",
   DeleteObjects: "free",

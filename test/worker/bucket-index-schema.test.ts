@@ -130,8 +130,8 @@ describe("BucketIndex schema upgrades", () => {
 
   it("opens an index the previous release wrote (schema 3), configuration documents included", async () => {
     const current = { ...record("a/b", "blob-ab", ["n1", "n2"]), versionId: "null" };
-    // Everything schema 3 could store (bucket policies came later).
-    const config: Omit<BucketConfig, "policy"> = {
+    // Everything schema 3 could store (bucket policies and Object Lock came later).
+    const config: Omit<BucketConfig, "policy" | "objectLock"> = {
       versioning: "Suspended",
       acl: "public-read",
       tagging: { team: "storage" },
@@ -154,6 +154,23 @@ describe("BucketIndex schema upgrades", () => {
     // The replica index is read as it was, not rebuilt twice.
     expect(await index.replicationSummary()).toEqual({ segments: 1, byCount: { "2": 1 } });
     expect(await index.isEmpty()).toBe(false);
+  });
+
+  it("gives a schema 3 index Object Lock columns: its old versions are unprotected, and a retention set later protects one", async () => {
+    const v1 = { ...record("doc", "blob-doc-1", ["n1"]), versionId: "v1" };
+    const index = await indexWrittenBy("schema-3-lock-fixture", (sql) => {
+      sql.exec(SCHEMA_3);
+      sql.exec("INSERT INTO versions (key, version_id, record) VALUES (?, ?, ?)", v1.key, v1.versionId, JSON.stringify(v1));
+      insertObject(sql, v1);
+      sql.exec("INSERT INTO bucket_config (name, value) VALUES ('schema_version', '3'), ('versioning', '\"Enabled\"')");
+    });
+    const now = Date.now();
+    expect(await index.protectedVersions(now)).toEqual({ count: 0 });
+    expect(await index.putObjectLockConfiguration({ enabled: true })).toBe(true);
+    expect(await index.setRetention("doc", "v1", { mode: "COMPLIANCE", retainUntil: now + 60_000 }, now, false)).toEqual({ ok: true, versionId: "v1" });
+    expect((await index.protectedVersions(now)).count).toBe(1);
+    expect(await index.deleteObject("doc", "v1", now, true)).toMatchObject({ freed: null, locked: true });
+    expect(await index.getVersion("doc", "v1")).toEqual({ ...v1, lock: { mode: "COMPLIANCE", retainUntil: now + 60_000 } });
   });
 
   it("stores each configuration document under its name and returns it with its type", async () => {

@@ -415,8 +415,8 @@ describe("key destruction", () => {
     await kms(owner, "POST", `/keys/${due.keyId}/schedule-deletion`, { pendingWindowInDays: 7 });
     await kms(owner, "POST", `/keys/${later.keyId}/schedule-deletion`, { pendingWindowInDays: 8 });
 
-    expect(await runKmsDeletion(e, new Date(Date.now() + 6 * DAY))).toEqual({ chore: "kms-deletion", destroyed: 0 });
-    expect(await runKmsDeletion(e, new Date(Date.now() + 7 * DAY + 60_000))).toEqual({ chore: "kms-deletion", destroyed: 1 });
+    expect(await runKmsDeletion(e, new Date(Date.now() + 6 * DAY))).toEqual({ chore: "kms-deletion", destroyed: 0, heldByObjectLock: 0 });
+    expect(await runKmsDeletion(e, new Date(Date.now() + 7 * DAY + 60_000))).toEqual({ chore: "kms-deletion", destroyed: 1, heldByObjectLock: 0 });
 
     expect(await storedMaterial(due.keyId)).toBeNull();
     expect((await kms(owner, "GET", `/keys/${due.keyId}`)).status).toBe(404);

@@ -131,6 +131,18 @@ export function requiredPermission(op: S3Op, query: URLSearchParams): RequiredPe
       return action("DeleteBucketPolicy");
     case "GetBucketPolicyStatus":
       return action("GetBucketPolicyStatus");
+    case "GetObjectLockConfiguration":
+      return action("GetBucketObjectLockConfiguration");
+    case "PutObjectLockConfiguration":
+      return action("PutBucketObjectLockConfiguration");
+    case "GetObjectRetention":
+      return action("GetObjectRetention");
+    case "PutObjectRetention":
+      return action("PutObjectRetention");
+    case "GetObjectLegalHold":
+      return action("GetObjectLegalHold");
+    case "PutObjectLegalHold":
+      return action("PutObjectLegalHold");
     default: {
       const unreachable: never = op;
       throw new Error(`no IAM action for ${JSON.stringify(unreachable)}`);

@@ -20,6 +20,7 @@ import {
   type BucketAcl,
 } from "../bucket-access.ts";
 import { corsXml, parseCorsXml } from "../cors.ts";
+import { objectLockRequested } from "../object-lock.ts";
 import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
 import { LIFECYCLE_CONFIG } from "../../services/lifecycle.ts";
 import type { S3Context } from "../context.ts";
@@ -60,6 +61,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   const acl = cannedAcl(ctx.request.headers);
   const replicationFactor = replicationFactorFrom(ctx.request.headers);
   const erasureCode = erasureCodeFrom(ctx.request.headers);
+  const lockEnabled = objectLockRequested(ctx.request.headers);
   const body = await readDocumentBody(ctx.request, ctx.principal);
   if (body.trim() !== "") {
     const doc = parseXml(body);
@@ -99,6 +101,12 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
   if (acl !== "private") {
     const bucket = (await getBucket(ctx.db, name))!;
     await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
+  }
+  if (lockEnabled) {
+    // "Enables Object Lock ... also automatically enables versioning" (API_CreateBucket, x-amz-bucket-object-lock-enabled).
+    const index = bucketIndex(ctx, (await getBucket(ctx.db, name))!);
+    await index.setVersioning("Enabled");
+    await index.putObjectLockConfiguration({ enabled: true });
   }
   await recordBucketAclChange(ctx, accountId, name, "CreateBucket", null, acl);
   return new Response(null, { status: 200, headers: { location: `/${name}` } });
@@ -164,7 +172,9 @@ export async function putBucketVersioningOp(ctx: S3Context, name: string): Promi
   const status = childText(doc, "Status");
   if (childText(doc, "MfaDelete") === "Enabled") throw new S3Error("NotImplemented", "MFA delete is not supported.");
   if (status !== "Enabled" && status !== "Suspended") throw new S3Error("MalformedXML", "Status must be Enabled or Suspended.");
-  await bucketIndex(ctx, bucket).setVersioning(status);
+  if (!(await bucketIndex(ctx, bucket).setVersioning(status))) {
+    throw new S3Error("InvalidBucketState", "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.", { BucketName: name });
+  }
   return new Response(null, { status: 200 });
 }
 

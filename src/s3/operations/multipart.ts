@@ -17,6 +17,7 @@ import { openPayload, readDocumentBody } from "../payload.ts";
 import { isoTime, quoteEtag, xmlResponse } from "../respond.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
+import { lockForWrite } from "./object-lock.ts";
 
 export async function createMultipartUploadOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = authorizedBucket(ctx, bucketName);
@@ -25,6 +26,7 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
   // Chosen once for the whole upload: every part is encrypted the same way (an SSE-C upload's parts must
   // each present the same customer key).
   const { encryption } = await encryptionForWrite(ctx, bucket);
+  const lock = await lockForWrite(ctx, bucket, ctx.request.headers, false);
   await bucketIndex(ctx, bucket).createUpload({
     uploadId,
     key,
@@ -34,6 +36,7 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
     tags: parseTaggingHeader(ctx.request.headers.get("x-amz-tagging")),
     checksumAlgorithm: ctx.request.headers.get("x-amz-checksum-algorithm")?.toUpperCase() ?? undefined,
     encryption,
+    ...(lock ? { lock } : {}),
   });
   const algorithm = ctx.request.headers.get("x-amz-checksum-algorithm");
   const headers = new Headers();

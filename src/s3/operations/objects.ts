@@ -37,6 +37,8 @@ import { parseTaggingHeader, parseTaggingXml, taggingXml } from "../tagging.ts";
 import { parsePartNumber } from "../router.ts";
 import { childText, parseXml } from "../xml.ts";
 import { storageEnv, storageTarget } from "./storage-env.ts";
+import { governanceBypass, lockForWrite } from "./object-lock.ts";
+import { OBJECT_LOCKED_MESSAGE, setLockHeaders } from "../object-lock.ts";
 import { MAX_OPEN_CONNECTIONS } from "../../services/connection-limit.ts";
 
 export async function putObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
@@ -52,6 +54,7 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
   const index = bucketIndex(ctx, bucket);
   // Fail fast before moving any bytes; the bucket's writer checks again at commit, where it counts.
   if (condition) await assertWritable(index, key, condition);
+  const lock = await lockForWrite(ctx, bucket, headers, true);
   const { encryption, kek } = await encryptionForWrite(ctx, bucket);
 
   const payload = openPayload(ctx.request, ctx.principal);
@@ -66,6 +69,7 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
     segments: [segment],
     checksum: payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined,
     encryption,
+    ...(lock ? { lock } : {}),
   };
   const committed = await commitObject(ctx, bucket, stored, condition);
 
@@ -133,7 +137,7 @@ export async function readCopySource(ctx: S3Context): Promise<CopySource> {
  * The current version of a key, or the version asked for. A delete marker named by version id answers
  * 405 MethodNotAllowed (400 InvalidRequest as a copy source), as S3 does.
  */
-async function readVersion(ctx: S3Context, bucket: BucketRow, key: string, versionId: string | undefined, asCopySource = false): Promise<ObjectRecord> {
+export async function readVersion(ctx: S3Context, bucket: BucketRow, key: string, versionId: string | undefined, asCopySource = false): Promise<ObjectRecord> {
   const index = bucketIndex(ctx, bucket);
   if (versionId === undefined) {
     const current = await index.getObject(key);
@@ -198,6 +202,8 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
   if (source.size > MAX_PUT_SIZE) throw new S3Error("InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120");
   const condition = writeConditionFrom(headers);
   if (condition) await assertWritable(bucketIndex(ctx, bucket), key, condition);
+  // The copy is a new version: it gets the lock this request names (or the destination's default), never the source's.
+  const lock = await lockForWrite(ctx, bucket, headers, false);
 
   // The destination is encrypted as the request or the destination bucket says, never as the source was.
   const { encryption, kek } = await encryptionForWrite(ctx, bucket);
@@ -216,6 +222,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
     segments: [segment],
     checksum,
     encryption,
+    ...(lock ? { lock } : {}),
   };
   const committed = await commitObject(ctx, bucket, record, condition);
   const response = new Headers();
@@ -251,6 +258,9 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
   if (partNumber !== undefined && isMultipartObject(record)) headers.set("x-amz-mp-parts-count", String(record.segments.length));
   setVersionHeader(headers, record.versionId);
   setEncryptionHeaders(headers, record.encryption);
+  // The owner may read a version's retention and legal hold (s3:GetObjectRetention, s3:GetObjectLegalHold); others
+  // reading a public bucket do not see them, as S3 sends them only to callers with those permissions.
+  if (bucket.accountId === ctx.principal.accountId) setLockHeaders(headers, record.lock);
   if (condition === 304) {
     const notModified = new Headers();
     for (const name of ["etag", "last-modified", "cache-control", "expires"]) {
@@ -276,7 +286,9 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
 export async function deleteObjectOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
   const bucket = authorizedBucket(ctx, bucketName);
   const versionId = versionIdParam(ctx);
-  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionId, ctx.now.getTime());
+  const outcome = await bucketIndex(ctx, bucket).deleteObject(key, versionId, ctx.now.getTime(), await governanceBypass(ctx, bucket.name, key));
+  // A version Object Lock protects stays; a delete without a version id only ever adds a delete marker.
+  if (outcome.locked) throw new S3Error("AccessDenied", OBJECT_LOCKED_MESSAGE);
   if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
   // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html: x-amz-version-id is the version the
   // request deleted, or the delete marker it created, which in a suspended bucket is the "null" version;
@@ -305,7 +317,8 @@ export async function deleteObjectsOp(ctx: S3Context, bucketName: string): Promi
       if (!keyScopeAllowsWrite(ctx.principal.scope, bucket.name, key)) throw keyScopeDeniesWrite(ctx.principal.accessKeyId, bucket.name, key);
       // Each key is its own decision: S3 answers AccessDenied for the keys the caller may not delete.
       await authorize(ctx, versionId === undefined ? "s3:DeleteObject" : "s3:DeleteObjectVersion", bucket.name, key, { versionId });
-      const outcome = await index.deleteObject(key, versionId, ctx.now.getTime());
+      const outcome = await index.deleteObject(key, versionId, ctx.now.getTime(), await governanceBypass(ctx, bucket.name, key));
+      if (outcome.locked) throw new S3Error("AccessDenied", OBJECT_LOCKED_MESSAGE);
       if (outcome.freed) ctx.waitUntil(freeBlobs(storageEnv(ctx), replicasOf(outcome.freed.segments)));
       const marker = outcome.deleteMarker;
       deleted.push({
@@ -461,6 +474,12 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
     if (name.startsWith("x-amz-meta-") || ["content-type", "cache-control", "content-disposition", "content-encoding", "expires"].includes(name)) formHeaders.set(name, value);
   }
   if (!formHeaders.has("content-type") && form.fileContentType) formHeaders.set("content-type", form.fileContentType);
+  const lockFields = new Headers();
+  for (const name of ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"]) {
+    if (fields.has(name)) lockFields.set(name, fields.get(name)!);
+  }
+  // A form's bytes are covered by its signed policy, not by Content-MD5, which browsers cannot compute.
+  const lock = await lockForWrite(ctx, bucket, lockFields, false);
   if (fields.has("acl") && fields.get("acl") !== "private") throw new S3Error("NotImplemented", "Only the private canned ACL is supported on objects.");
 
   if (fields.has("x-amz-server-side-encryption")) formHeaders.set("x-amz-server-side-encryption", fields.get("x-amz-server-side-encryption")!);
@@ -480,6 +499,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
     storageClass: "STANDARD",
     segments: [segment],
     encryption,
+    ...(lock ? { lock } : {}),
   };
   const committed = await commitObject(ctx, bucket, record);
 

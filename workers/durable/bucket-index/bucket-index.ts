@@ -4,7 +4,7 @@
 //
 // This file is the RPC surface only: each method hands its storage to the plain function of its concern
 // (schema.ts, versions.ts, listing.ts, multipart.ts, replicas.ts, repair.ts, lifecycle.ts, configuration.ts,
-// metering.ts).
+// metering.ts, lock.ts).
 
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../../../src/config.ts";
@@ -33,6 +33,9 @@ import * as configuration from "./configuration.ts";
 import type { BucketConfig, BucketConfigName } from "./configuration.ts";
 import { applyLifecycle, type LifecycleOutcome } from "./lifecycle.ts";
 import * as listing from "./listing.ts";
+import * as lock from "./lock.ts";
+import type { LockChangeResult, ProtectedVersions } from "./lock.ts";
+import type { BucketObjectLock, Retention } from "../../../src/s3/object-lock.ts";
 import * as multipart from "./multipart.ts";
 import * as replicas from "./replicas.ts";
 import * as repair from "./repair.ts";
@@ -45,6 +48,7 @@ import * as versions from "./versions.ts";
 
 export type { BucketConfig, BucketConfigName } from "./configuration.ts";
 export type { ReplicaCursor, ReplicaOnNode, ReplicaPage } from "./replicas.ts";
+export type { LockChangeResult, ProtectedVersions } from "./lock.ts";
 export type { UsageBatch, UsageBatchRow } from "./metering.ts";
 
 const METERED = new Set<string>(METERED_METHODS);
@@ -102,9 +106,12 @@ export class BucketIndex extends DurableObject<Env> {
     return configuration.versioningOf(this.store);
   }
 
-  /** Enabled or Suspended; a versioned bucket never goes back to Unversioned (S3 has no such state change). */
-  setVersioning(state: "Enabled" | "Suspended"): void {
-    configuration.setConfig(this.store, "versioning", state);
+  /**
+   * Enabled or Suspended; a versioned bucket never goes back to Unversioned (S3 has no such state change). False
+   * when refused: a bucket with Object Lock stays Enabled.
+   */
+  setVersioning(state: "Enabled" | "Suspended"): boolean {
+    return lock.setVersioning(this.store, state);
   }
 
   putObject(record: ObjectRecord, condition?: WriteCondition): PutObjectResult {
@@ -123,9 +130,30 @@ export class BucketIndex extends DurableObject<Env> {
     return versions.getVersion(this.store, key, versionId);
   }
 
-  deleteObject(key: string, versionId: string | undefined, now: number): DeleteOutcome {
+  /** `bypassGovernance`: the request sent x-amz-bypass-governance-retention and may use it. */
+  deleteObject(key: string, versionId: string | undefined, now: number, bypassGovernance = false): DeleteOutcome {
     metering.advanceMeter(this.store, now, this.periodOf);
-    return versions.deleteObject(this.store, key, versionId, now);
+    return versions.deleteObject(this.store, key, versionId, now, bypassGovernance);
+  }
+
+  // Object Lock
+
+  /** False when versioning is not Enabled (S3: InvalidBucketState). */
+  putObjectLockConfiguration(config: BucketObjectLock): boolean {
+    return lock.putObjectLockConfiguration(this.store, config);
+  }
+
+  setRetention(key: string, versionId: string | undefined, retention: Retention | null, now: number, bypassGovernance: boolean): LockChangeResult {
+    return lock.setRetention(this.store, key, versionId, retention, now, bypassGovernance);
+  }
+
+  setLegalHold(key: string, versionId: string | undefined, on: boolean): LockChangeResult {
+    return lock.setLegalHold(this.store, key, versionId, on);
+  }
+
+  /** What Object Lock still protects at `now` (only versions under `kmsKeyId` when given). */
+  protectedVersions(now: number, kmsKeyId?: string): ProtectedVersions {
+    return lock.protectedVersions(this.store, now, kmsKeyId);
   }
 
   // Listing

@@ -3,6 +3,7 @@
 
 import type { BucketAcl } from "../../../src/s3/bucket-access.ts";
 import type { CorsRule } from "../../../src/s3/cors.ts";
+import type { BucketObjectLock } from "../../../src/s3/object-lock.ts";
 import type { BucketEncryptionDefault } from "../../../src/s3/encryption.ts";
 import type { TagSet } from "../../../src/s3/tagging.ts";
 import type { LifecycleRule } from "../../../src/services/lifecycle.ts";
@@ -25,6 +26,8 @@ export interface BucketConfig {
   encryption: BucketEncryptionDefault;
   /** PutBucketPolicy: the policy text as put (src/s3/access/policy-document.ts parses it); absent: no policy. */
   policy: string;
+  /** CreateBucket with Object Lock, PutObjectLockConfiguration; absent: no Object Lock. Never removed once set. */
+  objectLock: BucketObjectLock;
 }
 
 export type BucketConfigName = keyof BucketConfig;

@@ -19,8 +19,8 @@ export interface LifecycleOutcome {
 }
 
 /**
- * Applies the bucket's lifecycle rules once: expires current objects (a delete marker in versioned buckets)
- * and aborts abandoned multipart uploads, examining at most `budget` rows per rule so a run stays short.
+ * Applies the bucket's lifecycle rules once: expires current objects (a delete marker in versioned buckets, which
+ * is all a bucket with Object Lock ever gets: a locked version is never removed here) and aborts abandoned multipart uploads, examining at most `budget` rows per rule so a run stays short.
  * Returns what the caller must free on the nodes.
  */
 export function applyLifecycle(store: IndexStore, now: number, budget: number): LifecycleOutcome {
@@ -88,7 +88,13 @@ function expireVersions(store: IndexStore, rule: LifecycleRule, now: number, bud
       // A delete marker has no tags or size: only a prefix filter selects it.
       const matches = isDeleteMarker(version) ? Object.keys(rule.tags).length === 0 : ruleMatches(rule, key, version.tags, version.size);
       if (matches && isNoncurrentExpired(rule, versions[i - 1]!.lastModified, rank, now)) {
+        // Never with the governance bypass: a version Object Lock protects stays (and keeps its rank) until it
+        // expires, as S3's lifecycle leaves locked versions alone.
         const outcome = deleteObject(store, key, version.versionId, now);
+        if (outcome.locked) {
+          rank++;
+          continue;
+        }
         if (outcome.freed) freed.push(outcome.freed);
         expired.push(key);
       } else {

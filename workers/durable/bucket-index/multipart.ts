@@ -116,6 +116,8 @@ export function completeUpload(
     tags: upload.tags,
     checksum,
     encryption: upload.encryption,
+    // What the upload asked for; addVersion adds the bucket's default retention at completion, as S3 does.
+    ...(upload.lock ? { lock: upload.lock } : {}),
   };
   let added!: { stored: ObjectVersion; replaced: ObjectRecord | null };
   let completion!: CompletedUpload;

@@ -7,6 +7,8 @@
 // progress, `completed_uploads` what recently completed ones answered (a retried Complete gets it again),
 // `erasure_segments` how many pieces each erasure-coded segment has (k+m: repair finds the segments with fewer
 // stored), and `bucket_config` the bucket's configuration documents (configuration.ts) and the schema version.
+// Each version's Object Lock (record.lock) is mirrored in `versions.retain_until` and `versions.legal_hold`
+// (schema 4), so "is anything here still protected?" is one indexed query (lock.ts).
 
 import type { ObjectVersion } from "../../../src/services/object-model.ts";
 import { indexReplicas } from "./replicas.ts";
@@ -90,6 +92,16 @@ export function migrateIndex(store: IndexStore): void {
       indexReplicas(store, JSON.parse(row.record) as ObjectVersion);
     }
     setSchemaVersion(store, 3);
+  }
+  if (schemaVersion(store) === 3) {
+    // Object Lock: no version written before it has a retention or a legal hold, so the defaults are the truth.
+    store.transactionSync(() => {
+      store.sql.exec("ALTER TABLE versions ADD COLUMN retain_until INTEGER");
+      store.sql.exec("ALTER TABLE versions ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0");
+      store.sql.exec("CREATE INDEX IF NOT EXISTS versions_by_retention ON versions (retain_until) WHERE retain_until IS NOT NULL");
+      store.sql.exec("CREATE INDEX IF NOT EXISTS versions_on_hold ON versions (legal_hold) WHERE legal_hold = 1");
+      setSchemaVersion(store, 4);
+    });
   }
 }
 

@@ -13,7 +13,8 @@ import {
   type PutObjectResult,
   type WriteCondition,
 } from "../../../src/services/object-model.ts";
-import { versioningOf } from "./configuration.ts";
+import { lockAtWrite, mayDeleteVersion } from "../../../src/s3/object-lock.ts";
+import { getConfig, versioningOf } from "./configuration.ts";
 import { forgetReplicas, indexReplicas } from "./replicas.ts";
 import type { IndexStore } from "./store.ts";
 
@@ -62,10 +63,11 @@ export function setObjectTags(store: IndexStore, key: string, tags: Record<strin
 
 /**
  * DeleteObject. Without a version id: unversioned buckets drop the object; versioned ones add a delete
- * marker. With one: that version is removed for good and the next newest becomes current.
+ * marker. With one: that version is removed for good and the next newest becomes current, unless Object Lock
+ * protects it (`locked`: nothing happens). Only a request may bypass a GOVERNANCE retention; chores never do.
  */
-export function deleteObject(store: IndexStore, key: string, versionId: string | undefined, now: number): DeleteOutcome {
-  if (versionId !== undefined) return deleteVersion(store, key, versionId);
+export function deleteObject(store: IndexStore, key: string, versionId: string | undefined, now: number, bypassGovernance = false): DeleteOutcome {
+  if (versionId !== undefined) return deleteVersion(store, key, versionId, now, bypassGovernance);
   const state = versioningOf(store);
   if (state === "Unversioned") {
     const current = getObject(store, key);
@@ -79,9 +81,10 @@ export function deleteObject(store: IndexStore, key: string, versionId: string |
   return { freed: replaced, versionId: stored.versionId, deleteMarker: true };
 }
 
-function deleteVersion(store: IndexStore, key: string, versionId: string): DeleteOutcome {
+function deleteVersion(store: IndexStore, key: string, versionId: string, now: number, bypassGovernance: boolean): DeleteOutcome {
   const target = getVersion(store, key, versionId);
   if (!target) return { freed: null, versionId, deleteMarker: false };
+  if (!isDeleteMarker(target) && !mayDeleteVersion(target.lock, now, bypassGovernance)) return { freed: null, versionId, deleteMarker: false, locked: true };
   store.transactionSync(() => {
     deleteVersionRow(store, key, versionId);
     refreshCurrent(store, key);
@@ -89,10 +92,19 @@ function deleteVersion(store: IndexStore, key: string, versionId: string): Delet
   return isDeleteMarker(target) ? { freed: null, versionId, deleteMarker: true } : { freed: target, versionId, deleteMarker: false };
 }
 
-/** Adds a version (object or marker) as the newest of its key, with the id the bucket's versioning state gives. */
+/**
+ * Adds a version (object or marker) as the newest of its key, with the id the bucket's versioning state gives. In a
+ * bucket with Object Lock an object version gets the lock it asked for or the bucket's default retention, decided
+ * here at commit so that a configuration changed mid-upload cannot be missed.
+ */
 export function addVersion(store: IndexStore, version: ObjectVersion): { stored: ObjectVersion; replaced: ObjectRecord | null } {
   const versionId = versioningOf(store) === "Enabled" ? randomHex(16) : NULL_VERSION;
-  const stored = { ...version, versionId };
+  let stored: ObjectVersion = { ...version, versionId };
+  if (!isDeleteMarker(stored)) {
+    const { lock: requested, ...rest } = stored;
+    const lock = lockAtWrite(requested, getConfig(store, "objectLock"), stored.lastModified);
+    stored = lock ? { ...rest, lock } : rest;
+  }
   let replaced: ObjectRecord | null = null;
   store.transactionSync(() => {
     if (versionId === NULL_VERSION) {
@@ -115,7 +127,15 @@ function refreshCurrent(store: IndexStore, key: string): void {
 }
 
 function insertVersionRow(store: IndexStore, version: ObjectVersion): void {
-  store.sql.exec("INSERT INTO versions (key, version_id, record) VALUES (?, ?, ?)", version.key, version.versionId, JSON.stringify(version));
+  const lock = isDeleteMarker(version) ? undefined : version.lock;
+  store.sql.exec(
+    "INSERT INTO versions (key, version_id, record, retain_until, legal_hold) VALUES (?, ?, ?, ?, ?)",
+    version.key,
+    version.versionId,
+    JSON.stringify(version),
+    lock?.retainUntil ?? null,
+    lock?.legalHold ? 1 : 0,
+  );
   indexReplicas(store, version);
 }
 
