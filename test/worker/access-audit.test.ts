@@ -88,6 +88,23 @@ describe("the access audit log", () => {
     ]);
   });
 
+  it("records a bucket policy put, replaced and deleted, with the documents before and after", async () => {
+    await s3(owner, "PUT", "/audit-policy");
+    const policy = (sid: string) => ({ Version: "2012-10-17", Statement: [{ Sid: sid, Effect: "Allow", Principal: { AWS: other.id }, Action: "s3:GetObject", Resource: "arn:aws:s3:::audit-policy/*" }] });
+    expect((await s3(owner, "PUT", "/audit-policy?policy", { body: JSON.stringify(policy("first")) })).status).toBe(204);
+    expect((await s3(owner, "PUT", "/audit-policy?policy", { body: JSON.stringify(policy("second")) })).status).toBe(204);
+    // Another account may not touch it, and its refused attempt leaves no entry.
+    expect((await s3(other, "DELETE", "/audit-policy?policy")).status).toBe(403);
+    expect((await s3(owner, "DELETE", "/audit-policy?policy")).status).toBe(204);
+    const entries = (await allEntries(owner)).filter((e) => e.target === "arn:aws:s3:::audit-policy" && e.action !== "CreateBucket");
+    const actor = { accountId: owner.id, accessKeyId: owner.accessKeyId };
+    expect(entries).toMatchObject([
+      { action: "PutBucketPolicy", actor, before: null, after: policy("first") },
+      { action: "PutBucketPolicy", actor, before: policy("first"), after: policy("second") },
+      { action: "DeleteBucketPolicy", actor, before: policy("second"), after: null },
+    ]);
+  });
+
   it("records nothing for a change that was refused", async () => {
     const before = (await allEntries(owner)).length;
     expect((await s3(other, "PUT", "/audit-acl?acl", { headers: { "x-amz-acl": "public-read" } })).status).toBe(403);

@@ -2,7 +2,9 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html
 // Who may call these is decided in bucket-access.ts (authorize): the owner's account always may.
 
+import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
 import { getAccount } from "../../db/accounts.ts";
+import type { BucketRow } from "../../db/schema.ts";
 import { accountsNamedIn, MAX_POLICY_BYTES, parseBucketPolicy } from "../access/policy-document.ts";
 import { isPublicPolicy } from "../access/policy-status.ts";
 import { authorizedBucket, bucketPolicyOf, deleteBucketPolicy, putBucketPolicy } from "../bucket-access.ts";
@@ -20,7 +22,9 @@ export async function putBucketPolicyOp(ctx: S3Context, name: string): Promise<R
   for (const accountId of accountsNamedIn(document)) {
     if (!(await getAccount(ctx.db, accountId))) throw new S3Error("MalformedPolicy", "Invalid principal in policy", { Detail: `No account ${accountId}` });
   }
+  const before = await bucketPolicyOf(ctx.env, bucket);
   await putBucketPolicy(ctx.env, bucket, { text, document });
+  await recordPolicyChange(ctx, bucket, "PutBucketPolicy", before?.text ?? null, text);
   return new Response(null, { status: 204 });
 }
 
@@ -33,8 +37,17 @@ export async function getBucketPolicyOp(ctx: S3Context, name: string): Promise<R
 
 /** Deleting a policy that does not exist succeeds too, as in S3. */
 export async function deleteBucketPolicyOp(ctx: S3Context, name: string): Promise<Response> {
-  await deleteBucketPolicy(ctx.env, authorizedBucket(ctx, name));
+  const bucket = authorizedBucket(ctx, name);
+  const before = await bucketPolicyOf(ctx.env, bucket);
+  await deleteBucketPolicy(ctx.env, bucket);
+  if (before) await recordPolicyChange(ctx, bucket, "DeleteBucketPolicy", before.text, null);
   return new Response(null, { status: 204 });
+}
+
+/** The access audit log's entry, with the policy documents as they were put (parsed JSON). */
+function recordPolicyChange(ctx: S3Context, bucket: BucketRow, action: string, before: string | null, after: string | null): Promise<void> {
+  const json = (text: string | null) => (text === null ? null : JSON.parse(text));
+  return recordAccessChange(ctx.db, { accountId: bucket.accountId, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket.name), before: json(before), after: json(after), at: ctx.now.getTime(), requestId: ctx.requestId });
 }
 
 /** https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicyStatus.html */
