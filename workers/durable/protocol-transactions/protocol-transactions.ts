@@ -102,18 +102,17 @@ export class ProtocolTransactions extends DurableObject<Env> {
   }
 
   /**
-   * The next nonce is the larger of what this object gave out and the chain's pending count (another sender of
-   * the same key, e.g. the local network's setup, moves the latter). Transactions this object signed but never
-   * sent (a crash between storing and broadcasting) are sent first: a later nonce is never mined past a gap.
+   * The next nonce is the chain's pending count, read inside this object's queue (so no two calls read the same
+   * one), after every transaction this object signed but never sent (a crash between storing and broadcasting) has
+   * been sent: a later nonce is never mined past a gap. A count that went back (a local chain restarted from an
+   * older state, a transaction dropped from the pool) is followed: broadcast signs again what it can no longer mine.
    */
   private async sign(signer: ChainSigner, key: string, call: RelayedCall, replaced: string[] = []): Promise<StoredTransaction> {
     const chainId = signer.publicClient.chain.id;
     const sender = signer.account.address.toLowerCase();
     // (Not the key being signed again: its stored transaction is the one that lost its nonce.)
     for (const unsent of this.unsent(chainId, sender).filter((t) => t.key !== key)) await this.broadcast(signer, unsent);
-    const pending = await signer.publicClient.getTransactionCount({ address: signer.account.address, blockTag: "pending" });
-    const given = this.store.sql.exec("SELECT next_nonce FROM nonces WHERE chain_id = ? AND sender = ?", chainId, sender).toArray()[0];
-    const nonce = Math.max(pending, given ? Number(given.next_nonce) : 0);
+    const nonce = await signer.publicClient.getTransactionCount({ address: signer.account.address, blockTag: "pending" });
     const request = await signer.walletClient.prepareTransactionRequest({
       account: signer.account,
       chain: signer.publicClient.chain,
@@ -150,12 +149,6 @@ export class ProtocolTransactions extends DurableObject<Env> {
         stored.signedAt,
         JSON.stringify(replaced),
       );
-      this.store.sql.exec(
-        "INSERT INTO nonces (chain_id, sender, next_nonce) VALUES (?, ?, ?) ON CONFLICT (chain_id, sender) DO UPDATE SET next_nonce = MAX(next_nonce, excluded.next_nonce)",
-        chainId,
-        sender,
-        nonce + 1,
-      );
     });
     return stored;
   }
@@ -169,8 +162,8 @@ export class ProtocolTransactions extends DurableObject<Env> {
 
   /**
    * Sends the stored transaction again unless it is mined. When its nonce was taken by a transaction this object
-   * did not sign, the stored one can never be mined: it is signed again under a fresh nonce (same key), the old
-   * hash kept in the row's history.
+   * did not sign, or lies beyond the chain's pending count (nothing of ours fills the gap before it), the stored one
+   * can never be mined: it is signed again under the current nonce (same key), the old hash kept in the row's history.
    */
   private async broadcast(signer: ChainSigner, stored: StoredTransaction, resigns = 0): Promise<StoredTransaction> {
     if (stored.minedBlock !== null) return stored;
@@ -179,6 +172,8 @@ export class ProtocolTransactions extends DurableObject<Env> {
       this.store.sql.exec("UPDATE transactions SET mined_block = ? WHERE chain_id = ? AND key = ?", Number(receipt.blockNumber), stored.chainId, stored.key);
       return { ...stored, minedBlock: Number(receipt.blockNumber) };
     }
+    const pending = await signer.publicClient.getTransactionCount({ address: signer.account.address, blockTag: "pending" });
+    if (stored.nonce > pending) return this.signAgain(signer, stored, resigns);
     try {
       await signer.publicClient.sendRawTransaction({ serializedTransaction: stored.raw });
     } catch (error) {
@@ -187,16 +182,19 @@ export class ProtocolTransactions extends DurableObject<Env> {
       } else if (isNonceTaken(error)) {
         const mined = await signer.publicClient.getTransactionReceipt({ hash: stored.hash }).catch(() => undefined);
         if (mined) return this.broadcast(signer, stored, resigns);
-        if (resigns >= MAX_RESIGNS) throw new Error(`nonce ${stored.nonce} of ${stored.key} was taken by another sender ${resigns + 1} times`);
-        const call = callOf(stored);
-        const again = await this.sign(signer, stored.key, call, [...stored.replacedHashes, stored.hash]);
-        return this.broadcast(signer, again, resigns + 1);
+        return this.signAgain(signer, stored, resigns);
       } else {
         throw error;
       }
     }
     this.store.sql.exec("UPDATE transactions SET broadcasts = broadcasts + 1 WHERE chain_id = ? AND key = ?", stored.chainId, stored.key);
     return { ...stored, broadcasts: stored.broadcasts + 1 };
+  }
+
+  private async signAgain(signer: ChainSigner, stored: StoredTransaction, resigns: number): Promise<StoredTransaction> {
+    if (resigns >= MAX_RESIGNS) throw new Error(`transaction ${stored.key} could not be given a minable nonce after ${resigns + 1} signings`);
+    const again = await this.sign(signer, stored.key, callOf(stored), [...stored.replacedHashes, stored.hash]);
+    return this.broadcast(signer, again, resigns + 1);
   }
 }
 

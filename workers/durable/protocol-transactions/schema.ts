@@ -3,7 +3,6 @@
 //   transactions  one row per step key: the transaction signed for it (raw bytes and hash) under the nonce it
 //                 holds, how often it was broadcast, earlier signings whose nonce another sender took, and the
 //                 block it was mined in once a resume saw the receipt
-//   nonces        the next nonce this object gives out, per chain and sender
 //   leases        named exclusive leases (one settlement run at a time), each with its holder and expiry
 
 export type ProtocolTxStore = Pick<DurableObjectStorage, "sql" | "transactionSync">;
@@ -23,12 +22,6 @@ CREATE TABLE IF NOT EXISTS transactions (
   PRIMARY KEY (chain_id, key)
 );
 CREATE INDEX IF NOT EXISTS transactions_by_nonce ON transactions (chain_id, sender, nonce);
-CREATE TABLE IF NOT EXISTS nonces (
-  chain_id INTEGER NOT NULL,
-  sender TEXT NOT NULL,
-  next_nonce INTEGER NOT NULL,
-  PRIMARY KEY (chain_id, sender)
-);
 CREATE TABLE IF NOT EXISTS leases (
   name TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
