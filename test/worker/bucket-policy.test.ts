@@ -296,6 +296,25 @@ describe("conditions on what the edge observed", () => {
     expect(await code(s3(owner, "PUT", `/${b}/plain.txt`, { body: "x" }))).toBe("403 AccessDenied");
     expect((await s3(owner, "PUT", `/${b}/sealed.txt`, { body: "x", headers: { "x-amz-server-side-encryption": "AES256" } })).status).toBe(200);
   });
+
+  it("tests the Object Lock a write asks for: a cap on the retention period", async () => {
+    const b = "pol-lock";
+    expect((await s3(owner, "PUT", `/${b}`, { headers: { "x-amz-bucket-object-lock-enabled": "true" } })).status).toBe(200);
+    await putPolicy(b, { Effect: "Deny", Principal: "*", Action: "s3:PutObject", Resource: `arn:aws:s3:::${b}/*`, Condition: { NumericGreaterThan: { "s3:object-lock-remaining-retention-days": "30" } } });
+    const sha256 = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("x")))));
+    const locked = (days: number) => ({
+      body: "x",
+      headers: {
+        "x-amz-checksum-sha256": sha256,
+        "x-amz-object-lock-mode": "GOVERNANCE",
+        "x-amz-object-lock-retain-until-date": new Date(Date.now() + days * 86_400_000).toISOString(),
+      },
+    });
+    expect((await s3(owner, "PUT", `/${b}/ten-days`, locked(10))).status).toBe(200);
+    expect(await code(s3(owner, "PUT", `/${b}/sixty-days`, locked(60)))).toBe("403 AccessDenied");
+    // A write without a lock of its own has no retention to test: the condition does not apply.
+    expect((await s3(owner, "PUT", `/${b}/unlocked`, { body: "x", headers: { "x-amz-checksum-sha256": sha256 } })).status).toBe(200);
+  });
 });
 
 /** Form fields of a presigned POST for `key`, its policy signed by `account`. */

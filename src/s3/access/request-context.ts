@@ -83,6 +83,14 @@ export function conditionContext(ctx: S3Context, facts: RequestFacts): Map<strin
   set("s3:signatureversion", facts.signatureVersion);
   set("s3:VersionId", facts.versionId);
   for (const header of HEADER_KEYS) set(`s3:${header}`, facts.headers.get(header));
+  // Object Lock keys of a write that sets a lock in its headers (PutObject, CopyObject, CreateMultipartUpload, a
+  // form's fields); a retention sent in a PutObjectRetention body is not among them.
+  set("s3:object-lock-mode", facts.headers.get("x-amz-object-lock-mode"));
+  set("s3:object-lock-legal-hold", facts.headers.get("x-amz-object-lock-legal-hold"));
+  const retainUntil = facts.headers.get("x-amz-object-lock-retain-until-date");
+  set("s3:object-lock-retain-until-date", retainUntil);
+  const until = retainUntil === null ? NaN : Date.parse(retainUntil);
+  if (Number.isFinite(until)) set("s3:object-lock-remaining-retention-days", String(Math.max(0, Math.ceil((until - ctx.now.getTime()) / 86_400_000))));
   if (facts.listQuery) {
     for (const name of ["prefix", "delimiter", "max-keys"]) set(`s3:${name}`, facts.listQuery.get(name));
   }
