@@ -11,6 +11,7 @@ import { adminApi } from "./admin.ts";
 import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
 import { financeApi } from "./finance.ts";
+import { claimsApi } from "./claims.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -42,6 +43,7 @@ controlApi.route("/access-keys", accessKeysApi);
 controlApi.route("/access-audit", accessAuditApi);
 controlApi.route("/validators", validatorsApi);
 controlApi.route("/finance", financeApi);
+controlApi.route("/finance", claimsApi);
 controlApi.route("/", usageApi);
 controlApi.get("/openapi.json", (c) => c.json(openApiDocument()));
 

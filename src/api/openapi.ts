@@ -74,6 +74,7 @@ const ERROR_MEANINGS = {
   InsufficientStake: "the node's NodeStaking stake does not cover its capacity (details: nodeKey, bonded, required)",
   NodeIdTaken: "the node id belongs to another operator",
   NonceReplayed: "the registration nonce was already used",
+  NoSuchClaim: "the address has no reward in that period",
   EdgeIdNotConfigured: "EDGE_ID is not set to a valid edge id: this edge accepts no registrations",
   ChainUnavailable: "the chain could not be read or written; try again",
   // Scrub reports
@@ -685,6 +686,20 @@ export function openApiDocument() {
               422: ["UnknownAccount", "UnsupportedCurrency", "InvalidAmount", "NoSuchPayment", "PaymentMismatch", "RefundExceedsPayment"],
               503: ["WebhookNotConfigured"],
             }),
+          },
+        },
+      },
+      "/finance/claims/{address}": {
+        get: {
+          summary:
+            "Public: an operator's or validator's reward claims on RewardsDistributor, one per posted period, each with its Merkle proof, and `unposted`, the ICNT it has earned that no posted period pays yet. With ?period=ID only that period's { amount, proof }",
+          parameters: [pathParam("address", { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" }), { name: "period", in: "query", required: false, schema: string }],
+          responses: {
+            "200": ok(
+              "The claims (or one claim with ?period)",
+              object({ address: string, chainId: { type: ["integer", "null"] }, distributor: { type: ["string", "null"] }, unposted: string, claims: { type: "array", items: object({ period: string, chainPeriod: string, amount: string, proof: { type: "array", items: string }, postedIn: string }) } }),
+            ),
+            ...errors(QUERY, { 404: ["NoSuchClaim"] }),
           },
         },
       },

@@ -4,7 +4,7 @@
 
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { Address, Hex, TransactionReceipt } from "viem";
-import type { ChainSigner } from "./clients.ts";
+import type { ChainPublicClient, ChainSigner } from "./clients.ts";
 import { icntAbi, rewardsDistributorAbi } from "./generated/abis.ts";
 import { sendContractTransaction } from "./transactions.ts";
 
@@ -44,18 +44,34 @@ export function buildRewardsTree(entries: readonly RewardEntry[]): RewardsTree {
   };
 }
 
-/** Approves the distributor for the period's total and posts root and funding (two transactions). */
+/**
+ * Approves the distributor for the period's total and posts root and funding (two transactions). With a relaying
+ * signer, `idempotencyKey` names the step: the two transactions go under `<key>:approve` and `<key>:post`, so a
+ * step resumed after a crash sends neither again.
+ */
 export async function postRewardsPeriod(
   signer: ChainSigner,
   p: { icnt: Address; distributor: Address; periodId: bigint; tree: Pick<RewardsTree, "root" | "total"> },
+  options: { idempotencyKey?: string } = {},
 ): Promise<TransactionReceipt> {
-  await sendContractTransaction(signer, { address: p.icnt, abi: icntAbi, functionName: "approve", args: [p.distributor, p.tree.total] });
-  return sendContractTransaction(signer, {
-    address: p.distributor,
-    abi: rewardsDistributorAbi,
-    functionName: "postPeriod",
-    args: [p.periodId, p.tree.root, p.tree.total],
-  });
+  const key = (step: string) => (options.idempotencyKey === undefined ? {} : { idempotencyKey: `${options.idempotencyKey}:${step}` });
+  await sendContractTransaction(signer, { address: p.icnt, abi: icntAbi, functionName: "approve", args: [p.distributor, p.tree.total] }, key("approve"));
+  return sendContractTransaction(
+    signer,
+    { address: p.distributor, abi: rewardsDistributorAbi, functionName: "postPeriod", args: [p.periodId, p.tree.root, p.tree.total] },
+    key("post"),
+  );
+}
+
+/** What the distributor holds for a period: its root, what was funded and what has been claimed. */
+export async function readRewardsPeriod(client: ChainPublicClient, p: { distributor: Address; periodId: bigint }): Promise<{ root: Hex; funded: bigint; claimed: bigint }> {
+  const [root, funded, claimed] = await client.readContract({ address: p.distributor, abi: rewardsDistributorAbi, functionName: "periods", args: [p.periodId] });
+  return { root, funded, claimed };
+}
+
+/** Whether `account` has claimed its reward of a period. */
+export async function hasClaimed(client: ChainPublicClient, p: { distributor: Address; periodId: bigint; account: Address }): Promise<boolean> {
+  return client.readContract({ address: p.distributor, abi: rewardsDistributorAbi, functionName: "hasClaimed", args: [p.periodId, p.account] });
 }
 
 export async function claimReward(

@@ -546,3 +546,34 @@ export const nodeUsageSteps = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.nodeId, t.fromMs] })],
 );
+
+// ---- Rewards (issue 17): each period's Merkle root as posted to RewardsDistributor, and every leaf with its proof,
+// so operators and validators fetch their claim from the edge (GET /api/v1/finance/claims/:address). Queries in
+// src/db/rewards.ts; written by src/services/rewards-posting.ts once the posting transaction is mined.
+
+export const rewardPostings = sqliteTable("reward_postings", {
+  /** The finance period (src/finance/periods.ts). */
+  periodId: text("period_id").primaryKey(),
+  /** RewardsDistributor's uint256 period: the finance period's start in unix seconds, as a decimal string. */
+  chainPeriod: text("chain_period").notNull().unique(),
+  root: text("root").notNull(),
+  /** ICNT base units funded, decimal: the sum of the leaves. */
+  total: text("total").notNull(),
+  txHash: text("tx_hash").notNull(),
+  postedAt: integer("posted_at").notNull(),
+});
+
+export const rewardLeaves = sqliteTable(
+  "reward_leaves",
+  {
+    periodId: text("period_id")
+      .notNull()
+      .references(() => rewardPostings.periodId),
+    /** Lowercase 0x address. */
+    address: text("address").notNull(),
+    amount: text("amount").notNull(),
+    /** JSON array of 0x hashes. */
+    proof: text("proof").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.periodId, t.address] }), index("reward_leaves_address_idx").on(t.address, t.periodId)],
+);
