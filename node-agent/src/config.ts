@@ -170,7 +170,7 @@ export function urlForListenAddress(host: string, port: number): string {
   return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 }
 
-function resolveWalletKey(key: string | undefined, file: string | undefined): `0x${string}` {
+export function resolveWalletKey(key: string | undefined, file: string | undefined): `0x${string}` {
   if (key !== undefined && file !== undefined) {
     throw new ConfigError("--wallet-key and --wallet-key-file (or their ICN_* variables) are mutually exclusive; give one");
   }

@@ -22,6 +22,8 @@ import { startScrubChore } from "./scrub-chore.ts";
 import { createAgentApp } from "./server.ts";
 import { isValidatorCommand } from "./validator/config.ts";
 import { runValidatorCommand } from "./validator/main.ts";
+import { isRewardsCommand } from "./rewards/config.ts";
+import { runRewardsCommand } from "./rewards/main.ts";
 
 /** How long startup keeps retrying an unreachable or failing edge before giving up. */
 const REGISTRATION_DEADLINE_MS = 60_000;
@@ -128,6 +130,8 @@ async function runAgent(config: AgentConfig, log: Logger): Promise<number | unde
 async function main(argv: string[]): Promise<void> {
   // Validator mode (HyperNode) is its own program in validator/: no blob store, no HTTP server.
   if (isValidatorCommand(argv)) return runValidatorCommand(argv);
+  // `rewards [claim]`: a one-shot command about the operator's (or validator's) earnings.
+  if (isRewardsCommand(argv)) return runRewardsCommand(argv);
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(USAGE);
     return;

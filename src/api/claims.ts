@@ -8,6 +8,7 @@ import { z } from "zod";
 import { edgeChain } from "../chain/edge-chain.ts";
 import { openDb } from "../db/client.ts";
 import { claimsOf, unpostedEarnings } from "../db/rewards.ts";
+import type { ClaimsResponse } from "../protocol/reward-claims.ts";
 import type { Env } from "../env.ts";
 import { ApiError, parseWith } from "./errors.ts";
 
@@ -27,11 +28,12 @@ claimsApi.get("/claims/:address", async (c) => {
     return c.json({ period: claim.periodId, chainPeriod: claim.chainPeriod, amount: claim.amount, proof: claim.proof });
   }
   const chain = edgeChain(c.env);
-  return c.json({
+  const body: ClaimsResponse = {
     address,
     chainId: chain?.config.chainId ?? null,
     distributor: chain?.config.contracts.rewardsDistributor ?? null,
     unposted: (await unpostedEarnings(db, address)).toString(),
     claims: claims.map((cl) => ({ period: cl.periodId, chainPeriod: cl.chainPeriod, amount: cl.amount, proof: cl.proof, postedIn: cl.txHash })),
-  });
+  };
+  return c.json(body);
 });
