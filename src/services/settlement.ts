@@ -39,6 +39,12 @@ export const SETTLEMENT_LEASE = "settlement";
 /** Longer than any run; a run that crashed without releasing blocks the next for at most this long. */
 export const SETTLEMENT_LEASE_TTL_MS = 15 * 60_000;
 export const LEASE_HELD = "another settlement run holds the lease";
+/**
+ * How long after its end a period waits to close. A request is counted in the period of its start, at its first
+ * call to its bucket's index, which an upload makes only once its body has been received: one that began before
+ * the end may be counted a little after it, and must be in D1 before the period's usage is read.
+ */
+export const SETTLEMENT_GRACE_MS = 5 * 60_000;
 
 /**
  * Test-only points where a run stops as a crash would (nothing after them happens, nothing is undone):
@@ -117,8 +123,8 @@ export async function withSettlementLease<T>(env: Env, now: number, work: () => 
 }
 
 /**
- * The chore: every period that has ended and is not yet closed is closed, oldest first. Usage is flushed once
- * first, after the periods' ends, so each one's last hour is in D1 before it is read.
+ * The chore: every period that ended (SETTLEMENT_GRACE_MS ago) and is not yet closed is closed, oldest first.
+ * Usage is flushed once first, after the periods' ends, so each one's last hour is in D1 before it is read.
  */
 export async function settleEndedPeriods(env: Env, now: Date): Promise<SettlementReport> {
   const ctx: RunContext = { env, db: openDb(env.DB), now: now.getTime(), fault: settlementFaultPoint(env) };
@@ -127,6 +133,7 @@ export async function settleEndedPeriods(env: Env, now: Date): Promise<Settlemen
     const periodMinutes = configOf(env).finance.periodMinutes;
     const current = periodIdAt(ctx.now, periodMinutes);
     const previous = periodIdAt(periodBounds(current, periodMinutes)!.start - 1, periodMinutes);
+    // (Within the grace after its end, the previous period is skipped below and picked up by a later run.)
     const candidates = await periodsNotClosed(ctx.db);
     // The period that just ended is a candidate even before anything under its id reached D1.
     const previousRow = await getSettlementPeriod(ctx.db, previous);
@@ -136,7 +143,7 @@ export async function settleEndedPeriods(env: Env, now: Date): Promise<Settlemen
     for (const id of new Set(candidates)) {
       const bounds = periodBounds(id, periodMinutes);
       // An id of another period length (FINANCE_PERIOD_MINUTES changed) is not one this edge can settle.
-      if (!bounds || bounds.end > ctx.now) continue;
+      if (!bounds || bounds.end + SETTLEMENT_GRACE_MS > ctx.now) continue;
       const period = await settlePeriod(ctx, { id, ...bounds }, bounds.end, flush);
       report.periods.push(period);
       if (period.steps.some((s) => s.outcome === "failed")) break;

@@ -17,7 +17,7 @@ import type { Env } from "../../src/env.ts";
 import { periodBounds, periodIdAt } from "../../src/finance/periods.ts";
 import type { PriceSheet } from "../../src/finance/pricing.ts";
 import { protocolTransactionsOf } from "../../src/services/protocol-signer.ts";
-import { LEASE_HELD, SETTLEMENT_LEASE, settlementFaultPoint, type CloseRecord, type SettlementReport } from "../../src/services/settlement.ts";
+import { LEASE_HELD, SETTLEMENT_GRACE_MS, SETTLEMENT_LEASE, settlementFaultPoint, type CloseRecord, type SettlementReport } from "../../src/services/settlement.ts";
 import { runOnce as runSettlement } from "../../workers/cron/settlement.ts";
 import { FINANCE_TOKEN } from "./finance-helpers.ts";
 import { admin, ADMIN_TOKEN, checkedS3Response, createAccountWithKey, EDGE, type TestAccount } from "./helpers.ts";
@@ -135,15 +135,19 @@ describe("the settlement chore closes a period", () => {
     expect(await (await s3(beta, "GET", "/settle-beta/big", { headers: { range: "bytes=0-99" } })).text()).toHaveLength(100);
   });
 
-  it("leaves a period alone until it has ended", async () => {
-    const report = await runChore();
-    expect(report.skipped).toBeUndefined();
-    expect(report.periods.map((p) => p.id)).not.toContain(period);
-    expect(await invoicesOf(period)).toEqual([]);
+  it("leaves a period alone until it has ended, and for the grace after its end", async () => {
+    for (const at of [undefined, boundsOf(period).end + 60_000]) {
+      if (at !== undefined) await advanceTo(at);
+      const report = await runChore();
+      expect(report.skipped).toBeUndefined();
+      expect(report.periods.map((p) => p.id)).not.toContain(period);
+      expect(await invoicesOf(period)).toEqual([]);
+      expect((await getSettlementPeriod(db, period))?.state ?? "open").toBe("open");
+    }
   });
 
   it("invoices each account its usage at the sheet's prices once the period has ended, and the books balance", async () => {
-    await advanceTo(boundsOf(period).end + 60_000);
+    await advanceTo(boundsOf(period).end + SETTLEMENT_GRACE_MS + 60_000);
     const report = await runChore();
     expect(report.periods.find((p) => p.id === period)).toEqual({ id: period, state: "closed", steps: [{ step: "close", outcome: "done" }] });
 
@@ -216,7 +220,7 @@ describe("the settlement chore closes a period", () => {
     expect(await edgeNow()).toBeGreaterThanOrEqual(boundsOf(next).start);
     expect((await s3(alpha, "PUT", "/settle-alpha/d", { body: "z".repeat(50) })).status).toBe(200);
     expect((await s3(beta, "GET", "/settle-beta/big")).status).toBe(200);
-    await advanceTo(boundsOf(next).end + 60_000);
+    await advanceTo(boundsOf(next).end + SETTLEMENT_GRACE_MS + 60_000);
 
     // Priced and recorded, nothing posted.
     await expect(runChoreWithFault("close.prepared")).rejects.toThrow(/close\.prepared/);
