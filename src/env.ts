@@ -32,4 +32,6 @@ export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX" | "CHALLENGE_CO
   /** Optional vars of the finance surface, not in wrangler.toml (parsed with the others in src/config.ts). */
   FINANCE_WEBHOOK_TOLERANCE_SECONDS?: string;
   FINANCE_PERIOD_MINUTES?: string;
+  /** Test-only: where the settlement chore stops as if it crashed (src/services/settlement.ts); needs TEST_CLOCK. */
+  SETTLEMENT_FAULT_AFTER_STEP?: string;
 }

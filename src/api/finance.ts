@@ -121,6 +121,14 @@ export const requireFinanceToken: MiddlewareHandler<{ Bindings: Env }> = async (
   await next();
 };
 
+/** The admin token alone, for the admin routes mounted beside the finance ones (closing a period). */
+export const requireAdminToken: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
+  if (!(await bearerMatches(c.req.header("authorization"), c.env.ADMIN_TOKEN))) {
+    throw new ApiError(401, "Unauthorized", "A valid admin bearer token is required.");
+  }
+  await next();
+};
+
 /** For routes finance ops and admins both read (the settlement's period reports): either token. */
 export const requireFinanceOrAdminToken: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
   const header = c.req.header("authorization");

@@ -12,6 +12,7 @@ import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
 import { financeApi } from "./finance.ts";
 import { claimsApi } from "./claims.ts";
+import { financePeriodsApi } from "./finance-periods.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -37,6 +38,8 @@ export function isControlApiRequest(request: Request, env: Env): boolean {
 export const controlApi = new Hono<{ Bindings: Env }>();
 
 controlApi.route("/nodes", nodesApi);
+// Before the admin API: its guard admits the admin token only, and finance ops read these too (each route guards itself).
+controlApi.route("/admin/finance/periods", financePeriodsApi);
 controlApi.route("/admin", adminApi);
 controlApi.route("/kms", kmsApi);
 controlApi.route("/access-keys", accessKeysApi);

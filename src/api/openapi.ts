@@ -114,6 +114,9 @@ const ERROR_MEANINGS = {
   InvalidStatement: "the bank statement cannot be read (CSV syntax, missing header columns, too many rows); no row was applied",
   PriceSheetVersionTaken: "the version is not the next one (details.expectedVersion)",
   PriceSheetNotEffective: "the sheet would take effect in the past or before the newest version (details.notBefore)",
+  NoSuchPeriod: "nothing was recorded under that period id and it is not the period open now",
+  SettlementBusy: "a settlement run holds the lease; try again when it ends",
+  PeriodNotClosed: "the close step failed (its error is in the message and on the step); the next settlement run tries again",
 } as const satisfies Record<string, string>;
 
 export type ApiErrorCode = keyof typeof ERROR_MEANINGS;
@@ -792,6 +795,48 @@ export function openApiDocument() {
           security: finance,
           requestBody: json(z.toJSONSchema(publishPriceSheetRequestSchema)),
           responses: { "201": ok("the stored version", priceSheetSchema), ...errors(FINANCE, JSON_BODY, { 409: ["PriceSheetVersionTaken"], 422: ["PriceSheetNotEffective"] }) },
+        },
+      },
+
+      // ---- Settlement periods (issue 17): closing on demand (admin token), reports (admin or finance token)
+      "/admin/finance/periods/close": {
+        post: {
+          summary: "Close the period open now without waiting for its end: usage so far is flushed, each account invoiced with the price sheet in force at the period's start, the revenue recognized",
+          security: admin,
+          responses: { "200": ok("the period closed", object({ periodId: string })), ...errors(ADMIN, { 409: ["SettlementBusy"], 503: ["PeriodNotClosed"] }) },
+        },
+      },
+      "/admin/finance/periods/{id}": {
+        get: {
+          summary: "A settlement period's report: its state, the revenue recognized, and (once their steps exist) the buyback, payouts and rewards root",
+          security: [...admin, ...finance],
+          parameters: [pathParam("id", { type: "string", description: "a period id: 2026-12, or 2026-12-01T12:05Z with FINANCE_PERIOD_MINUTES" })],
+          responses: {
+            "200": ok(
+              "the period",
+              object({
+                id: string,
+                state: { type: "string", enum: ["open", "closed", "settled", "deferred"] },
+                revenueMinor: amount,
+                currency: { type: ["string", "null"] },
+                invoices: integer,
+                closedAt: { type: ["string", "null"], format: "date-time" },
+                buyback: { type: ["object", "null"], properties: { stableIn: amount, icntOut: amount, txHash: string } },
+                payouts: { type: "array", items: object({ account: string, amount }) },
+                rewardsRoot: { type: ["string", "null"] },
+                rewardsTxHash: { type: ["string", "null"] },
+              }),
+            ),
+            ...errors(ADMIN, QUERY, { 404: ["NoSuchPeriod"] }),
+          },
+        },
+      },
+      "/admin/finance/periods/{id}/trial-balance": {
+        get: {
+          summary: "The trial balance of one period: debits and credits per account and per currency; balanced when they are equal in every currency",
+          security: [...admin, ...finance],
+          parameters: [pathParam("id", { type: "string" })],
+          responses: { "200": ok("the trial balance", trialBalanceSchema), ...errors(ADMIN, QUERY, { 404: ["NoSuchPeriod"] }) },
         },
       },
 

@@ -577,3 +577,48 @@ export const rewardLeaves = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.periodId, t.address] }), index("reward_leaves_address_idx").on(t.address, t.periodId)],
 );
+
+// ---- Settlement (issue 17): src/db/settlement.ts, run by workers/cron/settlement.ts.
+
+export const SETTLEMENT_PERIOD_STATES = ["open", "closed", "settled", "deferred"] as const;
+export type SettlementPeriodState = (typeof SETTLEMENT_PERIOD_STATES)[number];
+
+/**
+ * One accounting period as settlement sees it: open until its close step has invoiced it, closed once its usage is
+ * invoiced and its revenue recognized, settled once its rewards are posted (deferred while a buyback waits).
+ */
+export const settlementPeriods = sqliteTable("settlement_periods", {
+  id: text("id").primaryKey(),
+  state: text("state", { enum: SETTLEMENT_PERIOD_STATES }).notNull(),
+  /** [startsAt, endsAt) in ms, from the period id (src/finance/periods.ts). */
+  startsAt: integer("starts_at").notNull(),
+  endsAt: integer("ends_at").notNull(),
+  /** When the close step took its usage: the period's end, or earlier for a close on demand. */
+  closedAt: integer("closed_at"),
+  /** The invoices' currency and their summed totals (minor units, decimal): the revenue recognized. */
+  currency: text("currency"),
+  revenueMinor: text("revenue_minor").notNull().default("0"),
+  invoices: integer("invoices").notNull().default(0),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+export const SETTLEMENT_STEP_STATES = ["running", "prepared", "done", "failed"] as const;
+export type SettlementStepState = (typeof SETTLEMENT_STEP_STATES)[number];
+
+/**
+ * Each step of a period's settlement, recorded: a step once `done` is never run again. `result` is the step's JSON
+ * record (for close: the invoices it priced, kept from `prepared` on, so a resumed step posts exactly those).
+ */
+export const settlementSteps = sqliteTable(
+  "settlement_steps",
+  {
+    periodId: text("period_id").notNull(),
+    step: text("step").notNull(),
+    state: text("state", { enum: SETTLEMENT_STEP_STATES }).notNull(),
+    result: text("result"),
+    error: text("error"),
+    attempts: integer("attempts").notNull().default(0),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.periodId, t.step] })],
+);
