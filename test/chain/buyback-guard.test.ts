@@ -2,7 +2,7 @@
 // gives the TWAP the minimum output is built on; a pool pushed inside the window, a window too short, or a pool too
 // thin for the swap defers the buyback; and a swap whose minimum is no longer met reverts, moving nothing.
 
-import { erc20Abi, type Address } from "viem";
+import { createTestClient, erc20Abi, http, type Address, type TestClient } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { executeBuyback, readPoolState, type BuybackMarket, type PoolState, type PriceObservation } from "../../src/chain/amm.ts";
 import type { ChainSigner } from "../../src/chain/clients.ts";
@@ -25,13 +25,26 @@ const POLICY: BuybackPolicy = {
   deadlineSeconds: 600n,
 };
 
+let testClient: TestClient;
+
 beforeAll(async () => {
   t = await startTestChain();
+  // Chain time moves one second per block, whatever the wall clock does: a TWAP window here must not widen because
+  // a loaded machine took long to send the transactions inside it.
+  testClient = createTestClient({ mode: "anvil", transport: http(t.chain.rpcUrl) });
+  await testClient.setBlockTimestampInterval({ interval: 1 });
   const c = t.chain.contracts;
   market = { router: c.uniswapV2Router02, pair: c.icntUsdcPair, icnt: c.icnt, usdc: c.usdc };
   treasury = t.chain.describe().treasury as Address;
 });
 afterAll(async () => t?.stop());
+
+/** Lets exactly `seconds` of chain time pass: the next block is mined that long after the latest. */
+async function advanceChainTime(seconds: bigint): Promise<void> {
+  const latest = await t.chain.client.getBlock();
+  await testClient.setNextBlockTimestamp({ timestamp: latest.timestamp + seconds });
+  await testClient.mine({ blocks: 1 });
+}
 
 /** The protocol's account holds `usdc` more test dollars: the period's fiat share, converted off-chain. */
 async function fundProtocol(usdc: bigint): Promise<void> {
@@ -57,7 +70,7 @@ async function trade(index: number, from: "usdc" | "icnt", amountIn: bigint): Pr
 /** Observes the window's start (stored and reloaded as the chore would), lets `seconds` of chain time pass, reads the pool. */
 async function windowOf(seconds: bigint, during?: () => Promise<void>): Promise<{ earlier: PriceObservation; now: PoolState }> {
   const earlier = loadPriceObservation(JSON.parse(JSON.stringify(storePriceObservation((await readPoolState(t.chain.client, market)).observation))));
-  await t.advanceTime(seconds);
+  await advanceChainTime(seconds);
   await during?.();
   return { earlier, now: await readPoolState(t.chain.client, market) };
 }
@@ -160,7 +173,7 @@ describe("the buyback guard on the ICNT/USDC pool", () => {
     const { earlier, now } = await windowOf(900n);
     const decision = decideBuyback({ usdcIn, policy: POLICY, earlier, now, icnt: market.icnt });
     if (decision.kind !== "execute") throw new Error(`expected a swap, got ${decision.kind}`);
-    await t.advanceTime(POLICY.deadlineSeconds + 1n);
+    await advanceChainTime(POLICY.deadlineSeconds + 1n);
     const usdcBefore = await t.balanceOf(market.usdc, t.chain.protocol.account.address);
     await expectRevert(
       executeBuyback(t.chain.protocol, market, { usdcIn, minimumOut: decision.minimumOut, deadline: decision.deadline, recipient: treasury }),
