@@ -217,14 +217,16 @@ export async function checkGranteesExist(ctx: S3Context, acl: StoredAcl): Promis
 
 /**
  * The ACL and owner a new object version gets from its write request (PutObject, CopyObject, CreateMultipartUpload,
- * a browser form): undefined when it simply follows its bucket. The writer owns what it writes unless the bucket
- * owner enforces ownership, or prefers it and the writer grants bucket-owner-full-control (about-object-ownership.html).
+ * a browser form): undefined when it simply follows its bucket. Under ObjectWriter the writer owns what it writes;
+ * under BucketOwnerPreferred it does unless it grants bucket-owner-full-control (about-object-ownership.html). A
+ * bucket without ownership controls keeps what this edge always did: the bucket's owner owns every object in it.
  */
 export async function objectAclForWrite(ctx: S3Context, bucket: BucketRow, headers: Headers, writer: string | null): Promise<ObjectAcl | undefined> {
   const controls = await accessControlsOf(ctx.env, bucket);
   const bucketOwner = bucket.accountId;
-  const prefersOwner = controls.ownership === "BucketOwnerPreferred" && headers.get("x-amz-acl")?.trim() === "bucket-owner-full-control";
-  const owner = writer === null || controls.ownership === "BucketOwnerEnforced" || prefersOwner ? bucketOwner : writer;
+  const writerOwns =
+    controls.ownership === "ObjectWriter" || (controls.ownership === "BucketOwnerPreferred" && headers.get("x-amz-acl")?.trim() !== "bucket-owner-full-control");
+  const owner = writer !== null && writerOwns ? writer : bucketOwner;
   const requested = aclFromHeaders(headers, owner, bucketOwner, "object");
   if (requested) {
     checkAclAllowed(controls, requested, bucketOwner);

@@ -154,7 +154,8 @@ function granteeOf(kind: string, value: string, where: string): Grantee {
  */
 export function parseAccessControlPolicy(body: string, resourceOwner: string): StoredAcl {
   const doc = parseXml(body);
-  if (!doc || doc.name !== "AccessControlPolicy") throw new S3Error("MalformedACLError");
+  if (!doc) throw new S3Error("MalformedXML");
+  if (doc.name !== "AccessControlPolicy") throw new S3Error("MalformedACLError");
   const ownerEl = doc.children.find((c) => c.name === "Owner");
   const ownerId = ownerEl ? childText(ownerEl, "ID") : undefined;
   if (ownerId !== undefined && ownerId.trim() !== resourceOwner) throw new S3Error("AccessDenied", "The Owner in the AccessControlPolicy is not the owner of the resource.");
