@@ -6,7 +6,7 @@ import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseXml, type XmlElement } from "../../src/s3/xml.ts";
 import { checkedS3Response, createAccountWithKey, EDGE, s3, xmlField, type TestAccount } from "./helpers.ts";
-import { signedApi } from "./key-helpers.ts";
+import { recordedChanges } from "./access-audit-helpers.ts";
 
 let owner: TestAccount;
 let other: TestAccount;
@@ -275,11 +275,3 @@ describe("access audit", () => {
     ]);
   });
 });
-
-/** The account's audit entries about the given targets, oldest first (one page is enough for these tests). */
-export async function recordedChanges(account: TestAccount, targets: string[]): Promise<{ action: string; before: unknown; after: unknown }[]> {
-  const res = await signedApi(account, "GET", "/access-audit?limit=200");
-  expect(res.status).toBe(200);
-  const { entries } = (await res.json()) as { entries: { action: string; target: string; before: unknown; after: unknown }[] };
-  return entries.filter((e) => targets.includes(e.target));
-}
