@@ -81,7 +81,8 @@ describe("BucketOwnerEnforced", () => {
     const b = "own-enforced";
     expect((await s3(owner, "PUT", `/${b}`, { headers: { "x-amz-object-ownership": "BucketOwnerEnforced" } })).status).toBe(200);
     expect((await s3(owner, "PUT", `/${b}/k.txt`, { body: "k" })).status).toBe(200);
-    for (const headers of [{ "x-amz-acl": "public-read" }, { "x-amz-grant-read": `id="${writer.id}"` }]) {
+    const refused: Record<string, string>[] = [{ "x-amz-acl": "public-read" }, { "x-amz-grant-read": `id="${writer.id}"` }];
+    for (const headers of refused) {
       expect(await code(s3(owner, "PUT", `/${b}?acl`, { headers })), JSON.stringify(headers)).toBe("400 AccessControlListNotSupported");
       expect(await code(s3(owner, "PUT", `/${b}/k.txt?acl`, { headers })), JSON.stringify(headers)).toBe("400 AccessControlListNotSupported");
       expect(await code(s3(owner, "PUT", `/${b}/new.txt`, { body: "n", headers })), JSON.stringify(headers)).toBe("400 AccessControlListNotSupported");
