@@ -4,6 +4,8 @@
 
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { hex, hmacSha256 } from "../../src/protocol/crypto.ts";
+import { deriveSigningKey, toAmzDate } from "../../src/protocol/sigv4.ts";
 import { parseXml, type XmlElement } from "../../src/s3/xml.ts";
 import { checkedS3Response, createAccountWithKey, EDGE, s3, xmlField, type TestAccount } from "./helpers.ts";
 import { recordedChanges } from "./access-audit-helpers.ts";
@@ -110,6 +112,36 @@ describe("canned ACLs", () => {
     expect(await (await anonymous("GET", `/${b}/multi`)).text()).toBe("m");
     // The copy's source keeps its own (private) ACL.
     expect(await code(anonymous("GET", `/${b}/source`))).toBe("403 AccessDenied");
+  });
+});
+
+/** A browser form upload of `key` with the given extra fields, its policy (naming every field) signed by `account`. */
+async function formUpload(account: TestAccount, bucket: string, key: string, extra: Record<string, string>): Promise<Response> {
+  const now = new Date();
+  const date = toAmzDate(now);
+  const credential = `${account.accessKeyId}/${date.slice(0, 8)}/us-east-1/s3/aws4_request`;
+  const fields: Record<string, string> = { key, ...extra, "x-amz-algorithm": "AWS4-HMAC-SHA256", "x-amz-credential": credential, "x-amz-date": date };
+  const conditions = [{ bucket }, ...Object.entries(fields).map(([name, value]) => ({ [name]: value }))];
+  const policy = btoa(JSON.stringify({ expiration: new Date(now.getTime() + 300_000).toISOString(), conditions }));
+  const signingKey = await deriveSigningKey(account.secretAccessKey, { accessKeyId: account.accessKeyId, date: date.slice(0, 8), region: "us-east-1", service: "s3" });
+  const all = { ...fields, policy, "x-amz-signature": hex(await hmacSha256(signingKey, policy)) };
+  const boundary = "----acl-test-boundary";
+  const parts = Object.entries(all).map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
+  parts.push(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\nform body\r\n--${boundary}--\r\n`);
+  return SELF.fetch(`${EDGE}/${bucket}`, { method: "POST", body: parts.join(""), headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
+}
+
+describe("browser form uploads", () => {
+  it("give the object the ACL of the form's acl and x-amz-grant-* fields", async () => {
+    const b = await bucketWith("acl-form");
+    expect((await formUpload(owner, b, "public.txt", { acl: "public-read" })).status).toBe(204);
+    expect(await (await anonymous("GET", `/${b}/public.txt`)).text()).toBe("form body");
+    expect((await formUpload(owner, b, "granted.txt", { "x-amz-grant-read": `id="${other.id}"` })).status).toBe(204);
+    expect(await (await s3(other, "GET", `/${b}/granted.txt`)).text()).toBe("form body");
+    expect(await code(anonymous("GET", `/${b}/granted.txt`))).toBe("403 AccessDenied");
+    expect((await formUpload(owner, b, "private.txt", {})).status).toBe(204);
+    expect(await code(anonymous("GET", `/${b}/private.txt`))).toBe("403 AccessDenied");
+    expect(await code(formUpload(owner, b, "bad.txt", { acl: "everyone" }))).toBe("400 InvalidArgument");
   });
 });
 
