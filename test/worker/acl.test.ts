@@ -2,7 +2,9 @@
 // AccessControlPolicy body, written back as S3 writes them, and giving another account or an anonymous caller
 // exactly the access they name.
 
-import { SELF } from "cloudflare:test";
+import { env, SELF } from "cloudflare:test";
+import type { Env } from "../../src/env.ts";
+import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hex, hmacSha256 } from "../../src/protocol/crypto.ts";
 import { deriveSigningKey, toAmzDate } from "../../src/protocol/sigv4.ts";
@@ -271,6 +273,24 @@ describe("AccessControlPolicy documents", () => {
     expect(await code(s3(owner, "PUT", `/${b}/missing?acl`, { headers: { "x-amz-acl": "private" } }))).toBe("404 NoSuchKey");
     // Nothing refused changed the ACL.
     expect(await (await s3(other, "GET", `/${b}/k.txt`)).text()).toBe("k");
+  });
+});
+
+describe("buckets of earlier releases", () => {
+  it("a bucket whose ACL an earlier release stored as the bare name public-read stays listable and readable by anyone", async () => {
+    const b = await bucketWith("acl-legacy-public", { "k.txt": "old" });
+    const e = env as unknown as Env;
+    const row = await e.DB.prepare("SELECT id FROM buckets WHERE name = ?").bind(b).first<{ id: string }>();
+    await bucketIndexFor(e, row!.id).setConfig("acl", "public-read");
+    expect(await (await anonymous("GET", `/${b}/k.txt`)).text()).toBe("old");
+    expect((await anonymous("GET", `/${b}?list-type=2`)).status).toBe(200);
+    expect(await code(anonymous("PUT", `/${b}/new.txt`, { body: "x" }))).toBe("403 AccessDenied");
+    expect(await bucketGrants(b)).toEqual([`${owner.id} FULL_CONTROL`, `${ALL_USERS} READ`]);
+    // Changing it from there is recorded with the canned name it had.
+    expect((await s3(owner, "PUT", `/${b}?acl`, { headers: { "x-amz-acl": "private" } })).status).toBe(200);
+    expect(await code(anonymous("GET", `/${b}/k.txt`))).toBe("403 AccessDenied");
+    const entries = await recordedChanges(owner, [`arn:aws:s3:::${b}`]);
+    expect(entries.at(-1)).toMatchObject({ action: "PutBucketAcl", before: { cannedAcl: "public-read" }, after: { cannedAcl: "private" } });
   });
 });
 
