@@ -75,6 +75,19 @@ describe("canned ACLs", () => {
     }
   });
 
+  it("public-read-write lets any account write and delete objects (its owner owns them) and anyone list; anonymous writes stay refused", async () => {
+    const b = await bucketWith("acl-open-bucket", {}, { "x-amz-acl": "public-read-write" });
+    expect((await s3(third, "PUT", `/${b}/dropped.txt`, { body: "dropped" })).status).toBe(200);
+    expect(await (await s3(owner, "GET", `/${b}/dropped.txt`)).text()).toBe("dropped");
+    expect(xmlField(await (await s3(owner, "GET", `/${b}/dropped.txt?acl`)).text(), "ID")).toBe(owner.id);
+    expect((await anonymous("GET", `/${b}?list-type=2`)).status).toBe(200);
+    // The edge reads no unsigned request body: an anonymous upload is refused whatever the ACL says.
+    expect(await code(anonymous("PUT", `/${b}/anon.txt`, { body: "anon", headers: { "content-length": "4" } }))).toBe("403 AccessDenied");
+    expect((await s3(third, "DELETE", `/${b}/dropped.txt`)).status).toBe(204);
+    expect((await s3(owner, "HEAD", `/${b}/dropped.txt`)).status).toBe(404);
+    expect(await code(s3(third, "GET", `/${b}?acl`))).toBe("403 AccessDenied");
+  });
+
   it("refuses a canned ACL S3 does not define with 400 InvalidArgument, and aws-exec-read with 501", async () => {
     const b = await bucketWith("acl-canned-bad");
     expect(await code(s3(owner, "PUT", `/${b}?acl`, { headers: { "x-amz-acl": "world-writable" } }))).toBe("400 InvalidArgument");
