@@ -1,9 +1,10 @@
-// Bucket lookups and the one access decision (authorize): the owner's account, the bucket policy and the canned
-// ACL decide who may do what with a bucket and its objects.
+// Bucket lookups and the one access decision (authorize): the owner's account, the bucket policy, the ACLs of
+// the bucket and the object, Object Ownership and Block Public Access decide who may do what with a bucket and
+// its objects.
 
 import { bucketIndexFor } from "../services/bucket-indexes.ts";
 import { meteredIndex } from "../services/metering.ts";
-import { getBucket as readBucket } from "../db/accounts.ts";
+import { getAccount, getBucket as readBucket } from "../db/accounts.ts";
 import type { Db } from "../db/client.ts";
 import { TtlCache } from "../services/ttl-cache.ts";
 import type { BucketRow } from "../db/schema.ts";
@@ -17,6 +18,10 @@ import { parseBucketPolicy, readsExistingObjectTags, type BucketPolicy } from ".
 import { evaluatePolicy, resourceArn, type PolicyDecision } from "./access/policy-evaluation.ts";
 import { conditionContext, signatureFacts, type RequestFacts } from "./access/request-context.ts";
 import { parseTaggingHeader, type TagSet } from "./tagging.ts";
+import type { ObjectAcl } from "../services/object-model.ts";
+import { aclAllows, aclFromHeaders, accountsGranted, cannedGrants, isPublicAcl, type AclPermission, type StoredAcl } from "./access/acl.ts";
+import type { ObjectOwnership, PublicAccessBlock } from "./access/bucket-controls.ts";
+import { isPublicPolicy } from "./access/policy-status.ts";
 
 /**
  * Bucket rows by name, per isolate. Create and delete in this isolate update it at once; another isolate may
@@ -65,8 +70,32 @@ const OWNER_ALWAYS = new Set(["s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:De
  * (API_PutBucketPolicy.html, API_GetBucketPolicy.html, API_DeleteBucketPolicy.html).
  */
 const OWNER_ACCOUNT_ONLY = OWNER_ALWAYS;
-/** What a public-read canned ACL lets anyone do, as before bucket policies existed. */
-const PUBLIC_READ_ACTIONS = new Set(["s3:ListBucket", "s3:GetObject", "s3:GetObjectVersion"]);
+/**
+ * What each permission of a bucket's ACL allows (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#permissions):
+ * READ lists the bucket, WRITE creates, overwrites and deletes its objects, READ_ACP and WRITE_ACP read and
+ * write the bucket's ACL.
+ */
+const BUCKET_ACL_PERMISSIONS: Record<string, AclPermission> = {
+  "s3:ListBucket": "READ",
+  "s3:ListBucketVersions": "READ",
+  "s3:ListBucketMultipartUploads": "READ",
+  "s3:PutObject": "WRITE",
+  "s3:DeleteObject": "WRITE",
+  "s3:DeleteObjectVersion": "WRITE",
+  "s3:AbortMultipartUpload": "WRITE",
+  "s3:ListMultipartUploadParts": "WRITE",
+  "s3:GetBucketAcl": "READ_ACP",
+  "s3:PutBucketAcl": "WRITE_ACP",
+};
+/** An object's ACL: READ reads the object (and its metadata), READ_ACP and WRITE_ACP its ACL. */
+const OBJECT_ACL_PERMISSIONS: Record<string, AclPermission> = {
+  "s3:GetObject": "READ",
+  "s3:GetObjectVersion": "READ",
+  "s3:GetObjectAcl": "READ_ACP",
+  "s3:GetObjectVersionAcl": "READ_ACP",
+  "s3:PutObjectAcl": "WRITE_ACP",
+  "s3:PutObjectVersionAcl": "WRITE_ACP",
+};
 const LIST_ACTIONS = new Set(["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads"]);
 
 /**
@@ -105,10 +134,108 @@ export async function authorize(ctx: S3Context, action: string, bucketName: stri
     if (decision === "Allow") throw new S3Error("MethodNotAllowed", "The bucket policy can only be managed by the account that owns the bucket.", { Method: ctx.request.method, ResourceType: "BUCKETPOLICY" });
     throw new S3Error("AccessDenied");
   }
-  if (decision === "Allow") return bucket;
-  // Not metered (bucketIndexFor): a stranger's refused read is not billed to the bucket's owner.
-  if (PUBLIC_READ_ACTIONS.has(action) && (await bucketIndexFor(ctx.env, bucket.id).getConfig(ACL_CONFIG)) === "public-read") return bucket;
+  const controls = await accessControlsOf(ctx.env, bucket);
+  // RestrictPublicBuckets: a public policy admits only the owner's account, cross-account statements included
+  // (access-control-block-public-access.html, "RestrictPublicBuckets").
+  if (decision === "Allow" && !(controls.publicAccessBlock?.restrictPublicBuckets && policy && isPublicPolicy(policy))) return bucket;
+  // An ACL grant admits as a policy Allow does (how-s3-evaluates-access-control.html), unless ACLs are disabled.
+  if (controls.ownership !== "BucketOwnerEnforced") {
+    const ignorePublic = controls.publicAccessBlock?.ignorePublicAcls ?? false;
+    const bucketPermission = BUCKET_ACL_PERMISSIONS[action];
+    if (bucketPermission && aclAllows(controls.acl, accountId, bucketPermission, ignorePublic)) return bucket;
+    const objectPermission = OBJECT_ACL_PERMISSIONS[action];
+    if (objectPermission && key !== undefined) {
+      const acl = await objectAclOf(ctx, bucket, controls, key, options.versionId ?? ctx.query.get("versionId") ?? undefined);
+      if (acl && aclAllows(acl, accountId, objectPermission, ignorePublic)) return bucket;
+    }
+  }
   throw new S3Error("AccessDenied");
+}
+
+/** What a bucket's ACL, Object Ownership and Block Public Access say; absent settings are S3's defaults. */
+export interface BucketAccessControls {
+  acl: StoredAcl;
+  /** null: the bucket never set ownership controls, and keeps working as before they existed (ACLs accepted). */
+  ownership: ObjectOwnership | null;
+  publicAccessBlock: PublicAccessBlock | null;
+}
+
+export async function accessControlsOf(env: S3Context["env"], bucket: BucketRow): Promise<BucketAccessControls> {
+  // Not metered (bucketIndexFor): a stranger's refused request is not billed to the bucket's owner.
+  const index = bucketIndexFor(env, bucket.id);
+  const [acl, ownership, publicAccessBlock] = await Promise.all([index.getConfig(ACL_CONFIG), index.getConfig(OWNERSHIP_CONFIG), index.getConfig(PUBLIC_ACCESS_BLOCK_CONFIG)]);
+  return { acl: storedBucketAcl(acl, bucket.accountId), ownership, publicAccessBlock };
+}
+
+/** The bucket's ACL, also as older releases stored it: a canned name ("private" or "public-read"). */
+function storedBucketAcl(acl: BucketAcl | StoredAcl | null, owner: string): StoredAcl {
+  if (acl === null) return { canned: "private", grants: cannedGrants("private", owner, owner, "bucket") };
+  if (typeof acl === "string") return { canned: acl, grants: cannedGrants(acl, owner, owner, "bucket") };
+  return acl;
+}
+
+/**
+ * The ACL an object version answers with. A version written with its own ACL (or by another account) carries it;
+ * one without follows its bucket's ACL, as every object did before object ACLs, so a public-read bucket of an
+ * earlier release stays readable. In a bucket with ownership controls, such a version is private to the bucket's
+ * owner, as in S3.
+ */
+export function effectiveObjectAcl(bucket: BucketRow, controls: BucketAccessControls, record: { acl?: ObjectAcl } | null): ObjectAcl {
+  const owner = bucket.accountId;
+  if (controls.ownership === "BucketOwnerEnforced") return { owner, grants: cannedGrants("private", owner, owner, "object") };
+  if (record?.acl) return record.acl;
+  if (controls.ownership === null) return { owner, ...controls.acl };
+  return { owner, grants: cannedGrants("private", owner, owner, "object") };
+}
+
+async function objectAclOf(ctx: S3Context, bucket: BucketRow, controls: BucketAccessControls, key: string, versionId: string | undefined): Promise<ObjectAcl | null> {
+  const index = bucketIndexFor(ctx.env, bucket.id);
+  const record = versionId === undefined ? await index.getObject(key) : await index.getVersion(key, versionId);
+  if (!record || isDeleteMarker(record)) return null;
+  return effectiveObjectAcl(bucket, controls, record);
+}
+
+/** An ACL may be as S3 allows on this bucket: not public under BlockPublicAcls, not at all under BucketOwnerEnforced. */
+export function checkAclAllowed(controls: Pick<BucketAccessControls, "ownership" | "publicAccessBlock">, acl: StoredAcl, owner: string): void {
+  if (controls.ownership === "BucketOwnerEnforced" && !ownerFullControlOnly(acl, owner)) {
+    // "Bucket owner enforced ... ACLs are disabled": only bucket-owner-full-control (or its equivalent) is accepted.
+    throw new S3Error("AccessControlListNotSupported");
+  }
+  if (controls.publicAccessBlock?.blockPublicAcls && isPublicAcl(acl)) throw new S3Error("AccessDenied", "Block Public Access (BlockPublicAcls) refuses public ACLs on this bucket.");
+}
+
+function ownerFullControlOnly(acl: StoredAcl, owner: string): boolean {
+  return acl.grants.every((g) => g.permission === "FULL_CONTROL" && g.grantee.type === "CanonicalUser" && g.grantee.id === owner);
+}
+
+/** S3 refuses grants to canonical ids that are no account ("Invalid id"). */
+export async function checkGranteesExist(ctx: S3Context, acl: StoredAcl): Promise<void> {
+  for (const id of accountsGranted(acl)) {
+    if (!(await getAccount(ctx.db, id))) throw new S3Error("InvalidArgument", "Invalid id", { ArgumentName: "CanonicalUser/ID", ArgumentValue: id });
+  }
+}
+
+/**
+ * The ACL and owner a new object version gets from its write request (PutObject, CopyObject, CreateMultipartUpload,
+ * a browser form): undefined when it simply follows its bucket. Under ObjectWriter the writer owns what it writes;
+ * under BucketOwnerPreferred it does unless it grants bucket-owner-full-control (about-object-ownership.html). A
+ * bucket without ownership controls keeps what this edge always did: the bucket's owner owns every object in it.
+ */
+export async function objectAclForWrite(ctx: S3Context, bucket: BucketRow, headers: Headers, writer: string | null): Promise<ObjectAcl | undefined> {
+  const controls = await accessControlsOf(ctx.env, bucket);
+  const bucketOwner = bucket.accountId;
+  const writerOwns =
+    controls.ownership === "ObjectWriter" || (controls.ownership === "BucketOwnerPreferred" && headers.get("x-amz-acl")?.trim() !== "bucket-owner-full-control");
+  const owner = writer !== null && writerOwns ? writer : bucketOwner;
+  const requested = aclFromHeaders(headers, owner, bucketOwner, "object");
+  if (requested) {
+    checkAclAllowed(controls, requested, bucketOwner);
+    await checkGranteesExist(ctx, requested);
+  }
+  if (controls.ownership === "BucketOwnerEnforced") return undefined;
+  if (requested) return { owner, ...requested };
+  if (owner !== bucketOwner) return { owner, canned: "private", grants: cannedGrants("private", owner, bucketOwner, "object") };
+  return undefined;
 }
 
 function requestTagsOf(headers: Headers): TagSet | undefined {
@@ -207,10 +334,11 @@ async function checkOwner(ctx: S3Context, name: string, expected: string | null)
   if (bucket && bucket.accountId !== expected.trim()) throw new S3Error("AccessDenied");
 }
 
-/** Canned ACLs a bucket can carry (x-amz-acl); "public-read" lets anyone list and read it. */
-export const BUCKET_ACLS = ["private", "public-read"] as const;
-export type BucketAcl = (typeof BUCKET_ACLS)[number];
+/** The canned ACLs earlier releases stored for a bucket as a bare name. */
+export type BucketAcl = "private" | "public-read";
 export const ACL_CONFIG = "acl";
+export const OWNERSHIP_CONFIG = "ownershipControls";
+export const PUBLIC_ACCESS_BLOCK_CONFIG = "publicAccessBlock";
 
 /** The bucket's index; calls to the index of the bucket the request names carry its usage report. */
 export function bucketIndex(ctx: S3Context, bucket: BucketRow) {

@@ -5,6 +5,7 @@
 import { EdgeError } from "../protocol/errors.ts";
 
 const S3_ERRORS = {
+  AccessControlListNotSupported: [400, "The bucket does not allow ACLs"],
   AccessDenied: [403, "Access Denied"],
   AccessForbidden: [403, "CORSResponse: This CORS request is not allowed."],
   AuthorizationHeaderMalformed: [400, "The authorization header you provided is invalid."],
@@ -37,6 +38,7 @@ const S3_ERRORS = {
   "KMS.DisabledException": [400, "The KMS key is disabled."],
   "KMS.KMSInvalidStateException": [400, "The KMS key is pending deletion."],
   KeyTooLongError: [400, "Your key is too long"],
+  MalformedACLError: [400, "The XML you provided was not well-formed or did not validate against our published schema."],
   MalformedPolicy: [400, "Policies must be valid JSON and the first byte must be '{'"],
   MalformedPOSTRequest: [400, "The body of your POST request is not well-formed multipart/form-data."],
   InvalidPolicyDocument: [400, "The content of the form does not meet the conditions specified in the policy document."],
@@ -47,6 +49,7 @@ const S3_ERRORS = {
   MissingContentLength: [411, "You must provide the Content-Length HTTP header."],
   MissingSecurityHeader: [400, "Your request is missing a required header."],
   NoSuchBucket: [404, "The specified bucket does not exist"],
+  NoSuchPublicAccessBlockConfiguration: [404, "The public access block configuration was not found"],
   NoSuchBucketPolicy: [404, "The bucket policy does not exist"],
   NoSuchKey: [404, "The specified key does not exist."],
   NoSuchCORSConfiguration: [404, "The CORS configuration does not exist"],
@@ -56,6 +59,9 @@ const S3_ERRORS = {
   NoSuchTagSet: [404, "The TagSet does not exist"],
   NoSuchVersion: [404, "The specified version does not exist."],
   NoSuchUpload: [404, "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."],
+  OwnershipControlsNotFoundError: [404, "The bucket ownership controls were not found"],
+  UnexpectedContent: [400, "This request does not support content"],
+  UnresolvableGrantByEmailAddress: [400, "The email address you provided does not match any account on record."],
   NotImplemented: [501, "A header you provided implies functionality that is not implemented."],
   ConditionalRequestConflict: [409, "A conflicting conditional operation is currently in progress against this resource. Please try again."],
   PreconditionFailed: [412, "At least one of the pre-conditions you specified did not hold"],

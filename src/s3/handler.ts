@@ -23,8 +23,6 @@ import {
   deleteBucketTaggingOp,
   getBucketLocationOp,
   getBucketTaggingOp,
-  getBucketAclOp,
-  putBucketAclOp,
   getBucketCorsOp,
   putBucketCorsOp,
   deleteBucketCorsOp,
@@ -54,8 +52,6 @@ import {
   deleteObjectsOp,
   deleteObjectTaggingOp,
   getObjectAttributesOp,
-  getObjectAclOp,
-  putObjectAclOp,
   getObjectOp,
   getObjectTaggingOp,
   putObjectOp,
@@ -77,6 +73,15 @@ import { checkResponseOverrides } from "./object-headers.ts";
 import { corsHeaders, matchCorsRule, requestedHeaders, type CorsRule } from "./cors.ts";
 import { authorizeOperation, checkExpectedBucketOwners, getBucket } from "./bucket-access.ts";
 import { deleteBucketPolicyOp, getBucketPolicyOp, getBucketPolicyStatusOp, putBucketPolicyOp } from "./operations/bucket-policy.ts";
+import { getBucketAclOp, getObjectAclOp, putBucketAclOp, putObjectAclOp } from "./operations/acls.ts";
+import {
+  deleteBucketOwnershipControlsOp,
+  deletePublicAccessBlockOp,
+  getBucketOwnershipControlsOp,
+  getPublicAccessBlockOp,
+  putBucketOwnershipControlsOp,
+  putPublicAccessBlockOp,
+} from "./operations/bucket-controls.ts";
 
 export async function handleS3(request: Request, plainEnv: Env, waitUntil: (p: Promise<unknown>) => void): Promise<Response> {
   // Off unless the SERVER_TIMING debug var is set: then D1, Durable Object and subrequest time is reported.
@@ -284,6 +289,18 @@ function dispatch(ctx: S3Context, op: S3Op): Promise<Response> {
       return getObjectLegalHoldOp(ctx, op.bucket, op.key);
     case "PutObjectLegalHold":
       return putObjectLegalHoldOp(ctx, op.bucket, op.key);
+    case "GetBucketOwnershipControls":
+      return getBucketOwnershipControlsOp(ctx, op.bucket);
+    case "PutBucketOwnershipControls":
+      return putBucketOwnershipControlsOp(ctx, op.bucket);
+    case "DeleteBucketOwnershipControls":
+      return deleteBucketOwnershipControlsOp(ctx, op.bucket);
+    case "GetPublicAccessBlock":
+      return getPublicAccessBlockOp(ctx, op.bucket);
+    case "PutPublicAccessBlock":
+      return putPublicAccessBlockOp(ctx, op.bucket);
+    case "DeletePublicAccessBlock":
+      return deletePublicAccessBlockOp(ctx, op.bucket);
     default: {
       const unreachable: never = op;
       throw new Error(`unrouted operation ${JSON.stringify(unreachable)}`);

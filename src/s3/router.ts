@@ -59,14 +59,20 @@ export type S3Op =
   | { op: "GetObjectRetention"; bucket: string; key: string }
   | { op: "PutObjectRetention"; bucket: string; key: string }
   | { op: "GetObjectLegalHold"; bucket: string; key: string }
-  | { op: "PutObjectLegalHold"; bucket: string; key: string };
+  | { op: "PutObjectLegalHold"; bucket: string; key: string }
+  | { op: "GetBucketOwnershipControls"; bucket: string }
+  | { op: "PutBucketOwnershipControls"; bucket: string }
+  | { op: "DeleteBucketOwnershipControls"; bucket: string }
+  | { op: "GetPublicAccessBlock"; bucket: string }
+  | { op: "PutPublicAccessBlock"; bucket: string }
+  | { op: "DeletePublicAccessBlock"; bucket: string };
 
 export type S3OpName = S3Op["op"];
 
 /** Subresources S3 defines that this edge does not implement yet: answered NotImplemented, never misrouted. */
 const UNSUPPORTED_SUBRESOURCES = [
   "analytics", "accelerate", "intelligent-tiering", "inventory", "logging",
-  "metrics", "notification", "ownershipControls", "publicAccessBlock",
+  "metrics", "notification",
   "replication", "requestPayment", "website",
   "torrent", "restore", "select",
 ];
@@ -132,6 +138,18 @@ export function routeS3Request(input: RouteInput, baseDomains: readonly string[]
       if (method === "GET") return { op: "GetBucketPolicy", bucket };
       if (method === "PUT") return { op: "PutBucketPolicy", bucket };
       if (method === "DELETE") return { op: "DeleteBucketPolicy", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
+    if (q.has("ownershipControls")) {
+      if (method === "GET") return { op: "GetBucketOwnershipControls", bucket };
+      if (method === "PUT") return { op: "PutBucketOwnershipControls", bucket };
+      if (method === "DELETE") return { op: "DeleteBucketOwnershipControls", bucket };
+      throw new S3Error("MethodNotAllowed");
+    }
+    if (q.has("publicAccessBlock")) {
+      if (method === "GET") return { op: "GetPublicAccessBlock", bucket };
+      if (method === "PUT") return { op: "PutPublicAccessBlock", bucket };
+      if (method === "DELETE") return { op: "DeletePublicAccessBlock", bucket };
       throw new S3Error("MethodNotAllowed");
     }
     if (method === "GET" && q.has("policyStatus")) return { op: "GetBucketPolicyStatus", bucket };

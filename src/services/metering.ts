@@ -100,6 +100,7 @@ export const METERED_METHODS = [
   "setVersioning",
   "putObject",
   "setObjectTags",
+  "setObjectAcl",
   "getObject",
   "getVersion",
   "deleteObject",

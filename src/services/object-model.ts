@@ -1,6 +1,7 @@
 // What the edge records about a stored object. Shared by the S3 operations and the BucketIndex Durable Object.
 
 import type { ReplicaMaskScheme } from "./replica-mask.ts";
+import type { StoredAcl } from "../s3/access/acl.ts";
 import { ciphertextLength } from "./crypto/stream-format.ts";
 import { pieceBytes, type ErasureCode } from "../protocol/piece-layout.ts";
 
@@ -116,6 +117,13 @@ export interface ObjectRecord {
   encryption?: ObjectEncryption;
   /** Object Lock on this version (src/s3/object-lock.ts); absent when it has neither retention nor legal hold. */
   lock?: ObjectLock;
+  /** The version's own ACL and owner (src/s3/access/acl.ts); absent: it follows its bucket, as before object ACLs. */
+  acl?: ObjectAcl;
+}
+
+/** An object version's ACL and the account that owns the version (Object Ownership decides which). */
+export interface ObjectAcl extends StoredAcl {
+  owner: string;
 }
 
 /** S3 Object Lock retention modes (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html). */
@@ -242,6 +250,8 @@ export interface MultipartUpload {
   encryption?: ObjectEncryption;
   /** The Object Lock the upload asked for (x-amz-object-lock-*), given to the object when it completes. */
   lock?: ObjectLock;
+  /** The ACL the upload asked for (x-amz-acl, x-amz-grant-*), given to the object when it completes. */
+  acl?: ObjectAcl;
 }
 
 export interface ListUploadsQuery {

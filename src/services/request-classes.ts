@@ -39,6 +39,8 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   PutObjectLockConfiguration: "A",
   PutObjectRetention: "A",
   PutObjectLegalHold: "A",
+  PutBucketOwnershipControls: "A",
+  PutPublicAccessBlock: "A",
   // Class B: reads.
   GetObject: "B",
   HeadObject: "B",
@@ -58,6 +60,8 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   GetObjectLockConfiguration: "B",
   GetObjectRetention: "B",
   GetObjectLegalHold: "B",
+  GetBucketOwnershipControls: "B",
+  GetPublicAccessBlock: "B",
   // Free: deletes and cancels (a multi-object delete is a POST that only deletes: free as its deletes are).
   DeleteObject: "free",
   DeleteObjects: "free",
@@ -69,6 +73,8 @@ export const REQUEST_CLASSES: Record<S3OpName, RequestClass> = {
   DeleteBucketCors: "free",
   DeleteBucketLifecycle: "free",
   DeleteBucketPolicy: "free",
+  DeleteBucketOwnershipControls: "free",
+  DeletePublicAccessBlock: "free",
 };
 
 export function requestClassOf(op: S3OpName): RequestClass {

@@ -130,8 +130,8 @@ describe("BucketIndex schema upgrades", () => {
 
   it("opens an index the previous release wrote (schema 3), configuration documents included", async () => {
     const current = { ...record("a/b", "blob-ab", ["n1", "n2"]), versionId: "null" };
-    // Everything schema 3 could store (bucket policies and Object Lock came later).
-    const config: Omit<BucketConfig, "policy" | "objectLock"> = {
+    // Everything schema 3 could store (bucket policies, Object Lock, ownership controls and Block Public Access came later).
+    const config: Omit<BucketConfig, "policy" | "objectLock" | "ownershipControls" | "publicAccessBlock"> = {
       versioning: "Suspended",
       acl: "public-read",
       tagging: { team: "storage" },

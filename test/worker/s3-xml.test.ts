@@ -41,11 +41,11 @@ describe("ACL documents", () => {
     }
   });
 
-  it("answers an AccessControlPolicy body, which only canned ACLs replace, with NotImplemented", async () => {
+  it("answers an AccessControlPolicy body without an AccessControlList with 400 MalformedACLError", async () => {
     const body = `<AccessControlPolicy><Owner><ID>${owner.id}</ID></Owner></AccessControlPolicy>`;
     const res = await s3(owner, "PUT", "/acl-xml?acl", { body });
-    expect(res.status).toBe(501);
-    expect(xmlField(await res.text(), "Code")).toBe("NotImplemented");
+    expect(res.status).toBe(400);
+    expect(xmlField(await res.text(), "Code")).toBe("MalformedACLError");
   });
 });
 
@@ -70,6 +70,8 @@ describe("malformed XML bodies", () => {
     ["PUT", `/${bucket}?encryption`, (bad) => `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256${bad}</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`],
     ["PUT", `/${bucket}?acl`, (bad) => `<AccessControlPolicy><Owner><ID>x${bad}</ID></Owner></AccessControlPolicy>`],
     ["PUT", `/${bucket}/tagged?acl`, (bad) => `<AccessControlPolicy><Owner><ID>x${bad}</ID></Owner></AccessControlPolicy>`],
+    ["PUT", `/${bucket}?ownershipControls`, (bad) => `<OwnershipControls><Rule><ObjectOwnership>ObjectWriter${bad}</ObjectOwnership></Rule></OwnershipControls>`],
+    ["PUT", `/${bucket}?publicAccessBlock`, (bad) => `<PublicAccessBlockConfiguration><BlockPublicAcls>true${bad}</BlockPublicAcls></PublicAccessBlockConfiguration>`],
     ["PUT", "/xml-bodies-new", (bad) => `<CreateBucketConfiguration><LocationConstraint>us-east-1${bad}</LocationConstraint></CreateBucketConfiguration>`],
   ];
   const defects: [string, string][] = [
@@ -94,6 +96,8 @@ describe("malformed XML bodies", () => {
       expect(tags).toContain("<Key>colour</Key><Value>blue</Value>");
       expect((await s3(owner, "HEAD", `/${bucket}/tagged`)).status).toBe(200);
       expect((await s3(owner, "HEAD", "/xml-bodies-new")).status).toBe(404);
+      expect((await s3(owner, "GET", `/${bucket}?ownershipControls`)).status).toBe(404);
+      expect((await s3(owner, "GET", `/${bucket}?publicAccessBlock`)).status).toBe(404);
     });
   }
 

@@ -143,6 +143,18 @@ export function requiredPermission(op: S3Op, query: URLSearchParams): RequiredPe
       return action("GetObjectLegalHold");
     case "PutObjectLegalHold":
       return action("PutObjectLegalHold");
+    case "GetBucketOwnershipControls":
+      return action("GetBucketOwnershipControls");
+    case "PutBucketOwnershipControls":
+      return action("PutBucketOwnershipControls");
+    // S3 has no delete action of its own for these: deleting needs the put permission.
+    case "DeleteBucketOwnershipControls":
+      return action("PutBucketOwnershipControls");
+    case "GetPublicAccessBlock":
+      return action("GetBucketPublicAccessBlock");
+    case "PutPublicAccessBlock":
+    case "DeletePublicAccessBlock":
+      return action("PutBucketPublicAccessBlock");
     default: {
       const unreachable: never = op;
       throw new Error(`no IAM action for ${JSON.stringify(unreachable)}`);

@@ -7,7 +7,7 @@ import { getAccount } from "../../db/accounts.ts";
 import type { BucketRow } from "../../db/schema.ts";
 import { accountsNamedIn, MAX_POLICY_BYTES, parseBucketPolicy } from "../access/policy-document.ts";
 import { isPublicPolicy } from "../access/policy-status.ts";
-import { authorizedBucket, bucketPolicyOf, deleteBucketPolicy, putBucketPolicy } from "../bucket-access.ts";
+import { accessControlsOf, authorizedBucket, bucketPolicyOf, deleteBucketPolicy, putBucketPolicy } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { readDocumentBody } from "../payload.ts";
@@ -21,6 +21,11 @@ export async function putBucketPolicyOp(ctx: S3Context, name: string): Promise<R
   // S3 refuses a principal that does not exist ("Invalid principal in policy").
   for (const accountId of accountsNamedIn(document)) {
     if (!(await getAccount(ctx.db, accountId))) throw new S3Error("MalformedPolicy", "Invalid principal in policy", { Detail: `No account ${accountId}` });
+  }
+  // BlockPublicPolicy: "Amazon S3 rejects calls to PUT Bucket policy if the specified bucket policy allows public
+  // access" (access-control-block-public-access.html).
+  if ((await accessControlsOf(ctx.env, bucket)).publicAccessBlock?.blockPublicPolicy && isPublicPolicy(document)) {
+    throw new S3Error("AccessDenied", "Block Public Access (BlockPublicPolicy) refuses public bucket policies on this bucket.");
   }
   const before = await bucketPolicyOf(ctx.env, bucket);
   await putBucketPolicy(ctx.env, bucket, { text, document });

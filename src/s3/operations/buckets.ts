@@ -8,17 +8,10 @@ import { formatErasureCode, parseErasureCode, type ErasureCode } from "../../pro
 import { NO_ERASURE_CODE } from "../../db/schema.ts";
 import { newWrappedBucketKey } from "../../services/bucket-keys.ts";
 import { parseMasterKeyRing } from "../../services/crypto/keys.ts";
-import {
-  ACL_CONFIG,
-  BUCKET_ACLS,
-  bucketIndex,
-  forgetBucket,
-  getBucket,
-  requireAccount,
-  authorizedBucket,
-  validateBucketName,
-  type BucketAcl,
-} from "../bucket-access.ts";
+import { ACL_CONFIG, accessControlsOf, OWNERSHIP_CONFIG, bucketIndex, checkAclAllowed, checkGranteesExist, forgetBucket, getBucket, requireAccount, authorizedBucket, validateBucketName } from "../bucket-access.ts";
+import { aclFromHeaders, cannedGrants, describeAcl } from "../access/acl.ts";
+import { parseObjectOwnership, type ObjectOwnership } from "../access/bucket-controls.ts";
+import { recordAclChange } from "./acls.ts";
 import { corsXml, parseCorsXml } from "../cors.ts";
 import { objectLockRequested } from "../object-lock.ts";
 import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
@@ -28,7 +21,7 @@ import { S3Error } from "../errors.ts";
 import { readDocumentBody } from "../payload.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
 import { parseTaggingXml, taggingXml } from "../tagging.ts";
-import { childText, parseXml, toXmlText, XSI_XMLNS, type XmlNode } from "../xml.ts";
+import { childText, parseXml, toXmlText } from "../xml.ts";
 
 /** ListBuckets, with the optional pagination S3 added in 2024 (max-buckets, continuation-token, prefix). */
 export async function listBucketsOp(ctx: S3Context): Promise<Response> {
@@ -58,7 +51,12 @@ export async function listBucketsOp(ctx: S3Context): Promise<Response> {
 export async function createBucketOp(ctx: S3Context, name: string): Promise<Response> {
   const accountId = requireAccount(ctx);
   validateBucketName(name);
-  const acl = cannedAcl(ctx.request.headers);
+  const acl = aclFromHeaders(ctx.request.headers, accountId, accountId, "bucket") ?? { canned: "private", grants: cannedGrants("private", accountId, accountId, "bucket") };
+  const ownershipHeader = ctx.request.headers.get("x-amz-object-ownership");
+  const ownership: ObjectOwnership | null = ownershipHeader === null ? null : parseObjectOwnership(ownershipHeader, "x-amz-object-ownership");
+  // A new bucket has no Block Public Access yet; with ACLs disabled only the owner's full control is accepted.
+  checkAclAllowed({ ownership, publicAccessBlock: null }, acl, accountId);
+  await checkGranteesExist(ctx, acl);
   const replicationFactor = replicationFactorFrom(ctx.request.headers);
   const erasureCode = erasureCodeFrom(ctx.request.headers);
   const lockEnabled = objectLockRequested(ctx.request.headers);
@@ -92,15 +90,16 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     // S3 returns 200 OK and resets the bucket access control lists (ACLs)."
     // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html, BucketAlreadyOwnedByYou)
     if (existing.region !== "us-east-1") throw new S3Error("BucketAlreadyOwnedByYou", undefined, { BucketName: name });
-    const before = (await bucketIndex(ctx, existing).getConfig(ACL_CONFIG)) ?? "private";
-    if (acl === "private") await bucketIndex(ctx, existing).deleteConfig(ACL_CONFIG);
+    const before = (await accessControlsOf(ctx.env, existing)).acl;
+    if (acl.canned === "private") await bucketIndex(ctx, existing).deleteConfig(ACL_CONFIG);
     else await bucketIndex(ctx, existing).setConfig(ACL_CONFIG, acl);
-    await recordBucketAclChange(ctx, existing.accountId, name, "CreateBucket", { cannedAcl: before }, acl);
+    await recordAclChange(ctx, existing.accountId, s3Arn(name), "CreateBucket", describeAcl(before), acl);
     return new Response(null, { status: 200, headers: { location: `/${name}` } });
   }
-  if (acl !== "private") {
-    const bucket = (await getBucket(ctx.db, name))!;
-    await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
+  if (acl.canned !== "private") await bucketIndex(ctx, (await getBucket(ctx.db, name))!).setConfig(ACL_CONFIG, acl);
+  if (ownership !== null) {
+    await bucketIndex(ctx, (await getBucket(ctx.db, name))!).setConfig(OWNERSHIP_CONFIG, ownership);
+    await recordAccessChange(ctx.db, { accountId, actor: s3Actor(ctx.principal), action: "CreateBucket", target: s3Arn(name), before: null, after: { objectOwnership: ownership }, at: ctx.now.getTime(), requestId: ctx.requestId });
   }
   if (lockEnabled) {
     // "Enables Object Lock ... also automatically enables versioning" (API_CreateBucket, x-amz-bucket-object-lock-enabled).
@@ -108,7 +107,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     await index.setVersioning("Enabled");
     await index.putObjectLockConfiguration({ enabled: true });
   }
-  await recordBucketAclChange(ctx, accountId, name, "CreateBucket", null, acl);
+  await recordAclChange(ctx, accountId, s3Arn(name), "CreateBucket", null, acl);
   return new Response(null, { status: 200, headers: { location: `/${name}` } });
 }
 
@@ -216,61 +215,6 @@ function erasureCodeFrom(headers: Headers): string | null {
     });
   }
   return formatErasureCode(code);
-}
-
-/** x-amz-acl: only the canned ACLs a bucket can carry here; grants (x-amz-grant-*) are not supported. */
-function cannedAcl(headers: Headers): BucketAcl {
-  if ([...headers.keys()].some((h) => h.startsWith("x-amz-grant-"))) throw new S3Error("NotImplemented", "ACL grants are not supported; use a canned ACL.");
-  const acl = headers.get("x-amz-acl") ?? "private";
-  if (!(BUCKET_ACLS as readonly string[]).includes(acl)) throw new S3Error("NotImplemented", `The canned ACL '${acl}' is not supported; use private or public-read.`);
-  return acl as BucketAcl;
-}
-
-/** GetBucketAcl: the owner has FULL_CONTROL; public-read adds READ for AllUsers. */
-export async function getBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = authorizedBucket(ctx, name);
-  const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
-  return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
-}
-
-/**
- * The AccessControlPolicy document (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketAcl.html): each
- * Grantee declares the xsi namespace and says its kind in `xsi:type`, as S3 writes it.
- */
-export function aclXml(owner: string, acl: BucketAcl): XmlNode {
-  const grantee = (type: "CanonicalUser" | "Group", fields: XmlNode): XmlNode => ({ "@xmlns:xsi": XSI_XMLNS, "@xsi:type": type, ...fields });
-  return {
-    Owner: { ID: owner, DisplayName: owner },
-    AccessControlList: {
-      Grant: [
-        { Grantee: grantee("CanonicalUser", { ID: owner, DisplayName: owner }), Permission: "FULL_CONTROL" },
-        ...(acl === "public-read" ? [{ Grantee: grantee("Group", { URI: "http://acs.amazonaws.com/groups/global/AllUsers" }), Permission: "READ" }] : []),
-      ],
-    },
-  };
-}
-
-/** An AccessControlPolicy body is not supported, but a malformed one is still MalformedXML, as in S3. */
-export function refuseAclBody(body: string): void {
-  if (body.trim() === "") return;
-  if (!parseXml(body)) throw new S3Error("MalformedXML");
-  throw new S3Error("NotImplemented", "Only canned ACLs (x-amz-acl) are supported.");
-}
-
-/** PutBucketAcl with a canned ACL header (an AccessControlPolicy body is not supported). */
-export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Response> {
-  const bucket = authorizedBucket(ctx, name);
-  refuseAclBody(await readDocumentBody(ctx.request, ctx.principal));
-  const before = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
-  const acl = cannedAcl(ctx.request.headers);
-  await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
-  await recordBucketAclChange(ctx, bucket.accountId, name, "PutBucketAcl", { cannedAcl: before }, acl);
-  return new Response(null, { status: 200 });
-}
-
-/** The access audit log's entry for a bucket's ACL (src/db/access-audit.ts). */
-function recordBucketAclChange(ctx: S3Context, owner: string, bucket: string, action: string, before: { cannedAcl: BucketAcl } | null, after: BucketAcl) {
-  return recordAccessChange(ctx.db, { accountId: owner, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket), before, after: { cannedAcl: after }, at: ctx.now.getTime(), requestId: ctx.requestId });
 }
 
 export const CORS_CONFIG = "cors";

@@ -6,7 +6,7 @@ import { fromBase64, fromHex, hex, randomHex } from "../../protocol/crypto.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm, type ChecksumAlgorithm } from "../checksums.ts";
 import { freeBlobs, storeSegment } from "../../services/blob-storage.ts";
 import { MAX_PART_NUMBER, replicasOf, type ObjectRecord, type UploadedPart } from "../../services/object-model.ts";
-import { authorizedBucket, bucketIndex } from "../bucket-access.ts";
+import { authorizedBucket, bucketIndex, objectAclForWrite } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
 import { storedHeadersFrom, userMetadataFrom, validateObjectKey, writeConditionError, writeConditionFrom } from "../object-headers.ts";
@@ -27,6 +27,7 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
   // each present the same customer key).
   const { encryption } = await encryptionForWrite(ctx, bucket);
   const lock = await lockForWrite(ctx, bucket, ctx.request.headers, false);
+  const acl = await objectAclForWrite(ctx, bucket, ctx.request.headers, ctx.principal.accountId);
   await bucketIndex(ctx, bucket).createUpload({
     uploadId,
     key,
@@ -37,6 +38,7 @@ export async function createMultipartUploadOp(ctx: S3Context, bucketName: string
     checksumAlgorithm: ctx.request.headers.get("x-amz-checksum-algorithm")?.toUpperCase() ?? undefined,
     encryption,
     ...(lock ? { lock } : {}),
+    ...(acl ? { acl } : {}),
   });
   const algorithm = ctx.request.headers.get("x-amz-checksum-algorithm");
   const headers = new Headers();

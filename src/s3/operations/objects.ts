@@ -7,11 +7,10 @@ import { freeBlobs, segmentKeysUnder, storeSegment, streamSegments } from "../..
 import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
-import { ACL_CONFIG, authorize, authorizedBucket, bucketIndex, getBucket } from "../bucket-access.ts";
+import { authorize, authorizedBucket, bucketIndex, getBucket, objectAclForWrite } from "../bucket-access.ts";
 import { lookupAccessKey, type AccessKey } from "../auth.ts";
 import { checkFormUploadScope, keyScopeAllowsWrite, keyScopeDeniesWrite } from "../key-scope.ts";
 import { readFormUpload, verifyPostPolicy } from "../form-upload.ts";
-import { aclXml } from "./buckets.ts";
 import { ChecksumStage, checksumHeaderName, parseChecksumAlgorithm } from "../checksums.ts";
 import { bucketEncryptionDefault, checkCustomerKey, COPY_SOURCE_CUSTOMER_KEY, encryptionForWrite, keyForRead, setEncryptionHeaders } from "../encryption.ts";
 import { kmsNeedsSigV4 } from "../sigv2.ts";
@@ -55,6 +54,7 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
   // Fail fast before moving any bytes; the bucket's writer checks again at commit, where it counts.
   if (condition) await assertWritable(index, key, condition);
   const lock = await lockForWrite(ctx, bucket, headers, true);
+  const acl = await objectAclForWrite(ctx, bucket, headers, ctx.principal.accountId);
   const { encryption, kek } = await encryptionForWrite(ctx, bucket);
 
   const payload = openPayload(ctx.request, ctx.principal);
@@ -70,6 +70,7 @@ export async function putObjectOp(ctx: S3Context, bucketName: string, key: strin
     checksum: payload.checksum ? { algorithm: payload.checksum.algorithm, value: payload.checksum.value } : undefined,
     encryption,
     ...(lock ? { lock } : {}),
+    ...(acl ? { acl } : {}),
   };
   const committed = await commitObject(ctx, bucket, stored, condition);
 
@@ -204,6 +205,8 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
   if (condition) await assertWritable(bucketIndex(ctx, bucket), key, condition);
   // The copy is a new version: it gets the lock this request names (or the destination's default), never the source's.
   const lock = await lockForWrite(ctx, bucket, headers, false);
+  // Like any new object, the copy gets the ACL its request sets, never the source's (API_CopyObject.html, x-amz-acl).
+  const acl = await objectAclForWrite(ctx, bucket, headers, ctx.principal.accountId);
 
   // The destination is encrypted as the request or the destination bucket says, never as the source was.
   const { encryption, kek } = await encryptionForWrite(ctx, bucket);
@@ -223,6 +226,7 @@ export async function copyObjectOp(ctx: S3Context, bucketName: string, key: stri
     checksum,
     encryption,
     ...(lock ? { lock } : {}),
+    ...(acl ? { acl } : {}),
   };
   const committed = await commitObject(ctx, bucket, record, condition);
   const response = new Headers();
@@ -417,27 +421,6 @@ export async function getObjectAttributesOp(ctx: S3Context, bucketName: string, 
   );
 }
 
-/** GetObjectAcl: objects carry their bucket's ACL (per-object ACLs are not supported). */
-export async function getObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = authorizedBucket(ctx, bucketName);
-  await readVersion(ctx, bucket, key, versionIdParam(ctx));
-  const acl = (await bucketIndex(ctx, bucket).getConfig(ACL_CONFIG)) ?? "private";
-  return xmlResponse("AccessControlPolicy", aclXml(bucket.accountId, acl));
-}
-
-/** PutObjectAcl: accepts only the canned "private", which every object already has. */
-export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: string): Promise<Response> {
-  const bucket = authorizedBucket(ctx, bucketName);
-  await readVersion(ctx, bucket, key, versionIdParam(ctx));
-  const acl = ctx.request.headers.get("x-amz-acl");
-  const body = await readDocumentBody(ctx.request, ctx.principal);
-  if (body.trim() !== "" && !parseXml(body)) throw new S3Error("MalformedXML");
-  if (acl !== "private" || body.trim() !== "") {
-    throw new S3Error("NotImplemented", "Per-object ACLs are not supported; objects follow their bucket's ACL.");
-  }
-  return new Response(null, { status: 200 });
-}
-
 /**
  * PostObject: a browser form upload authorized by a signed policy instead of a signed request.
  * https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html
@@ -480,7 +463,10 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
   }
   // A form's bytes are covered by its signed policy, not by Content-MD5, which browsers cannot compute.
   const lock = await lockForWrite(ctx, bucket, lockFields, false);
-  if (fields.has("acl") && fields.get("acl") !== "private") throw new S3Error("NotImplemented", "Only the private canned ACL is supported on objects.");
+  const aclFields = new Headers();
+  if (fields.has("acl")) aclFields.set("x-amz-acl", fields.get("acl")!);
+  for (const [name, value] of fields) if (name.startsWith("x-amz-grant-")) aclFields.set(name, value);
+  const acl = await objectAclForWrite(ctx, bucket, aclFields, signerAccount);
 
   if (fields.has("x-amz-server-side-encryption")) formHeaders.set("x-amz-server-side-encryption", fields.get("x-amz-server-side-encryption")!);
   // A V2-signed form may not write under the bucket's default KMS key either (a KMS field was refused already).
@@ -500,6 +486,7 @@ export async function postObjectOp(ctx: S3Context, bucketName: string): Promise<
     segments: [segment],
     encryption,
     ...(lock ? { lock } : {}),
+    ...(acl ? { acl } : {}),
   };
   const committed = await commitObject(ctx, bucket, record);
 

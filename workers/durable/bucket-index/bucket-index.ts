@@ -21,6 +21,7 @@ import type {
   ListVersionsQuery,
   ListVersionsResult,
   MultipartUpload,
+  ObjectAcl,
   ObjectRecord,
   ObjectVersion,
   PutObjectResult,
@@ -120,6 +121,10 @@ export class BucketIndex extends DurableObject<Env> {
 
   setObjectTags(key: string, tags: Record<string, string>, versionId?: string): boolean {
     return versions.setObjectTags(this.store, key, tags, versionId);
+  }
+
+  setObjectAcl(key: string, acl: ObjectAcl, versionId?: string): boolean {
+    return versions.setObjectAcl(this.store, key, acl, versionId);
   }
 
   getObject(key: string): ObjectRecord | null {

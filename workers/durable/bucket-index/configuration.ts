@@ -2,6 +2,8 @@
 // names and document shapes are those every earlier release stored, so an old index reads as it did.
 
 import type { BucketAcl } from "../../../src/s3/bucket-access.ts";
+import type { StoredAcl } from "../../../src/s3/access/acl.ts";
+import type { ObjectOwnership, PublicAccessBlock } from "../../../src/s3/access/bucket-controls.ts";
 import type { CorsRule } from "../../../src/s3/cors.ts";
 import type { BucketObjectLock } from "../../../src/s3/object-lock.ts";
 import type { BucketEncryptionDefault } from "../../../src/s3/encryption.ts";
@@ -14,8 +16,12 @@ import type { IndexStore } from "./store.ts";
 export interface BucketConfig {
   /** PutBucketVersioning; absent: never versioned. */
   versioning: Exclude<VersioningState, "Unversioned">;
-  /** The canned ACL (x-amz-acl, PutBucketAcl); absent: private. */
-  acl: BucketAcl;
+  /** The ACL (x-amz-acl, x-amz-grant-*, PutBucketAcl): a canned name as older releases stored it, or grants; absent: private. */
+  acl: BucketAcl | StoredAcl;
+  /** PutBucketOwnershipControls, CreateBucket x-amz-object-ownership; absent: ACLs work as before ownership controls. */
+  ownershipControls: ObjectOwnership;
+  /** PutPublicAccessBlock; absent: nothing blocked. */
+  publicAccessBlock: PublicAccessBlock;
   /** PutBucketTagging. */
   tagging: TagSet;
   /** PutBucketCors. */

@@ -118,6 +118,7 @@ export function completeUpload(
     encryption: upload.encryption,
     // What the upload asked for; addVersion adds the bucket's default retention at completion, as S3 does.
     ...(upload.lock ? { lock: upload.lock } : {}),
+    ...(upload.acl ? { acl: upload.acl } : {}),
   };
   let added!: { stored: ObjectVersion; replaced: ObjectRecord | null };
   let completion!: CompletedUpload;

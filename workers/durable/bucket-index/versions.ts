@@ -8,6 +8,7 @@ import {
   isDeleteMarker,
   NULL_VERSION,
   type DeleteOutcome,
+  type ObjectAcl,
   type ObjectRecord,
   type ObjectVersion,
   type PutObjectResult,
@@ -56,6 +57,16 @@ export function setObjectTags(store: IndexStore, key: string, tags: Record<strin
   const target = lookup(store, key, versionId);
   if (!target || isDeleteMarker(target)) return false;
   const updated = { ...target, tags };
+  store.sql.exec("UPDATE versions SET record = ? WHERE key = ? AND version_id = ?", JSON.stringify(updated), key, target.versionId ?? NULL_VERSION);
+  if (getObject(store, key)?.versionId === updated.versionId) writeCurrent(store, updated);
+  return true;
+}
+
+/** PutObjectAcl: the version's ACL (and owner), like its tags a change of the record in place. */
+export function setObjectAcl(store: IndexStore, key: string, acl: ObjectAcl, versionId?: string): boolean {
+  const target = lookup(store, key, versionId);
+  if (!target || isDeleteMarker(target)) return false;
+  const updated = { ...target, acl };
   store.sql.exec("UPDATE versions SET record = ? WHERE key = ? AND version_id = ?", JSON.stringify(updated), key, target.versionId ?? NULL_VERSION);
   if (getObject(store, key)?.versionId === updated.versionId) writeCurrent(store, updated);
   return true;
