@@ -208,6 +208,21 @@ describe("the flush to D1", () => {
     expect(totals.bytesIn).toBe(64n);
   });
 
+  it("keeps a deleted bucket's last usage: DeleteBucket flushes it before the bucket's row goes", async () => {
+    const owner = await createAccountWithKey("meter-deleted");
+    await newBucket(owner, "meter-deleted");
+    const { id } = await bucketOf("meter-deleted");
+    expect((await s3(owner, "PUT", "/meter-deleted/obj", { body: "y".repeat(500) })).status).toBe(200);
+    expect((await s3(owner, "GET", "/meter-deleted/obj")).status).toBe(200);
+    expect((await s3(owner, "DELETE", "/meter-deleted/obj")).status).toBe(204);
+    expect((await s3(owner, "DELETE", "/meter-deleted")).status).toBe(204);
+    await runUsageFlush(e, new Date(await clockMs(e)));
+    const row = await e.DB.prepare("SELECT SUM(bytes_in) AS bytes_in, SUM(bytes_out) AS bytes_out, SUM(class_a) AS a, SUM(class_b) AS b FROM bucket_usage WHERE bucket_id = ?")
+      .bind(id)
+      .first<{ bytes_in: number; bytes_out: number; a: number; b: number }>();
+    expect(row).toEqual({ bytes_in: 500, bytes_out: 500, a: 1, b: 1 });
+  });
+
   it("gives settlement each account's usage for a period, for buildInvoice", async () => {
     const owner = await createAccountWithKey("meter-period");
     await newBucket(owner, "meter-period");

@@ -6,11 +6,12 @@
 
 import { configOf } from "../../src/config.ts";
 import { openDb } from "../../src/db/client.ts";
-import { integrateNodeHolding, listMeteredBuckets, listNodeIds, writeUsageBatches, type MeteredBucket } from "../../src/db/usage.ts";
-import type { Db } from "../../src/db/client.ts";
+import { integrateNodeHolding, listMeteredBuckets, listNodeIds } from "../../src/db/usage.ts";
 import type { Env } from "../../src/env.ts";
-import { bucketIndexFor } from "../../src/services/bucket-indexes.ts";
 import { periodLocator } from "../../src/services/metering.ts";
+import { flushBucketUsage } from "../../src/services/usage-flush.ts";
+
+export { flushBucketUsage };
 
 /** Top of every hour (UTC); the every-minute tick does not run this chore. */
 export const USAGE_FLUSH_CRON = "0 * * * *";
@@ -44,12 +45,3 @@ export async function runOnce(env: Env, now: Date): Promise<UsageFlushReport> {
   return report;
 }
 
-/** Seals, writes and acknowledges one bucket's usage; returns how many batches it wrote (again). */
-export async function flushBucketUsage(env: Env, db: Db, bucket: MeteredBucket, now: number): Promise<number> {
-  const index = bucketIndexFor(env, bucket.id);
-  const batches = await index.sealUsage(now);
-  if (batches.length === 0) return 0;
-  await writeUsageBatches(db, bucket, batches, now);
-  await index.ackUsage(batches.map((b) => b.batchId));
-  return batches.length;
-}

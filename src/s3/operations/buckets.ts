@@ -18,6 +18,7 @@ import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
 import { LIFECYCLE_CONFIG } from "../../services/lifecycle.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
+import { flushBucketUsage } from "../../services/usage-flush.ts";
 import { readDocumentBody } from "../payload.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
 import { parseTaggingXml, taggingXml } from "../tagging.ts";
@@ -123,6 +124,8 @@ export async function headBucketOp(ctx: S3Context, name: string): Promise<Respon
 export async function deleteBucketOp(ctx: S3Context, name: string): Promise<Response> {
   const bucket = authorizedBucket(ctx, name);
   if (!(await bucketIndex(ctx, bucket).isEmpty())) throw new S3Error("BucketNotEmpty", undefined, { BucketName: name });
+  // Its usage since the last flush goes to D1 first: the flush chore only finds buckets that still have a row.
+  await flushBucketUsage(ctx.env, ctx.db, bucket, ctx.now.getTime());
   await deleteBucketRow(ctx.db, name);
   forgetBucket(name);
   return new Response(null, { status: 204 });
