@@ -60,7 +60,8 @@ describe("cronMatches and nextCronTime, in UTC", () => {
 
 describe("readTriggerCrons", () => {
   it("reads the crons of wrangler.toml's [triggers] table", () => {
-    expect(readTriggerCrons(readFileSync(join(REPO_ROOT, "wrangler.toml"), "utf8"))).toEqual(["* * * * *"]);
+    // The minute tick, the hourly usage flush and the settlement at half past.
+    expect(readTriggerCrons(readFileSync(join(REPO_ROOT, "wrangler.toml"), "utf8"))).toEqual(["* * * * *", "0 * * * *", "30 * * * *"]);
     const toml = `name = "x"\n[vars]\ncrons = ["0 0 * * *"]\n[triggers]\n# comment ["no"]\ncrons = [\n  "*/5 * * * *", # five\n  '0 3 * * 1',\n]\n[other]\nx = 1\n`;
     expect(readTriggerCrons(toml)).toEqual(["*/5 * * * *", "0 3 * * 1"]);
     expect(readTriggerCrons(`[vars]\nA = "1"\n`)).toEqual([]);

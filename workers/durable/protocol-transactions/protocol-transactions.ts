@@ -16,6 +16,9 @@ import type { RelayedCall, RelayEndpoint } from "../../../src/chain/transaction-
 import type { Env } from "../../../src/env.ts";
 import { migrateProtocolTransactions, transactionOf, type ProtocolTxStore, type StoredTransaction } from "./schema.ts";
 
+/** Gas given over the estimate, in percent of it. */
+const GAS_HEADROOM_PERCENT = 125n;
+
 /** Re-signings of one key whose nonce other senders keep taking, before the call fails. */
 const MAX_RESIGNS = 3;
 
@@ -121,7 +124,11 @@ export class ProtocolTransactions extends DurableObject<Env> {
       value: call.value === undefined ? undefined : BigInt(call.value),
       nonce,
     });
-    const raw = await signer.walletClient.signTransaction(request as Parameters<typeof signer.walletClient.signTransaction>[0]);
+    // A quarter more gas than estimated: the estimate ran on a pending block, and the block that mines it may do
+    // more (a Uniswap pair writes its cumulative prices only in the first block of a later timestamp); an
+    // out-of-gas revert would still take the nonce and the fee.
+    const gas = ((request.gas ?? 0n) * GAS_HEADROOM_PERCENT) / 100n;
+    const raw = await signer.walletClient.signTransaction({ ...request, gas } as Parameters<typeof signer.walletClient.signTransaction>[0]);
     const stored: StoredTransaction = {
       chainId,
       key,
