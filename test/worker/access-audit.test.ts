@@ -105,6 +105,31 @@ describe("the access audit log", () => {
     ]);
   });
 
+  it("records Object Lock changes: the bucket's configuration, a version's retention and legal hold", async () => {
+    const md5 = async (body: string) => btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("MD5", new TextEncoder().encode(body)))));
+    const put = async (path: string, body: string) => s3(owner, "PUT", path, { body, headers: { "content-md5": await md5(body) } });
+    expect((await s3(owner, "PUT", "/audit-lock", { headers: { "x-amz-bucket-object-lock-enabled": "true" } })).status).toBe(200);
+    const config = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
+    expect((await put("/audit-lock?object-lock", config)).status).toBe(200);
+    const written = await put("/audit-lock/doc", "kept");
+    expect(written.status).toBe(200);
+    const versionId = written.headers.get("x-amz-version-id")!;
+    const until = new Date(Date.now() + 3 * 86_400_000);
+    until.setUTCMilliseconds(0);
+    expect((await put("/audit-lock/doc?retention", `<Retention><Mode>GOVERNANCE</Mode><RetainUntilDate>${until.toISOString()}</RetainUntilDate></Retention>`)).status).toBe(200);
+    expect((await put("/audit-lock/doc?legal-hold", "<LegalHold><Status>ON</Status></LegalHold>")).status).toBe(200);
+    const entries = (await allEntries(owner)).filter((e) => e.target.startsWith("arn:aws:s3:::audit-lock") && e.action !== "CreateBucket");
+    expect(entries.map((e) => [e.action, e.target])).toEqual([
+      ["PutObjectLockConfiguration", "arn:aws:s3:::audit-lock"],
+      ["PutObjectRetention", "arn:aws:s3:::audit-lock/doc"],
+      ["PutObjectLegalHold", "arn:aws:s3:::audit-lock/doc"],
+    ]);
+    const [, retention, hold] = entries as [Entry, Entry, Entry];
+    expect(retention.after).toEqual({ versionId, mode: "GOVERNANCE", retainUntil: until.toISOString() });
+    expect(retention.before).toMatchObject({ versionId, mode: "GOVERNANCE" });
+    expect(hold).toMatchObject({ before: { versionId, legalHold: false }, after: { versionId, legalHold: true } });
+  });
+
   it("records nothing for a change that was refused", async () => {
     const before = (await allEntries(owner)).length;
     expect((await s3(other, "PUT", "/audit-acl?acl", { headers: { "x-amz-acl": "public-read" } })).status).toBe(403);
