@@ -40,9 +40,11 @@ export interface IncomingPayload {
  */
 export function openPayload(request: Request, principal: Principal, undeclaredUpTo?: number): IncomingPayload {
   const headers = request.headers;
-  if (!principal.signature) throw new S3Error("AccessDenied", "Anonymous writes are not allowed.");
+  // An anonymous body is a write a bucket policy or an ACL opened to everyone (authorize() decided that before the
+  // body is opened). Nothing signed it, so it is read as UNSIGNED-PAYLOAD, still held to its length, Content-MD5
+  // and x-amz-checksum-*.
   const signature = principal.signature;
-  const mode = signature.payloadHash;
+  const mode = signature?.payloadHash ?? UNSIGNED_PAYLOAD;
   const body = request.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
   const chunked = mode.startsWith("STREAMING-") || /(^|,)\s*aws-chunked\s*(,|$)/.test(headers.get("content-encoding") ?? "");
 
@@ -57,7 +59,7 @@ export function openPayload(request: Request, principal: Principal, undeclaredUp
 
   let source: AsyncIterable<Uint8Array>;
   if (chunked) {
-    if (![STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER].includes(mode) || isSigV2(signature)) {
+    if (!signature || ![STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER].includes(mode) || isSigV2(signature)) {
       throw new S3Error("InvalidArgument", `x-amz-content-sha256 '${mode}' is not supported with aws-chunked bodies.`);
     }
     const s = signature;

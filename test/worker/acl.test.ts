@@ -75,14 +75,19 @@ describe("canned ACLs", () => {
     }
   });
 
-  it("public-read-write lets any account write and delete objects (its owner owns them) and anyone list; anonymous writes stay refused", async () => {
+  it("public-read-write lets anyone, signed in or not, write and delete objects (its owner owns them) and list", async () => {
     const b = await bucketWith("acl-open-bucket", {}, { "x-amz-acl": "public-read-write" });
     expect((await s3(third, "PUT", `/${b}/dropped.txt`, { body: "dropped" })).status).toBe(200);
     expect(await (await s3(owner, "GET", `/${b}/dropped.txt`)).text()).toBe("dropped");
     expect(xmlField(await (await s3(owner, "GET", `/${b}/dropped.txt?acl`)).text(), "ID")).toBe(owner.id);
     expect((await anonymous("GET", `/${b}?list-type=2`)).status).toBe(200);
-    // The edge reads no unsigned request body: an anonymous upload is refused whatever the ACL says.
-    expect(await code(anonymous("PUT", `/${b}/anon.txt`, { body: "anon", headers: { "content-length": "4" } }))).toBe("403 AccessDenied");
+    // An anonymous upload, as the ACL allows: the bucket's owner owns it and reads it back.
+    expect((await anonymous("PUT", `/${b}/anon.txt`, { body: "anon", headers: { "content-length": "4" } })).status).toBe(200);
+    expect(await (await s3(owner, "GET", `/${b}/anon.txt`)).text()).toBe("anon");
+    expect(xmlField(await (await s3(owner, "GET", `/${b}/anon.txt?acl`)).text(), "ID")).toBe(owner.id);
+    // Its Content-MD5 still holds it to its bytes: a wrong one stores nothing.
+    expect(await code(anonymous("PUT", `/${b}/anon.txt`, { body: "evil", headers: { "content-length": "4", "content-md5": "1B2M2Y8AsgTpgAmY7PhCfg==" } }))).toBe("400 BadDigest");
+    expect(await (await s3(owner, "GET", `/${b}/anon.txt`)).text()).toBe("anon");
     expect((await s3(third, "DELETE", `/${b}/dropped.txt`)).status).toBe(204);
     expect((await s3(owner, "HEAD", `/${b}/dropped.txt`)).status).toBe(404);
     expect(await code(s3(third, "GET", `/${b}?acl`))).toBe("403 AccessDenied");

@@ -223,6 +223,16 @@ describe("anonymous callers", () => {
     expect(await code(anonymous("PUT", `/${b}/www/evil.html`, { body: "x" }))).toBe("403 AccessDenied");
   });
 
+  it("write where a \"Principal\": \"*\" policy allows s3:PutObject, and only there; the bucket's owner owns what they wrote", async () => {
+    const b = await bucketWith("pol-anon-drop");
+    await putPolicy(b, { Effect: "Allow", Principal: "*", Action: "s3:PutObject", Resource: `arn:aws:s3:::${b}/inbox/*` });
+    expect((await anonymous("PUT", `/${b}/inbox/report.txt`, { body: "dropped" })).status).toBe(200);
+    expect(await (await s3(owner, "GET", `/${b}/inbox/report.txt`)).text()).toBe("dropped");
+    expect(await code(anonymous("PUT", `/${b}/elsewhere.txt`, { body: "x" }))).toBe("403 AccessDenied");
+    expect(await code(anonymous("GET", `/${b}/inbox/report.txt`))).toBe("403 AccessDenied");
+    expect((await s3(owner, "HEAD", `/${b}/elsewhere.txt`)).status).toBe(404);
+  });
+
   it("keep reading a public-read bucket without a policy, and a Deny in a policy overrides the ACL", async () => {
     expect((await s3(owner, "PUT", "/pol-acl", { headers: { "x-amz-acl": "public-read" } })).status).toBe(200);
     expect((await s3(owner, "PUT", "/pol-acl/a.txt", { body: "public" })).status).toBe(200);
