@@ -52,7 +52,30 @@ export interface EdgeConfig {
     webhookToleranceSeconds: number;
     /** Minutes per accounting period; undefined for UTC calendar months. */
     periodMinutes: number | undefined;
+    /** What the settlement chore does with a period's revenue (README, Finance: Settlement). */
+    settlement: SettlementConfig;
   };
+}
+
+export interface SettlementConfig {
+  /** Share of a period's fiat revenue (basis points) that buys ICNT for the period's rewards. */
+  buybackShareBps: bigint;
+  /** How the buyback's stablecoin reaches the protocol's account: already there (finance ops converted the fiat
+   * off-chain and deposited it), or minted from the local network's TestUSDC (the local stand-in for that). */
+  usdcFunding: "treasury" | "mint-test-usdc";
+  /** The guard's bounds (src/finance/buyback-guard.ts BuybackPolicy). */
+  buyback: {
+    minWindowSeconds: bigint;
+    maxSpotDeviationBps: bigint;
+    maxPriceImpactBps: bigint;
+    minUsdcReserve: bigint;
+    slippageBps: bigint;
+    deadlineSeconds: bigint;
+  };
+  /** The split's pools and weights (src/finance/split.ts SplitPolicy). */
+  split: { protocolShareBps: bigint; validatorShareBps: bigint; storageWeight: bigint; egressWeight: bigint };
+  /** How often the every-minute tick stores an observation of the pool's price accumulators (the TWAP's window starts). */
+  poolObservationIntervalMs: number;
 }
 
 export interface AuditConfig {
@@ -101,6 +124,8 @@ const erasureCode = z.string().transform((s, ctx) => {
     return z.NEVER;
   }
 });
+const bigCount = z.string().trim().regex(/^\d{1,30}$/, "must be an integer ≥ 0").transform(BigInt);
+const bps = bigCount.refine((n) => n <= 10_000n, "must be basis points, 0..10000");
 const flag = z.enum(["true", "false"], { error: 'must be "true" or "false"' }).default("false").transform((s) => s === "true");
 
 const varsSchema = z.object({
@@ -152,8 +177,28 @@ const optionalVars = {
     // accounting periods of this many minutes instead of UTC calendar months (unset).
     FINANCE_WEBHOOK_TOLERANCE_SECONDS: count.pipe(z.number().max(999_999)).prefault("300"),
     FINANCE_PERIOD_MINUTES: positiveInteger.optional(),
+    // Settlement (README, Finance: Settlement). Basis points, seconds, and USDC base units (6 decimals).
+    SETTLEMENT_BUYBACK_SHARE_BPS: bps.prefault("5000"),
+    SETTLEMENT_USDC_FUNDING: z.enum(["treasury", "mint-test-usdc"], { error: "must be \"treasury\" or \"mint-test-usdc\"" }).prefault("treasury"),
+    SETTLEMENT_PROTOCOL_SHARE_BPS: bps.prefault("1000"),
+    SETTLEMENT_VALIDATOR_SHARE_BPS: bps.prefault("1500"),
+    SETTLEMENT_STORAGE_WEIGHT: bigCount.prefault("3"),
+    SETTLEMENT_EGRESS_WEIGHT: bigCount.prefault("1"),
+    BUYBACK_MIN_WINDOW_SECONDS: bigCount.prefault("1800"),
+    BUYBACK_MAX_SPOT_DEVIATION_BPS: bps.prefault("200"),
+    BUYBACK_MAX_PRICE_IMPACT_BPS: bps.prefault("100"),
+    BUYBACK_MIN_USDC_RESERVE: bigCount.prefault("10000000000"),
+    BUYBACK_SLIPPAGE_BPS: bps.prefault("300"),
+    BUYBACK_DEADLINE_SECONDS: bigCount.prefault("600"),
+    POOL_OBSERVATION_INTERVAL_SECONDS: seconds.prefault("300"),
 };
 const allVarsSchema = varsSchema.extend(optionalVars).superRefine((v, ctx) => {
+    if (v.SETTLEMENT_PROTOCOL_SHARE_BPS + v.SETTLEMENT_VALIDATOR_SHARE_BPS > 10_000n) {
+      ctx.addIssue({ code: "custom", path: ["SETTLEMENT_VALIDATOR_SHARE_BPS"], message: "plus SETTLEMENT_PROTOCOL_SHARE_BPS must be at most 10000" });
+    }
+    if (v.SETTLEMENT_STORAGE_WEIGHT + v.SETTLEMENT_EGRESS_WEIGHT === 0n) {
+      ctx.addIssue({ code: "custom", path: ["SETTLEMENT_STORAGE_WEIGHT"], message: "and SETTLEMENT_EGRESS_WEIGHT must not both be 0" });
+    }
     if (!(v.AUDIT_WARN_BELOW >= v.AUDIT_SUSPEND_BELOW && v.AUDIT_SUSPEND_BELOW > v.AUDIT_DISQUALIFY_BELOW)) {
       ctx.addIssue({ code: "custom", path: ["AUDIT_SUSPEND_BELOW"], message: "must lie between AUDIT_DISQUALIFY_BELOW (exclusive) and AUDIT_WARN_BELOW" });
     }
@@ -207,7 +252,29 @@ export function parseConfig(vars: Partial<ConfigVars> & OptionalConfigVars): Edg
       containmentRetries: v.AUDIT_CONTAINMENT_RETRIES,
     },
     disqualificationSlashBps: v.AUDIT_DISQUALIFICATION_SLASH_BPS,
-    finance: { webhookToleranceSeconds: v.FINANCE_WEBHOOK_TOLERANCE_SECONDS, periodMinutes: v.FINANCE_PERIOD_MINUTES },
+    finance: {
+      webhookToleranceSeconds: v.FINANCE_WEBHOOK_TOLERANCE_SECONDS,
+      periodMinutes: v.FINANCE_PERIOD_MINUTES,
+      settlement: {
+        buybackShareBps: v.SETTLEMENT_BUYBACK_SHARE_BPS,
+        usdcFunding: v.SETTLEMENT_USDC_FUNDING,
+        buyback: {
+          minWindowSeconds: v.BUYBACK_MIN_WINDOW_SECONDS,
+          maxSpotDeviationBps: v.BUYBACK_MAX_SPOT_DEVIATION_BPS,
+          maxPriceImpactBps: v.BUYBACK_MAX_PRICE_IMPACT_BPS,
+          minUsdcReserve: v.BUYBACK_MIN_USDC_RESERVE,
+          slippageBps: v.BUYBACK_SLIPPAGE_BPS,
+          deadlineSeconds: v.BUYBACK_DEADLINE_SECONDS,
+        },
+        split: {
+          protocolShareBps: v.SETTLEMENT_PROTOCOL_SHARE_BPS,
+          validatorShareBps: v.SETTLEMENT_VALIDATOR_SHARE_BPS,
+          storageWeight: v.SETTLEMENT_STORAGE_WEIGHT,
+          egressWeight: v.SETTLEMENT_EGRESS_WEIGHT,
+        },
+        poolObservationIntervalMs: v.POOL_OBSERVATION_INTERVAL_SECONDS,
+      },
+    },
     audit: {
       roundIntervalMs: v.AUDIT_ROUND_INTERVAL_SECONDS,
       roundsPerEpoch: v.AUDIT_ROUNDS_PER_EPOCH,

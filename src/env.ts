@@ -32,6 +32,24 @@ export interface Env extends Omit<Cloudflare.Env, "BUCKET_INDEX" | "CHALLENGE_CO
   /** Optional vars of the finance surface, not in wrangler.toml (parsed with the others in src/config.ts). */
   FINANCE_WEBHOOK_TOLERANCE_SECONDS?: string;
   FINANCE_PERIOD_MINUTES?: string;
+  /** Optional vars of the settlement chore (src/config.ts SettlementConfig; README, Finance). */
+  SETTLEMENT_BUYBACK_SHARE_BPS?: string;
+  SETTLEMENT_USDC_FUNDING?: string;
+  SETTLEMENT_PROTOCOL_SHARE_BPS?: string;
+  SETTLEMENT_VALIDATOR_SHARE_BPS?: string;
+  SETTLEMENT_STORAGE_WEIGHT?: string;
+  SETTLEMENT_EGRESS_WEIGHT?: string;
+  BUYBACK_MIN_WINDOW_SECONDS?: string;
+  BUYBACK_MAX_SPOT_DEVIATION_BPS?: string;
+  BUYBACK_MAX_PRICE_IMPACT_BPS?: string;
+  BUYBACK_MIN_USDC_RESERVE?: string;
+  BUYBACK_SLIPPAGE_BPS?: string;
+  BUYBACK_DEADLINE_SECONDS?: string;
+  POOL_OBSERVATION_INTERVAL_SECONDS?: string;
+  /** The buyback market (src/chain/config.ts): all three or none. */
+  USDC_ADDRESS?: string;
+  UNISWAP_V2_ROUTER_ADDRESS?: string;
+  ICNT_USDC_PAIR_ADDRESS?: string;
   /** Test-only: where the settlement chore stops as if it crashed (src/services/settlement.ts); needs TEST_CLOCK. */
   SETTLEMENT_FAULT_AFTER_STEP?: string;
 }

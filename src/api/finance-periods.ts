@@ -8,10 +8,12 @@ import { clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { openDb } from "../db/client.ts";
 import { trialBalance } from "../db/ledger.ts";
-import { getSettlementPeriod, periodHasRecords } from "../db/settlement.ts";
+import { periodHasRecords } from "../db/settlement.ts";
 import type { Env } from "../env.ts";
 import { periodBounds, periodIdAt } from "../finance/periods.ts";
-import { closeCurrentPeriod, LEASE_HELD } from "../services/settlement.ts";
+import { periodReport, periodReportRows } from "../services/settlement/report.ts";
+import { closeCurrentPeriod, LEASE_HELD } from "../services/settlement/run.ts";
+import { csvDocument } from "../finance/csv.ts";
 import { ApiError, parseWith } from "./errors.ts";
 import { requireAdminToken, requireFinanceOrAdminToken, trialBalanceView } from "./finance.ts";
 
@@ -47,25 +49,17 @@ async function knownPeriod(env: Env, id: string): Promise<string> {
   return periodId;
 }
 
-/**
- * The period's report. Amounts are decimal strings of base units. buyback, payouts and the rewards root stay
- * empty until the settlement steps that produce them exist.
- */
+/** The period's report (src/services/settlement/report.ts); `?format=csv` gives it as rows of section, key, amount. */
 financePeriodsApi.get("/:id", requireFinanceOrAdminToken, async (c) => {
   const id = await knownPeriod(c.env, c.req.param("id"));
-  const row = await getSettlementPeriod(openDb(c.env.DB), id);
-  return c.json({
-    id,
-    state: row?.state ?? "open",
-    revenueMinor: row?.revenueMinor ?? "0",
-    currency: row?.currency ?? null,
-    invoices: row?.invoices ?? 0,
-    closedAt: row?.closedAt == null ? null : new Date(row.closedAt).toISOString(),
-    buyback: null,
-    payouts: [],
-    rewardsRoot: null,
-    rewardsTxHash: null,
-  });
+  const { format } = parseWith(z.object({ format: z.enum(["json", "csv"]).default("json") }), c.req.query());
+  const report = await periodReport(openDb(c.env.DB), id);
+  if (format === "csv") {
+    return new Response(csvDocument(["section", "key", "amount"], periodReportRows(report)), {
+      headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="period-${id.replace(/:/g, "")}.csv"` },
+    });
+  }
+  return c.json(report);
 });
 
 financePeriodsApi.get("/:id/trial-balance", requireFinanceOrAdminToken, async (c) => {

@@ -42,16 +42,24 @@ export type BuybackParameters = {
     }
 );
 
-/** Swaps USDC for ICNT (approve + swapExactTokensForTokens). */
-export async function buybackIcnt(signer: ChainSigner, market: BuybackMarket, p: BuybackParameters): Promise<TransactionReceipt> {
+/**
+ * Swaps USDC for ICNT (approve + swapExactTokensForTokens). With a relaying signer, `idempotencyKey` names the
+ * attempt: its two transactions go under `<key>:approve` and `<key>:swap`, so a resumed attempt sends neither again.
+ */
+export async function buybackIcnt(signer: ChainSigner, market: BuybackMarket, p: BuybackParameters, options: { idempotencyKey?: string } = {}): Promise<TransactionReceipt> {
+  const key = (step: string) => (options.idempotencyKey === undefined ? {} : { idempotencyKey: `${options.idempotencyKey}:${step}` });
   const minimumOut = "minimumOut" in p ? p.minimumOut : ((await quoteBuyback(signer.publicClient, market, p.usdcIn)) * (BPS - p.maxSlippageBps)) / BPS;
-  await sendContractTransaction(signer, { address: market.usdc, abi: erc20Abi, functionName: "approve", args: [market.router, p.usdcIn] });
-  return sendContractTransaction(signer, {
-    address: market.router,
-    abi: uniswapV2Router02Abi,
-    functionName: "swapExactTokensForTokens",
-    args: [p.usdcIn, minimumOut, [market.usdc, market.icnt], p.recipient, p.deadline],
-  });
+  await sendContractTransaction(signer, { address: market.usdc, abi: erc20Abi, functionName: "approve", args: [market.router, p.usdcIn] }, key("approve"));
+  return sendContractTransaction(
+    signer,
+    {
+      address: market.router,
+      abi: uniswapV2Router02Abi,
+      functionName: "swapExactTokensForTokens",
+      args: [p.usdcIn, minimumOut, [market.usdc, market.icnt], p.recipient, p.deadline],
+    },
+    key("swap"),
+  );
 }
 
 /** A reading of the pool's price accumulators (Uniswap v2 whitepaper §2.2), brought up to `timestamp`. */
@@ -139,8 +147,13 @@ export interface ExecuteBuybackReturnType {
  * difference, which a transfer in the same block would distort). Throws ChainTransactionError when the router
  * refuses (below the minimum: INSUFFICIENT_OUTPUT_AMOUNT; past the deadline: EXPIRED), having swapped nothing.
  */
-export async function executeBuyback(signer: ChainSigner, market: BuybackMarket, p: ExecuteBuybackParameters): Promise<ExecuteBuybackReturnType> {
-  const receipt = await buybackIcnt(signer, market, { usdcIn: p.usdcIn, minimumOut: p.minimumOut, deadline: p.deadline, recipient: p.recipient });
+export async function executeBuyback(
+  signer: ChainSigner,
+  market: BuybackMarket,
+  p: ExecuteBuybackParameters,
+  options: { idempotencyKey?: string } = {},
+): Promise<ExecuteBuybackReturnType> {
+  const receipt = await buybackIcnt(signer, market, { usdcIn: p.usdcIn, minimumOut: p.minimumOut, deadline: p.deadline, recipient: p.recipient }, options);
   const swaps = parseEventLogs({ abi: uniswapV2PairAbi, eventName: "Swap", logs: receipt.logs }).filter((log) => log.address.toLowerCase() === market.pair.toLowerCase());
   if (swaps.length !== 1) throw new Error(`the buyback transaction ${receipt.transactionHash} has ${swaps.length} Swap events on the pair, not one`);
   const { amount0In, amount1In, amount0Out, amount1Out } = swaps[0]!.args;

@@ -16,10 +16,18 @@ export interface TopUpNodeStakeParameters {
   amount: bigint;
 }
 
-/** Approves and stakes `amount` into node `nodeId`'s bond (two transactions); returns the top-up's hash. */
-export async function topUpNodeStake(signer: ChainSigner, p: TopUpNodeStakeParameters): Promise<{ txHash: Hash; bonded: bigint }> {
-  await sendContractTransaction(signer, { address: p.icnt, abi: icntAbi, functionName: "approve", args: [p.stakingAddress, p.amount] });
-  const receipt = await sendContractTransaction(signer, { address: p.stakingAddress, abi: nodeStakingAbi, functionName: "topUpNode", args: [nodeKeyOf(p.nodeId), p.amount] });
+/**
+ * Approves and stakes `amount` into node `nodeId`'s bond (two transactions); returns the top-up's hash. With a
+ * relaying signer, `idempotencyKey` keeps a resumed top-up from sending either again (`<key>:approve`, `<key>:stake`).
+ */
+export async function topUpNodeStake(signer: ChainSigner, p: TopUpNodeStakeParameters, options: { idempotencyKey?: string } = {}): Promise<{ txHash: Hash; bonded: bigint }> {
+  const key = (step: string) => (options.idempotencyKey === undefined ? {} : { idempotencyKey: `${options.idempotencyKey}:${step}` });
+  await sendContractTransaction(signer, { address: p.icnt, abi: icntAbi, functionName: "approve", args: [p.stakingAddress, p.amount] }, key("approve"));
+  const receipt = await sendContractTransaction(
+    signer,
+    { address: p.stakingAddress, abi: nodeStakingAbi, functionName: "topUpNode", args: [nodeKeyOf(p.nodeId), p.amount] },
+    key("stake"),
+  );
   const [, bonded] = await signer.publicClient.readContract({ address: p.stakingAddress, abi: nodeStakingAbi, functionName: "nodeStake", args: [nodeKeyOf(p.nodeId)], blockNumber: receipt.blockNumber });
   return { txHash: receipt.transactionHash, bonded };
 }

@@ -14,6 +14,9 @@ export interface ChainVars {
   SERVICE_ESCROW_ADDRESS?: string;
   AUDIT_LOG_ADDRESS?: string;
   STAKE_CACHE_TTL_SECONDS?: string;
+  USDC_ADDRESS?: string;
+  UNISWAP_V2_ROUTER_ADDRESS?: string;
+  ICNT_USDC_PAIR_ADDRESS?: string;
 }
 
 export interface ProtocolContracts {
@@ -31,7 +34,11 @@ export interface ChainConfig {
   contracts: ProtocolContracts;
   /** How long a stake read may be reused by heartbeats and the stake-check chore. */
   stakeCacheTtlMs: number;
+  /** Where settlement buys ICNT (a Uniswap v2 ICNT/USDC pool); undefined when not configured (no buyback). */
+  market: { router: Address; pair: Address; usdc: Address } | undefined;
 }
+
+const MARKET_VARS = { usdc: "USDC_ADDRESS", router: "UNISWAP_V2_ROUTER_ADDRESS", pair: "ICNT_USDC_PAIR_ADDRESS" } as const satisfies Record<string, keyof ChainVars>;
 
 const ADDRESS_VARS = {
   icnt: "ICNT_ADDRESS",
@@ -60,5 +67,13 @@ export function chainConfigFromVars(vars: ChainVars): ChainConfig | undefined {
 
   const ttlSeconds = vars.STAKE_CACHE_TTL_SECONDS ? Number(vars.STAKE_CACHE_TTL_SECONDS) : DEFAULT_STAKE_CACHE_TTL_SECONDS;
   if (!Number.isFinite(ttlSeconds) || ttlSeconds < 0) throw new ChainConfigError(`STAKE_CACHE_TTL_SECONDS must be a number of seconds ≥ 0.`);
-  return { rpcUrl, chainId, contracts, stakeCacheTtlMs: ttlSeconds * 1000 };
+  const marketValues = Object.entries(MARKET_VARS).map(([key, name]) => [key, name, vars[name]?.trim() ?? ""] as const);
+  let market: ChainConfig["market"];
+  if (marketValues.some(([, , value]) => value !== "")) {
+    for (const [, name, value] of marketValues) {
+      if (!isAddress(value)) throw new ChainConfigError(`${name} must be a contract address when any of ${Object.values(MARKET_VARS).join(", ")} is set, not "${value}".`);
+    }
+    market = Object.fromEntries(marketValues.map(([key, , value]) => [key, getAddress(value)])) as NonNullable<ChainConfig["market"]>;
+  }
+  return { rpcUrl, chainId, contracts, stakeCacheTtlMs: ttlSeconds * 1000, market };
 }

@@ -622,3 +622,24 @@ export const settlementSteps = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.periodId, t.step] })],
 );
+
+/**
+ * Readings of the buyback pool's price accumulators (src/chain/amm.ts PriceObservation), stored by the every-minute
+ * tick: the start of the TWAP window the settlement's buyback measures the price over (Uniswap v2's
+ * ExampleSlidingWindowOracle keeps the same). Cumulative prices are decimal strings (UQ112x112 sums exceed 2^63).
+ */
+export const poolObservations = sqliteTable(
+  "pool_observations",
+  {
+    pair: text("pair").notNull(),
+    /** Chain time (block timestamp, unix seconds) the accumulators are brought up to. */
+    timestamp: integer("timestamp").notNull(),
+    price0Cumulative: text("price0_cumulative").notNull(),
+    price1Cumulative: text("price1_cumulative").notNull(),
+    token0: text("token0").notNull(),
+    blockNumber: integer("block_number").notNull(),
+    /** The edge's clock when it was read (ms). */
+    observedAt: integer("observed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.pair, t.timestamp] })],
+);

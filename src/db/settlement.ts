@@ -2,9 +2,9 @@
 // is keyed by (period, step): once `done` it is never run again, and a step's `result` is written once, when it is
 // first prepared, so a resumed step works from the same record instead of recomputing it.
 
-import { and, asc, eq, ne, notInArray, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, ne, notInArray, sql } from "drizzle-orm";
 import type { Db } from "./client.ts";
-import { bucketUsage, ledgerEntries, nodeUsage, settlementPeriods, settlementSteps, type SettlementPeriodState } from "./schema.ts";
+import { bucketUsage, ledgerEntries, ledgerLines, nodeUsage, settlementPeriods, settlementSteps, type SettlementPeriodState } from "./schema.ts";
 
 export type SettlementPeriodRow = typeof settlementPeriods.$inferSelect;
 export type SettlementStepRow = typeof settlementSteps.$inferSelect;
@@ -85,17 +85,17 @@ export async function recordPeriodClosed(
 
 /**
  * Every period id something was recorded under (metered usage, ledger entries, a settlement row) whose settlement
- * row is missing or still open: the candidates the chore settles once they have ended.
+ * row is missing or not settled yet: the candidates the chore takes further once they have ended.
  */
-export async function periodsNotClosed(db: Db): Promise<string[]> {
+export async function periodsNotSettled(db: Db): Promise<string[]> {
   const ids = new Set<string>();
   for (const r of await db.selectDistinct({ id: bucketUsage.periodId }).from(bucketUsage).all()) ids.add(r.id);
   for (const r of await db.selectDistinct({ id: nodeUsage.periodId }).from(nodeUsage).all()) ids.add(r.id);
   for (const r of await db.selectDistinct({ id: ledgerEntries.periodId }).from(ledgerEntries).all()) ids.add(r.id);
   const rows = await db.select({ id: settlementPeriods.id, state: settlementPeriods.state }).from(settlementPeriods).all();
   const states = new Map<string, SettlementPeriodState>(rows.map((r) => [r.id, r.state]));
-  for (const [id, state] of states) if (state === "open") ids.add(id);
-  return [...ids].filter((id) => (states.get(id) ?? "open") === "open").sort();
+  for (const [id, state] of states) if (state !== "settled") ids.add(id);
+  return [...ids].filter((id) => states.get(id) !== "settled").sort();
 }
 
 /** Whether anything was recorded under `periodId`: usage, a ledger entry or a settlement row. */
@@ -104,4 +104,64 @@ export async function periodHasRecords(db: Db, periodId: string): Promise<boolea
   if (await db.select({ id: bucketUsage.periodId }).from(bucketUsage).where(eq(bucketUsage.periodId, periodId)).limit(1).get()) return true;
   if (await db.select({ id: nodeUsage.periodId }).from(nodeUsage).where(eq(nodeUsage.periodId, periodId)).limit(1).get()) return true;
   return Boolean(await db.select({ key: ledgerEntries.key }).from(ledgerEntries).where(eq(ledgerEntries.periodId, periodId)).limit(1).get());
+}
+
+/**
+ * Overwrites a step's record while the step is not done: the progress of a step that works in stages (the buyback
+ * records its conversion, its decision and its swap as each happens, so a resumed step continues from there).
+ */
+export async function saveSettlementStepResult(db: Db, periodId: string, step: string, result: string, now: number): Promise<void> {
+  await db
+    .update(settlementSteps)
+    .set({ result, updatedAt: now })
+    .where(and(eq(settlementSteps.periodId, periodId), eq(settlementSteps.step, step), ne(settlementSteps.state, "done")));
+}
+
+/** Marks a step done with its final record (a later step never runs before this is written). */
+export async function completeSettlementStep(db: Db, periodId: string, step: string, result: string, now: number): Promise<void> {
+  await db
+    .update(settlementSteps)
+    .set({ state: "done", result, error: null, updatedAt: now })
+    .where(and(eq(settlementSteps.periodId, periodId), eq(settlementSteps.step, step)));
+}
+
+/**
+ * Moves a closed period to `deferred` (its buyback waits for a sane price) or back to `closed`; a settled period
+ * never moves.
+ */
+export async function setPeriodDeferred(db: Db, periodId: string, deferred: boolean, now: number): Promise<void> {
+  await db
+    .update(settlementPeriods)
+    .set({ state: deferred ? "deferred" : "closed", updatedAt: now })
+    .where(and(eq(settlementPeriods.id, periodId), inArray(settlementPeriods.state, deferred ? ["closed"] : ["deferred"])));
+}
+
+/** Marks the last step done and the period settled, in one D1 batch. */
+export async function recordPeriodSettled(db: Db, params: { periodId: string; step: string; result: string; now: number }): Promise<void> {
+  await db.batch([
+    db
+      .update(settlementSteps)
+      .set({ state: "done", result: params.result, error: null, updatedAt: params.now })
+      .where(and(eq(settlementSteps.periodId, params.periodId), eq(settlementSteps.step, params.step))),
+    db
+      .update(settlementPeriods)
+      .set({ state: "settled", updatedAt: params.now })
+      .where(and(eq(settlementPeriods.id, params.periodId), inArray(settlementPeriods.state, ["closed", "deferred"]))),
+  ]);
+}
+
+/** Σ debits and Σ credits of one sub-ledger over the whole ledger (bigint: SQLite's SUM would overflow). */
+export async function subledgerTotals(db: Db, account: string, subaccount: string, currency: string): Promise<{ debits: bigint; credits: bigint }> {
+  const rows = await db
+    .select({ side: ledgerLines.side, amount: ledgerLines.amount })
+    .from(ledgerLines)
+    .where(and(eq(ledgerLines.account, account), eq(ledgerLines.subaccount, subaccount), eq(ledgerLines.currency, currency)))
+    .all();
+  let debits = 0n;
+  let credits = 0n;
+  for (const r of rows) {
+    if (r.side === "debit") debits += BigInt(r.amount);
+    else credits += BigInt(r.amount);
+  }
+  return { debits, credits };
 }

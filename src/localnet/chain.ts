@@ -199,6 +199,9 @@ export class LocalChain {
       REWARDS_DISTRIBUTOR_ADDRESS: this.contracts.rewardsDistributor,
       SERVICE_ESCROW_ADDRESS: this.contracts.serviceEscrow,
       AUDIT_LOG_ADDRESS: this.contracts.auditLog,
+      USDC_ADDRESS: this.contracts.usdc,
+      UNISWAP_V2_ROUTER_ADDRESS: this.contracts.uniswapV2Router02,
+      ICNT_USDC_PAIR_ADDRESS: this.contracts.icntUsdcPair,
     };
   }
 

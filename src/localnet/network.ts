@@ -418,7 +418,16 @@ export class LocalNetwork {
   private async startWorker(persistDir: string): Promise<{ child: ChildProcess; url: string }> {
     await writeSecrets(this.chainSecretsFile, this.chain!.workerSecrets());
     // The local network's nodes listen on 127.0.0.1.
-    const vars = { ...this.chain!.workerVars(), NODE_URLS_ALLOW_PRIVATE: "true", ...this.options.vars };
+    // The local stand-in for fiat converted off-chain is TestUSDC minted at settlement; the TWAP window is five
+    // minutes of chain time (a deployment keeps the 30-minute default), observed every minute.
+    const vars = {
+      ...this.chain!.workerVars(),
+      NODE_URLS_ALLOW_PRIVATE: "true",
+      SETTLEMENT_USDC_FUNDING: "mint-test-usdc",
+      BUYBACK_MIN_WINDOW_SECONDS: "300",
+      POOL_OBSERVATION_INTERVAL_SECONDS: "60",
+      ...this.options.vars,
+    };
     const secretFiles = [this.secretsFile, this.chainSecretsFile];
     const logLine = this.logWriter("worker");
     if (this.runtime === "workerd") {

@@ -17,7 +17,7 @@ import type { Env } from "../../src/env.ts";
 import { periodBounds, periodIdAt } from "../../src/finance/periods.ts";
 import type { PriceSheet } from "../../src/finance/pricing.ts";
 import { protocolTransactionsOf } from "../../src/services/protocol-signer.ts";
-import { LEASE_HELD, SETTLEMENT_GRACE_MS, SETTLEMENT_LEASE, settlementFaultPoint, type CloseRecord, type SettlementReport } from "../../src/services/settlement.ts";
+import { LEASE_HELD, SETTLEMENT_GRACE_MS, SETTLEMENT_LEASE, settlementFaultPoint, type CloseRecord, type SettlementReport } from "../../src/services/settlement/run.ts";
 import { runOnce as runSettlement } from "../../workers/cron/settlement.ts";
 import { FINANCE_TOKEN } from "./finance-helpers.ts";
 import { admin, ADMIN_TOKEN, checkedS3Response, createAccountWithKey, EDGE, type TestAccount } from "./helpers.ts";

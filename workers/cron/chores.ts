@@ -9,6 +9,7 @@ import { runOnce as runKmsDeletion } from "./kms-deletion.ts";
 import { runOnce as runNodeLiveness } from "./node-liveness.ts";
 import { runOnce as runOrphanSweep } from "./orphan-sweep.ts";
 import { runOnce as runPlacementBackfill } from "./placement-backfill.ts";
+import { runOnce as runPoolObserver } from "./pool-observer.ts";
 import { runOnce as runRepair } from "./repair.ts";
 import { runOnce as runSettlement, SETTLEMENT_CRON } from "./settlement.ts";
 import { runOnce as runStakeCheck } from "./stake-check.ts";
@@ -34,6 +35,7 @@ export const CHORES: Chore[] = [
   { name: "key-rotation", runOnce: runKeyRotation },
   { name: "kms-deletion", runOnce: runKmsDeletion },
   { name: "challenge-round", runOnce: runChallengeRound, runNow: runChallengeRoundNow },
+  { name: "pool-observer", runOnce: runPoolObserver },
   { name: "usage-flush", runOnce: runUsageFlush, schedule: USAGE_FLUSH_CRON },
   { name: "settlement", runOnce: runSettlement, schedule: SETTLEMENT_CRON },
 ];

@@ -3,7 +3,7 @@
 // recorded step at a time, under the ProtocolTransactions lease (a concurrent run reports that it skipped).
 
 import type { Env } from "../../src/env.ts";
-import { settleEndedPeriods, type SettlementReport } from "../../src/services/settlement.ts";
+import { settleEndedPeriods, type SettlementReport } from "../../src/services/settlement/run.ts";
 
 /** Half past every hour (UTC): a period that ended is closed within the hour. wrangler.toml lists it. */
 export const SETTLEMENT_CRON = "30 * * * *";
