@@ -307,7 +307,7 @@ describe("GET /api/v1/nodes/:id/reputation and /audits", () => {
 
 declare module "vitest" {
   export interface ProvidedContext {
-    chain: { vars: Record<string, string>; stakedNodeIds: string[] };
+    chain: { vars: Record<string, string>; stakedNodeIds: string[]; settlementNodeIds: string[] };
   }
 }
 

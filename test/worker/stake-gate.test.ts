@@ -17,7 +17,7 @@ import { admin, EDGE, registrationMessage, registrationRequest, signedRegistrati
 
 declare module "vitest" {
   export interface ProvidedContext {
-    chain: { vars: Record<string, string>; stakedNodeIds: string[] };
+    chain: { vars: Record<string, string>; stakedNodeIds: string[]; settlementNodeIds: string[] };
   }
 }
 

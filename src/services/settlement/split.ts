@@ -110,7 +110,9 @@ async function decideSplit(ctx: RunContext, period: PeriodContext): Promise<Spli
       heldTotal: held.credits,
       heldReturned: held.debits,
       bonded: stake.bonded + (owed.credits - owed.debits),
-      collateralRequired: stake.required,
+      // NodeStaking can top up only a node someone staked for: one nobody did is paid instead (the stake gate
+      // keeps such a node from holding data where a chain is configured).
+      collateralRequired: stake.stakedBy === undefined ? 0n : stake.required,
     });
     settlements.push({ ...payout, payoutAddress: input.payoutAddress });
   }
