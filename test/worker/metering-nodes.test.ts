@@ -74,6 +74,21 @@ describe("bytes served per node", () => {
     expect(period.nodes.find((n) => n.nodeId === b)?.bytesServed).toBe(bServed);
   });
 
+  it("counts a read that ends after its period was sealed in the period still open, never in the one settlement has taken", async () => {
+    const { bucket, index } = await newBucket("egress-late");
+    const nodeId = `node_${randomHex(8)}c`;
+    const periodOf = periodLocator(periodMinutes);
+    const started = Date.UTC(2036, 0, 31, 23, 59, 0);
+    const sealedAt = periodOf(started).end + 60_000;
+    await index.recordNodeEgress(started, [{ nodeId, bytes: 1 }]);
+    // The period closes (its usage flushed at sealedAt) while a long GET that started in it is still streaming.
+    expect(await flushBucketUsage(e, db, bucket, sealedAt)).toBe(1);
+    await index.recordNodeEgress(started, [{ nodeId, bytes: 70_000 }]);
+    await flushBucketUsage(e, db, bucket, sealedAt + 1);
+    expect((await usageForPeriod(db, periodOf(started).id)).nodes.find((n) => n.nodeId === nodeId)?.bytesServed).toBe(1n);
+    expect((await usageForPeriod(db, periodOf(sealedAt).id)).nodes.find((n) => n.nodeId === nodeId)?.bytesServed).toBe(70_000n);
+  });
+
   it("records nothing for a GET no node served (an object kept inline in the index)", async () => {
     const { owner, bucket, index } = await newBucket("egress-inline");
     expect((await s3(owner, "PUT", "/egress-inline/small", { body: "x".repeat(100) })).status).toBe(200);

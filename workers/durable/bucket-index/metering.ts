@@ -190,11 +190,13 @@ export function objectReadBytes(record: ObjectRecord, egress: ObjectReadEgress):
 }
 
 /**
- * Counts the bytes nodes delivered to the edge for one GET (src/services/metering.ts NodeEgressTally), in the slot
- * of the request's time, as the bucket's own bytes out are. Recorded once per GET, after its response has ended.
+ * Counts the bytes nodes delivered to the edge for one GET (src/services/metering.ts NodeEgressTally), recorded
+ * once per GET after its response has ended. It counts at the request's time, or at the meter's latest time when
+ * that is later (as advanceMeter treats a late call): a long read that ends after a flush has sealed its period,
+ * whose usage settlement may already have taken, counts in the period still open instead of being lost.
  */
 export function recordNodeEgress(store: IndexStore, at: number, served: readonly NodeBytes[], periodOf: PeriodLocator): void {
-  const slot = slotAt(at, periodOf);
+  const slot = slotAt(Math.max(at, meterRow(store).integrated_to), periodOf);
   store.transactionSync(() => {
     for (const { nodeId, bytes } of served) {
       if (!(Number.isSafeInteger(bytes) && bytes > 0)) continue;
