@@ -8,7 +8,7 @@ import { z } from "zod";
 import { clockNow } from "../clock.ts";
 import { configOf } from "../config.ts";
 import { openDb } from "../db/client.ts";
-import { readNodeReputation } from "../db/reputation.ts";
+import { nodeAuditCountsByPeriod, readNodeReputation } from "../db/reputation.ts";
 import { accountUsageByDay, nodeUsageByDay } from "../db/usage.ts";
 import type { Env } from "../env.ts";
 import { nodeIdSchema } from "../protocol/node-protocol.ts";
@@ -65,12 +65,16 @@ usageApi.get("/nodes/:nodeId/usage", async (c) => {
   const rep = await readNodeReputation(db, nodeId, configOf(c.env).reputation);
   if (!rep) throw new ApiError(404, "NoSuchNode", `Node ${nodeId} does not exist.`);
   const days = await nodeUsageByDay(db, nodeId, from, to);
+  const fromMs = Date.parse(`${from}T00:00:00Z`);
+  const auditPeriods = await nodeAuditCountsByPeriod(db, nodeId, fromMs, Date.parse(`${to}T00:00:00Z`) + DAY_MS, configOf(c.env).finance.periodMinutes);
   return c.json({
     nodeId,
     from,
     to,
-    usage: days.map((d) => ({ day: d.day, heldByteHours: d.heldByteHours.toString() })),
-    // Audit results live in the reputation tables (all time, not per day): what settlement weighs holding by.
-    audits: { standing: rep.standing, auditScore: scoreOf(rep.audit), passed: rep.passed, failed: rep.failed, timeouts: rep.timeouts },
+    // bytesServed: what the node delivered to the edge for clients' GETs (the egress share of its rewards).
+    usage: days.map((d) => ({ day: d.day, heldByteHours: d.heldByteHours.toString(), bytesServed: d.bytesServed.toString() })),
+    // Audit results: the score and all-time counts (what settlement weighs holding by), and the audits of these days
+    // counted per finance period.
+    audits: { standing: rep.standing, auditScore: scoreOf(rep.audit), passed: rep.passed, failed: rep.failed, timeouts: rep.timeouts, periods: auditPeriods },
   });
 });

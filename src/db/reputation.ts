@@ -1,5 +1,5 @@
-// Queries over audit reputation: node and validator scores, containment, audit history, per-day validator counts
-// and the one slash of a disqualified node. Applying a round is idempotent per (round, node or validator): the
+// Queries over audit reputation: node and validator scores, containment, audit history and its counts per finance
+// period, per-day and per-period validator counts and the one slash of a disqualified node. Applying a round is idempotent per (round, node or validator): the
 // "applied" row is written in the same D1 batch (one transaction) as the scores, and a batch based on a stale read
 // aborts whole (see writeOnce), so a coordinator that retries a step after a crash changes nothing twice.
 
@@ -27,8 +27,10 @@ import {
   nodes,
   reputationRoundsApplied,
   validatorAssignmentDays,
+  validatorAssignmentPeriods,
   validatorReputation,
 } from "./schema.ts";
+import { periodIdAt } from "../finance/periods.ts";
 
 /** A node's reputation as stored; undefined when the node is not registered. */
 export async function readNodeReputation(db: Db, nodeId: string, params: ReputationParams): Promise<NodeReputation | undefined> {
@@ -221,11 +223,13 @@ export interface ValidatorRoundOutcomes {
   /** One per assignment the validator had in this round. */
   outcomes: ValidatorOutcome[];
   params: ReputationParams;
-  /** When the round closed (ms): its UTC day is where the counts go. */
+  /** When the round closed (ms, the edge's clock): its UTC day and its finance period are where the counts go. */
   now: number;
+  /** FINANCE_PERIOD_MINUTES (undefined: calendar-month periods), which decides the period of `now`. */
+  periodMinutes?: number;
 }
 
-/** Applies one round's assignment outcomes to one validator's reputation and its day's counts, once. */
+/** Applies one round's assignment outcomes to one validator's reputation and its day's and period's counts, once. */
 export async function applyValidatorRoundOutcomes(db: Db, o: ValidatorRoundOutcomes): Promise<{ applied: boolean; score: number }> {
   const validator = o.validator.toLowerCase();
   for (let attempt = 0; ; attempt++) {
@@ -238,6 +242,8 @@ export async function applyValidatorRoundOutcomes(db: Db, o: ValidatorRoundOutco
     const day = new Date(o.now).toISOString().slice(0, 10);
     const delta = { completed: after.completed - before.completed, agreed: after.agreed - before.agreed, minority: after.minority - before.minority, missed: after.missed - before.missed };
     const d = validatorAssignmentDays;
+    const p = validatorAssignmentPeriods;
+    const periodId = periodIdAt(o.now, o.periodMinutes);
     const outcome = await writeOnce(db, [
       existing
         ? db.update(validatorReputation).set(values).where(and(eq(validatorReputation.validator, validator), eq(validatorReputation.version, existing.version)))
@@ -253,6 +259,18 @@ export async function applyValidatorRoundOutcomes(db: Db, o: ValidatorRoundOutco
             agreed: sql`${d.agreed} + ${delta.agreed}`,
             minority: sql`${d.minority} + ${delta.minority}`,
             missed: sql`${d.missed} + ${delta.missed}`,
+          },
+        }),
+      db
+        .insert(p)
+        .values({ validator, periodId, ...delta })
+        .onConflictDoUpdate({
+          target: [p.validator, p.periodId],
+          set: {
+            completed: sql`${p.completed} + ${delta.completed}`,
+            agreed: sql`${p.agreed} + ${delta.agreed}`,
+            minority: sql`${p.minority} + ${delta.minority}`,
+            missed: sql`${p.missed} + ${delta.missed}`,
           },
         }),
     ]);
@@ -287,6 +305,47 @@ export async function validatorCountsForPeriod(db: Db, fromDay: string, toDay: s
     .groupBy(d.validator)
     .orderBy(asc(d.validator))
     .all();
+}
+
+/**
+ * Per validator, assignment counts of the rounds that closed in finance period `periodId`, sorted by validator:
+ * what settlement pays validators by (each round counts in exactly one period, however short periods are).
+ */
+export async function validatorWorkForPeriod(db: Db, periodId: string): Promise<ValidatorPeriodCounts[]> {
+  const p = validatorAssignmentPeriods;
+  return db
+    .select({ validator: p.validator, completed: p.completed, agreed: p.agreed, minority: p.minority, missed: p.missed })
+    .from(p)
+    .where(eq(p.periodId, periodId))
+    .orderBy(asc(p.validator))
+    .all();
+}
+
+export interface NodeAuditPeriodCounts {
+  periodId: string;
+  /** Audits that counted as passed (a contained timeout counts as neither until it is decided). */
+  passed: number;
+  failed: number;
+}
+
+/** A node's audit results per finance period, for audits in [fromMs, toMs), oldest period first. */
+export async function nodeAuditCountsByPeriod(db: Db, nodeId: string, fromMs: number, toMs: number, periodMinutes: number | undefined): Promise<NodeAuditPeriodCounts[]> {
+  const a = nodeAuditOutcomes;
+  const rows = await db
+    .select({ at: a.at, counted: a.counted, n: sql<number>`count(*)`.mapWith(Number) })
+    .from(a)
+    .where(and(eq(a.nodeId, nodeId), gte(a.at, fromMs), sql`${a.at} < ${toMs}`))
+    .groupBy(a.at, a.counted)
+    .all();
+  const byPeriod = new Map<string, NodeAuditPeriodCounts>();
+  for (const r of rows) {
+    const periodId = periodIdAt(r.at, periodMinutes);
+    let c = byPeriod.get(periodId);
+    if (!c) byPeriod.set(periodId, (c = { periodId, passed: 0, failed: 0 }));
+    if (r.counted === "pass") c.passed += r.n;
+    else if (r.counted === "fail") c.failed += r.n;
+  }
+  return [...byPeriod.values()].sort((x, y) => x.periodId.localeCompare(y.periodId));
 }
 
 // ---- The one slash of a disqualified node

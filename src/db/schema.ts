@@ -348,6 +348,24 @@ export const validatorAssignmentDays = sqliteTable(
 );
 
 /**
+ * Per validator per finance period (src/finance/periods.ts, the period of the round's close on the edge's clock):
+ * the same counts as `validator_assignment_days`, written in the same D1 batch. Periods can be minutes long, so
+ * settlement pays by these, never by days (a day spans many periods).
+ */
+export const validatorAssignmentPeriods = sqliteTable(
+  "validator_assignment_periods",
+  {
+    validator: text("validator").notNull(),
+    periodId: text("period_id").notNull(),
+    completed: integer("completed").notNull().default(0),
+    agreed: integer("agreed").notNull().default(0),
+    minority: integer("minority").notNull().default(0),
+    missed: integer("missed").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.validator, t.periodId] }), index("validator_assignment_periods_period_idx").on(t.periodId)],
+);
+
+/**
  * The one slash of a disqualified node: "pending" until sent, then "slashed" with its transaction hash, or
  * "skipped" with why (no chain configured, no stake held). `fromBlock` is the chain's height before the
  * transaction was sent, so a retry after a crash finds it on chain instead of slashing twice.
@@ -512,6 +530,31 @@ export const bucketUsage = sqliteTable(
     primaryKey({ columns: [t.bucketId, t.batchId, t.day, t.periodId] }),
     index("bucket_usage_account_day_idx").on(t.accountId, t.day),
     index("bucket_usage_period_idx").on(t.periodId),
+  ],
+);
+
+/**
+ * Bytes each node delivered to the edge for client reads (GetObject), counted as they passed and kept in the read
+ * bucket's index until flushed (workers/durable/bucket-index/metering.ts): one row per flushed batch, node and slot,
+ * keyed like `bucket_usage` by the index's batch id, so a batch sent again after a crash inserts nothing. Written
+ * in the same D1 batch as the bucket's `bucket_usage` rows.
+ */
+export const nodeEgress = sqliteTable(
+  "node_egress",
+  {
+    bucketId: text("bucket_id").notNull(),
+    batchId: text("batch_id").notNull(),
+    nodeId: text("node_id").notNull(),
+    /** YYYY-MM-DD, UTC. */
+    day: text("day").notNull(),
+    periodId: text("period_id").notNull(),
+    /** Bytes the node sent (ciphertext as stored on it), decimal. */
+    bytesServed: text("bytes_served").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.bucketId, t.batchId, t.nodeId, t.day, t.periodId] }),
+    index("node_egress_period_idx").on(t.periodId),
+    index("node_egress_node_day_idx").on(t.nodeId, t.day),
   ],
 );
 

@@ -1,11 +1,11 @@
-// Queries over metered usage: buckets' sealed batches (`bucket_usage`), nodes' integrated holding (`node_usage`,
-// `node_usage_steps`), and the reads customers, operators and settlement make of them. Sums are taken in bigint
+// Queries over metered usage: buckets' sealed batches (`bucket_usage`), the bytes nodes served for them
+// (`node_egress`), nodes' integrated holding (`node_usage`, `node_usage_steps`), and the reads customers, operators and settlement make of them. Sums are taken in bigint
 // here, never in SQL: byte-ms overflow SQLite's 64-bit integers.
 
 import { and, asc, eq, gt, gte, lt, lte, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "./client.ts";
-import { bucketUsage, buckets, nodes, nodeUsage, nodeUsageSteps, placedBlobs } from "./schema.ts";
+import { bucketUsage, buckets, nodeEgress, nodes, nodeUsage, nodeUsageSteps, placedBlobs } from "./schema.ts";
 import type { Usage } from "../finance/pricing.ts";
 import { splitBySlot, type UsageSlot } from "../services/metering.ts";
 import type { UsageBatch } from "../../workers/durable/bucket-index/metering.ts";
@@ -30,10 +30,13 @@ export async function listMeteredBuckets(db: Db): Promise<MeteredBucket[]> {
 
 /** Rows per INSERT: 13 bound parameters each, under D1's 100 per statement. */
 const ROWS_PER_INSERT = 7;
+/** node_egress rows per INSERT: 6 bound parameters each. */
+const EGRESS_ROWS_PER_INSERT = 16;
 
 /**
- * Writes sealed batches of one bucket in one D1 batch (a transaction). A batch already written (the index sent it
- * again because its ack was lost) inserts nothing: its rows' primary key carries the batch id.
+ * Writes sealed batches of one bucket in one D1 batch (a transaction), its bytes served per node with them. A batch
+ * already written (the index sent it again because its ack was lost) inserts nothing: its rows' primary key carries
+ * the batch id.
  */
 export async function writeUsageBatches(db: Db, bucket: MeteredBucket, batches: readonly UsageBatch[], now: number): Promise<void> {
   const rows = batches.flatMap((b) =>
@@ -53,9 +56,15 @@ export async function writeUsageBatches(db: Db, bucket: MeteredBucket, batches: 
       flushedAt: now,
     })),
   );
+  const egressRows = batches.flatMap((b) =>
+    (b.nodeEgress ?? []).map((r) => ({ bucketId: bucket.id, batchId: b.batchId, nodeId: r.nodeId, day: r.day, periodId: r.periodId, bytesServed: String(r.bytesServed) })),
+  );
   const statements: BatchItem<"sqlite">[] = [];
   for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
     statements.push(db.insert(bucketUsage).values(rows.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing());
+  }
+  for (let i = 0; i < egressRows.length; i += EGRESS_ROWS_PER_INSERT) {
+    statements.push(db.insert(nodeEgress).values(egressRows.slice(i, i + EGRESS_ROWS_PER_INSERT)).onConflictDoNothing());
   }
   if (statements.length > 0) await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
@@ -102,6 +111,8 @@ export interface NodePeriodUsage {
   heldByteMs: bigint;
   /** Whole byte-hours of heldByteMs. */
   heldByteHours: bigint;
+  /** Bytes the node delivered to the edge for clients' GETs (the egress share of its reward). */
+  bytesServed: bigint;
 }
 
 export interface PeriodUsage {
@@ -133,12 +144,20 @@ export async function usageForPeriod(db: Db, periodId: string): Promise<PeriodUs
   }
   for (const [accountId, ms] of byteMs) accounts.get(accountId)!.storageByteHours = byteHoursOf(ms);
 
+  // A node appears when it held or served anything in the period (one that only served holds 0 byte-ms).
+  const byNode = new Map<string, { heldByteMs: bigint; bytesServed: bigint }>();
+  const nodeOf = (nodeId: string) => {
+    let n = byNode.get(nodeId);
+    if (!n) byNode.set(nodeId, (n = { heldByteMs: 0n, bytesServed: 0n }));
+    return n;
+  };
   const nodeRows = await db.select({ nodeId: nodeUsage.nodeId, heldByteMs: nodeUsage.heldByteMs }).from(nodeUsage).where(eq(nodeUsage.periodId, periodId)).all();
-  const held = new Map<string, bigint>();
-  for (const r of nodeRows) held.set(r.nodeId, (held.get(r.nodeId) ?? 0n) + BigInt(r.heldByteMs));
-  const nodeUsages = [...held.entries()]
+  for (const r of nodeRows) nodeOf(r.nodeId).heldByteMs += BigInt(r.heldByteMs);
+  const egressRows = await db.select({ nodeId: nodeEgress.nodeId, bytesServed: nodeEgress.bytesServed }).from(nodeEgress).where(eq(nodeEgress.periodId, periodId)).all();
+  for (const r of egressRows) nodeOf(r.nodeId).bytesServed += BigInt(r.bytesServed);
+  const nodeUsages = [...byNode.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([nodeId, ms]) => ({ nodeId, heldByteMs: ms, heldByteHours: byteHoursOf(ms) }));
+    .map(([nodeId, n]) => ({ nodeId, heldByteMs: n.heldByteMs, heldByteHours: byteHoursOf(n.heldByteMs), bytesServed: n.bytesServed }));
   return { periodId, accounts, nodes: nodeUsages };
 }
 
@@ -146,18 +165,32 @@ export interface NodeDayUsage {
   day: string;
   heldByteMs: bigint;
   heldByteHours: bigint;
+  bytesServed: bigint;
 }
 
-/** A node's integrated holding by UTC day, `fromDay`..`toDay` inclusive. */
+/** A node's integrated holding and the bytes it served, by UTC day, `fromDay`..`toDay` inclusive. */
 export async function nodeUsageByDay(db: Db, nodeId: string, fromDay: string, toDay: string): Promise<NodeDayUsage[]> {
   const rows = await db
     .select({ day: nodeUsage.day, heldByteMs: nodeUsage.heldByteMs })
     .from(nodeUsage)
     .where(and(eq(nodeUsage.nodeId, nodeId), gte(nodeUsage.day, fromDay), lte(nodeUsage.day, toDay)))
     .all();
-  const byDay = new Map<string, bigint>();
-  for (const r of rows) byDay.set(r.day, (byDay.get(r.day) ?? 0n) + BigInt(r.heldByteMs));
-  return [...byDay.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([day, ms]) => ({ day, heldByteMs: ms, heldByteHours: byteHoursOf(ms) }));
+  const served = await db
+    .select({ day: nodeEgress.day, bytesServed: nodeEgress.bytesServed })
+    .from(nodeEgress)
+    .where(and(eq(nodeEgress.nodeId, nodeId), gte(nodeEgress.day, fromDay), lte(nodeEgress.day, toDay)))
+    .all();
+  const byDay = new Map<string, { heldByteMs: bigint; bytesServed: bigint }>();
+  const dayOf = (day: string) => {
+    let d = byDay.get(day);
+    if (!d) byDay.set(day, (d = { heldByteMs: 0n, bytesServed: 0n }));
+    return d;
+  };
+  for (const r of rows) dayOf(r.day).heldByteMs += BigInt(r.heldByteMs);
+  for (const r of served) dayOf(r.day).bytesServed += BigInt(r.bytesServed);
+  return [...byDay.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([day, d]) => ({ day, heldByteMs: d.heldByteMs, heldByteHours: byteHoursOf(d.heldByteMs), bytesServed: d.bytesServed }));
 }
 
 // ---- Node holding: integrated by the flush chore from placed_blobs

@@ -39,7 +39,7 @@ export async function applyRoundOutcomes(env: Env, roundId: number, outcomes: Ro
     }
   }
   for (const v of outcomes.validators) {
-    await applyValidatorRoundOutcomes(db, { roundId: String(roundId), validator: v.validator, outcomes: v.outcomes, params, now });
+    await applyValidatorRoundOutcomes(db, { roundId: String(roundId), validator: v.validator, outcomes: v.outcomes, params, now, periodMinutes: configOf(env).finance.periodMinutes });
   }
   // A node disqualified by this round loses its stake's share now (once; a retry finds the slash recorded).
   const slashes = await settleDisqualificationSlashes(env, db, now);

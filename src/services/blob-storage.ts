@@ -19,6 +19,7 @@ import { MAX_OPEN_CONNECTIONS } from "./connection-limit.ts";
 import { blobSizeOf, type BlobReplica, type ObjectSegment } from "./object-model.ts";
 import { DigestStage, pump, readChunks, readSizeFor, type BodyStage, type ChunkWriter } from "./pipeline.ts";
 import { placePieces, placeReplicas, writeQuorum } from "./placement.ts";
+import { countedFrom } from "./metering.ts";
 import { maskOf, unmasked, type ReplicaMask } from "./replica-mask.ts";
 import { ReplicaUpload } from "./replica-upload.ts";
 import { newSegmentKey, openSegmentKey, type KeyEncryptionKey, type SegmentKey } from "./segment-cipher.ts";
@@ -369,7 +370,7 @@ async function readVerifiedSmallSegment(
       const chunks: Uint8Array[] = [];
       const hash = new DigestStage("SHA-256");
       let size = 0;
-      for await (const chunk of readChunks(current.body, readSizeFor(segment.size))) {
+      for await (const chunk of countedFrom(storage.served, current.replica.nodeId, readChunks(current.body, readSizeFor(segment.size)))) {
         chunks.push(chunk);
         size += chunk.byteLength;
         await hash.write(chunk);
@@ -420,7 +421,7 @@ async function copySegment(
   while (true) {
     tried.add(current.replica.nodeId);
     try {
-      for await (const chunk of readChunks(current.body, VERIFY_READ_SIZE)) {
+      for await (const chunk of countedFrom(storage.served, current.replica.nodeId, readChunks(current.body, VERIFY_READ_SIZE))) {
         if (hash) await hash.write(chunk);
         await writer.write(chunk).catch((error: unknown) => {
           clientGone = true;
@@ -479,7 +480,8 @@ async function copyEncryptedSegment(
     try {
       const range = ciphertextRangeFor(position, end, segment.size);
       // A masked replica is unmasked before any tag is checked: the seal is what proves the bytes.
-      const chunks = unmasked(readChunks(current.body, readSizeFor(range.end - range.start + 1)), current.mask, range.start);
+      const fromNode = countedFrom(storage.served, current.replica.nodeId, readChunks(current.body, readSizeFor(range.end - range.start + 1)));
+      const chunks = unmasked(fromNode, current.mask, range.start);
       for await (const plain of decryptRange(chunks, key.dataKey, key.prefix, range)) {
         await writer.write(plain).catch((error: unknown) => {
           clientGone = true;
@@ -525,7 +527,7 @@ export async function streamSegments(
   end: number,
   waitUntil: (p: Promise<unknown>) => void,
   keys: SegmentKeyOpener,
-  options: { oneConnection?: boolean } = {},
+  options: { oneConnection?: boolean; afterEnd?: () => Promise<void> } = {},
 ): Promise<ReadableStream<Uint8Array>> {
   const pieces: { segment: ObjectSegment; start: number; end: number }[] = [];
   let offset = 0;
@@ -583,11 +585,14 @@ export async function streamSegments(
   copied.catch(() => {}); // handled below
   const early = await Promise.race([firstBytesReady.then(() => undefined), copied.then(() => undefined, (error: unknown) => ({ error }))]);
   if (early) throw early.error;
+  // `afterEnd` runs once the body has ended or been cut, whichever, never before: the response does not wait on it.
   waitUntil(
-    copied.catch(async (error: unknown) => {
-      console.warn(JSON.stringify({ event: "read_aborted", error: String(error) }));
-      await sink.abort(error).catch(() => {});
-    }),
+    copied
+      .catch(async (error: unknown) => {
+        console.warn(JSON.stringify({ event: "read_aborted", error: String(error) }));
+        await sink.abort(error).catch(() => {});
+      })
+      .finally(() => options.afterEnd?.()),
   );
   return readable;
 }

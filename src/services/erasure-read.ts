@@ -11,6 +11,7 @@ import { CHUNK_PLAINTEXT_BYTES, chunkBytes, chunkLocation, dataSpansFor, SHARD_B
 import { ReedSolomon } from "../protocol/reed-solomon.ts";
 import { NodeRequestError } from "./node-client.ts";
 import { nodeHealth } from "./node-health.ts";
+import type { NodeEgressTally } from "./metering.ts";
 import type { BlobReplica, ObjectSegment } from "./object-model.ts";
 import { fetchReplica, reportFault, type StorageEnv } from "./replica-access.ts";
 import type { ChunkWriter } from "./pipeline.ts";
@@ -38,9 +39,12 @@ class ShardReader {
   private left: number;
   private ahead?: Promise<Uint8Array>;
 
-  constructor(piece: number, replica: BlobReplica, body: ReadableStream<Uint8Array>, shards: number) {
+  private readonly served: NodeEgressTally | undefined;
+
+  constructor(piece: number, replica: BlobReplica, body: ReadableStream<Uint8Array>, shards: number, served: NodeEgressTally | undefined) {
     this.piece = piece;
     this.replica = replica;
+    this.served = served;
     this.reader = body.getReader({ mode: "byob" });
     this.left = shards;
     this.ahead = this.read();
@@ -59,6 +63,7 @@ class ShardReader {
         if (result.value) {
           buffer = new Uint8Array(result.value.buffer, 0, SHARD_BYTES);
           filled += result.value.byteLength;
+          this.served?.add(this.replica.nodeId, result.value.byteLength);
         }
         if (result.done) break;
       }
@@ -110,6 +115,7 @@ async function readSpansOneByOne(storage: StorageEnv, replicaOf: Map<number, Blo
     try {
       const res = await fetchReplica(storage, replicaOf.get(span.piece)!, { start: span.start, end: span.end });
       const bytes = new Uint8Array(await res.arrayBuffer());
+      storage.served?.add(replicaOf.get(span.piece)!.nodeId, bytes.length);
       if (bytes.length !== span.end - span.start + 1) throw new Error("the piece ended early");
       readers.set(span.piece, new BufferedShardReader(span.piece, bytes));
     } catch (error) {
@@ -132,7 +138,7 @@ async function openSpans(storage: StorageEnv, replicaOf: Map<number, BlobReplica
     try {
       const res = await (slow ? Promise.race([request, slow]) : request);
       if (!res.body) throw new NodeRequestError(replica.nodeId, res.status, "empty body");
-      readers.set(span.piece, new ShardReader(span.piece, replica, res.body, span.lastStripe - span.firstStripe + 1));
+      readers.set(span.piece, new ShardReader(span.piece, replica, res.body, span.lastStripe - span.firstStripe + 1, storage.served));
     } catch (error) {
       // A late answer to a request given up on is discarded.
       void request.then((res) => res.body?.cancel(), () => {});

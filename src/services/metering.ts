@@ -141,6 +141,57 @@ export function meteredIndex(stub: BucketIndexStub, bucket: Pick<BucketRow, "nam
   });
 }
 
+// ---- Bytes served per node
+
+/** Bytes one node delivered. */
+export interface NodeBytes {
+  nodeId: string;
+  bytes: number;
+}
+
+/**
+ * The bytes each node delivers to the edge for one GET, counted by the read path as they arrive from the node
+ * (src/services/blob-storage.ts, erasure-read.ts): ciphertext as the node stores it, a range's chunks only, k
+ * pieces of an erasure-coded read, and both nodes of a read that failed over mid-way, each for what it sent.
+ * A hedged request given up on before its body was read counts nothing. Repair and audits never carry one.
+ */
+export class NodeEgressTally {
+  private readonly bytes = new Map<string, number>();
+
+  add(nodeId: string, bytes: number): void {
+    if (bytes > 0) this.bytes.set(nodeId, (this.bytes.get(nodeId) ?? 0) + bytes);
+  }
+
+  /** Per node, in node id order (nodes that sent nothing left out). */
+  entries(): NodeBytes[] {
+    return [...this.bytes.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([nodeId, bytes]) => ({ nodeId, bytes }));
+  }
+}
+
+/** Passes a node's chunks through, counting each into `tally` as it arrives (no copy, no extra await). */
+export async function* countedFrom(tally: NodeEgressTally | undefined, nodeId: string, chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (!tally) return yield* chunks;
+  for await (const chunk of chunks) {
+    tally.add(nodeId, chunk.byteLength);
+    yield chunk;
+  }
+}
+
+/**
+ * Records what nodes served one GET in its bucket's index, in the slot of the request's time, as one more index
+ * call made after the response has ended (under waitUntil): the response never waits for it. The index keeps it
+ * until the flush moves it to D1 with the bucket's other usage, under the same batch ids.
+ */
+export async function recordNodeEgress(stub: BucketIndexStub, at: number, tally: NodeEgressTally): Promise<void> {
+  const served = tally.entries();
+  if (served.length === 0) return;
+  try {
+    await stub.recordNodeEgress(at, served);
+  } catch (error) {
+    console.warn(JSON.stringify({ event: "node_egress_not_recorded", at, served, error: String(error) }));
+  }
+}
+
 // ---- Time slots
 
 const DAY_MS = 86_400_000;

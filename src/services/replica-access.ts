@@ -9,14 +9,19 @@ import type { Db } from "../db/client.ts";
 import { nodeHealth } from "./node-health.ts";
 import { fetchBlob, NodeRequestError, type NodeEndpoint } from "./node-client.ts";
 import type { BlobReplica } from "./object-model.ts";
+import type { NodeEgressTally } from "./metering.ts";
 import { TtlCache } from "./ttl-cache.ts";
 
-/** What reaching nodes takes: the registry, the secret that opens node credentials, the liveness window, the clock. */
+/**
+ * What reaching nodes takes: the registry, the secret that opens node credentials, the liveness window, the clock;
+ * and, for a client's GET, the tally of bytes each node delivers (counted by the readers as bytes arrive).
+ */
 export interface StorageEnv {
   db: Db;
   kek: string;
   offlineAfterMs: number;
   now: number;
+  served?: NodeEgressTally;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { BucketRow } from "../../db/schema.ts";
 import { freeBlobs, segmentKeysUnder, storeSegment, streamSegments } from "../../services/blob-storage.ts";
 import type { KeyEncryptionKey } from "../../services/segment-cipher.ts";
 import { checkWriteCondition, isDeleteMarker, NULL_VERSION, replicasOf, type ObjectRecord, type WriteCondition } from "../../services/object-model.ts";
+import { NodeEgressTally, recordNodeEgress } from "../../services/metering.ts";
 import { DigestStage, readChunks, readSizeFor } from "../../services/pipeline.ts";
 import { authorize, authorizedBucket, bucketIndex, getBucket, objectAclForWrite } from "../bucket-access.ts";
 import { lookupAccessKey, type AccessKey } from "../auth.ts";
@@ -282,7 +283,10 @@ export async function getObjectOp(ctx: S3Context, bucketName: string, key: strin
   const status = range ? 206 : 200;
   if (head || length === 0) return new Response(null, { status, headers });
 
-  const body = await streamSegments(storageEnv(ctx), record.segments, start, end, ctx.waitUntil, segmentKeysUnder(kek));
+  // Bytes each node delivers are counted as they pass and recorded in the bucket's index once the body has ended.
+  const served = new NodeEgressTally();
+  const afterEnd = () => recordNodeEgress(bucketIndex(ctx, bucket), ctx.now.getTime(), served);
+  const body = await streamSegments({ ...storageEnv(ctx), served }, record.segments, start, end, ctx.waitUntil, segmentKeysUnder(kek), { afterEnd });
   // "manual": the bytes go out exactly as stored, even when the object's Content-Encoding says gzip.
   return new Response(body, { status, headers, encodeBody: "manual" });
 }

@@ -9,7 +9,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { configOf } from "../../../src/config.ts";
 import type { Env } from "../../../src/env.ts";
-import { METERED_METHODS, periodLocator, type MeteredMethod, type MeterEvent } from "../../../src/services/metering.ts";
+import { METERED_METHODS, periodLocator, type MeteredMethod, type MeterEvent, type NodeBytes } from "../../../src/services/metering.ts";
 import type {
   BlobReplica,
   CompleteUploadResult,
@@ -50,7 +50,7 @@ import * as versions from "./versions.ts";
 export type { BucketConfig, BucketConfigName } from "./configuration.ts";
 export type { ReplicaCursor, ReplicaOnNode, ReplicaPage } from "./replicas.ts";
 export type { LockChangeResult, ProtectedVersions } from "./lock.ts";
-export type { UsageBatch, UsageBatchRow } from "./metering.ts";
+export type { NodeEgressRow, UsageBatch, UsageBatchRow } from "./metering.ts";
 
 const METERED = new Set<string>(METERED_METHODS);
 
@@ -84,6 +84,11 @@ export class BucketIndex extends DurableObject<Env> {
       metering.recordEgress(this.store, event, result as ObjectVersion | null, this.periodOf);
     }
     return result;
+  }
+
+  /** What nodes delivered to the edge for one GET of this bucket, recorded after its response ended. */
+  recordNodeEgress(at: number, served: NodeBytes[]): void {
+    metering.recordNodeEgress(this.store, at, served, this.periodOf);
   }
 
   /** Seals the open usage into a batch and returns every batch D1 has not confirmed (workers/cron/usage-flush.ts). */

@@ -1,6 +1,9 @@
 // The bucket's usage meter: stored bytes (as clients see object sizes), their running integral in byte-ms, bytes
 // in and out, and requests by class, kept per UTC day and finance period until the flush chore has them in D1.
 //
+// Bytes served per node (what each node delivered to the edge for this bucket's GETs) are kept beside them and
+// sealed into the same batches: they reach D1 with the same batch ids, once.
+//
 // Stored bytes are every version's size (noncurrent versions are billed, as S3 bills them) plus the parts of
 // multipart uploads in progress (S3 bills those until completed or aborted). SQLite triggers on `versions` and
 // `parts` keep the sum, so no write path can forget it; each RPC that may change sizes first advances the integral
@@ -13,7 +16,7 @@
 import { S3Error } from "../../../src/s3/errors.ts";
 import { evaluateReadPreconditions, parseRange, partRange } from "../../../src/s3/object-headers.ts";
 import { isDeleteMarker, type ObjectRecord, type ObjectVersion } from "../../../src/services/object-model.ts";
-import { splitBySlot, type MeterEvent, type ObjectReadEgress, type UsageSlot } from "../../../src/services/metering.ts";
+import { splitBySlot, type MeterEvent, type NodeBytes, type ObjectReadEgress, type UsageSlot } from "../../../src/services/metering.ts";
 import type { IndexStore } from "./store.ts";
 
 export type PeriodLocator = (atMs: number) => { id: string; end: number };
@@ -46,6 +49,22 @@ CREATE TABLE IF NOT EXISTS usage_pending (
   class_b INTEGER NOT NULL,
   sealed_at INTEGER NOT NULL,
   PRIMARY KEY (batch_id, day, period_id)
+);
+CREATE TABLE IF NOT EXISTS egress_open (
+  day TEXT NOT NULL,
+  period_id TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, period_id, node_id)
+);
+CREATE TABLE IF NOT EXISTS egress_pending (
+  batch_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  period_id TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
+  sealed_at INTEGER NOT NULL,
+  PRIMARY KEY (batch_id, day, period_id, node_id)
 );
 CREATE TRIGGER IF NOT EXISTS usage_version_added AFTER INSERT ON versions BEGIN
   UPDATE usage_meter SET stored_bytes = stored_bytes + coalesce(json_extract(NEW.record, '$.size'), 0);
@@ -170,6 +189,28 @@ export function objectReadBytes(record: ObjectRecord, egress: ObjectReadEgress):
   }
 }
 
+/**
+ * Counts the bytes nodes delivered to the edge for one GET (src/services/metering.ts NodeEgressTally), recorded
+ * once per GET after its response has ended. It counts at the request's time, or at the meter's latest time when
+ * that is later (as advanceMeter treats a late call): a long read that ends after a flush has sealed its period,
+ * whose usage settlement may already have taken, counts in the period still open instead of being lost.
+ */
+export function recordNodeEgress(store: IndexStore, at: number, served: readonly NodeBytes[], periodOf: PeriodLocator): void {
+  const slot = slotAt(Math.max(at, meterRow(store).integrated_to), periodOf);
+  store.transactionSync(() => {
+    for (const { nodeId, bytes } of served) {
+      if (!(Number.isSafeInteger(bytes) && bytes > 0)) continue;
+      store.sql.exec(
+        "INSERT INTO egress_open (day, period_id, node_id, bytes) VALUES (?, ?, ?, ?) ON CONFLICT (day, period_id, node_id) DO UPDATE SET bytes = bytes + excluded.bytes",
+        slot.day,
+        slot.periodId,
+        nodeId,
+        bytes,
+      );
+    }
+  });
+}
+
 export interface UsageBatchRow {
   day: string;
   periodId: string;
@@ -181,11 +222,21 @@ export interface UsageBatchRow {
   classB: number;
 }
 
+/** Bytes one node delivered in one slot. */
+export interface NodeEgressRow {
+  day: string;
+  periodId: string;
+  nodeId: string;
+  bytesServed: number;
+}
+
 export interface UsageBatch {
   /** Unique per bucket: D1 keys rows by (bucket id, batch id). */
   batchId: string;
   sealedAt: number;
   rows: UsageBatchRow[];
+  /** Bytes served per node for this bucket's reads (a batch may hold only these). */
+  nodeEgress: NodeEgressRow[];
 }
 
 /**
@@ -195,7 +246,7 @@ export interface UsageBatch {
 export function sealUsage(store: IndexStore, at: number, periodOf: PeriodLocator): UsageBatch[] {
   store.transactionSync(() => {
     advanceMeter(store, at, periodOf);
-    const open = store.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM usage_open").one().n;
+    const open = store.sql.exec<{ n: number }>("SELECT (SELECT COUNT(*) FROM usage_open) + (SELECT COUNT(*) FROM egress_open) AS n").one().n;
     if (open === 0) return;
     const batchId = String(meterRow(store).next_batch);
     store.sql.exec(
@@ -204,7 +255,14 @@ export function sealUsage(store: IndexStore, at: number, periodOf: PeriodLocator
       batchId,
       at,
     );
+    store.sql.exec(
+      `INSERT INTO egress_pending (batch_id, day, period_id, node_id, bytes, sealed_at)
+       SELECT ?, day, period_id, node_id, bytes, ? FROM egress_open`,
+      batchId,
+      at,
+    );
     store.sql.exec("DELETE FROM usage_open");
+    store.sql.exec("DELETE FROM egress_open");
     store.sql.exec("UPDATE usage_meter SET next_batch = next_batch + 1 WHERE id = 1");
   });
   return pendingBatches(store);
@@ -216,22 +274,36 @@ export function pendingBatches(store: IndexStore): UsageBatch[] {
       "SELECT batch_id, sealed_at, day, period_id, byte_ms, bytes_in, bytes_out, class_a, class_b FROM usage_pending ORDER BY CAST(batch_id AS INTEGER), day, period_id",
     )
     .toArray();
+  const egress = store.sql
+    .exec<{ batch_id: string; sealed_at: number; day: string; period_id: string; node_id: string; bytes: number }>(
+      "SELECT batch_id, sealed_at, day, period_id, node_id, bytes FROM egress_pending ORDER BY CAST(batch_id AS INTEGER), day, period_id, node_id",
+    )
+    .toArray();
   const batches = new Map<string, UsageBatch>();
+  const batchOf = (batchId: string, sealedAt: number) => {
+    let batch = batches.get(batchId);
+    if (!batch) batches.set(batchId, (batch = { batchId, sealedAt, rows: [], nodeEgress: [] }));
+    return batch;
+  };
   for (const r of rows) {
-    let batch = batches.get(r.batch_id);
-    if (!batch) batches.set(r.batch_id, (batch = { batchId: r.batch_id, sealedAt: r.sealed_at, rows: [] }));
-    batch.rows.push({ day: r.day, periodId: r.period_id, byteMs: r.byte_ms, bytesIn: r.bytes_in, bytesOut: r.bytes_out, classA: r.class_a, classB: r.class_b });
+    batchOf(r.batch_id, r.sealed_at).rows.push({ day: r.day, periodId: r.period_id, byteMs: r.byte_ms, bytesIn: r.bytes_in, bytesOut: r.bytes_out, classA: r.class_a, classB: r.class_b });
   }
-  return [...batches.values()];
+  for (const r of egress) batchOf(r.batch_id, r.sealed_at).nodeEgress.push({ day: r.day, periodId: r.period_id, nodeId: r.node_id, bytesServed: r.bytes });
+  return [...batches.values()].sort((a, b) => Number(a.batchId) - Number(b.batchId));
 }
 
 /** Drops batches D1 has confirmed. */
 export function ackUsage(store: IndexStore, batchIds: string[]): void {
-  for (const id of batchIds) store.sql.exec("DELETE FROM usage_pending WHERE batch_id = ?", id);
+  store.transactionSync(() => {
+    for (const id of batchIds) {
+      store.sql.exec("DELETE FROM usage_pending WHERE batch_id = ?", id);
+      store.sql.exec("DELETE FROM egress_pending WHERE batch_id = ?", id);
+    }
+  });
 }
 
 /** The open (not yet sealed) counters and the meter's state, for tests and diagnostics. */
-export function openUsage(store: IndexStore): { storedBytes: number; integratedTo: number; rows: UsageBatchRow[] } {
+export function openUsage(store: IndexStore): { storedBytes: number; integratedTo: number; rows: UsageBatchRow[]; nodeEgress: NodeEgressRow[] } {
   const meter = meterRow(store);
   const rows = store.sql
     .exec<{ day: string; period_id: string; byte_ms: string; bytes_in: number; bytes_out: number; class_a: number; class_b: number }>(
@@ -239,5 +311,9 @@ export function openUsage(store: IndexStore): { storedBytes: number; integratedT
     )
     .toArray()
     .map((r) => ({ day: r.day, periodId: r.period_id, byteMs: r.byte_ms, bytesIn: r.bytes_in, bytesOut: r.bytes_out, classA: r.class_a, classB: r.class_b }));
-  return { storedBytes: meter.stored_bytes, integratedTo: meter.integrated_to, rows };
+  const nodeEgress = store.sql
+    .exec<{ day: string; period_id: string; node_id: string; bytes: number }>("SELECT day, period_id, node_id, bytes FROM egress_open ORDER BY day, period_id, node_id")
+    .toArray()
+    .map((r) => ({ day: r.day, periodId: r.period_id, nodeId: r.node_id, bytesServed: r.bytes }));
+  return { storedBytes: meter.stored_bytes, integratedTo: meter.integrated_to, rows, nodeEgress };
 }
