@@ -129,11 +129,9 @@ async function periodOfWork(account: TestAccount, bucket: string, bytes: number)
   await e.DB.prepare("INSERT INTO placed_blobs (node_id, blob_id, bytes, placed_at) VALUES (?, ?, ?, ?), (?, ?, ?, ?)")
     .bind(fullNodeId, `blob-${period}`, 2_000_000, now, shortNodeId, `blob-${period}`, 1_000_000, now)
     .run();
-  const day = new Date(now).toISOString().slice(0, 10);
-  await e.DB.prepare(
-    "INSERT INTO validator_assignment_days (validator, day, completed, agreed, minority, missed) VALUES (?, ?, 10, 9, 1, 0), (?, ?, 3, 3, 0, 0) ON CONFLICT DO UPDATE SET agreed = agreed + excluded.agreed, completed = completed + excluded.completed",
-  )
-    .bind(validatorA, day, validatorB, day)
+  // The validators' assignments agreed with the quorum in this period (what the coordinator records per round).
+  await e.DB.prepare("INSERT INTO validator_assignment_periods (validator, period_id, completed, agreed, minority, missed) VALUES (?, ?, 10, 9, 1, 0), (?, ?, 3, 3, 0, 0)")
+    .bind(validatorA, period, validatorB, period)
     .run();
   return period;
 }

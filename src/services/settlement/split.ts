@@ -10,7 +10,7 @@ import { readNodeStake } from "../../chain/node-stake.ts";
 import { configOf } from "../../config.ts";
 import { postLedgerEntry } from "../../db/ledger.ts";
 import { getNode } from "../../db/registry.ts";
-import { readNodeReputation, validatorCountsForPeriod } from "../../db/reputation.ts";
+import { readNodeReputation, validatorWorkForPeriod } from "../../db/reputation.ts";
 import { completeSettlementStep, getSettlementStep, prepareSettlementStep, subledgerTotals } from "../../db/settlement.ts";
 import { usageForPeriod } from "../../db/usage.ts";
 import { nodeAgeInMonths, settleNodeEarnings, STORJ_HOLDBACK } from "../../finance/holdback.ts";
@@ -71,9 +71,6 @@ export function splitOf(record: SplitRecord): { split: RewardSplit; nodes: NodeS
   return { split, nodes, payables };
 }
 
-/** The UTC day (YYYY-MM-DD) of an instant. */
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-
 async function decideSplit(ctx: RunContext, period: PeriodContext): Promise<SplitRecord> {
   const buyback = readBuybackRecord((await getSettlementStep(ctx.db, period.id, "buyback"))?.result);
   const bought = BigInt(buyback?.swap?.icntOut ?? "0");
@@ -90,10 +87,10 @@ async function decideSplit(ctx: RunContext, period: PeriodContext): Promise<Spli
     const node = await getNode(ctx.db, u.nodeId);
     if (!node) continue; // a node that left the registry is paid nothing more
     const rep = await readNodeReputation(ctx.db, u.nodeId, reputation);
-    work.push({ nodeId: u.nodeId, byteHoursHeld: u.heldByteHours, auditScorePpm: rep ? auditScoreToPpm(scoreOf(rep.audit)) : 0n, egressBytes: 0n });
+    work.push({ nodeId: u.nodeId, byteHoursHeld: u.heldByteHours, auditScorePpm: rep ? auditScoreToPpm(scoreOf(rep.audit)) : 0n, egressBytes: u.bytesServed });
     inputs.push({ nodeId: node.id, registeredAt: node.registeredAt, disqualified: node.standing === "disqualified", payoutAddress: node.operatorAddress, capacityBytes: node.capacityBytes });
   }
-  const counts = await validatorCountsForPeriod(ctx.db, dayOf(period.start), dayOf(period.end - 1));
+  const counts = await validatorWorkForPeriod(ctx.db, period.id);
   const validators: ValidatorWork[] = counts.map((c) => ({ validator: c.validator, agreedAssignments: BigInt(c.agreed) }));
   const split = splitRewards(total, ctx.settlement.split, work, validators);
 
