@@ -1,14 +1,15 @@
 // The access-control audit log: every change of who may do what, with what was in force before and after, readable
-// by the account it concerns (GET /api/v1/access-audit). Anything that changes access control records it here:
+// by the account it concerns (GET /api/v1/access-audit). An S3 operation that changes access control records it
+// with the one helper, which takes who, when and the request id from the request itself:
 //
-//   await recordAccessChange(ctx.db, {
+//   await recordS3Change(ctx, {
 //     accountId: bucket.accountId,                     // whose access control changed: it reads the entry
-//     actor: s3Actor(ctx.principal),                   // who changed it (null: the edge admin)
-//     action: "PutBucketPolicy",                       // the S3 or control-API action's name
-//     target: bucketArn(bucket.name),                  // arn:aws:s3:::bucket, arn:aws:s3:::bucket/key, access-key/<id>, a KMS key ARN
-//     before: oldPolicy ?? null, after: newPolicy,     // JSON values; null where nothing was in force
-//     at: ctx.now.getTime(), requestId: ctx.requestId,
+//     action: "PutBucketPolicy",                       // the S3 action's name
+//     target: s3Arn(bucket.name),                      // arn:aws:s3:::bucket or arn:aws:s3:::bucket/key
+//     before: oldPolicy, after: newPolicy,             // JSON values; null or undefined where nothing was in force
 //   });
+//
+// The control API (keys, KMS) records with recordAccessChange / accessChangeInsert, naming the actor itself.
 //
 // Record after the change succeeded. A change kept outside D1 (a bucket's configuration lives in its Durable Object)
 // cannot share a transaction with this row: if the write here fails, the request fails and the client's retry of
@@ -64,6 +65,29 @@ export function accessChangeInsert(db: Db, change: AccessChange) {
     after: change.after === null || change.after === undefined ? null : JSON.stringify(change.after),
     at: change.at,
     requestId: change.requestId ?? null,
+  });
+}
+
+/** What an S3 request brings to its audit entry: its database, who signed it, its clock and id (an S3Context is one). */
+export interface S3ChangeRequest {
+  db: Db;
+  principal: { accountId: string | null; accessKeyId: string | null };
+  now: Date;
+  requestId: string;
+}
+
+/** One access-control change made by an S3 request: whose, what, to what, and what was in force before and after. */
+export type S3Change = Pick<AccessChange, "accountId" | "action" | "target" | "before" | "after">;
+
+/** Records an access-control change made by an S3 request, signed by its principal, at the request's time. */
+export function recordS3Change(request: S3ChangeRequest, change: S3Change): Promise<void> {
+  return recordAccessChange(request.db, {
+    ...change,
+    actor: s3Actor(request.principal),
+    before: change.before ?? null,
+    after: change.after ?? null,
+    at: request.now.getTime(),
+    requestId: request.requestId,
   });
 }
 

@@ -2,6 +2,8 @@
 // account, plain HTTP for anonymous callers, and boto3 where installed. Another account is refused everything
 // until a policy allows it, then exactly as far as the policy allows; a "Principal": "*" policy opens reads to
 // anyone; aws:SourceIp is the address the edge's front observed, whatever a client claims; a Deny binds the owner.
+// Object Lock changes by another account are refused, and a policy granting s3:PutObjectRetention grants only that:
+// no bypass of GOVERNANCE, no legal hold, no lock configuration.
 
 import {
   CopyObjectCommand,
@@ -12,10 +14,16 @@ import {
   GetBucketPolicyCommand,
   GetBucketPolicyStatusCommand,
   GetObjectCommand,
+  GetObjectLegalHoldCommand,
+  GetObjectLockConfigurationCommand,
+  GetObjectRetentionCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketPolicyCommand,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
+  PutObjectLockConfigurationCommand,
+  PutObjectRetentionCommand,
   UploadPartCopyCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -128,6 +136,91 @@ describe("a second account", () => {
     expect(await copied.Body!.transformToString()).toBe("shared report");
     const status = await owner.send(new GetBucketPolicyStatusCommand({ Bucket: bucket }));
     expect(status.PolicyStatus?.IsPublic).toBe(false);
+  }, 120_000);
+});
+
+describe("a second account and Object Lock", () => {
+  const locked = "policy-locked";
+  const key = "records/ledger.txt";
+  const DAY = 86_400_000;
+  const inDays = (n: number) => new Date(Math.floor((Date.now() + n * DAY) / 1000) * 1000);
+  const defaultRule = { ObjectLockEnabled: "Enabled" as const, Rule: { DefaultRetention: { Mode: "GOVERNANCE" as const, Days: 1 } } };
+  let versionId: string;
+  let until: Date;
+
+  beforeAll(async () => {
+    await owner.send(new CreateBucketCommand({ Bucket: locked, ObjectLockEnabledForBucket: true }));
+    await owner.send(new PutObjectLockConfigurationCommand({ Bucket: locked, ObjectLockConfiguration: defaultRule }));
+    until = inDays(2);
+    ({ VersionId: versionId } = (await owner.send(new PutObjectCommand({ Bucket: locked, Key: key, Body: "ledger", ObjectLockMode: "GOVERNANCE", ObjectLockRetainUntilDate: until }))) as { VersionId: string });
+    await owner.send(new PutObjectLegalHoldCommand({ Bucket: locked, Key: key, VersionId: versionId, LegalHold: { Status: "OFF" } }));
+  }, 60_000);
+
+  /** Each Object Lock change (or read) the second account tries on the owner's locked version: its error or "no error". */
+  async function lockTable(): Promise<Record<string, string>> {
+    const name = async (p: Promise<unknown>) => (await errorOf(p)).name;
+    const version = { Bucket: locked, Key: key, VersionId: versionId };
+    const longer = new Date(until.getTime() + 2 * DAY);
+    const shorter = new Date(until.getTime() - DAY);
+    return {
+      "read retention": await name(other.send(new GetObjectRetentionCommand(version))),
+      "extend retention": await name(other.send(new PutObjectRetentionCommand({ ...version, Retention: { Mode: "GOVERNANCE", RetainUntilDate: longer } }))),
+      "shorten GOVERNANCE with the bypass": await name(
+        other.send(new PutObjectRetentionCommand({ ...version, BypassGovernanceRetention: true, Retention: { Mode: "GOVERNANCE", RetainUntilDate: shorter } })),
+      ),
+      "delete the version with the bypass": await name(other.send(new DeleteObjectCommand({ ...version, BypassGovernanceRetention: true }))),
+      "place a legal hold": await name(other.send(new PutObjectLegalHoldCommand({ ...version, LegalHold: { Status: "ON" } }))),
+      "change the lock configuration": await name(
+        other.send(new PutObjectLockConfigurationCommand({ Bucket: locked, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Years: 10 } } } })),
+      ),
+    };
+  }
+
+  /** The version's lock and bytes and the bucket's configuration, as the owner reads them. */
+  async function lockState() {
+    const version = { Bucket: locked, Key: key, VersionId: versionId };
+    const retention = (await owner.send(new GetObjectRetentionCommand(version))).Retention;
+    const got = await owner.send(new GetObjectCommand(version));
+    return {
+      retention: { mode: retention?.Mode, until: retention?.RetainUntilDate?.getTime() },
+      legalHold: (await owner.send(new GetObjectLegalHoldCommand(version))).LegalHold?.Status,
+      configuration: (await owner.send(new GetObjectLockConfigurationCommand({ Bucket: locked }))).ObjectLockConfiguration,
+      bytes: await got.Body!.transformToString(),
+    };
+  }
+
+  it("is refused every Object Lock change and read without a policy, and nothing changes", async () => {
+    const before = await lockState();
+    expect(before).toEqual({ retention: { mode: "GOVERNANCE", until: until.getTime() }, legalHold: "OFF", configuration: defaultRule, bytes: "ledger" });
+    expect(await lockTable()).toEqual({
+      "read retention": "AccessDenied",
+      "extend retention": "AccessDenied",
+      "shorten GOVERNANCE with the bypass": "AccessDenied",
+      "delete the version with the bypass": "AccessDenied",
+      "place a legal hold": "AccessDenied",
+      "change the lock configuration": "AccessDenied",
+    });
+    expect(await errorOf(other.send(new PutObjectLegalHoldCommand({ Bucket: locked, Key: key, VersionId: versionId, LegalHold: { Status: "ON" } })))).toEqual({ name: "AccessDenied", status: 403 });
+    expect(await lockState()).toEqual(before);
+  }, 120_000);
+
+  it("granted s3:PutObjectRetention and s3:GetObjectRetention, sets retention and nothing more", async () => {
+    const policy = {
+      Version: "2012-10-17",
+      Statement: [{ Sid: "RetentionOnly", Effect: "Allow", Principal: { AWS: arn(d.accounts.second) }, Action: ["s3:PutObjectRetention", "s3:GetObjectRetention"], Resource: `arn:aws:s3:::${locked}/*` }],
+    };
+    await owner.send(new PutBucketPolicyCommand({ Bucket: locked, Policy: JSON.stringify(policy) }));
+    expect(await lockTable()).toEqual({
+      "read retention": "no error",
+      "extend retention": "no error",
+      // Without s3:BypassGovernanceRetention the header changes nothing: a GOVERNANCE retention is not shortened.
+      "shorten GOVERNANCE with the bypass": "AccessDenied",
+      "delete the version with the bypass": "AccessDenied",
+      "place a legal hold": "AccessDenied",
+      "change the lock configuration": "AccessDenied",
+    });
+    // The extension is the one change made; the hold, the configuration and the bytes are as they were.
+    expect(await lockState()).toEqual({ retention: { mode: "GOVERNANCE", until: until.getTime() + 2 * DAY }, legalHold: "OFF", configuration: defaultRule, bytes: "ledger" });
   }, 120_000);
 });
 

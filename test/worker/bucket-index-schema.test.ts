@@ -166,8 +166,13 @@ describe("BucketIndex schema upgrades", () => {
     });
     const now = Date.now();
     expect(await index.protectedVersions(now)).toEqual({ count: 0 });
-    expect(await index.putObjectLockConfiguration({ enabled: true })).toBe(true);
-    expect(await index.setRetention("doc", "v1", { mode: "COMPLIANCE", retainUntil: now + 60_000 }, now, false)).toEqual({ ok: true, versionId: "v1" });
+    expect(await index.putObjectLockConfiguration({ enabled: true })).toEqual({ ok: true, before: null });
+    expect(await index.setRetention("doc", "v1", { mode: "COMPLIANCE", retainUntil: now + 60_000 }, now, false)).toEqual({
+      ok: true,
+      versionId: "v1",
+      before: {},
+      after: { mode: "COMPLIANCE", retainUntil: now + 60_000 },
+    });
     expect((await index.protectedVersions(now)).count).toBe(1);
     expect(await index.deleteObject("doc", "v1", now, true)).toMatchObject({ freed: null, locked: true });
     expect(await index.getVersion("doc", "v1")).toEqual({ ...v1, lock: { mode: "COMPLIANCE", retainUntil: now + 60_000 } });

@@ -2,7 +2,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketAcl.html, API_PutObjectAcl.html
 // Who may call them is decided in bucket-access.ts (authorize): the owner, a policy, or a READ_ACP/WRITE_ACP grant.
 
-import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import { recordS3Change, s3Arn } from "../../db/access-audit.ts";
 import type { BucketRow } from "../../db/schema.ts";
 import { isDeleteMarker } from "../../services/object-model.ts";
 import { accessControlPolicyXml, aclFromHeaders, describeAcl, parseAccessControlPolicy, type StoredAcl } from "../access/acl.ts";
@@ -32,7 +32,7 @@ export async function putBucketAclOp(ctx: S3Context, name: string): Promise<Resp
   checkAclAllowed(controls, acl, bucket.accountId);
   await checkGranteesExist(ctx, acl);
   await bucketIndex(ctx, bucket).setConfig(ACL_CONFIG, acl);
-  await recordAclChange(ctx, bucket.accountId, s3Arn(name), "PutBucketAcl", describeAcl(controls.acl), acl);
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "PutBucketAcl", target: s3Arn(name), before: describeAcl(controls.acl), after: describeAcl(acl) });
   return new Response(null, { status: 200 });
 }
 
@@ -56,7 +56,7 @@ export async function putObjectAclOp(ctx: S3Context, bucketName: string, key: st
   await checkGranteesExist(ctx, acl);
   const versionId = ctx.query.get("versionId") ?? undefined;
   if (!(await bucketIndex(ctx, bucket).setObjectAcl(key, { owner: before.owner, ...acl }, versionId))) throw new S3Error("NoSuchKey", undefined, { Key: key });
-  await recordAclChange(ctx, bucket.accountId, s3Arn(bucketName, key), "PutObjectAcl", describeAcl(before), acl);
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "PutObjectAcl", target: s3Arn(bucketName, key), before: describeAcl(before), after: describeAcl(acl) });
   const headers = new Headers();
   if (record.versionId && record.versionId !== "null") headers.set("x-amz-version-id", record.versionId);
   return new Response(null, { status: 200, headers });
@@ -82,9 +82,4 @@ async function requestedAcl(ctx: S3Context, owner: string, bucketOwner: string, 
   if (fromHeaders) return fromHeaders;
   if (body === "") throw new S3Error("MissingSecurityHeader", "Your request was missing a required header", { MissingHeaderName: "x-amz-acl" });
   return parseAccessControlPolicy(body, owner);
-}
-
-/** The access audit log's entry for an ACL change (src/db/access-audit.ts). */
-export function recordAclChange(ctx: S3Context, accountId: string, target: string, action: string, before: unknown, after: StoredAcl) {
-  return recordAccessChange(ctx.db, { accountId, actor: s3Actor(ctx.principal), action, target, before, after: describeAcl(after), at: ctx.now.getTime(), requestId: ctx.requestId });
 }

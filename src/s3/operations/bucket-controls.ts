@@ -3,7 +3,7 @@
 // Put/Get/DeletePublicAccessBlock (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutPublicAccessBlock.html).
 // Each change is recorded in the access audit log with what was in force before.
 
-import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import { recordS3Change, s3Arn } from "../../db/access-audit.ts";
 import { ownershipControlsXml, parseOwnershipControlsXml, parsePublicAccessBlockXml, publicAccessBlockXml } from "../access/bucket-controls.ts";
 import { accessControlsOf, authorizedBucket, bucketIndex, OWNERSHIP_CONFIG, PUBLIC_ACCESS_BLOCK_CONFIG } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
@@ -31,7 +31,7 @@ export async function putBucketOwnershipControlsOp(ctx: S3Context, name: string)
     }
   }
   await index.setConfig(OWNERSHIP_CONFIG, ownership);
-  await record(ctx, bucket.accountId, name, "PutBucketOwnershipControls", before === null ? null : { objectOwnership: before }, { objectOwnership: ownership });
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "PutBucketOwnershipControls", target: s3Arn(name), before: before === null ? null : { objectOwnership: before }, after: { objectOwnership: ownership } });
   return new Response(null, { status: 200 });
 }
 
@@ -40,7 +40,7 @@ export async function deleteBucketOwnershipControlsOp(ctx: S3Context, name: stri
   const index = bucketIndex(ctx, bucket);
   const before = await index.getConfig(OWNERSHIP_CONFIG);
   await index.deleteConfig(OWNERSHIP_CONFIG);
-  if (before !== null) await record(ctx, bucket.accountId, name, "DeleteBucketOwnershipControls", { objectOwnership: before }, null);
+  if (before !== null) await recordS3Change(ctx, { accountId: bucket.accountId, action: "DeleteBucketOwnershipControls", target: s3Arn(name), before: { objectOwnership: before }, after: null });
   return new Response(null, { status: 204 });
 }
 
@@ -57,7 +57,7 @@ export async function putPublicAccessBlockOp(ctx: S3Context, name: string): Prom
   const index = bucketIndex(ctx, bucket);
   const before = await index.getConfig(PUBLIC_ACCESS_BLOCK_CONFIG);
   await index.setConfig(PUBLIC_ACCESS_BLOCK_CONFIG, config);
-  await record(ctx, bucket.accountId, name, "PutPublicAccessBlock", before, config);
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "PutPublicAccessBlock", target: s3Arn(name), before, after: config });
   return new Response(null, { status: 200 });
 }
 
@@ -66,10 +66,6 @@ export async function deletePublicAccessBlockOp(ctx: S3Context, name: string): P
   const index = bucketIndex(ctx, bucket);
   const before = await index.getConfig(PUBLIC_ACCESS_BLOCK_CONFIG);
   await index.deleteConfig(PUBLIC_ACCESS_BLOCK_CONFIG);
-  if (before !== null) await record(ctx, bucket.accountId, name, "DeletePublicAccessBlock", before, null);
+  if (before !== null) await recordS3Change(ctx, { accountId: bucket.accountId, action: "DeletePublicAccessBlock", target: s3Arn(name), before, after: null });
   return new Response(null, { status: 204 });
-}
-
-function record(ctx: S3Context, accountId: string, bucket: string, action: string, before: unknown, after: unknown) {
-  return recordAccessChange(ctx.db, { accountId, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket), before, after, at: ctx.now.getTime(), requestId: ctx.requestId });
 }

@@ -3,7 +3,7 @@
 // A bucket without a configuration encrypts with SSE-S3 (S3's default since January 2023), and deleting the
 // configuration returns it there: never to plaintext.
 
-import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import { recordS3Change, s3Arn } from "../../db/access-audit.ts";
 import type { BucketRow } from "../../db/schema.ts";
 import { authorizedBucket, bucketIndex } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
@@ -47,7 +47,8 @@ export async function putBucketEncryptionOp(ctx: S3Context, name: string): Promi
   await validateBucketDefault(ctx, bucket, config);
   const before = await bucketIndex(ctx, bucket).getConfig(ENCRYPTION_CONFIG);
   await setBucketEncryptionDefault(ctx, bucket, config);
-  await recordEncryptionChange(ctx, bucket, "PutBucketEncryption", before, config);
+  // An access-control change: the default decides whose KMS key (and so whose key policy) guards new objects.
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "PutBucketEncryption", target: s3Arn(bucket.name), before, after: config });
   return new Response(null, { status: 200 });
 }
 
@@ -55,11 +56,6 @@ export async function deleteBucketEncryptionOp(ctx: S3Context, name: string): Pr
   const bucket = authorizedBucket(ctx, name);
   const before = await bucketIndex(ctx, bucket).getConfig(ENCRYPTION_CONFIG);
   await setBucketEncryptionDefault(ctx, bucket, null);
-  await recordEncryptionChange(ctx, bucket, "DeleteBucketEncryption", before, null);
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "DeleteBucketEncryption", target: s3Arn(bucket.name), before, after: null });
   return new Response(null, { status: 204 });
-}
-
-/** The access audit log's entry: the default decides whose KMS key (and so whose key policy) guards new objects. */
-function recordEncryptionChange(ctx: S3Context, bucket: BucketRow, action: string, before: BucketEncryptionDefault | null, after: BucketEncryptionDefault | null) {
-  return recordAccessChange(ctx.db, { accountId: bucket.accountId, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket.name), before, after, at: ctx.now.getTime(), requestId: ctx.requestId });
 }

@@ -2,7 +2,7 @@
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutBucketPolicy.html
 // Who may call these is decided in bucket-access.ts (authorize): the owner's account always may.
 
-import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import { recordS3Change, s3Arn } from "../../db/access-audit.ts";
 import { getAccount } from "../../db/accounts.ts";
 import type { BucketRow } from "../../db/schema.ts";
 import { accountsNamedIn, MAX_POLICY_BYTES, parseBucketPolicy } from "../access/policy-document.ts";
@@ -29,7 +29,8 @@ export async function putBucketPolicyOp(ctx: S3Context, name: string): Promise<R
   }
   const before = await bucketPolicyOf(ctx.env, bucket);
   await putBucketPolicy(ctx.env, bucket, { text, document });
-  await recordPolicyChange(ctx, bucket, "PutBucketPolicy", before?.text ?? null, text);
+  // The audit log keeps the documents as they were put, parsed (JSON values).
+  await recordS3Change(ctx, { accountId: bucket.accountId, action: "PutBucketPolicy", target: s3Arn(bucket.name), before: before && JSON.parse(before.text), after: JSON.parse(text) });
   return new Response(null, { status: 204 });
 }
 
@@ -45,14 +46,8 @@ export async function deleteBucketPolicyOp(ctx: S3Context, name: string): Promis
   const bucket = authorizedBucket(ctx, name);
   const before = await bucketPolicyOf(ctx.env, bucket);
   await deleteBucketPolicy(ctx.env, bucket);
-  if (before) await recordPolicyChange(ctx, bucket, "DeleteBucketPolicy", before.text, null);
+  if (before) await recordS3Change(ctx, { accountId: bucket.accountId, action: "DeleteBucketPolicy", target: s3Arn(bucket.name), before: JSON.parse(before.text), after: null });
   return new Response(null, { status: 204 });
-}
-
-/** The access audit log's entry, with the policy documents as they were put (parsed JSON). */
-function recordPolicyChange(ctx: S3Context, bucket: BucketRow, action: string, before: string | null, after: string | null): Promise<void> {
-  const json = (text: string | null) => (text === null ? null : JSON.parse(text));
-  return recordAccessChange(ctx.db, { accountId: bucket.accountId, actor: s3Actor(ctx.principal), action, target: s3Arn(bucket.name), before: json(before), after: json(after), at: ctx.now.getTime(), requestId: ctx.requestId });
 }
 
 /** https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketPolicyStatus.html */

@@ -1,7 +1,7 @@
 // Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 
 import { configOf } from "../../config.ts";
-import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import { recordS3Change, s3Arn } from "../../db/access-audit.ts";
 import { deleteBucketRow, insertBucket, listBuckets } from "../../db/accounts.ts";
 import { randomHex } from "../../protocol/crypto.ts";
 import { formatErasureCode, parseErasureCode, type ErasureCode } from "../../protocol/piece-layout.ts";
@@ -11,7 +11,6 @@ import { parseMasterKeyRing } from "../../services/crypto/keys.ts";
 import { ACL_CONFIG, accessControlsOf, OWNERSHIP_CONFIG, bucketIndex, checkAclAllowed, checkGranteesExist, forgetBucket, getBucket, requireAccount, authorizedBucket, validateBucketName } from "../bucket-access.ts";
 import { aclFromHeaders, cannedGrants, describeAcl } from "../access/acl.ts";
 import { parseObjectOwnership, type ObjectOwnership } from "../access/bucket-controls.ts";
-import { recordAclChange } from "./acls.ts";
 import { corsXml, parseCorsXml } from "../cors.ts";
 import { objectLockRequested } from "../object-lock.ts";
 import { lifecycleXml, parseLifecycleXml } from "../lifecycle-xml.ts";
@@ -94,13 +93,13 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     const before = (await accessControlsOf(ctx.env, existing)).acl;
     if (acl.canned === "private") await bucketIndex(ctx, existing).deleteConfig(ACL_CONFIG);
     else await bucketIndex(ctx, existing).setConfig(ACL_CONFIG, acl);
-    await recordAclChange(ctx, existing.accountId, s3Arn(name), "CreateBucket", describeAcl(before), acl);
+    await recordS3Change(ctx, { accountId: existing.accountId, action: "CreateBucket", target: s3Arn(name), before: describeAcl(before), after: describeAcl(acl) });
     return new Response(null, { status: 200, headers: { location: `/${name}` } });
   }
   if (acl.canned !== "private") await bucketIndex(ctx, (await getBucket(ctx.db, name))!).setConfig(ACL_CONFIG, acl);
   if (ownership !== null) {
     await bucketIndex(ctx, (await getBucket(ctx.db, name))!).setConfig(OWNERSHIP_CONFIG, ownership);
-    await recordAccessChange(ctx.db, { accountId, actor: s3Actor(ctx.principal), action: "CreateBucket", target: s3Arn(name), before: null, after: { objectOwnership: ownership }, at: ctx.now.getTime(), requestId: ctx.requestId });
+    await recordS3Change(ctx, { accountId, action: "CreateBucket", target: s3Arn(name), before: null, after: { objectOwnership: ownership } });
   }
   if (lockEnabled) {
     // "Enables Object Lock ... also automatically enables versioning" (API_CreateBucket, x-amz-bucket-object-lock-enabled).
@@ -108,7 +107,7 @@ export async function createBucketOp(ctx: S3Context, name: string): Promise<Resp
     await index.setVersioning("Enabled");
     await index.putObjectLockConfiguration({ enabled: true });
   }
-  await recordAclChange(ctx, accountId, s3Arn(name), "CreateBucket", null, acl);
+  await recordS3Change(ctx, { accountId, action: "CreateBucket", target: s3Arn(name), before: null, after: describeAcl(acl) });
   return new Response(null, { status: 200, headers: { location: `/${name}` } });
 }
 

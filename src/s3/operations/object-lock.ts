@@ -2,9 +2,9 @@
 // (?retention) and Get/PutObjectLegalHold (?legal-hold), and what the write operations ask of Object Lock.
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html
 
-import { recordAccessChange, s3Actor, s3Arn } from "../../db/access-audit.ts";
+import { recordS3Change, s3Arn } from "../../db/access-audit.ts";
 import type { BucketRow } from "../../db/schema.ts";
-import { isDeleteMarker, type ObjectLock } from "../../services/object-model.ts";
+import type { ObjectLock } from "../../services/object-model.ts";
 import { authorize, authorizedBucket, bucketIndex } from "../bucket-access.ts";
 import type { S3Context } from "../context.ts";
 import { S3Error } from "../errors.ts";
@@ -24,7 +24,7 @@ import {
   requireIntegrityHeader,
   type BucketObjectLock,
 } from "../object-lock.ts";
-import type { LockChangeResult } from "../../../workers/durable/bucket-index/bucket-index.ts";
+import type { LockChangeFailure } from "../../../workers/durable/bucket-index/lock.ts";
 import { readDocumentBody } from "../payload.ts";
 import { isoTime, xmlResponse } from "../respond.ts";
 import { readVersion } from "./objects.ts";
@@ -45,11 +45,11 @@ export async function putObjectLockConfigurationOp(ctx: S3Context, name: string)
   const bucket = authorizedBucket(ctx, name);
   requireIntegrityHeader(ctx.request.headers, "this request");
   const config = parseObjectLockConfiguration(await readDocumentBody(ctx.request, ctx.principal));
-  const before = await bucketLock(ctx, bucket);
-  if (!(await bucketIndex(ctx, bucket).putObjectLockConfiguration(config))) {
+  const change = await bucketIndex(ctx, bucket).putObjectLockConfiguration(config);
+  if (!change.ok) {
     throw new S3Error("InvalidBucketState", "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration", { BucketName: name });
   }
-  await recordLockChange(ctx, bucket, "PutObjectLockConfiguration", s3Arn(bucket.name), before, config);
+  await recordLockChange(ctx, bucket, "PutObjectLockConfiguration", s3Arn(bucket.name), change.before, config);
   return new Response(null, { status: 200 });
 }
 
@@ -67,13 +67,10 @@ export async function putObjectRetentionOp(ctx: S3Context, bucketName: string, k
   const bucket = authorizedBucket(ctx, bucketName);
   requireIntegrityHeader(ctx.request.headers, "this request");
   const retention = parseRetentionXml(await readDocumentBody(ctx.request, ctx.principal), ctx.now.getTime());
-  const before = await lockBefore(ctx, bucket, key);
+  // The index checks the rules and applies the change in one call, and answers with the lock it replaced.
   const result = await bucketIndex(ctx, bucket).setRetention(key, versionIdParam(ctx), retention, ctx.now.getTime(), await governanceBypass(ctx, bucket.name, key));
-  answerLockChange(ctx, result, key);
-  if (result.ok) {
-    const after = retention ? { mode: retention.mode, retainUntil: isoTime(retention.retainUntil) } : null;
-    await recordLockChange(ctx, bucket, "PutObjectRetention", s3Arn(bucket.name, key), before && { versionId: result.versionId, ...before.retention }, after && { versionId: result.versionId, ...after });
-  }
+  if (!result.ok) answerLockRefusal(ctx, result.code, key);
+  else await recordLockChange(ctx, bucket, "PutObjectRetention", s3Arn(bucket.name, key), retentionEntry(result.versionId, result.before), retentionEntry(result.versionId, result.after));
   return new Response(null, { status: 200 });
 }
 
@@ -87,11 +84,11 @@ export async function putObjectLegalHoldOp(ctx: S3Context, bucketName: string, k
   const bucket = authorizedBucket(ctx, bucketName);
   requireIntegrityHeader(ctx.request.headers, "this request");
   const on = parseLegalHoldXml(await readDocumentBody(ctx.request, ctx.principal));
-  const before = await lockBefore(ctx, bucket, key);
   const result = await bucketIndex(ctx, bucket).setLegalHold(key, versionIdParam(ctx), on);
-  answerLockChange(ctx, result, key);
-  if (result.ok) {
-    await recordLockChange(ctx, bucket, "PutObjectLegalHold", s3Arn(bucket.name, key), { versionId: result.versionId, legalHold: before?.legalHold ?? false }, { versionId: result.versionId, legalHold: on });
+  if (!result.ok) answerLockRefusal(ctx, result.code, key);
+  else {
+    const entry = (lock: ObjectLock) => ({ versionId: result.versionId, legalHold: lock.legalHold === true });
+    await recordLockChange(ctx, bucket, "PutObjectLegalHold", s3Arn(bucket.name, key), entry(result.before), entry(result.after));
   }
   return new Response(null, { status: 200 });
 }
@@ -104,28 +101,19 @@ async function lockedVersion(ctx: S3Context, bucketName: string, key: string): P
   return { lock: record.lock };
 }
 
-/** The version's lock before a change, for the audit log; undefined when the version does not exist (the change fails). */
-async function lockBefore(ctx: S3Context, bucket: BucketRow, key: string): Promise<{ retention: { mode: string; retainUntil: string } | null; legalHold: boolean } | undefined> {
-  const index = bucketIndex(ctx, bucket);
-  const versionId = versionIdParam(ctx);
-  const record = versionId === undefined ? await index.getObject(key) : await index.getVersion(key, versionId);
-  if (!record || isDeleteMarker(record)) return undefined;
-  const lock = record.lock;
-  return {
-    retention: lock?.mode !== undefined && lock.retainUntil !== undefined ? { mode: lock.mode, retainUntil: isoTime(lock.retainUntil) } : null,
-    legalHold: lock?.legalHold === true,
-  };
+/** A version's retention as the audit log shows it; null when it has none. */
+function retentionEntry(versionId: string, lock: ObjectLock): { versionId: string; mode: string; retainUntil: string } | null {
+  return lock.mode !== undefined && lock.retainUntil !== undefined ? { versionId, mode: lock.mode, retainUntil: isoTime(lock.retainUntil) } : null;
 }
 
 /** Object Lock changes are access-control changes too: who may delete what, and until when. */
 function recordLockChange(ctx: S3Context, bucket: BucketRow, action: string, target: string, before: unknown, after: unknown): Promise<void> {
-  return recordAccessChange(ctx.db, { accountId: bucket.accountId, actor: s3Actor(ctx.principal), action, target, before: before ?? null, after: after ?? null, at: ctx.now.getTime(), requestId: ctx.requestId });
+  return recordS3Change(ctx, { accountId: bucket.accountId, action, target, before, after });
 }
 
-function answerLockChange(ctx: S3Context, result: LockChangeResult, key: string): void {
-  if (result.ok) return;
+function answerLockRefusal(ctx: S3Context, code: LockChangeFailure, key: string): never {
   const versionId = versionIdParam(ctx);
-  switch (result.code) {
+  switch (code) {
     case "InvalidRequest":
       throw new S3Error("InvalidRequest", BUCKET_NOT_LOCKED_MESSAGE);
     case "AccessDenied":

@@ -35,7 +35,7 @@ import type { BucketConfig, BucketConfigName } from "./configuration.ts";
 import { applyLifecycle, type LifecycleOutcome } from "./lifecycle.ts";
 import * as listing from "./listing.ts";
 import * as lock from "./lock.ts";
-import type { LockChangeResult, ProtectedVersions } from "./lock.ts";
+import type { LockChangeResult, LockConfigurationChange, ProtectedVersions } from "./lock.ts";
 import type { BucketObjectLock, Retention } from "../../../src/s3/object-lock.ts";
 import * as multipart from "./multipart.ts";
 import * as replicas from "./replicas.ts";
@@ -49,7 +49,7 @@ import * as versions from "./versions.ts";
 
 export type { BucketConfig, BucketConfigName } from "./configuration.ts";
 export type { ReplicaCursor, ReplicaOnNode, ReplicaPage } from "./replicas.ts";
-export type { LockChangeResult, ProtectedVersions } from "./lock.ts";
+export type { LockChangeResult, LockConfigurationChange, ProtectedVersions } from "./lock.ts";
 export type { NodeEgressRow, UsageBatch, UsageBatchRow } from "./metering.ts";
 
 const METERED = new Set<string>(METERED_METHODS);
@@ -149,7 +149,7 @@ export class BucketIndex extends DurableObject<Env> {
   // Object Lock
 
   /** False when versioning is not Enabled (S3: InvalidBucketState). */
-  putObjectLockConfiguration(config: BucketObjectLock): boolean {
+  putObjectLockConfiguration(config: BucketObjectLock): LockConfigurationChange {
     return lock.putObjectLockConfiguration(this.store, config);
   }
 

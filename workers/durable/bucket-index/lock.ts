@@ -12,16 +12,25 @@ import { getObject, getVersion, writeCurrent } from "./versions.ts";
 /** Why a lock change was refused, as S3 names it. */
 export type LockChangeFailure = "NoSuchKey" | "NoSuchVersion" | "MethodNotAllowed" | "AccessDenied" | "InvalidRequest";
 
-export type LockChangeResult = { ok: true; versionId: string } | { ok: false; code: LockChangeFailure };
+/**
+ * A version's lock change as this single writer applied it: the lock it replaced and the lock now in force (`{}`
+ * for none), read and written in one synchronous turn, so no concurrent change can slip between the check, the
+ * write and what the caller reports (the access audit log's before and after).
+ */
+export type LockChangeResult = { ok: true; versionId: string; before: ObjectLock; after: ObjectLock } | { ok: false; code: LockChangeFailure };
+
+/** A bucket's Object Lock configuration change as applied, with the configuration it replaced (null: none). */
+export type LockConfigurationChange = { ok: true; before: BucketObjectLock | null } | { ok: false; code: "InvalidBucketState" };
 
 /**
  * PutObjectLockConfiguration: Object Lock needs versioning Enabled (S3 answers InvalidBucketState otherwise), and
- * once on it stays on; only the default retention changes. False when versioning is not Enabled.
+ * once on it stays on; only the default retention changes.
  */
-export function putObjectLockConfiguration(store: IndexStore, config: BucketObjectLock): boolean {
-  if (versioningOf(store) !== "Enabled") return false;
+export function putObjectLockConfiguration(store: IndexStore, config: BucketObjectLock): LockConfigurationChange {
+  if (versioningOf(store) !== "Enabled") return { ok: false, code: "InvalidBucketState" };
+  const before = getConfig(store, "objectLock");
   setConfig(store, "objectLock", config);
-  return true;
+  return { ok: true, before };
 }
 
 /** A bucket with Object Lock never leaves versioning Enabled (S3: InvalidBucketState). False when refused. */
@@ -66,7 +75,7 @@ function updateLock(store: IndexStore, key: string, versionId: string | undefine
     );
     if (getObject(store, key)?.versionId === target.versionId) writeCurrent(store, updated);
   });
-  return { ok: true, versionId: id };
+  return { ok: true, versionId: id, before: target.lock ?? {}, after: next };
 }
 
 /** Versions still protected at `now` (a legal hold, or a retention not yet over): how many, and one to name. */
