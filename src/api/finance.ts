@@ -192,8 +192,18 @@ function paymentView(p: PaymentRow) {
   };
 }
 
-function csvResponse(text: string, filename: string, next: string | null): Response {
-  const headers: Record<string, string> = { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${filename}"` };
+/**
+ * `attachment; filename="<name>"` (RFC 6266 §4.1) for a name built from query values (a period id may hold any
+ * printable character): anything but letters, digits, `.`, `_` and `-` becomes `_`, so no quote, `;` or path
+ * separator reaches the header or the name a browser saves under.
+ */
+export function attachmentDisposition(filename: string): string {
+  return `attachment; filename="${filename.replace(/[^A-Za-z0-9._-]/g, "_")}"`;
+}
+
+/** A CSV export's response: RFC 4180 text (its §3 registers text/csv), a file name to save it as, the next page's cursor. */
+export function csvResponse(text: string, filename: string, next: string | null): Response {
+  const headers: Record<string, string> = { "content-type": "text/csv; charset=utf-8", "content-disposition": attachmentDisposition(filename) };
   if (next !== null) headers["icn-next-cursor"] = next;
   return new Response(text, { headers });
 }
