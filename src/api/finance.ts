@@ -31,16 +31,23 @@ export const WEBHOOK_MAX_BODY_BYTES = 16 * 1024;
 /** A bank statement of MAX_IMPORT_ROWS rows fits comfortably. */
 export const BANK_STATEMENT_MAX_BYTES = 1024 * 1024;
 
+/**
+ * An event or payment id becomes part of a ledger entry key (`payment:<id>`, `refund:<id>`), which is printable
+ * ASCII without spaces: an id outside that is refused here (400) rather than failing the posting (500, retried by
+ * the provider forever). Stripe's ids (`evt_…`, `pi_…`) are well inside it; a bank reference has the same bound.
+ */
+const providerId = z.string().regex(/^[\x21-\x7e]{1,128}$/, "must be 1-128 printable ASCII characters without spaces");
+
 /** The webhook's body (issue 17, Interfaces). amountMinor: a JSON integer, or a decimal string for exactness. */
 export const paymentWebhookEventSchema = z
   .object({
-    id: z.string().min(1).max(255),
+    id: providerId,
     type: z.enum(["payment.succeeded", "payment.refunded"]),
     data: z.object({
       accountId: z.string().min(1).max(128),
       amountMinor: z.union([z.number().int().positive().max(Number.MAX_SAFE_INTEGER), z.string().regex(/^[1-9]\d{0,15}$/, "must be a positive decimal integer")]),
       currency: z.string().min(1).max(16),
-      paymentId: z.string().min(1).max(255).optional(),
+      paymentId: providerId.optional(),
     }),
   })
   .refine((e) => e.type !== "payment.refunded" || e.data.paymentId !== undefined, { path: ["data", "paymentId"], message: "a refund names the payment it refunds" });
@@ -192,8 +199,18 @@ function paymentView(p: PaymentRow) {
   };
 }
 
-function csvResponse(text: string, filename: string, next: string | null): Response {
-  const headers: Record<string, string> = { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="${filename}"` };
+/**
+ * `attachment; filename="<name>"` (RFC 6266 §4.1) for a name built from query values (a period id may hold any
+ * printable character): anything but letters, digits, `.`, `_` and `-` becomes `_`, so no quote, `;` or path
+ * separator reaches the header or the name a browser saves under.
+ */
+export function attachmentDisposition(filename: string): string {
+  return `attachment; filename="${filename.replace(/[^A-Za-z0-9._-]/g, "_")}"`;
+}
+
+/** A CSV export's response: RFC 4180 text (its §3 registers text/csv), a file name to save it as, the next page's cursor. */
+export function csvResponse(text: string, filename: string, next: string | null): Response {
+  const headers: Record<string, string> = { "content-type": "text/csv; charset=utf-8", "content-disposition": attachmentDisposition(filename) };
   if (next !== null) headers["icn-next-cursor"] = next;
   return new Response(text, { headers });
 }

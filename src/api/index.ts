@@ -11,8 +11,10 @@ import { adminApi } from "./admin.ts";
 import { apiErrorResponse } from "./error-response.ts";
 import { ApiError } from "./errors.ts";
 import { financeApi } from "./finance.ts";
+import { financeExportsApi } from "./finance-exports.ts";
 import { claimsApi } from "./claims.ts";
 import { financePeriodsApi } from "./finance-periods.ts";
+import { invoicesApi } from "./invoices.ts";
 import { kmsApi } from "./kms.ts";
 import { nodesApi } from "./nodes.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -46,8 +48,10 @@ controlApi.route("/access-keys", accessKeysApi);
 controlApi.route("/access-audit", accessAuditApi);
 controlApi.route("/validators", validatorsApi);
 controlApi.route("/finance", financeApi);
+controlApi.route("/finance", financeExportsApi);
 controlApi.route("/finance", claimsApi);
 controlApi.route("/", usageApi);
+controlApi.route("/", invoicesApi);
 controlApi.get("/openapi.json", (c) => c.json(openApiDocument()));
 
 /** The answer to a control-API path no route claims: a JSON 404, never the S3 surface. */

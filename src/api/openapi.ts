@@ -24,6 +24,8 @@ import { MAX_CONTROL_BODY_BYTES } from "./guards/body-limit.ts";
 import { RATE_LIMIT_PERIOD_S } from "./guards/rate-limit.ts";
 import { ledgerQuerySchema, paymentWebhookEventSchema, paymentsQuerySchema, publishPriceSheetRequestSchema, trialBalanceQuerySchema, WEBHOOK_MAX_BODY_BYTES, BANK_STATEMENT_MAX_BYTES } from "./finance.ts";
 import { PAYMENT_CURRENCIES } from "../finance/money.ts";
+import { alertsQuerySchema, financeInvoicesQuerySchema } from "./finance-exports.ts";
+import { customerInvoicesQuerySchema } from "./invoices.ts";
 import { MAX_IMPORT_ROWS } from "../finance/bank-import.ts";
 import { createKmsKeyRequestSchema, scheduleKmsKeyDeletionRequestSchema, setKmsKeyAliasRequestSchema } from "./kms.ts";
 import { accessAuditQuerySchema } from "./access-audit.ts";
@@ -202,6 +204,24 @@ const priceSheetSchema = object({
   classAPerMillion: { ...amount, description: "micro-units per million class A requests (writes, lists)" },
   classBPerMillion: { ...amount, description: "micro-units per million class B requests (reads)" },
 });
+const invoiceProperties = {
+  periodId: string,
+  currency: { type: "string", enum: [...PAYMENT_CURRENCIES] },
+  priceSheetVersion: integer,
+  closedAt: { type: "string", format: "date-time", description: "the instant the period's usage was taken up to" },
+  totalMinor: { ...amount, description: "the sum of the lines, in minor units of the currency (USD cents)" },
+  lines: {
+    type: "array",
+    items: object({
+      item: { type: "string", enum: ["storage", "egress", "class_a_requests", "class_b_requests"] },
+      quantity: { ...amount, description: "what was used, in quantityUnit" },
+      quantityUnit: { type: "string", description: "byte-hours, bytes or requests" },
+      unitPriceMicros: { ...amount, description: "the price sheet's price: micro-units (10^-6) of the currency per priceUnit" },
+      priceUnit: { type: "string", enum: ["TB-month", "TB", "million requests"] },
+      amountMinor: { ...amount, description: "quantity × price in minor units, rounded half up once" },
+    }),
+  },
+};
 const node = [{ nodeSigV4: [] }];
 const tenant = [{ accountSigV4: [] }];
 const anonymous: never[] = [];
@@ -590,6 +610,21 @@ export function openApiDocument() {
           },
         },
       },
+      "/invoices": {
+        get: {
+          summary:
+            "The account's own invoices, one per closed period with something to pay, oldest first, with their lines and totals. Signed like GET /usage (SigV4 with the account's access key, service 's3')",
+          security: tenant,
+          parameters: queryParams(customerInvoicesQuerySchema),
+          responses: {
+            "200": ok(
+              "A page of the account's invoices",
+              object({ accountId: string, invoices: { type: "array", items: object(invoiceProperties) }, next: { type: ["string", "null"], description: "pass as after= for the next page" } }),
+            ),
+            ...errors(SIGNED_CALL, QUERY),
+          },
+        },
+      },
       "/kms/keys": {
         get: { summary: "List the account's KMS keys", security: tenant, responses: { "200": ok("the keys", object({ keys: { type: "array", items: kmsKey } })), ...errors(SIGNED_CALL) } },
         post: {
@@ -802,6 +837,55 @@ export function openApiDocument() {
           security: finance,
           requestBody: json(z.toJSONSchema(publishPriceSheetRequestSchema)),
           responses: { "201": ok("the stored version", priceSheetSchema), ...errors(FINANCE, JSON_BODY, { 409: ["PriceSheetVersionTaken"], 422: ["PriceSheetNotEffective"] }) },
+        },
+      },
+
+      "/finance/invoices": {
+        get: {
+          summary:
+            "The invoices of closed periods as the settlement's close step priced them, in (period, account) order, one per account and period with something to pay (CSV: one row per invoice line: period_id, account_id, item, quantity, quantity_unit, unit_price_micros, price_unit, amount_minor, currency, price_sheet_version)",
+          security: finance,
+          parameters: queryParams(financeInvoicesQuerySchema),
+          responses: {
+            "200": csvOr(
+              "A page of invoices",
+              object({ invoices: { type: "array", items: object({ ...invoiceProperties, accountId: string }) }, next: { type: ["string", "null"], description: "pass as after= for the next page" } }),
+            ),
+            ...errors(FINANCE, QUERY),
+          },
+        },
+      },
+      "/finance/alerts": {
+        get: {
+          summary:
+            "Alerts for settlement steps that were deferred (e.g. a buyback whose pool price strayed from its TWAP) or failed, in the order they were opened: one per period, step, kind and reason while open (occurrences counts the chore's runs that met it again), resolved once the step succeeds. state=open (the default) or all",
+          security: finance,
+          parameters: queryParams(alertsQuerySchema),
+          responses: {
+            "200": csvOr(
+              "A page of alerts",
+              object({
+                alerts: {
+                  type: "array",
+                  items: object({
+                    id: integer,
+                    periodId: string,
+                    step: string,
+                    kind: { type: "string", enum: ["deferred", "failed"] },
+                    reason: { type: "string", description: "a stable code, e.g. twap_deviation" },
+                    state: { type: "string", enum: ["open", "resolved"] },
+                    occurrences: integer,
+                    message: string,
+                    raisedAt: { type: "string", format: "date-time" },
+                    lastSeenAt: { type: "string", format: "date-time" },
+                    resolvedAt: { type: ["string", "null"], format: "date-time" },
+                  }),
+                },
+                next: { type: ["string", "null"], description: "pass as after= for the next page" },
+              }),
+            ),
+            ...errors(FINANCE, QUERY),
+          },
         },
       },
 

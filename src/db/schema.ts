@@ -686,3 +686,38 @@ export const poolObservations = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.pair, t.timestamp] })],
 );
+
+// ---- Finance alerts (issue 17, "Finance surface"): src/db/finance-alerts.ts.
+
+export const FINANCE_ALERT_KINDS = ["deferred", "failed"] as const;
+export type FinanceAlertKind = (typeof FINANCE_ALERT_KINDS)[number];
+
+/**
+ * A settlement step that was deferred (e.g. a buyback whose pool price strayed from the TWAP) or failed, for finance
+ * ops. At most one open alert per (period, step, kind, reason): the hourly chore hitting the same condition again
+ * bumps `occurrences` and `last_seen_at` of that row. Once the step succeeds its alerts are resolved (kept, with
+ * `resolved_at`), and a later recurrence opens a new one.
+ */
+export const financeAlerts = sqliteTable(
+  "finance_alerts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    periodId: text("period_id").notNull(),
+    step: text("step").notNull(),
+    kind: text("kind", { enum: FINANCE_ALERT_KINDS }).notNull(),
+    /** A stable code for what went wrong (`twap_deviation`, `step_error`), what scripts and dashboards group by. */
+    reason: text("reason").notNull(),
+    /** The latest occurrence's words, for people. */
+    message: text("message").notNull(),
+    raisedAt: integer("raised_at").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+    resolvedAt: integer("resolved_at"),
+    occurrences: integer("occurrences").notNull().default(1),
+  },
+  (t) => [
+    uniqueIndex("finance_alerts_open_idx").on(t.periodId, t.step, t.kind, t.reason).where(sql`${t.resolvedAt} IS NULL`),
+    index("finance_alerts_step_idx").on(t.periodId, t.step),
+    check("finance_alerts_kind", sql`${t.kind} IN ('deferred', 'failed')`),
+  ],
+);
+export type FinanceAlertRow = typeof financeAlerts.$inferSelect;

@@ -132,6 +132,23 @@ describe("a delivery that is not the provider's", () => {
 });
 
 describe("a signed event the books cannot take", () => {
+  it("refuses an event or payment id a ledger entry key cannot hold with a 400, recording nothing", async () => {
+    const before = await books();
+    // Without a paymentId the event id is the payment's (key payment:<id>); a refund's key is refund:<event id>.
+    const unnamed = (id: string): WebhookEvent => ({ id, type: "payment.succeeded", data: { accountId, amountMinor: 100, currency: "USD" } });
+    for (const event of [
+      unnamed("evt with spaces"),
+      unnamed(`evt_${"x".repeat(200)}`),
+      unnamed("evt_é"),
+      { ...succeeded(100), id: "evt\nline" },
+      succeeded(100, { paymentId: "pi 1" }),
+      succeeded(100, { paymentId: `pi_${"x".repeat(200)}` }),
+    ]) {
+      expect(await errorCode(await deliver(event)), event.id).toEqual({ status: 400, code: "ValidationError" });
+    }
+    expect(await books()).toEqual(before);
+  });
+
   it("names an unknown account or currency with a 422 and records nothing", async () => {
     const before = await books();
     expect(await errorCode(await deliver(succeeded(100, { accountId: "acc_nobody" })))).toEqual({ status: 422, code: "UnknownAccount" });
