@@ -124,6 +124,16 @@ describe("the account's prepay wallet", () => {
     expect((await walletApi(second, "POST", await linkRequest(wallet, second.id))).status).toBe(201);
   });
 
+  it("answers only calls signed with one of the account's keys", async () => {
+    for (const method of ["GET", "POST", "DELETE"]) {
+      const ctx = createExecutionContext();
+      const res = await worker.fetch(new Request(`${EDGE}/api/v1/account/wallet`, { method, body: method === "POST" ? "{}" : undefined }), chainEnv(), ctx);
+      await waitOnExecutionContext(ctx);
+      expect(res.status).toBe(403);
+      expect(await codeOf(res)).toBe("AccessDenied");
+    }
+  });
+
   it("refuses to link without a chain: there is no escrow to prepay into", async () => {
     const account = await createAccountWithKey("wallet-no-chain");
     const wallet = privateKeyToAccount(generatePrivateKey());
