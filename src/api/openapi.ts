@@ -30,6 +30,7 @@ import { MAX_IMPORT_ROWS } from "../finance/bank-import.ts";
 import { createKmsKeyRequestSchema, scheduleKmsKeyDeletionRequestSchema, setKmsKeyAliasRequestSchema } from "./kms.ts";
 import { accessAuditQuerySchema } from "./access-audit.ts";
 import { createAccessKeyRequestSchema } from "./access-keys.ts";
+import { linkWalletRequestSchema } from "../protocol/wallet-link.ts";
 import { keyScopeSchema } from "../s3/key-scope.ts";
 import { SCRUB_REPORT_WINDOW_MS, SCRUB_REPORTS_PER_WINDOW } from "./nodes.ts";
 
@@ -44,6 +45,20 @@ const object = (properties: Record<string, unknown>, required = Object.keys(prop
 const integer = { type: "integer" };
 const string = { type: "string" };
 const okTrue = { type: "boolean", const: true };
+const nullable = (schema: object) => ({ anyOf: [schema, { type: "null" }] });
+const accountWallet = object({
+  accountId: string,
+  wallet: { type: ["string", "null"], description: "checksummed address" },
+  linkedAt: { type: ["string", "null"], format: "date-time" },
+  escrow: nullable(
+    object({
+      address: string,
+      balance: string,
+      withdrawal: nullable(object({ amount: string, period: { ...string, description: "the settlement period it waits for" }, withdrawable: string })),
+      lastSettledPeriod: string,
+    }),
+  ),
+});
 
 // ---- Error answers
 
@@ -94,7 +109,7 @@ const ERROR_MEANINGS = {
   NoSuchNode: "the node does not exist",
   NoSuchChore: "no chore has this name",
   NodeUnavailable: "the node did not answer the request to start a scrub",
-  ChainNotConfigured: "CHAIN_RPC_URL is not set: there is no chain to slash on, and no validators",
+  ChainNotConfigured: "CHAIN_RPC_URL is not set: there is no chain to slash on, no validators and no escrow to prepay into",
   // Validators
   NoSuchRound: "no challenge round has this id",
   NoSuchEpoch: "no round of this epoch has closed yet",
@@ -118,6 +133,10 @@ const ERROR_MEANINGS = {
   PriceSheetNotEffective: "the sheet would take effect in the past or before the newest version (details.notBefore)",
   NoSuchPeriod: "nothing was recorded under that period id and it is not the period open now",
   SettlementBusy: "a settlement run holds the lease; try again when it ends",
+  StaleSignature: "issuedAt is further from the edge's clock than the link window (600 s either way); sign a new link",
+  AccountHasWallet: "the account already has a wallet linked; unlink it first",
+  WalletLinkedElsewhere: "the wallet is linked to another account",
+  NoWalletLinked: "the account has no wallet linked",
   PeriodNotClosed: "the close step failed (its error is in the message and on the step); the next settlement run tries again",
 } as const satisfies Record<string, string>;
 
@@ -711,6 +730,30 @@ export function openApiDocument() {
             "200": ok("a page of entries", object({ entries: { type: "array", items: { $ref: "#/components/schemas/AccessAuditEntry" } }, next: { type: ["string", "null"], description: "pass as after= for the next page" } })),
             ...errors(SIGNED_CALL, QUERY),
           },
+        },
+      },
+
+      // ---- Prepaid ICNT (issue 17): the account's wallet and its ServiceEscrow balance
+      "/account/wallet": {
+        get: {
+          summary: "The account's linked wallet and its ServiceEscrow balance and pending withdrawal (ICNT base units, decimal strings); wallet null when none is linked",
+          security: tenant,
+          responses: { "200": ok("the wallet", accountWallet), ...errors(SIGNED_CALL, { 503: ["ChainUnavailable"] }) },
+        },
+        post: {
+          summary:
+            "Link a wallet by proving control of it: an EIP-712 LinkWallet(string accountId,address wallet,uint256 issuedAt) signature by the wallet, domain { name: 'ICN Edge', version: '1', chainId, verifyingContract: the ServiceEscrow } (src/protocol/wallet-link.ts), issuedAt within 600 s of the edge's clock. One wallet per account, a wallet to one account. Settlement then draws each period's invoice from the wallet's escrow balance; what it cannot cover is invoiced in fiat",
+          security: tenant,
+          requestBody: json(z.toJSONSchema(linkWalletRequestSchema, { io: "input" })),
+          responses: {
+            "201": ok("the linked wallet", accountWallet),
+            ...errors(SIGNED_CALL, JSON_BODY, { 400: ["StaleSignature"], 401: ["InvalidSignature"], 409: ["AccountHasWallet", "WalletLinkedElsewhere"], 503: ["ChainNotConfigured", "ChainUnavailable"] }),
+          },
+        },
+        delete: {
+          summary: "Unlink the wallet at once: from the next settlement on the account's invoices are paid in fiat; the ICNT in the escrow stays the wallet's to withdraw",
+          security: tenant,
+          responses: { "200": ok("the wallet unlinked", object({ accountId: string, unlinked: string })), ...errors(SIGNED_CALL, { 404: ["NoWalletLinked"] }) },
         },
       },
 

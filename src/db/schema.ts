@@ -721,3 +721,19 @@ export const financeAlerts = sqliteTable(
   ],
 );
 export type FinanceAlertRow = typeof financeAlerts.$inferSelect;
+// ---- Prepaid ICNT (issue 17): the wallet each account links (src/db/wallets.ts, POST /api/v1/account/wallet), whose
+// ServiceEscrow balance settlement draws from (src/services/escrow-draws.ts).
+
+/** One wallet per account, and a wallet linked to at most one account. */
+export const accountWallets = sqliteTable("account_wallets", {
+  accountId: text("account_id")
+    .primaryKey()
+    .references(() => accounts.id),
+  /** Lowercase 0x address. */
+  wallet: text("wallet").notNull().unique(),
+  /** The proof of control: the EIP-712 LinkWallet signature (src/protocol/wallet-link.ts) and its issuedAt (unix s). */
+  signature: text("signature").notNull(),
+  issuedAt: integer("issued_at").notNull(),
+  /** ms, the edge's clock. */
+  linkedAt: integer("linked_at").notNull(),
+});

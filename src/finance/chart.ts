@@ -2,7 +2,8 @@
 // customer or payee within it); the ledger refuses any other code, and a currency the account does not hold.
 //
 // A conversion between currencies never happens inside one account's balance: each side is posted in its own
-// currency against a clearing account (fx_clearing for fiat converted to stablecoin off-chain, buyback for a swap),
+// currency against a clearing account (fx_clearing for fiat converted to stablecoin off-chain, buyback for a swap,
+// prepaid_clearing for an invoice paid in ICNT from the customer's escrow),
 // so every currency balances on its own and the rate is read from the two sides of the recorded conversion.
 
 import type { Currency } from "./money.ts";
@@ -33,6 +34,13 @@ export const CHART = {
     currencies: ["USD", "USDC"],
     subledger: "none",
     description: "Fiat converted to stablecoin off-chain: USD out of cash on one side, USDC into the treasury on the other",
+  },
+  prepaid_clearing: {
+    type: "equity",
+    currencies: ["USD", "ICNT"],
+    subledger: "none",
+    description:
+      "Invoices paid from a customer's ServiceEscrow balance: USD credited to the customer's receivables on one side, the ICNT drawn into the treasury on the other; its ICNT then fills the period's rewards pool",
   },
   stablecoin_treasury: { type: "asset", currencies: ["USDC"], subledger: "none", description: "Stablecoin the protocol's treasury holds for buybacks" },
   buyback: {

@@ -337,7 +337,9 @@ export async function deployProtocol(deployer: ChainSigner, treasury: Address): 
     icnt, me, me, treasury, p.nodeStakePerTiB, p.minValidatorStake, p.unbondingPeriodSeconds, p.maxSlashBps,
   ]);
   const rewardsDistributor = await deployContract(deployer, abis.rewardsDistributorAbi, bytecode.rewardsDistributorBytecode, [icnt, me, me]);
-  const serviceEscrow = await deployContract(deployer, abis.serviceEscrowAbi, bytecode.serviceEscrowBytecode, [icnt, me, me, treasury]);
+  // Escrow draws are paid to the protocol key: settlement's ICNT treasury, whose balance funds RewardsDistributor
+  // (the slash treasury, account 99, is not one the edge can spend from).
+  const serviceEscrow = await deployContract(deployer, abis.serviceEscrowAbi, bytecode.serviceEscrowBytecode, [icnt, me, me, me]);
   const usdc = await deployContract(deployer, abis.testUsdcAbi, bytecode.testUsdcBytecode, [me]);
   const weth = await deployContract(deployer, abis.weth9Abi, bytecode.weth9Bytecode, []);
   const uniswapV2Factory = await deployContract(deployer, abis.uniswapV2FactoryAbi, bytecode.uniswapV2FactoryBytecode, [me]);
