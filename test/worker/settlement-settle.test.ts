@@ -1,8 +1,10 @@
-// The settlement chore end to end on the real anvil of test/helpers/worker-chain.ts: a period with S3 revenue, two
-// nodes holding data and two validators' agreed assignments closes; a manipulated pool defers the buyback and raises
-// the deferral; once the price is sane the stablecoin is swapped at the TWAP-bounded price, the ICNT split, the root
-// posted and funded, the under-collateralized node's share staked for it, and the books balance to the unit. Run
-// again, concurrently, and stopped at every fault point of the next period, nobody is paid twice.
+// The settlement chore end to end on the real anvil of test/helpers/worker-chain.ts: a period with S3 revenue from a
+// fiat customer and a prepaying one, two nodes holding data and two validators' agreed assignments closes; the
+// prepaying customer's invoice is drawn from its escrow at the TWAP; a manipulated pool defers the buyback and
+// raises an alert; once the price is sane the stablecoin is swapped at the TWAP-bounded price, the ICNT split, the
+// root posted and funded, the under-collateralized node's share staked for it, the escrow's withdrawal released,
+// and the books balance to the unit. Run again, concurrently, and stopped at every fault point of the next period,
+// nobody is paid twice.
 
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { erc20Abi, type Address, type Hex } from "viem";
@@ -10,6 +12,7 @@ import { beforeAll, describe, expect, inject, it } from "vitest";
 import { createChainSigner, type ChainSigner } from "../../src/chain/clients.ts";
 import { edgeChain } from "../../src/chain/edge-chain.ts";
 import { testUsdcAbi, uniswapV2Router02Abi } from "../../src/chain/generated/abis.ts";
+import { readEscrowBalance, requestEscrowWithdrawal, withdrawFromEscrow } from "../../src/chain/escrow.ts";
 import { readNodeStake } from "../../src/chain/node-stake.ts";
 import { claimReward, readRewardsPeriod } from "../../src/chain/rewards.ts";
 import { sendContractTransaction } from "../../src/chain/transactions.ts";
@@ -19,7 +22,9 @@ import { configOf } from "../../src/config.ts";
 import { openDb } from "../../src/db/client.ts";
 import { listLedgerEntries, trialBalance } from "../../src/db/ledger.ts";
 import { listPriceSheets, publishPriceSheet } from "../../src/db/price-sheets.ts";
+import { listAlerts } from "../../src/db/finance-alerts.ts";
 import { getSettlementPeriod } from "../../src/db/settlement.ts";
+import { linkWallet } from "../../src/db/wallets.ts";
 import type { Env } from "../../src/env.ts";
 import { periodBounds, periodIdAt } from "../../src/finance/periods.ts";
 import { mnemonicKey } from "../../src/localnet/chain.ts";
@@ -28,6 +33,7 @@ import { chainPeriodOf } from "../../src/services/rewards-posting.ts";
 import type { PeriodReportView } from "../../src/services/settlement/report.ts";
 import { settleEndedPeriods, SETTLEMENT_GRACE_MS, type SettlementReport } from "../../src/services/settlement/run.ts";
 import { runOnce as runPoolObserver } from "../../workers/cron/pool-observer.ts";
+import { customerWallet } from "./escrow-helpers.ts";
 import { FINANCE_TOKEN } from "./finance-helpers.ts";
 import { admin, checkedS3Response, createAccountWithKey, EDGE, registerTestNode, testOperator, type TestAccount } from "./helpers.ts";
 
@@ -138,6 +144,8 @@ async function periodOfWork(account: TestAccount, bucket: string, bytes: number)
 
 describe("the settlement chore settles a period on chain", () => {
   let customer: TestAccount;
+  let prepaying: TestAccount;
+  let wallet: ChainSigner;
   let period: string;
 
   beforeAll(async () => {
@@ -147,23 +155,42 @@ describe("the settlement chore settles a period on chain", () => {
     await publishPriceSheet(db, { version: newest + 1, currency: "USD", effectiveFrom: start, ...PRICES }, now);
     customer = await createAccountWithKey("settle-chain");
     expect((await s3(customer, "PUT", "/settle-chain")).status).toBe(200);
+    // The prepaying customer: 100 ICNT in the escrow from its linked wallet, which its $20 invoice (about 80 ICNT
+    // at 0.25 USDC) draws from; it asks to withdraw all of it during the period.
+    prepaying = await createAccountWithKey("settle-prepaid");
+    expect((await s3(prepaying, "PUT", "/settle-prepaid")).status).toBe(200);
+    wallet = await customerWallet(100n * ICNT);
+    expect(await linkWallet(db, { accountId: prepaying.id, wallet: wallet.account.address.toLowerCase(), signature: "0x", issuedAt: Math.floor(now / 1000), linkedAt: now })).toHaveProperty("linked");
     for (const nodeId of [fullNodeId, shortNodeId]) await registerTestNode({ nodeId });
     await advanceEdgeTo(start + 60_000);
-    // 3000 bytes sent: $30 of revenue, half of it ($15) buys ICNT.
+    // 3000 bytes sent: $30 of fiat revenue, half of it ($15) buys ICNT; and $20 paid in prepaid ICNT.
     period = await periodOfWork(customer, "settle-chain", 3000);
+    expect((await s3(prepaying, "PUT", "/settle-prepaid/o", { body: "q".repeat(2000) })).status).toBe(200);
+    expect(await (await s3(prepaying, "GET", "/settle-prepaid/o")).text()).toHaveLength(2000);
+    await requestEscrowWithdrawal(wallet, { escrow: config.contracts.serviceEscrow, amount: 100n * ICNT });
     await advanceEdgeTo(periodBounds(period, periodMinutes)!.end + SETTLEMENT_GRACE_MS + 60_000);
   });
 
-  it("defers the buyback while the pool's spot price is pushed away from its TWAP, and says why", async () => {
+  it("draws the prepaid invoice at the TWAP, defers the buyback while the pool's spot price is pushed from it, and raises an alert", async () => {
     await observeAndWait();
     const bought = await pushPool(trader, 40_000n * USDC);
     const run = await settle();
     const mine = run.periods.find((p) => p.id === period)!;
     expect(mine.state).toBe("deferred");
-    expect(mine.steps.map((s) => [s.step, s.outcome])).toEqual([["close", "done"], ["buyback", "deferred"]]);
+    expect(mine.steps.map((s) => [s.step, s.outcome])).toEqual([["close", "done"], ["draw", "done"], ["buyback", "deferred"]]);
     const view = await report(period);
-    expect(view).toMatchObject({ state: "deferred", revenueMinor: "3000", buyback: null, payouts: [], rewardsRoot: null });
+    expect(view).toMatchObject({ state: "deferred", revenueMinor: "5000", buyback: null, payouts: [], rewardsRoot: null });
     expect(view.deferral?.reason).toBe("SpotDeviatesFromTwap");
+    const alerts = await listAlerts(db, { open: true, limit: 100 });
+    expect(alerts.filter((a) => a.periodId === period).map((a) => [a.step, a.kind, a.reason])).toEqual([["buyback", "deferred", "spot_deviates_from_twap"]]);
+    // The draw priced ICNT at the window's TWAP (the push lasted a block or two of it), not at the pushed spot.
+    const price = BigInt(view.prepaid!.usdcPerIcnt);
+    expect(price > 245_000n && price < 255_000n).toBe(true);
+    const owed = (2000n * 10n ** 4n * ICNT) / price;
+    expect(view.prepaid!.draws).toEqual([expect.objectContaining({ accountId: prepaying.id, icntDrawn: owed.toString(), coveredMinor: "2000" })]);
+    expect(await readEscrowBalance(client, { escrow: config.contracts.serviceEscrow, customer: wallet.account.address })).toBe(100n * ICNT - owed);
+    // The withdrawal waits for the period to settle.
+    await expect(withdrawFromEscrow(wallet, { escrow: config.contracts.serviceEscrow })).rejects.toThrow(/WithdrawalNotReady/);
     // The trader takes the price back; the window after that sees a calm pool.
     await pullPool(trader, bought);
   });
@@ -172,6 +199,7 @@ describe("the settlement chore settles a period on chain", () => {
     await observeAndWait();
     const shortBefore = await readNodeStake(client, { stakingAddress: config.contracts.nodeStaking, nodeId: shortNodeId, capacityBytes: 10n * 1024n ** 3n, operator: testOperator.address });
     const run = await settle();
+    expect((await listAlerts(db, { open: true, limit: 100 })).filter((a) => a.periodId === period)).toEqual([]);
     expect(run.periods.find((p) => p.id === period)).toEqual({
       id: period,
       state: "settled",
@@ -183,15 +211,16 @@ describe("the settlement chore settles a period on chain", () => {
     });
     const view = await report(period);
     expect(view.state).toBe("settled");
-    // $15 of the $30 became 15 USDC, bought at about the pool's 0.25 USDC per ICNT.
+    // Half the fiat revenue ($30; the prepaid $20 came as ICNT) became 15 USDC, bought at about 0.25 USDC per ICNT.
     expect(view.buyback!.stableIn).toBe((15n * USDC).toString());
     const price = BigInt(view.buyback!.priceUsdcPerIcnt);
     expect(price > 240_000n && price < 260_000n).toBe(true);
     const icntOut = BigInt(view.buyback!.icntOut);
     expect(icntOut > 57n * ICNT && icntOut < 63n * ICNT).toBe(true);
 
-    // The split: 10% protocol, 15% validators (9:3 agreed), the rest to the nodes; both nodes new (75% held).
-    const total = icntOut;
+    // The split of what was bought and drawn: 10% protocol, 15% validators (9:3 agreed), the rest to the nodes;
+    // both nodes new (75% held).
+    const total = icntOut + BigInt(view.prepaid!.draws[0]!.icntDrawn);
     const validatorPool = view.validators.reduce((s, v) => s + BigInt(v.amount), 0n);
     const nodePool = view.nodes.reduce((s, n) => s + BigInt(n.earned), 0n);
     expect(BigInt(view.protocolShare!) + validatorPool + nodePool).toBe(total);
@@ -237,6 +266,17 @@ describe("the settlement chore settles a period on chain", () => {
     // What left the treasury for the distributor and the stake is what the ledger says.
     const funding = (await listLedgerEntries(db, { periodId: period, limit: 1000 })).filter((x) => x.kind === "funding");
     expect(funding.flatMap((x) => x.lines).filter((l) => l.account === "icnt_treasury").reduce((s, l) => s + l.amount, 0n)).toBe(sum);
+    // The prepaid invoice is paid; the fiat one is still owed.
+    const usd = (account: string, subaccount: string) => tb.accounts.find((x) => x.account === account && x.subaccount === subaccount && x.currency === "USD")?.balance ?? 0n;
+    expect(usd("receivables", prepaying.id)).toBe(0n);
+    expect(usd("receivables", customer.id)).toBe(3000n);
+    expect(balance("prepaid_clearing")).toBe(0n);
+
+    // The escrow counts the period settled: the withdrawal pays what the draw left.
+    const left = await readEscrowBalance(client, { escrow: config.contracts.serviceEscrow, customer: wallet.account.address });
+    const before = await icntOf(wallet.account.address);
+    await withdrawFromEscrow(wallet, { escrow: config.contracts.serviceEscrow });
+    expect((await icntOf(wallet.account.address)) - before).toBe(left);
   });
 
   it("lets the operator claim exactly its leaf with the proof the claims route serves", async () => {
@@ -274,7 +314,7 @@ describe("the settlement chore settles a period on chain", () => {
     await observeAndWait();
     const protocol = protocolSigner(e, config).account.address;
     const usdcBefore = await client.readContract({ address: market.usdc, abi: erc20Abi, functionName: "balanceOf", args: [protocol] });
-    for (const point of ["close", "buyback.converted", "buyback.swapped", "buyback", "split.prepared", "split", "post.rewards"]) {
+    for (const point of ["close", "draw", "buyback.converted", "buyback.swapped", "buyback", "split.prepared", "split", "post.rewards"]) {
       await expect(settle(point), point).rejects.toThrow(new RegExp(`at ${point.replace(".", "\\.")} \\(`));
     }
     const run = await settle();

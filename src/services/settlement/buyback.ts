@@ -1,4 +1,4 @@
-// Step 2, buyback: a share of the period's fiat revenue (SETTLEMENT_BUYBACK_SHARE_BPS) becomes stablecoin in the
+// Step 3, buyback: a share of the period's fiat revenue (SETTLEMENT_BUYBACK_SHARE_BPS) becomes stablecoin in the
 // protocol's account and is swapped for ICNT through the pool's router, at a minimum output taken from the pool's
 // TWAP over a window of chain time (src/finance/buyback-guard.ts). The step works in stages, each recorded on the
 // step before the next begins, so a resumed step continues where the last one stopped:
@@ -20,10 +20,11 @@ import { testUsdcAbi } from "../../chain/generated/abis.ts";
 import { sendContractTransaction } from "../../chain/transactions.ts";
 import { postLedgerEntry } from "../../db/ledger.ts";
 import { poolObservationAtOrBefore } from "../../db/pool-observations.ts";
-import { completeSettlementStep, getSettlementPeriod, getSettlementStep, saveSettlementStepResult, setPeriodDeferred } from "../../db/settlement.ts";
+import { completeSettlementStep, getSettlementPeriod, getSettlementStep, saveSettlementStepResult } from "../../db/settlement.ts";
 import { buybackStablecoin, decideBuyback, type BuybackDecision } from "../../finance/buyback-guard.ts";
 import { buybackEntry, fiatConversionEntry } from "../../finance/settlement-entries.ts";
 import { protocolSigner } from "../protocol-signer.ts";
+import { drawTotals, readDrawRecord } from "./draw.ts";
 import { checkpoint, SettlementStepError, type PeriodContext, type RunContext, type StepOutcome } from "./context.ts";
 
 /** The buyback step's record (decimal strings of base units), saved after each stage. */
@@ -54,7 +55,9 @@ export async function buybackStep(ctx: RunContext, period: PeriodContext): Promi
   let record = readBuybackRecord((await getSettlementStep(ctx.db, period.id, "buyback"))?.result);
   if (!record) {
     const row = (await getSettlementPeriod(ctx.db, period.id))!;
-    const { usdMinor, usdc } = buybackStablecoin(BigInt(row.revenueMinor), ctx.settlement.buybackShareBps);
+    // The fiat revenue: what was invoiced less what prepaid ICNT paid (that ICNT joins the pool as it is).
+    const prepaid = drawTotals(readDrawRecord((await getSettlementStep(ctx.db, period.id, "draw"))?.result)).coveredMinor;
+    const { usdMinor, usdc } = buybackStablecoin(BigInt(row.revenueMinor) - prepaid, ctx.settlement.buybackShareBps);
     record = { usdMinor: usdMinor.toString(), usdc: usdc.toString(), attempt: 1 };
     await save(record);
   }
@@ -130,12 +133,10 @@ export async function buybackStep(ctx: RunContext, period: PeriodContext): Promi
   const priceUsdcPerIcnt = swap.icntOut === 0n ? 0n : (swap.stableIn * 10n ** 18n) / swap.icntOut;
   record = { ...record, swap: { stableIn: swap.stableIn.toString(), icntOut: swap.icntOut.toString(), txHash: swap.txHash, priceUsdcPerIcnt: priceUsdcPerIcnt.toString() } };
   await completeSettlementStep(ctx.db, period.id, "buyback", JSON.stringify(record), ctx.now);
-  await setPeriodDeferred(ctx.db, period.id, false, ctx.now);
   return { kind: "done" };
 }
 
 async function defer(ctx: RunContext, period: PeriodContext, record: BuybackRecord, reason: string, message: string): Promise<StepOutcome> {
   await saveSettlementStepResult(ctx.db, period.id, "buyback", JSON.stringify({ ...record, lastDeferral: { reason, message, at: ctx.now } }), ctx.now);
-  await setPeriodDeferred(ctx.db, period.id, true, ctx.now);
   return { kind: "deferred", reason, message };
 }

@@ -6,7 +6,7 @@ import type { Env } from "../../env.ts";
 import { EdgeError } from "../../protocol/errors.ts";
 import type { UsageFlushReport } from "../../../workers/cron/usage-flush.ts";
 
-export const SETTLEMENT_STEPS = ["close", "buyback", "split", "post"] as const;
+export const SETTLEMENT_STEPS = ["close", "draw", "buyback", "split", "post"] as const;
 export type SettlementStep = (typeof SETTLEMENT_STEPS)[number];
 
 /**
@@ -23,6 +23,7 @@ export const SETTLEMENT_FAULT_POINTS = [
   "close.prepared",
   "close.invoice",
   "close",
+  "draw",
   "buyback.converted",
   "buyback.swapped",
   "buyback",

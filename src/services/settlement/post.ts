@@ -1,7 +1,8 @@
-// Step 4, post: the period's Merkle root (one leaf per payout address, operator and validator earnings merged) is
+// Step 5, post: the period's Merkle root (one leaf per payout address, operator and validator earnings merged) is
 // posted to RewardsDistributor and funded with exactly the leaves' sum (src/services/rewards-posting.ts, under
 // `settlement:<period>:rewards`), the payables it discharges leave the ledger, and each under-collateralized node's
-// owed top-up is staked for it (`settlement:<period>:topup:<node>`). Then the period is settled.
+// owed top-up is staked for it (`settlement:<period>:topup:<node>`). ServiceEscrow is told the period is settled
+// (withdrawals requested in it become payable), and then the period is settled.
 
 import { topUpNodeStake } from "../../chain/collateral-topup.ts";
 import { edgeChain } from "../../chain/edge-chain.ts";
@@ -10,7 +11,8 @@ import { getRewardsPosting } from "../../db/rewards.ts";
 import { getSettlementStep, recordPeriodSettled } from "../../db/settlement.ts";
 import { collateralTopUpEntry, rewardsFundingEntries } from "../../finance/settlement-entries.ts";
 import { protocolSigner } from "../protocol-signer.ts";
-import { postPeriodRewards } from "../rewards-posting.ts";
+import { markPeriodSettled } from "../escrow-draws.ts";
+import { chainPeriodOf, postPeriodRewards } from "../rewards-posting.ts";
 import { checkpoint, SettlementStepError, type PeriodContext, type RunContext, type StepOutcome } from "./context.ts";
 import { readSplitRecord, splitOf } from "./split.ts";
 
@@ -19,6 +21,8 @@ export interface PostRecord {
   rewardsTxHash: string | null;
   funded: string;
   topUps: { nodeId: string; amount: string; txHash: string }[];
+  /** ServiceEscrow.markSettled for the period (null when it sent nothing: the escrow counted it settled already). */
+  escrowSettledTxHash: string | null;
 }
 
 export function readPostRecord(result: string | null | undefined): PostRecord | undefined {
@@ -32,7 +36,7 @@ export async function postStep(ctx: RunContext, period: PeriodContext): Promise<
   const chain = edgeChain(ctx.env);
   if (!chain) throw new SettlementStepError(period.id, "post", "CHAIN_RPC_URL is not set: rewards cannot be posted.");
 
-  const record: PostRecord = { rewardsRoot: null, rewardsTxHash: null, funded: "0", topUps: [] };
+  const record: PostRecord = { rewardsRoot: null, rewardsTxHash: null, funded: "0", topUps: [], escrowSettledTxHash: null };
   if (payables.leaves.length > 0) {
     const posting = (await getRewardsPosting(ctx.db, period.id)) ?? (await postPeriodRewards(ctx.env, ctx.db, period.id, payables.leaves, ctx.now));
     checkpoint(ctx, "post.rewards");
@@ -54,6 +58,7 @@ export async function postStep(ctx: RunContext, period: PeriodContext): Promise<
     await postLedgerEntry(ctx.db, collateralTopUpEntry({ periodId: period.id, occurredAt: ctx.now, nodeId: node.nodeId, amount: node.topUp, txHash }), ctx.now);
     record.topUps.push({ nodeId: node.nodeId, amount: node.topUp.toString(), txHash });
   }
+  record.escrowSettledTxHash = (await markPeriodSettled(ctx.env, { periodId: period.id, chainPeriod: chainPeriodOf(period.id, ctx.periodMinutes) })).txHash;
   await recordPeriodSettled(ctx.db, { periodId: period.id, step: "post", result: JSON.stringify(record), now: ctx.now });
   return { kind: "done" };
 }

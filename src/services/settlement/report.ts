@@ -5,6 +5,7 @@
 import type { Db } from "../../db/client.ts";
 import { getSettlementPeriod, listSettlementSteps } from "../../db/settlement.ts";
 import { readBuybackRecord } from "./buyback.ts";
+import { readDrawRecord } from "./draw.ts";
 import { readPostRecord } from "./post.ts";
 import { readSplitRecord } from "./split.ts";
 
@@ -17,6 +18,8 @@ export interface PeriodReportView {
   closedAt: string | null;
   /** The swap, once it happened; amounts in USDC and ICNT base units, the price in USDC base units per whole ICNT. */
   buyback: { stableIn: string; icntOut: string; txHash: string; priceUsdcPerIcnt: string; twapUsdcPerIcnt: string | null } | null;
+  /** Invoices paid from prepaid ICNT: the price they were converted at (USDC base units per ICNT) and each draw. */
+  prepaid: { usdcPerIcnt: string; draws: { accountId: string; wallet: string; icntDrawn: string; coveredMinor: string; txHash: string }[] } | null;
   /** Why the buyback waits (the period is deferred) or why its last attempt failed. */
   deferral: { reason: string; message: string; at: string } | null;
   /** One per payout address (the RewardsDistributor leaves): operator and validator earnings merged. */
@@ -36,6 +39,7 @@ export async function periodReport(db: Db, id: string): Promise<PeriodReportView
   const steps = await listSettlementSteps(db, id);
   const result = (step: string) => steps.find((s) => s.step === step)?.result;
   const buyback = readBuybackRecord(result("buyback"));
+  const draw = readDrawRecord(result("draw"));
   const split = readSplitRecord(result("split"));
   const post = readPostRecord(steps.find((s) => s.step === "post" && s.state === "done")?.result);
   const pairs = (xs: { address: string; amount: string }[] | undefined) => (xs ?? []).map((x) => ({ account: x.address, amount: x.amount }));
@@ -49,6 +53,7 @@ export async function periodReport(db: Db, id: string): Promise<PeriodReportView
     buyback: buyback?.swap
       ? { stableIn: buyback.swap.stableIn, icntOut: buyback.swap.icntOut, txHash: buyback.swap.txHash, priceUsdcPerIcnt: buyback.swap.priceUsdcPerIcnt, twapUsdcPerIcnt: buyback.decision?.twapUsdcPerIcnt ?? null }
       : null,
+    prepaid: draw?.usdcPerIcnt ? { usdcPerIcnt: draw.usdcPerIcnt, draws: draw.draws } : null,
     deferral: !buyback?.swap && buyback?.lastDeferral ? { reason: buyback.lastDeferral.reason, message: buyback.lastDeferral.message, at: new Date(buyback.lastDeferral.at).toISOString() } : null,
     payouts: post ? (split?.payables.leaves ?? []).map((l) => ({ account: l.account, amount: l.amount })) : [],
     operators: pairs(split?.payables.operators),
@@ -70,6 +75,7 @@ export function periodReportRows(r: PeriodReportView): string[][] {
   if (r.buyback) {
     rows.push(["buyback", "usdc_in", r.buyback.stableIn], ["buyback", "icnt_out", r.buyback.icntOut], ["buyback", "price_usdc_per_icnt", r.buyback.priceUsdcPerIcnt], ["buyback", "tx", r.buyback.txHash]);
   }
+  for (const d of r.prepaid?.draws ?? []) rows.push(["prepaid_draw_icnt", d.accountId, d.icntDrawn], ["prepaid_covered_minor", d.accountId, d.coveredMinor]);
   if (r.deferral) rows.push(["deferral", r.deferral.reason, r.deferral.message]);
   for (const o of r.operators) rows.push(["operator_payout", o.account, o.amount]);
   for (const v of r.validators) rows.push(["validator_payout", v.account, v.amount]);

@@ -5,6 +5,7 @@
 //
 // Steps, in order (each in its own module here):
 //   close    usage priced into one invoice per account; the period is closed          (close.ts)
+//   draw     prepaying accounts' invoices paid from their ICNT escrow at the TWAP       (draw.ts)
 //   buyback  a share of the fiat revenue swapped for ICNT at a TWAP-bounded price     (buyback.ts)
 //   split    the ICNT divided among protocol, validators and nodes; hold-backs, top-ups (split.ts)
 //   post     the Merkle root posted and funded; top-ups staked; the period is settled  (post.ts)
@@ -13,7 +14,16 @@
 
 import { edgeChain } from "../../chain/edge-chain.ts";
 import { openDb } from "../../db/client.ts";
-import { ensureSettlementPeriod, failSettlementStep, getSettlementPeriod, getSettlementStep, periodsNotSettled, startSettlementStep } from "../../db/settlement.ts";
+import { raiseAlert, resolveAlerts } from "../../db/finance-alerts.ts";
+import {
+  ensureSettlementPeriod,
+  failSettlementStep,
+  getSettlementPeriod,
+  getSettlementStep,
+  periodsNotSettled,
+  setPeriodDeferred,
+  startSettlementStep,
+} from "../../db/settlement.ts";
 import type { SettlementPeriodState } from "../../db/schema.ts";
 import type { Env } from "../../env.ts";
 import { periodBounds, periodIdAt } from "../../finance/periods.ts";
@@ -21,6 +31,7 @@ import { runOnce as runUsageFlush, type UsageFlushReport } from "../../../worker
 import { protocolTransactionsOf } from "../protocol-signer.ts";
 import { buybackStep } from "./buyback.ts";
 import { closeStep } from "./close.ts";
+import { drawStep } from "./draw.ts";
 import { runContext, SettlementFault, SETTLEMENT_STEPS, type PeriodContext, type RunContext, type SettlementStep, type StepOutcome } from "./context.ts";
 import { postStep } from "./post.ts";
 import { splitStep } from "./split.ts";
@@ -42,6 +53,7 @@ export const SETTLEMENT_GRACE_MS = 5 * 60_000;
 
 const STEP_RUNNERS: Record<SettlementStep, (ctx: RunContext, period: PeriodContext) => Promise<StepOutcome>> = {
   close: closeStep,
+  draw: drawStep,
   buyback: buybackStep,
   split: splitStep,
   post: postStep,
@@ -155,22 +167,30 @@ async function settlePeriod(ctx: RunContext, period: PeriodContext, lastStep?: S
       if (error instanceof SettlementFault) throw error;
       const message = error instanceof Error ? error.message : String(error);
       await failSettlementStep(ctx.db, period.id, step, message, ctx.now);
-      console.error(JSON.stringify({ event: "settlement_step_failed", periodId: period.id, step, error: message }));
+      await raiseAlert(ctx.db, { periodId: period.id, step, kind: "failed", reason: "step_error", message, now: ctx.now });
       steps.push({ step, outcome: "failed", error: message });
       break;
     }
     if (outcome.kind === "deferred") {
       await failSettlementStep(ctx.db, period.id, step, `deferred (${outcome.reason}): ${outcome.message}`, ctx.now);
-      console.error(JSON.stringify({ event: "settlement_step_deferred", periodId: period.id, step, reason: outcome.reason, message: outcome.message }));
+      await setPeriodDeferred(ctx.db, period.id, true, ctx.now);
+      await raiseAlert(ctx.db, { periodId: period.id, step, kind: "deferred", reason: alertReason(outcome.reason), message: outcome.message, now: ctx.now });
       steps.push({ step, outcome: "deferred", error: `${outcome.reason}: ${outcome.message}` });
       break;
     }
+    await resolveAlerts(ctx.db, { periodId: period.id, step, now: ctx.now });
+    await setPeriodDeferred(ctx.db, period.id, false, ctx.now);
     steps.push({ step, outcome: "done" });
     runCheckpoint(ctx, step);
     if (step === lastStep) break;
   }
   const row = (await ensureSettlementPeriod(ctx.db, period, ctx.now))!;
   return { id: period.id, state: row.state, steps };
+}
+
+/** An alert's reason code from a deferral's name: SpotDeviatesFromTwap → spot_deviates_from_twap. */
+function alertReason(reason: string): string {
+  return reason.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
 function runCheckpoint(ctx: RunContext, step: SettlementStep): void {

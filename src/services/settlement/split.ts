@@ -1,4 +1,4 @@
-// Step 3, split: the period's ICNT (what the buyback bought) divided between the protocol, the validators (by
+// Step 4, split: the period's ICNT (what the buyback bought and what prepaying accounts' escrows paid) divided between the protocol, the validators (by
 // assignments completed in agreement with the quorum) and the storage nodes (byte-hours held × audit score, plus
 // bytes served), src/finance/split.ts; each node's share then held back while the node is new, released at month
 // 15, forfeited on disqualification, or put into its stake while the stake is below its collateral requirement
@@ -18,6 +18,7 @@ import { periodPayables, rewardsPoolEntry, rewardsSplitEntries, type NodeSettlem
 import { auditScoreToPpm, splitRewards, type NodeWork, type RewardSplit, type ValidatorWork } from "../../finance/split.ts";
 import { scoreOf } from "../reputation.ts";
 import { readBuybackRecord } from "./buyback.ts";
+import { drawTotals, readDrawRecord } from "./draw.ts";
 import { checkpoint, SettlementStepError, type PeriodContext, type RunContext, type StepOutcome } from "./context.ts";
 
 /** Bigints as decimal strings, recursively: how the split's record is stored. */
@@ -25,7 +26,7 @@ type Stored<T> = T extends bigint ? string : T extends readonly (infer U)[] ? St
 
 export interface SplitRecord {
   /** Where the period's ICNT came from. */
-  pool: { buyback: string; total: string };
+  pool: { buyback: string; escrow: string; total: string };
   /** What each node did, as the split weighed it. */
   work: Stored<NodeWork>[];
   validators: Stored<ValidatorWork>[];
@@ -74,7 +75,8 @@ export function splitOf(record: SplitRecord): { split: RewardSplit; nodes: NodeS
 async function decideSplit(ctx: RunContext, period: PeriodContext): Promise<SplitRecord> {
   const buyback = readBuybackRecord((await getSettlementStep(ctx.db, period.id, "buyback"))?.result);
   const bought = BigInt(buyback?.swap?.icntOut ?? "0");
-  const total = bought;
+  const drawn = drawTotals(readDrawRecord((await getSettlementStep(ctx.db, period.id, "draw"))?.result)).icnt;
+  const total = bought + drawn;
 
   const chain = edgeChain(ctx.env);
   if (!chain) throw new SettlementStepError(period.id, "split", "CHAIN_RPC_URL is not set: node stakes cannot be read.");
@@ -115,7 +117,7 @@ async function decideSplit(ctx: RunContext, period: PeriodContext): Promise<Spli
   }
   const payables = periodPayables(split, settlements);
   return {
-    pool: { buyback: bought.toString(), total: total.toString() },
+    pool: { buyback: bought.toString(), escrow: drawn.toString(), total: total.toString() },
     work: toStored(work),
     validators: toStored(validators),
     split: toStored(split),
@@ -133,7 +135,11 @@ export async function splitStep(ctx: RunContext, period: PeriodContext): Promise
   const record = readSplitRecord(step.result)!;
   const { split, nodes } = splitOf(record);
   if (split.total > 0n) {
-    await postLedgerEntry(ctx.db, rewardsPoolEntry({ periodId: period.id, occurredAt: ctx.now, sources: [{ account: "buyback", amount: BigInt(record.pool.buyback) }] }), ctx.now);
+    const sources = [
+      { account: "buyback" as const, amount: BigInt(record.pool.buyback) },
+      { account: "prepaid_clearing" as const, amount: BigInt(record.pool.escrow) },
+    ];
+    await postLedgerEntry(ctx.db, rewardsPoolEntry({ periodId: period.id, occurredAt: ctx.now, sources }), ctx.now);
   }
   // Also with nothing bought: a release of held-back earnings (month 15) or a forfeiture is posted all the same.
   for (const entry of rewardsSplitEntries({ periodId: period.id, occurredAt: ctx.now, split, nodes })) await postLedgerEntry(ctx.db, entry, ctx.now);
