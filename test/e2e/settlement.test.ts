@@ -16,7 +16,7 @@ import { operatorWallet, type LocalNetwork, type NetworkDescription } from "../.
 import { edgeS3Client, startTestNetwork, stopTestNetwork } from "../helpers/test-support.ts";
 
 const run = promisify(execFile);
-const PERIOD_MINUTES = 10;
+const PERIOD_MINUTES = 5;
 const OBJECT_BYTES = 300 * 1024;
 
 let network: LocalNetwork;
@@ -41,7 +41,7 @@ async function api<T>(method: string, path: string, token: string, body?: unknow
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  expect(res.status, `${method} ${path}: ${text}`).toBe(200);
+  expect(res.ok, `${method} ${path}: ${res.status} ${text}`).toBe(true);
   return JSON.parse(text) as T;
 }
 const admin = <T>(method: string, path: string, body?: unknown) => api<T>(method, `/admin${path}`, d.adminToken, body);
@@ -53,6 +53,17 @@ async function edgeNow(): Promise<number> {
 async function advanceEdgeTo(ms: number): Promise<void> {
   const seconds = Math.ceil((ms - (await edgeNow())) / 1000);
   if (seconds > 0) await admin("POST", "/clock", { advanceSeconds: seconds });
+}
+
+/** Waits (bounded) for every node's heartbeat on the edge's advanced clock: until then none is placeable. */
+async function nodesLive(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const { nodes } = await admin<{ nodes: { live: boolean }[] }>("GET", "/nodes");
+    if (nodes.length === d.nodes.length && nodes.every((n) => n.live)) return;
+    expect(Date.now() < deadline, "nodes did not heartbeat on the advanced clock").toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 /** Start and end (ms) of the period `atMs` falls in. */
@@ -104,6 +115,7 @@ describe("a period settles on the local network", () => {
       classBPerMillion: "0",
     });
     await advanceEdgeTo(next.start + 5_000);
+    await nodesLive();
     period = periodAt(await edgeNow());
     expect(period.id).toBe(next.id);
 
