@@ -35,7 +35,7 @@ import { settleEndedPeriods, SETTLEMENT_GRACE_MS, type SettlementReport } from "
 import { runOnce as runPoolObserver } from "../../workers/cron/pool-observer.ts";
 import { customerWallet } from "./escrow-helpers.ts";
 import { FINANCE_TOKEN } from "./finance-helpers.ts";
-import { admin, checkedS3Response, createAccountWithKey, EDGE, registerTestNode, testOperator, type TestAccount } from "./helpers.ts";
+import { admin, ADMIN_TOKEN, checkedS3Response, createAccountWithKey, EDGE, registerTestNode, testOperator, type TestAccount } from "./helpers.ts";
 
 const chain = inject("chain");
 /** The edge's env with the chain configured, TestUSDC standing in for converted fiat, and a one-minute TWAP window. */
@@ -332,5 +332,23 @@ describe("the settlement chore settles a period on chain", () => {
     const tb = await trialBalance(db, next);
     for (const c of tb.currencies) expect(c.debits).toBe(c.credits);
     expect(tb.accounts.filter((x) => ["rewards_pool", "operator_payables", "validator_payables"].includes(x.account)).every((x) => x.balance === 0n)).toBe(true);
+  });
+
+  it("settles a period finance ops closed early at the chore's next run, without waiting for its end", async () => {
+    await observeAndWait();
+    const current = periodIdAt(await clockMs(e), periodMinutes);
+    expect((await s3(customer, "GET", "/settle-chain/obj-" + period)).status).toBe(200);
+    const ctx = createExecutionContext();
+    const closed = await worker.fetch(new Request(`${EDGE}/api/v1/admin/finance/periods/close`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await closed.json()).toEqual({ periodId: current });
+    expect((await getSettlementPeriod(db, current))!.state).toBe("closed");
+    const run = await settle();
+    expect(run.periods.find((p) => p.id === current)?.state).toBe("settled");
+    const view = await report(current);
+    // The read of 3000 bytes: $30, half of it bought back.
+    expect(view.revenueMinor).toBe("3000");
+    expect(view.buyback!.stableIn).toBe((15n * USDC).toString());
+    expect(view.rewardsRoot).toMatch(/^0x[0-9a-f]{64}$/);
   });
 });

@@ -117,7 +117,12 @@ export async function settleEndedPeriods(env: Env, now: Date): Promise<Settlemen
     for (const id of new Set(candidates)) {
       const bounds = periodBounds(id, ctx.periodMinutes);
       // An id of another period length (FINANCE_PERIOD_MINUTES changed) is not one this edge can settle.
-      if (!bounds || bounds.end + SETTLEMENT_GRACE_MS > ctx.now) continue;
+      if (!bounds) continue;
+      // A period waits for its end (and the grace after it), unless finance ops closed it early: its invoices are
+      // out, so it settles on what was metered up to its close.
+      const row = await getSettlementPeriod(ctx.db, id);
+      const closedEarly = row !== undefined && row.state !== "open";
+      if (!closedEarly && bounds.end + SETTLEMENT_GRACE_MS > ctx.now) continue;
       const period = await settlePeriod(ctx, { id, ...bounds, cutoff: bounds.end, flush }, settling ? undefined : "close");
       if (period.steps.length > 0) report.periods.push(period);
       if (period.state !== "settled") settling = false;
@@ -130,7 +135,8 @@ export async function settleEndedPeriods(env: Env, now: Date): Promise<Settlemen
 
 /**
  * Closes the period open at `now` without waiting for its end (POST /api/v1/admin/finance/periods/close): its
- * usage up to now is invoiced. The later steps follow in the chore. Undefined when another run holds the lease.
+ * usage up to now is invoiced, and the chore's next run settles it on what was metered up to now (what is metered
+ * in it later is neither billed nor paid). Undefined when another run holds the lease.
  */
 export async function closeCurrentPeriod(env: Env, now: Date): Promise<{ periodId: string; report: PeriodReport } | undefined> {
   const ctx = runContext(env, openDb(env.DB), now.getTime());
