@@ -7,6 +7,8 @@ import { z } from "zod";
 import type { Env } from "./env.ts";
 import { EdgeError } from "./protocol/errors.ts";
 import { parseErasureCode, type ErasureCode } from "./protocol/piece-layout.ts";
+import type { BuybackPolicy } from "./finance/buyback-guard.ts";
+import type { SplitPolicy } from "./finance/split.ts";
 import type { ReputationParams } from "./services/reputation.ts";
 
 export interface EdgeConfig {
@@ -63,17 +65,10 @@ export interface SettlementConfig {
   /** How the buyback's stablecoin reaches the protocol's account: already there (finance ops converted the fiat
    * off-chain and deposited it), or minted from the local network's TestUSDC (the local stand-in for that). */
   usdcFunding: "treasury" | "mint-test-usdc";
-  /** The guard's bounds (src/finance/buyback-guard.ts BuybackPolicy). */
-  buyback: {
-    minWindowSeconds: bigint;
-    maxSpotDeviationBps: bigint;
-    maxPriceImpactBps: bigint;
-    minUsdcReserve: bigint;
-    slippageBps: bigint;
-    deadlineSeconds: bigint;
-  };
-  /** The split's pools and weights (src/finance/split.ts SplitPolicy). */
-  split: { protocolShareBps: bigint; validatorShareBps: bigint; storageWeight: bigint; egressWeight: bigint };
+  /** The buyback guard's bounds. */
+  buyback: BuybackPolicy;
+  /** The split's pools and weights. */
+  split: SplitPolicy;
   /** How often the every-minute tick stores an observation of the pool's price accumulators (the TWAP's window starts). */
   poolObservationIntervalMs: number;
 }

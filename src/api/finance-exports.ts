@@ -10,19 +10,9 @@ import { listInvoices, type InvoiceRow } from "../db/invoices.ts";
 import type { Env } from "../env.ts";
 import { csvDocument } from "../finance/csv.ts";
 import { parseWith } from "./errors.ts";
-import { csvResponse, requireFinanceToken } from "./finance.ts";
+import { csvResponse, format, limit, periodId, requireFinanceToken } from "./finance.ts";
 
-const format = z.enum(["json", "csv"]).default("json");
-const periodId = z.string().regex(/^[\x21-\x7e]{1,64}$/, "must be a period id such as 2026-12");
 const accountId = z.string().regex(/^[\x21-\x39\x3b-\x7e]{1,128}$/, "must be an account id such as acc_0123456789abcdef");
-const limit = (max: number, fallback: number) =>
-  z
-    .string()
-    .regex(/^\d{1,6}$/)
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(max))
-    .default(fallback);
-
 export const alertsQuerySchema = z.object({
   state: z.enum(["open", "all"]).default("open"),
   after: z.string().regex(/^\d{1,15}$/, "must be a cursor from a previous page").optional(),

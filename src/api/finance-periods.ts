@@ -15,7 +15,7 @@ import { periodReport, periodReportRows } from "../services/settlement/report.ts
 import { closeCurrentPeriod, LEASE_HELD } from "../services/settlement/run.ts";
 import { csvDocument } from "../finance/csv.ts";
 import { ApiError, parseWith } from "./errors.ts";
-import { requireAdminToken, requireFinanceOrAdminToken, trialBalanceView } from "./finance.ts";
+import { csvResponse, format, requireAdminToken, requireFinanceOrAdminToken, trialBalanceView } from "./finance.ts";
 
 export const financePeriodsApi = new Hono<{ Bindings: Env }>();
 
@@ -52,13 +52,9 @@ async function knownPeriod(env: Env, id: string): Promise<string> {
 /** The period's report (src/services/settlement/report.ts); `?format=csv` gives it as rows of section, key, amount. */
 financePeriodsApi.get("/:id", requireFinanceOrAdminToken, async (c) => {
   const id = await knownPeriod(c.env, c.req.param("id"));
-  const { format } = parseWith(z.object({ format: z.enum(["json", "csv"]).default("json") }), c.req.query());
+  const q = parseWith(z.object({ format }), c.req.query());
   const report = await periodReport(openDb(c.env.DB), id);
-  if (format === "csv") {
-    return new Response(csvDocument(["section", "key", "amount"], periodReportRows(report)), {
-      headers: { "content-type": "text/csv; charset=utf-8", "content-disposition": `attachment; filename="period-${id.replace(/:/g, "")}.csv"` },
-    });
-  }
+  if (q.format === "csv") return csvResponse(csvDocument(["section", "key", "amount"], periodReportRows(report)), `period-${id}.csv`, null);
   return c.json(report);
 });
 

@@ -63,9 +63,10 @@ export const publishPriceSheetRequestSchema = z.object({
   classBPerMillion: micros,
 });
 
-const format = z.enum(["json", "csv"]).default("json");
-const periodId = z.string().regex(/^[\x21-\x7e]{1,64}$/, "must be a period id such as 2026-12");
-const limit = (max: number, fallback: number) =>
+/** Query parameters the finance exports share: `?format=`, `?period=`, `?limit=`. */
+export const format = z.enum(["json", "csv"]).default("json");
+export const periodId = z.string().regex(/^[\x21-\x7e]{1,64}$/, "must be a period id such as 2026-12");
+export const limit = (max: number, fallback: number) =>
   z
     .string()
     .regex(/^\d{1,6}$/)

@@ -279,6 +279,23 @@ describe("the settlement chore settles a period on chain", () => {
     expect((await icntOf(wallet.account.address)) - before).toBe(left);
   });
 
+  it("exports the period's report as CSV for finance ops", async () => {
+    const view = await report(period);
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(new Request(`${EDGE}/api/v1/admin/finance/periods/${period}?format=csv`, { headers: { authorization: `Bearer ${FINANCE_TOKEN}` } }), e, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/csv/);
+    const lines = (await res.text()).replace(/^\uFEFF/, "").trim().split(/\r?\n/);
+    expect(lines[0]).toBe("section,key,amount");
+    expect(lines).toContain(`revenue,USD,${view.revenueMinor}`);
+    expect(lines).toContain(`buyback,usdc_in,${view.buyback!.stableIn}`);
+    expect(lines).toContain(`buyback,price_usdc_per_icnt,${view.buyback!.priceUsdcPerIcnt}`);
+    for (const o of view.operators) expect(lines).toContain(`operator_payout,${o.account},${o.amount}`);
+    for (const v of view.validators) expect(lines).toContain(`validator_payout,${v.account},${v.amount}`);
+    for (const n of view.nodes) expect(lines).toContain(`node_held_back,${n.nodeId},${n.held}`);
+  });
+
   it("lets the operator claim exactly its leaf with the proof the claims route serves", async () => {
     const view = await report(period);
     const leaf = view.payouts.find((p) => p.account === testOperator.address.toLowerCase())!;
