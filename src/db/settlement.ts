@@ -165,3 +165,15 @@ export async function subledgerTotals(db: Db, account: string, subaccount: strin
   }
   return { debits, credits };
 }
+
+/** Nodes whose held-back sub-ledger still holds ICNT: a period's split settles them even when they did no work in it. */
+export async function nodesWithHeldBalance(db: Db): Promise<string[]> {
+  const rows = await db
+    .select({ node: ledgerLines.subaccount, side: ledgerLines.side, amount: ledgerLines.amount })
+    .from(ledgerLines)
+    .where(and(eq(ledgerLines.account, "held_back"), eq(ledgerLines.currency, "ICNT")))
+    .all();
+  const balances = new Map<string, bigint>();
+  for (const r of rows) balances.set(r.node, (balances.get(r.node) ?? 0n) + (r.side === "credit" ? BigInt(r.amount) : -BigInt(r.amount)));
+  return [...balances].filter(([, balance]) => balance > 0n).map(([node]) => node).sort();
+}

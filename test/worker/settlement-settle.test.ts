@@ -351,9 +351,16 @@ describe("the settlement chore settles a period on chain", () => {
     expect(tb.accounts.filter((x) => ["rewards_pool", "operator_payables", "validator_payables"].includes(x.account)).every((x) => x.balance === 0n)).toBe(true);
   });
 
-  it("settles a period finance ops closed early at the chore's next run, without waiting for its end", async () => {
+  it("settles a period finance ops closed early at the chore's next run, without waiting for its end; a disqualified node forfeits what was held", async () => {
     await observeAndWait();
     const current = periodIdAt(await clockMs(e), periodMinutes);
+    // The full node is disqualified, and holds nothing any more: what it had held back goes to the protocol.
+    const heldBefore = (await trialBalance(db)).accounts.find((x) => x.account === "held_back" && x.subaccount === fullNodeId)!.balance;
+    expect(heldBefore < 0n).toBe(true);
+    await e.DB.prepare("UPDATE nodes SET standing = 'disqualified' WHERE id = ?").bind(fullNodeId).run();
+    await e.DB.prepare("DELETE FROM placed_blobs WHERE node_id = ?").bind(fullNodeId).run();
+    // (What it held in this period before that, flushed by the last run, went with its data: it did no work here.)
+    await e.DB.prepare("DELETE FROM node_usage WHERE node_id = ? AND period_id = ?").bind(fullNodeId, current).run();
     expect((await s3(customer, "GET", "/settle-chain/obj-" + period)).status).toBe(200);
     const ctx = createExecutionContext();
     const closed = await worker.fetch(new Request(`${EDGE}/api/v1/admin/finance/periods/close`, { method: "POST", headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }), e, ctx);
@@ -367,5 +374,9 @@ describe("the settlement chore settles a period on chain", () => {
     expect(view.revenueMinor).toBe("3000");
     expect(view.buyback!.stableIn).toBe((15n * USDC).toString());
     expect(view.rewardsRoot).toMatch(/^0x[0-9a-f]{64}$/);
+    const full = view.nodes.find((n) => n.nodeId === fullNodeId)!;
+    expect(full.paid).toBe("0");
+    expect(BigInt(full.forfeited)).toBe(BigInt(full.earned) - heldBefore);
+    expect((await trialBalance(db)).accounts.find((x) => x.account === "held_back" && x.subaccount === fullNodeId)!.balance).toBe(0n);
   });
 });

@@ -11,7 +11,7 @@ import { configOf } from "../../config.ts";
 import { postLedgerEntry } from "../../db/ledger.ts";
 import { getNode } from "../../db/registry.ts";
 import { readNodeReputation, validatorWorkForPeriod } from "../../db/reputation.ts";
-import { completeSettlementStep, getSettlementStep, prepareSettlementStep, subledgerTotals } from "../../db/settlement.ts";
+import { completeSettlementStep, getSettlementStep, nodesWithHeldBalance, prepareSettlementStep, subledgerTotals } from "../../db/settlement.ts";
 import { usageForPeriod } from "../../db/usage.ts";
 import { nodeAgeInMonths, settleNodeEarnings, STORJ_HOLDBACK } from "../../finance/holdback.ts";
 import { periodPayables, rewardsPoolEntry, rewardsSplitEntries, type NodeSettlement, type PeriodPayables } from "../../finance/settlement-entries.ts";
@@ -85,11 +85,16 @@ async function decideSplit(ctx: RunContext, period: PeriodContext): Promise<Spli
   const work: NodeWork[] = [];
   const settlements: NodeSettlement[] = [];
   const inputs: { nodeId: string; registeredAt: number; disqualified: boolean; payoutAddress: string; capacityBytes: number }[] = [];
-  for (const u of usage.nodes) {
-    const node = await getNode(ctx.db, u.nodeId);
+  // The nodes that worked in the period, and those with earnings still held back (a disqualified node forfeits
+  // them, a node at month 15 is paid its release, whether or not it held anything this period).
+  const idle = { heldByteHours: 0n, bytesServed: 0n };
+  const nodeIds = [...new Set([...usage.nodes.map((u) => u.nodeId), ...(await nodesWithHeldBalance(ctx.db))])].sort();
+  for (const nodeId of nodeIds) {
+    const u = usage.nodes.find((n) => n.nodeId === nodeId) ?? idle;
+    const node = await getNode(ctx.db, nodeId);
     if (!node) continue; // a node that left the registry is paid nothing more
-    const rep = await readNodeReputation(ctx.db, u.nodeId, reputation);
-    work.push({ nodeId: u.nodeId, byteHoursHeld: u.heldByteHours, auditScorePpm: rep ? auditScoreToPpm(scoreOf(rep.audit)) : 0n, egressBytes: u.bytesServed });
+    const rep = await readNodeReputation(ctx.db, nodeId, reputation);
+    work.push({ nodeId, byteHoursHeld: u.heldByteHours, auditScorePpm: rep ? auditScoreToPpm(scoreOf(rep.audit)) : 0n, egressBytes: u.bytesServed });
     inputs.push({ nodeId: node.id, registeredAt: node.registeredAt, disqualified: node.standing === "disqualified", payoutAddress: node.operatorAddress, capacityBytes: node.capacityBytes });
   }
   const counts = await validatorWorkForPeriod(ctx.db, period.id);
