@@ -32,7 +32,7 @@ import { protocolTransactionsOf } from "../protocol-signer.ts";
 import { buybackStep } from "./buyback.ts";
 import { closeStep } from "./close.ts";
 import { drawStep } from "./draw.ts";
-import { runContext, SettlementFault, SETTLEMENT_STEPS, type PeriodContext, type RunContext, type SettlementStep, type StepOutcome } from "./context.ts";
+import { checkpoint, runContext, SettlementFault, SETTLEMENT_STEPS, type PeriodContext, type RunContext, type SettlementStep, type StepOutcome } from "./context.ts";
 import { postStep } from "./post.ts";
 import { splitStep } from "./split.ts";
 
@@ -187,7 +187,7 @@ async function settlePeriod(ctx: RunContext, period: PeriodContext, lastStep?: S
     await resolveAlerts(ctx.db, { periodId: period.id, step, now: ctx.now });
     await setPeriodDeferred(ctx.db, period.id, false, ctx.now);
     steps.push({ step, outcome: "done" });
-    runCheckpoint(ctx, step);
+    checkpoint(ctx, step);
     if (step === lastStep) break;
   }
   const row = (await ensureSettlementPeriod(ctx.db, period, ctx.now))!;
@@ -199,6 +199,3 @@ function alertReason(reason: string): string {
   return reason.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
 }
 
-function runCheckpoint(ctx: RunContext, step: SettlementStep): void {
-  if (ctx.fault === step) throw new SettlementFault(step);
-}
